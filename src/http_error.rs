@@ -1,0 +1,123 @@
+//! The gate's HTTP error contract: `{"error": {"code": "...", "message": "..."}}` with the
+//! matching status. The one place where failures become status codes (SPEC "Interfaces").
+
+use serde::Serialize;
+
+/// Every error the HTTP API can answer with. The code string is stable API.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The request body or query is malformed or invalid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing or wrong bearer token. The message never echoes the token.
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// No such route or resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The route exists but not with this method.
+    #[error("method {0} not allowed here")]
+    MethodNotAllowed(String),
+    /// The request conflicts with current state (e.g. another version is rolling out).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than the limit (bytes).
+    #[error("body over {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The body is not `application/json`.
+    #[error("content type must be application/json")]
+    UnsupportedMediaType,
+    /// Well-formed but semantically invalid (e.g. a bad schedule).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The gate itself failed (storage, a binding). Details are logged, not returned.
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl ApiError {
+    /// HTTP status code for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::Conflict(_) => 409,
+            ApiError::PayloadTooLarge(_) => 413,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::Unprocessable(_) => 422,
+            ApiError::Internal => 500,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    /// The JSON body, `{"error": {"code", "message"}}`.
+    pub fn to_json(&self) -> String {
+        let body = Body {
+            error: Detail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        };
+        // Serialising two strings cannot fail.
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_status_and_code() {
+        let cases = [
+            (ApiError::BadRequest("x".into()), 400, "bad_request"),
+            (ApiError::Unauthorized, 401, "unauthorized"),
+            (ApiError::NotFound("x".into()), 404, "not_found"),
+            (ApiError::MethodNotAllowed("PUT".into()), 405, "method_not_allowed"),
+            (ApiError::Conflict("x".into()), 409, "conflict"),
+            (ApiError::PayloadTooLarge(65_536), 413, "payload_too_large"),
+            (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
+            (ApiError::Unprocessable("x".into()), 422, "unprocessable"),
+            (ApiError::Internal, 500, "internal"),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!((err.status(), err.code()), (status, code), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn json_body_has_the_contract_shape() {
+        let json = ApiError::NotFound("no route GET /nope".into()).to_json();
+        assert_eq!(
+            json,
+            r#"{"error":{"code":"not_found","message":"no route GET /nope"}}"#
+        );
+    }
+}
