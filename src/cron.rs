@@ -61,10 +61,17 @@ mod tests {
         ];
         for (ms, fresh) in cases {
             let outcome = ledger.record(Timestamp::from_millis(ms));
-            assert_eq!(matches!(outcome, TickOutcome::Fresh { .. }), fresh, "tick at {ms}");
+            assert_eq!(
+                matches!(outcome, TickOutcome::Fresh { .. }),
+                fresh,
+                "tick at {ms}"
+            );
         }
         assert_eq!(ledger.ticks, 3);
         assert_eq!(ledger.duplicates, 2);
-        assert_eq!(ledger.last_minute, Some(Timestamp::from_millis(T0 + 180_000)));
+        assert_eq!(
+            ledger.last_minute,
+            Some(Timestamp::from_millis(T0 + 180_000))
+        );
     }
 }

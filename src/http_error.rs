@@ -100,10 +100,18 @@ mod tests {
             (ApiError::BadRequest("x".into()), 400, "bad_request"),
             (ApiError::Unauthorized, 401, "unauthorized"),
             (ApiError::NotFound("x".into()), 404, "not_found"),
-            (ApiError::MethodNotAllowed("PUT".into()), 405, "method_not_allowed"),
+            (
+                ApiError::MethodNotAllowed("PUT".into()),
+                405,
+                "method_not_allowed",
+            ),
             (ApiError::Conflict("x".into()), 409, "conflict"),
             (ApiError::PayloadTooLarge(65_536), 413, "payload_too_large"),
-            (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
             (ApiError::Unprocessable("x".into()), 422, "unprocessable"),
             (ApiError::Internal, 500, "internal"),
         ];

@@ -67,7 +67,10 @@ mod tests {
 
     #[test]
     fn display_is_rfc3339_utc() {
-        assert_eq!(Timestamp::from_millis(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_millis(0).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
         assert_eq!(
             Timestamp::from_millis(1_795_773_600_000).to_string(),
             "2026-11-27T10:00:00Z"

@@ -1,0 +1,115 @@
+"""Runs the real Worker under `wrangler dev` (workerd) for end-to-end tests: free loopback
+ports, a private --persist-to directory, readiness wait, and a stop that always happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gate:
+    """One `wrangler dev` process serving the gate on 127.0.0.1:<port>."""
+
+    def __init__(self, extra_vars: dict[str, str] | None = None, ready_timeout_s: float = 120):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.state_dir = tempfile.mkdtemp(prefix="gate-state-")
+        self.log_path = Path(self.state_dir) / "wrangler.log"
+        self.extra_vars = extra_vars or {}
+        self.ready_timeout_s = ready_timeout_s
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Gate":
+        cmd = [
+            str(ROOT / "node_modules/.bin/wrangler"), "dev",
+            "--ip", "127.0.0.1", "--port", str(self.port),
+            "--inspector-port", str(free_port()),
+            "--persist-to", self.state_dir,
+            "--test-scheduled", "--show-interactive-dev-session=false",
+        ]
+        for key, value in self.extra_vars.items():
+            cmd += ["--var", f"{key}:{value}"]
+        env = dict(os.environ, WRANGLER_SEND_METRICS="false", CLOUDFLARE_CF_FETCH_ENABLED="false",
+                   DO_NOT_TRACK="1", GATE_SKIP_BUILD="1", CI="true")
+        log = open(self.log_path, "w")
+        # Own process group, so stop() also ends workerd and esbuild children.
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"wrangler dev exited early ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                status, _ = self.get("/healthz", timeout=2)
+                if status in (200, 503):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"wrangler dev not ready after {self.ready_timeout_s}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def get(self, path: str, timeout: float = 30) -> tuple[int, bytes]:
+        return self.request("GET", path, timeout=timeout)
+
+    def get_json(self, path: str) -> tuple[int, dict]:
+        status, body = self.get(path)
+        return status, json.loads(body)
+
+    def fire_cron(self, time_ms: int, cron: str = "* * * * *") -> None:
+        """Runs the scheduled handler with `time_ms` as the event's scheduled time."""
+        query = urllib.parse.urlencode({"cron": cron, "time": str(time_ms)})
+        status, body = self.get(f"/cdn-cgi/handler/scheduled?{query}")
+        if status != 200:
+            raise AssertionError(f"scheduled handler failed: {status} {body[:300]!r}\n{self.log_tail()}")
