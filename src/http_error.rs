@@ -6,9 +6,10 @@ use serde::Serialize;
 /// Every error the HTTP API can answer with. The code string is stable API.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
-    /// The request body or query is malformed or invalid.
-    #[error("{0}")]
-    BadRequest(String),
+    /// The request is malformed: not JSON, unknown or missing fields, wrong types.
+    /// `code` names the problem precisely (e.g. `malformed_json`, `unknown_field`).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
     /// Missing or wrong bearer token. The message never echoes the token.
     #[error("missing or invalid bearer token")]
     Unauthorized,
@@ -19,17 +20,17 @@ pub enum ApiError {
     #[error("method {0} not allowed here")]
     MethodNotAllowed(String),
     /// The request conflicts with current state (e.g. another version is rolling out).
-    #[error("{0}")]
-    Conflict(String),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// The body is larger than the limit (bytes).
     #[error("body over {0} bytes")]
     PayloadTooLarge(usize),
     /// The body is not `application/json`.
     #[error("content type must be application/json")]
     UnsupportedMediaType,
-    /// Well-formed but semantically invalid (e.g. a bad schedule).
-    #[error("{0}")]
-    Unprocessable(String),
+    /// Well-formed but invalid values (e.g. a version id that is not a UUID, a bad schedule).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     /// The gate itself failed (storage, a binding). Details are logged, not returned.
     #[error("internal error")]
     Internal,
@@ -47,17 +48,41 @@ struct Detail<'a> {
 }
 
 impl ApiError {
+    /// A 400 with a precise code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 409 with a precise code.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 422 with a precise code.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
     /// HTTP status code for this error.
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::BadRequest(_) => 400,
+            ApiError::BadRequest { .. } => 400,
             ApiError::Unauthorized => 401,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
-            ApiError::Conflict(_) => 409,
+            ApiError::Conflict { .. } => 409,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::UnsupportedMediaType => 415,
-            ApiError::Unprocessable(_) => 422,
+            ApiError::Unprocessable { .. } => 422,
             ApiError::Internal => 500,
         }
     }
@@ -65,14 +90,14 @@ impl ApiError {
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) => "bad_request",
+            ApiError::BadRequest { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::Conflict { code, .. } => code,
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::Unprocessable { code, .. } => code,
             ApiError::Internal => "internal",
         }
     }
@@ -97,7 +122,11 @@ mod tests {
     #[test]
     fn each_error_has_its_status_and_code() {
         let cases = [
-            (ApiError::BadRequest("x".into()), 400, "bad_request"),
+            (
+                ApiError::bad_request("malformed_json", "x"),
+                400,
+                "malformed_json",
+            ),
             (ApiError::Unauthorized, 401, "unauthorized"),
             (ApiError::NotFound("x".into()), 404, "not_found"),
             (
@@ -105,14 +134,22 @@ mod tests {
                 405,
                 "method_not_allowed",
             ),
-            (ApiError::Conflict("x".into()), 409, "conflict"),
+            (
+                ApiError::conflict("rollout_active", "x"),
+                409,
+                "rollout_active",
+            ),
             (ApiError::PayloadTooLarge(65_536), 413, "payload_too_large"),
             (
                 ApiError::UnsupportedMediaType,
                 415,
                 "unsupported_media_type",
             ),
-            (ApiError::Unprocessable("x".into()), 422, "unprocessable"),
+            (
+                ApiError::unprocessable("invalid_schedule", "x"),
+                422,
+                "invalid_schedule",
+            ),
             (ApiError::Internal, 500, "internal"),
         ];
         for (err, status, code) in cases {

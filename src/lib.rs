@@ -1,9 +1,16 @@
 //! rollout-gate: module map. The pure core (everything but `runtime`) compiles and tests
 //! natively; `runtime` is the wasm32-only shell over the `worker` crate.
 
+pub mod api;
 pub mod build_info;
+pub mod clients;
 pub mod cron;
 pub mod http_error;
+pub mod observe;
+pub mod policy;
+pub mod rollout;
+pub mod schedule;
+pub mod signals;
 pub mod stats;
 pub mod time;
 

@@ -1,0 +1,211 @@
+//! Reading `FORMAT JSON` answers of the Analytics Engine SQL API (`{meta, data, rows}`)
+//! into typed rows, lenient about 64-bit integers sent as strings and strict about
+//! everything else: any surprise is an [`AnalyticsError`], never a panic.
+
+use super::{alias, AnalyticsError};
+use crate::clients::http::{parse_retry_after_secs, HttpResponse};
+use crate::clients::truncate_chars_with_ellipsis;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One version's HTTP signals in one minute (all counts sample-weighted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HttpRow {
+    /// Start of the minute.
+    pub minute: Timestamp,
+    /// Version id as written by the target Worker.
+    pub version: String,
+    /// Requests.
+    pub requests: f64,
+    /// Requests answered with status >= 500.
+    pub errors_5xx: f64,
+    /// Requests slower than the ceiling the query was built with.
+    pub slow: f64,
+    /// Weighted p95 latency in ms; `None` when the engine gave no number (e.g. `nan`).
+    pub p95_ms: Option<f64>,
+    /// Stored rows behind the counts (each stands for `_sample_interval` requests).
+    pub stored_rows: f64,
+}
+
+impl HttpRow {
+    /// Mean `_sample_interval` of the rows (`requests / stored_rows`; 1 = unsampled, and 1
+    /// when there are no rows).
+    pub fn mean_sample_interval(&self) -> f64 {
+        if self.stored_rows > 0.0 {
+            self.requests / self.stored_rows
+        } else {
+            1.0
+        }
+    }
+}
+
+/// One queue's metrics in one minute.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueRow {
+    /// Start of the minute.
+    pub minute: Timestamp,
+    /// Queue name.
+    pub queue: String,
+    /// Highest backlog reported (messages).
+    pub max_depth: f64,
+    /// Retried messages (sample-weighted).
+    pub retries: f64,
+    /// Data points behind the row (sample-weighted).
+    pub points: f64,
+}
+
+/// Parses the answer to [`super::build_http_query`].
+///
+/// # Errors
+/// Every failure mode of the SQL API (see [`AnalyticsError`]); the caller records it as
+/// an inconclusive observation.
+pub fn parse_http_rows(resp: &HttpResponse) -> Result<Vec<HttpRow>, AnalyticsError> {
+    parse_data(resp)?
+        .iter()
+        .enumerate()
+        .map(|(index, row)| {
+            let bad = |why: String| AnalyticsError::BadRow { index, why };
+            Ok(HttpRow {
+                minute: minute_field(row).map_err(bad)?,
+                version: text_field(row, alias::VERSION).map_err(bad)?,
+                requests: count_field(row, alias::REQUESTS).map_err(bad)?,
+                errors_5xx: count_field(row, alias::ERRORS_5XX).map_err(bad)?,
+                slow: count_field(row, alias::SLOW).map_err(bad)?,
+                p95_ms: optional_number(row, alias::P95_MS).map_err(bad)?,
+                stored_rows: count_field(row, alias::STORED_ROWS).map_err(bad)?,
+            })
+        })
+        .collect()
+}
+
+/// Parses the answer to [`super::build_queue_query`].
+///
+/// # Errors
+/// As [`parse_http_rows`].
+pub fn parse_queue_rows(resp: &HttpResponse) -> Result<Vec<QueueRow>, AnalyticsError> {
+    parse_data(resp)?
+        .iter()
+        .enumerate()
+        .map(|(index, row)| {
+            let bad = |why: String| AnalyticsError::BadRow { index, why };
+            Ok(QueueRow {
+                minute: minute_field(row).map_err(bad)?,
+                queue: text_field(row, alias::QUEUE).map_err(bad)?,
+                max_depth: count_field(row, alias::MAX_DEPTH).map_err(bad)?,
+                retries: count_field(row, alias::RETRIES).map_err(bad)?,
+                points: count_field(row, alias::POINTS).map_err(bad)?,
+            })
+        })
+        .collect()
+}
+
+/// Seconds to hold SQL queries after a 429 without `retry-after` (same account limit as
+/// the rest of the API).
+const RATE_LIMITED_DEFAULT_SECS: u64 = 300;
+
+/// The `data` rows of a `FORMAT JSON` answer (`{meta, data, rows}`), or why there are none.
+fn parse_data(resp: &HttpResponse) -> Result<Vec<Map<String, Value>>, AnalyticsError> {
+    if resp.status == 429 {
+        return Err(AnalyticsError::RateLimited {
+            retry_after_secs: resp
+                .header("retry-after")
+                .and_then(parse_retry_after_secs)
+                .unwrap_or(RATE_LIMITED_DEFAULT_SECS),
+        });
+    }
+    let json: Option<Value> = serde_json::from_str(&resp.body).ok();
+    if !resp.is_success() {
+        return Err(AnalyticsError::Status {
+            status: resp.status,
+            detail: error_detail(json.as_ref(), &resp.body),
+        });
+    }
+    let json = json.ok_or(AnalyticsError::NotJson)?;
+    if json.get("success") == Some(&Value::Bool(false)) {
+        return Err(AnalyticsError::Rejected {
+            message: error_detail(Some(&json), &resp.body),
+        });
+    }
+    let data = json
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or(AnalyticsError::MissingData)?;
+    data.iter()
+        .enumerate()
+        .map(|(index, row)| match row {
+            Value::Object(map) => Ok(map.clone()),
+            _ => Err(AnalyticsError::BadRow {
+                index,
+                why: "not a JSON object".into(),
+            }),
+        })
+        .collect()
+}
+
+/// The API's reason, bounded: `errors[].message` of an envelope, else the body text.
+fn error_detail(json: Option<&Value>, body: &str) -> String {
+    let from_envelope = json
+        .and_then(|j| j.get("errors"))
+        .and_then(Value::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e.get("message").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .filter(|s| !s.is_empty());
+    let text = from_envelope.unwrap_or_else(|| body.trim().to_string());
+    truncate_chars_with_ellipsis(&text, 300)
+}
+
+/// A number given as a JSON number or a string (ClickHouse quotes 64-bit integers).
+/// `Ok(None)` for null or a non-finite value.
+fn optional_number(row: &Map<String, Value>, key: &str) -> Result<Option<f64>, String> {
+    let parsed = match row.get(key) {
+        None => return Err(format!("missing `{key}`")),
+        Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => Some(
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("`{key}` is not a number: {s:?}"))?,
+        ),
+        Some(other) => return Err(format!("`{key}` is not a number: {other}")),
+    };
+    Ok(parsed.filter(|f| f.is_finite()))
+}
+
+/// A required finite, non-negative number.
+fn count_field(row: &Map<String, Value>, key: &str) -> Result<f64, String> {
+    match optional_number(row, key)? {
+        Some(n) if n >= 0.0 => Ok(n),
+        Some(n) => Err(format!("`{key}` is negative: {n}")),
+        None => Err(format!("`{key}` is null or not finite")),
+    }
+}
+
+fn text_field(row: &Map<String, Value>, key: &str) -> Result<String, String> {
+    match row.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(format!("`{key}` is not a string: {other}")),
+        None => Err(format!("missing `{key}`")),
+    }
+}
+
+/// The minute column: Unix seconds (number or string), or a ClickHouse `DateTime` text
+/// `YYYY-MM-DD hh:mm:ss` in UTC (if the query groups by `toStartOfMinute`).
+fn minute_field(row: &Map<String, Value>) -> Result<Timestamp, String> {
+    let key = alias::MINUTE;
+    if let Some(Value::String(s)) = row.get(key) {
+        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S") {
+            return Ok(Timestamp::from_millis(dt.and_utc().timestamp_millis()));
+        }
+    }
+    let secs = count_field(row, key)?;
+    if secs.fract() != 0.0 || secs > 1e12 {
+        return Err(format!("`{key}` is not whole Unix seconds: {secs}"));
+    }
+    Ok(Timestamp::from_millis(secs as i64 * 1_000))
+}

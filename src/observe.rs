@@ -1,0 +1,226 @@
+//! What the gate looks at: the observation plan the core asks the shell to carry out, and
+//! the facts (or failures) the shell brings back in a tick or a pre-flight report.
+//! Pure data; the shell fills it from the Cloudflare API, Analytics Engine and `/healthz`.
+
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A source's answer: the data, or why it could not be had (a failed query is an input,
+/// not an error; the policy decides what it means).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "value")]
+pub enum Fetched<T> {
+    /// The source answered.
+    Ok(T),
+    /// The source failed: timeout, HTTP error, unparsable answer.
+    Failed { why: String },
+}
+
+impl<T> Fetched<T> {
+    /// The data, when the source answered.
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Fetched::Ok(value) => Some(value),
+            Fetched::Failed { .. } => None,
+        }
+    }
+}
+
+/// One version's share of a deployment, as the deployments API spells it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionShare {
+    /// Worker version id (UUID).
+    pub version_id: String,
+    /// Share of traffic in percent, `0.01..=100`.
+    pub percent: f64,
+}
+
+/// The script's active deployment as read from `GET .../deployments` (first entry).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveDeployment {
+    /// Deployment id, when known.
+    #[serde(default)]
+    pub deployment_id: Option<String>,
+    /// The 1–2 versions and their shares.
+    pub versions: Vec<VersionShare>,
+    /// `author_email`, to explain drift.
+    #[serde(default)]
+    pub author_email: Option<String>,
+    /// The `workers/message` annotation.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The `workers/triggered_by` annotation (`upload`, `rollback`, ...).
+    #[serde(default)]
+    pub triggered_by: Option<String>,
+    /// `created_on`, as the API gave it.
+    #[serde(default)]
+    pub created_on: Option<String>,
+}
+
+/// Result of probing the new version's `/healthz` with the version-override header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum Probe {
+    /// 200 from the new version.
+    Ok,
+    /// A non-200 status or a transport error/timeout from the new version.
+    Failed {
+        status: Option<u16>,
+        error: Option<String>,
+    },
+    /// Some other version answered (the override did not apply): says nothing about ours.
+    WrongVersion { answered_by: String },
+}
+
+/// Sample-weighted counts (`SUM(_sample_interval)`) for one version in one minute.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionCounts {
+    /// Requests served.
+    pub requests: f64,
+    /// Requests answered with a 5xx.
+    pub errors: f64,
+    /// Requests slower than the latency ceiling (`CountsQuery::slow_above_ms`).
+    pub slow: f64,
+}
+
+/// Both versions' counts for the minute starting at `minute`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MinuteCounts {
+    /// Start of the minute (a whole minute).
+    pub minute: Timestamp,
+    /// The new version.
+    pub new: VersionCounts,
+    /// The stable (old) version.
+    pub old: VersionCounts,
+    /// Mean Analytics Engine `_sample_interval` of the minute's rows (1 = unsampled). The
+    /// tests divide counts by it: k sampled rows carry about k events' worth of evidence.
+    #[serde(default = "unsampled")]
+    pub sample_interval: f64,
+}
+
+fn unsampled() -> f64 {
+    1.0
+}
+
+/// One version's latency over the trailing latency window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionLatency {
+    /// Requests in the window (sample-weighted).
+    pub requests: f64,
+    /// `_sample_interval`-weighted p95 in ms; `None` when there were no requests.
+    pub p95_ms: Option<f64>,
+}
+
+/// Answer to a `CountsQuery`. Minutes without a row had no requests; the window is what was
+/// asked, so the core can tell "no traffic" from "not asked".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountsWindow {
+    /// First minute queried (inclusive).
+    pub from: Timestamp,
+    /// End of the query (exclusive, a whole minute).
+    pub to: Timestamp,
+    /// Per-minute counts; minutes outside `[from, to)` are ignored.
+    pub minutes: Vec<MinuteCounts>,
+    /// The new version over `[latency_from, to)`.
+    pub new_latency: VersionLatency,
+    /// The old version over `[latency_from, to)`.
+    pub old_latency: VersionLatency,
+}
+
+/// Queue metrics over the tick's window (from the `queue.metric` events; not per version).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueMetrics {
+    /// Highest backlog seen (messages).
+    pub depth: f64,
+    /// Retried messages per minute.
+    pub retries_per_minute: f64,
+}
+
+/// Everything one tick brought back. `None` means "not attempted"; each source fails on
+/// its own.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observations {
+    /// The live deployment read.
+    #[serde(default)]
+    pub deployment: Option<Fetched<LiveDeployment>>,
+    /// The `/healthz` probe of the new version.
+    #[serde(default)]
+    pub healthz: Option<Probe>,
+    /// Per-minute per-version counts and latency.
+    #[serde(default)]
+    pub counts: Option<Fetched<CountsWindow>>,
+    /// Queue metrics (only when the policy watches a queue).
+    #[serde(default)]
+    pub queue: Option<Fetched<QueueMetrics>>,
+}
+
+/// One pre-flight check's outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Check {
+    /// The check passed.
+    Pass { detail: String },
+    /// The check clearly failed: the rollout is refused.
+    Fail { reason: String },
+    /// Not configured or not applicable.
+    Skipped { reason: String },
+    /// Could not decide (e.g. the API answered 5xx): pre-flight is retried.
+    Unknown { why: String },
+}
+
+/// The shell's pre-flight checks on the new version before any traffic moves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PreflightReport {
+    /// The version exists on the script.
+    pub version_exists: Check,
+    /// `/healthz` answered 200 when pinned to the version; one clear failure refuses.
+    pub healthz: Check,
+    /// The static asset for the git sha is published.
+    pub asset: Check,
+    /// The required bindings (Secrets Store, Analytics Engine) are present.
+    pub bindings: Check,
+}
+
+impl PreflightReport {
+    /// The checks with their names, in a fixed order.
+    pub fn checks(&self) -> [(&'static str, &Check); 4] {
+        [
+            ("version_exists", &self.version_exists),
+            ("healthz", &self.healthz),
+            ("asset", &self.asset),
+            ("bindings", &self.bindings),
+        ]
+    }
+}
+
+/// The counts query for one tick: minutes `[from, to)`, latency over `[latency_from, to)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountsQuery {
+    /// The new version (Analytics Engine index).
+    pub new_version: String,
+    /// The stable version.
+    pub old_version: String,
+    /// First minute not yet counted.
+    pub from: Timestamp,
+    /// `floor(now − ingestion lag)`: later minutes may still be arriving.
+    pub to: Timestamp,
+    /// Start of the trailing window for p95.
+    pub latency_from: Timestamp,
+    /// A request slower than this (ms) counts as slow.
+    pub slow_above_ms: f64,
+}
+
+/// What the shell should fetch before the next `step`. Everything false/`None` means idle.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObservationPlan {
+    /// Run the pre-flight checks and send a `PreflightReport`.
+    pub preflight: bool,
+    /// Read the live deployment.
+    pub read_deployment: bool,
+    /// Probe the new version's `/healthz`.
+    pub probe_healthz: bool,
+    /// Query per-minute counts (`None` when there is no complete minute to count yet).
+    pub counts: Option<CountsQuery>,
+    /// Query queue metrics.
+    pub queue: bool,
+}

@@ -1,0 +1,473 @@
+//! Policy: the thresholds behind every health decision, with documented defaults, and the
+//! pure functions that turn one signal's numbers into a `Verdict` (healthy / unhealthy with
+//! reasons and numbers / inconclusive with why). Missing data is never healthy.
+
+use crate::observe::{Probe, QueueMetrics, VersionLatency};
+use crate::stats::{RatioSummary, RatioTestConfig};
+use serde::{Deserialize, Serialize};
+
+mod verdict;
+pub use verdict::{describe_needed, Breach, Gap, Reason, Signal, Verdict};
+
+/// Thresholds for one rollout. Stored in the rollout state, so a rollout keeps the policy
+/// it started with. Every field has a default (see `Default`); JSON overrides may be partial.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Total false-rollback budget of the sequential tests over the whole rollout (0.01).
+    pub alpha: f64,
+    /// How `alpha` is shared between the tests (union bound, see `AlphaSplit`).
+    pub alpha_split: AlphaSplit,
+    /// Practical-significance floor of the count tests: a rate ratio new/old ≤ this is
+    /// "not worse" (1.5; 1.0 would flag any increase at huge traffic).
+    pub rho0: f64,
+    /// Promotion evidence: the anytime-valid upper bound on the ratio is below this (2.0).
+    pub rho_tolerance: f64,
+    /// Exposure rule: enough new-version traffic that a ratio this large would have been
+    /// detected with probability ≥ `power` (5.0, as `RatioTestConfig::default_5xx`; must
+    /// exceed `rho0`; tune with the simulator).
+    pub rho_detect: f64,
+    /// See `rho_detect` (0.9).
+    pub power: f64,
+    /// Absolute 5xx ceiling on the new version's rate over the trailing window (0.02).
+    pub error_rate_ceiling: f64,
+    /// New-version requests needed in the trailing window to judge the 5xx ceiling (200).
+    pub error_ceiling_min_requests: f64,
+    /// Trailing window for the 5xx ceiling and for p95, in minutes (5).
+    pub window_minutes: u32,
+    /// Absolute p95 latency ceiling in ms; also the "slow request" threshold (250).
+    pub latency_p95_ceiling_ms: f64,
+    /// New-version requests needed in the window to judge p95 (50).
+    pub latency_min_requests: f64,
+    /// Consecutive judged windows over the p95 ceiling before unhealthy (3).
+    pub latency_consecutive: u32,
+    /// Consecutive failed `/healthz` probes before unhealthy (3).
+    pub healthz_failures: u32,
+    /// Queue thresholds; `None` (default) when the script has no queue to watch.
+    pub queue: Option<QueueThresholds>,
+    /// Minutes a step may go without evidence (failed/empty sources) before pausing (10).
+    pub max_minutes_without_evidence: u32,
+    /// Analytics Engine ingestion lag: the newest minutes not yet counted (2).
+    pub ingestion_lag_minutes: u32,
+}
+
+/// Margin of the 5xx ceiling in Poisson standard deviations (one-sided ≈ 0.1% per look
+/// for a version exactly at the ceiling; far less for one below it).
+pub const CEILING_Z: f64 = 3.09;
+
+/// Shares of `alpha` for the four sequential tests that can roll back. They run on
+/// different data but may all look at the same release, so the chance that *any* of them
+/// falsely fires is at most the sum of their alphas (union bound); the shares must sum to
+/// ≤ 1. Default: 5xx during the split 1/2, slow requests during the split 1/4, 5xx during
+/// the bake 1/8, slow requests during the bake 1/8 — most budget where most decisions are.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlphaSplit {
+    /// 5xx, new vs old over the same minutes.
+    pub errors_split: f64,
+    /// Requests slower than the ceiling, new vs old.
+    pub latency_split: f64,
+    /// 5xx at 100% against the old version's split-time rate.
+    pub errors_bake: f64,
+    /// Slow requests at 100% against the old version's split-time rate.
+    pub latency_bake: f64,
+}
+
+/// Queue thresholds (queue depth is not per version).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueThresholds {
+    /// Backlog above this breaches (1000 messages).
+    pub max_depth: f64,
+    /// Retries per minute above this breach (100).
+    pub max_retries_per_minute: f64,
+    /// Consecutive breaching ticks before unhealthy (3).
+    pub consecutive: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            alpha: 0.01,
+            alpha_split: AlphaSplit::default(),
+            rho0: 1.5,
+            rho_tolerance: 2.0,
+            rho_detect: 5.0,
+            power: 0.9,
+            error_rate_ceiling: 0.02,
+            error_ceiling_min_requests: 200.0,
+            window_minutes: 5,
+            latency_p95_ceiling_ms: 250.0,
+            latency_min_requests: 50.0,
+            latency_consecutive: 3,
+            healthz_failures: 3,
+            queue: None,
+            max_minutes_without_evidence: 10,
+            ingestion_lag_minutes: 2,
+        }
+    }
+}
+
+impl Default for AlphaSplit {
+    fn default() -> Self {
+        AlphaSplit {
+            errors_split: 0.5,
+            latency_split: 0.25,
+            errors_bake: 0.125,
+            latency_bake: 0.125,
+        }
+    }
+}
+
+impl Default for QueueThresholds {
+    fn default() -> Self {
+        QueueThresholds {
+            max_depth: 1000.0,
+            max_retries_per_minute: 100.0,
+            consecutive: 3,
+        }
+    }
+}
+
+/// Why a policy was refused.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    /// A number outside its allowed range.
+    #[error("{field} = {value} is outside {expected}")]
+    OutOfRange {
+        field: &'static str,
+        value: f64,
+        expected: &'static str,
+    },
+    /// The alpha shares add up to more than the whole budget.
+    #[error("alpha_split shares sum to {sum}, more than 1")]
+    AlphaSplitOverBudget { sum: f64 },
+    /// A sequential test cannot work with the derived configuration.
+    #[error("{test:?} test: {source}")]
+    Test {
+        test: CountTest,
+        source: crate::stats::StatsError,
+    },
+}
+
+/// Which of the four sequential tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountTest {
+    /// 5xx, new vs old.
+    ErrorsSplit,
+    /// Slow requests, new vs old.
+    LatencySplit,
+    /// 5xx at 100%.
+    ErrorsBake,
+    /// Slow requests at 100%.
+    LatencyBake,
+}
+
+impl CountTest {
+    /// The four tests, in alpha-split order.
+    pub const ALL: [CountTest; 4] = [
+        CountTest::ErrorsSplit,
+        CountTest::LatencySplit,
+        CountTest::ErrorsBake,
+        CountTest::LatencyBake,
+    ];
+}
+
+impl Policy {
+    /// Checks ranges and the alpha budget.
+    ///
+    /// # Errors
+    /// The first out-of-range field, or an alpha split over 1.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let open01 = [("alpha", self.alpha), ("power", self.power)];
+        for (field, value) in open01 {
+            if !(value > 0.0 && value < 1.0) {
+                return Err(out_of_range(field, value, "(0, 1)"));
+            }
+        }
+        let ratios = [
+            ("rho0", self.rho0),
+            ("rho_tolerance", self.rho_tolerance),
+            ("rho_detect", self.rho_detect),
+        ];
+        for (field, value) in ratios {
+            if !(value.is_finite() && value >= 1.0) {
+                return Err(out_of_range(field, value, "[1, ∞)"));
+            }
+        }
+        if !(self.error_rate_ceiling > 0.0 && self.error_rate_ceiling <= 1.0) {
+            return Err(out_of_range(
+                "error_rate_ceiling",
+                self.error_rate_ceiling,
+                "(0, 1]",
+            ));
+        }
+        if !(self.latency_p95_ceiling_ms.is_finite() && self.latency_p95_ceiling_ms > 0.0) {
+            return Err(out_of_range(
+                "latency_p95_ceiling_ms",
+                self.latency_p95_ceiling_ms,
+                "(0, ∞)",
+            ));
+        }
+        let counts = [
+            ("window_minutes", self.window_minutes),
+            ("latency_consecutive", self.latency_consecutive),
+            ("healthz_failures", self.healthz_failures),
+            (
+                "max_minutes_without_evidence",
+                self.max_minutes_without_evidence,
+            ),
+        ];
+        for (field, value) in counts {
+            if value == 0 {
+                return Err(out_of_range(field, 0.0, "[1, ∞)"));
+            }
+        }
+        let s = &self.alpha_split;
+        let shares = [
+            s.errors_split,
+            s.latency_split,
+            s.errors_bake,
+            s.latency_bake,
+        ];
+        if shares.iter().any(|share| !(*share > 0.0 && *share <= 1.0)) {
+            return Err(out_of_range("alpha_split share", s.errors_split, "(0, 1]"));
+        }
+        let sum: f64 = shares.iter().sum();
+        if sum > 1.0 + 1e-9 {
+            return Err(PolicyError::AlphaSplitOverBudget { sum });
+        }
+        for test in CountTest::ALL {
+            self.test_config(test)
+                .validate()
+                .map_err(|source| PolicyError::Test { test, source })?;
+        }
+        Ok(())
+    }
+
+    /// The configuration of one sequential test: its share of `alpha`, the shared floors.
+    pub fn test_config(&self, test: CountTest) -> RatioTestConfig {
+        let share = match test {
+            CountTest::ErrorsSplit => self.alpha_split.errors_split,
+            CountTest::LatencySplit => self.alpha_split.latency_split,
+            CountTest::ErrorsBake => self.alpha_split.errors_bake,
+            CountTest::LatencyBake => self.alpha_split.latency_bake,
+        };
+        RatioTestConfig {
+            alpha: self.alpha * share,
+            rho0: self.rho0,
+            rho_tolerance: self.rho_tolerance,
+            rho_detect: self.rho_detect,
+            power: self.power,
+        }
+    }
+
+    /// `/healthz`: unhealthy after `healthz_failures` consecutive failures; healthy only when
+    /// the latest probe of this tick reached the new version and got 200.
+    pub fn judge_healthz(&self, failures_in_a_row: u32, latest: Option<&Probe>) -> Verdict {
+        if failures_in_a_row >= self.healthz_failures {
+            let detail = match latest {
+                Some(Probe::Failed { status, error }) => describe_probe_failure(*status, error),
+                _ => "failing".to_string(),
+            };
+            return Verdict::unhealthy(Reason {
+                signal: Signal::Healthz,
+                detail: format!(
+                    "/healthz failed {failures_in_a_row} times in a row (limit {}): {detail}",
+                    self.healthz_failures
+                ),
+                observed: f64::from(failures_in_a_row),
+                limit: f64::from(self.healthz_failures),
+            });
+        }
+        match latest {
+            Some(Probe::Ok) => Verdict::Healthy,
+            Some(Probe::Failed { status, error }) => Verdict::inconclusive(Gap::Debouncing {
+                signal: Signal::Healthz,
+                breaches: failures_in_a_row,
+                needed: self.healthz_failures,
+                detail: describe_probe_failure(*status, error),
+            }),
+            Some(Probe::WrongVersion { answered_by }) => Verdict::inconclusive(Gap::WrongVersion {
+                answered_by: answered_by.clone(),
+            }),
+            None => Verdict::inconclusive(Gap::NotObserved {
+                signal: Signal::Healthz,
+            }),
+        }
+    }
+
+    /// A sequential count test: a rejected null is unhealthy (with the e-value against its
+    /// threshold); an upper bound below tolerance or a met exposure rule is healthy;
+    /// otherwise not enough evidence yet.
+    pub fn judge_count_test(&self, signal: Signal, summary: &RatioSummary) -> Verdict {
+        if summary.regression {
+            return Verdict::unhealthy(Reason {
+                signal,
+                detail: format!(
+                    "new version worse than old: e-value {} ≥ {:.0} (ratio ≤ {} rejected); \
+                     new {:.0}/{:.0} vs old {:.0}/{:.0} ({} vs {})",
+                    format_e_value(summary.e_value),
+                    summary.threshold,
+                    self.rho0,
+                    summary.new_bad,
+                    summary.new_total,
+                    summary.old_bad,
+                    summary.old_total,
+                    rate(summary.new_bad, summary.new_total),
+                    rate(summary.old_bad, summary.old_total),
+                ),
+                observed: summary.e_value,
+                limit: summary.threshold,
+            });
+        }
+        self.judge_evidence(signal, summary)
+    }
+
+    /// The promotion half of a count test, regression aside: healthy when the upper bound is
+    /// below tolerance or the exposure rule is met, else not enough evidence yet.
+    pub fn judge_evidence(&self, signal: Signal, summary: &RatioSummary) -> Verdict {
+        if summary.upper_bound < self.rho_tolerance || summary.exposure_met {
+            return Verdict::Healthy;
+        }
+        Verdict::inconclusive(Gap::NotEnoughEvidence {
+            signal,
+            upper_bound: summary.upper_bound,
+            tolerance: self.rho_tolerance,
+            new_requests_needed: summary.new_requests_needed,
+        })
+    }
+
+    /// The absolute 5xx ceiling over the trailing window. Breaches when the new version's
+    /// errors exceed what the ceiling rate would give by `CEILING_Z` Poisson standard
+    /// deviations, and only when the old version is not over it too in the same minutes (a
+    /// shared incident is not the release's fault). This SLO guard is outside the α budget.
+    /// `minutes` is how many minutes the totals cover (for the message).
+    pub fn judge_error_ceiling(&self, new: (f64, f64), old: (f64, f64), minutes: usize) -> Breach {
+        let (new_requests, new_errors) = new;
+        if new_requests < self.error_ceiling_min_requests {
+            return Breach::TooFew {
+                have: new_requests,
+                need: self.error_ceiling_min_requests,
+            };
+        }
+        let new_rate = new_errors / new_requests;
+        let (old_requests, old_errors) = old;
+        let old_over = old_requests >= self.error_ceiling_min_requests
+            && old_errors / old_requests > self.error_rate_ceiling;
+        // Clearly over, not just over: a release at half the ceiling would otherwise cross it
+        // by chance on some tick, since the ceiling is looked at every minute.
+        let expected = self.error_rate_ceiling * new_requests;
+        let clear = expected + CEILING_Z * expected.sqrt();
+        if new_errors > clear && !old_over {
+            return Breach::Over(Reason {
+                signal: Signal::Errors,
+                detail: format!(
+                    "5xx rate {} over the last {minutes} min is above the {} ceiling ({new_errors:.0} of {new_requests:.0})",
+                    pct(new_rate),
+                    pct(self.error_rate_ceiling),
+                ),
+                observed: new_rate,
+                limit: self.error_rate_ceiling,
+            });
+        }
+        Breach::Within
+    }
+
+    /// The absolute p95 ceiling over the trailing window (same shared-incident rule).
+    pub fn judge_latency_ceiling(&self, new: &VersionLatency, old: &VersionLatency) -> Breach {
+        let p95 = match new.p95_ms {
+            Some(p95) if new.requests >= self.latency_min_requests => p95,
+            _ => {
+                return Breach::TooFew {
+                    have: new.requests,
+                    need: self.latency_min_requests,
+                }
+            }
+        };
+        let old_over = old.requests >= self.latency_min_requests
+            && old.p95_ms.is_some_and(|p| p > self.latency_p95_ceiling_ms);
+        if p95 > self.latency_p95_ceiling_ms && !old_over {
+            return Breach::Over(Reason {
+                signal: Signal::Latency,
+                detail: format!(
+                    "p95 {p95:.0} ms over the last {} min is above the {:.0} ms ceiling ({:.0} requests)",
+                    self.window_minutes, self.latency_p95_ceiling_ms, new.requests
+                ),
+                observed: p95,
+                limit: self.latency_p95_ceiling_ms,
+            });
+        }
+        Breach::Within
+    }
+
+    /// Queue depth and retries against the thresholds (no minimum sample: these are levels).
+    pub fn judge_queue(thresholds: &QueueThresholds, metrics: &QueueMetrics) -> Breach {
+        if metrics.depth > thresholds.max_depth {
+            return Breach::Over(Reason {
+                signal: Signal::Queue,
+                detail: format!(
+                    "queue depth {} above {}",
+                    metrics.depth, thresholds.max_depth
+                ),
+                observed: metrics.depth,
+                limit: thresholds.max_depth,
+            });
+        }
+        if metrics.retries_per_minute > thresholds.max_retries_per_minute {
+            return Breach::Over(Reason {
+                signal: Signal::Queue,
+                detail: format!(
+                    "queue retries {}/min above {}/min",
+                    metrics.retries_per_minute, thresholds.max_retries_per_minute
+                ),
+                observed: metrics.retries_per_minute,
+                limit: thresholds.max_retries_per_minute,
+            });
+        }
+        Breach::Within
+    }
+}
+
+fn out_of_range(field: &'static str, value: f64, expected: &'static str) -> PolicyError {
+    PolicyError::OutOfRange {
+        field,
+        value,
+        expected,
+    }
+}
+
+fn describe_probe_failure(status: Option<u16>, error: &Option<String>) -> String {
+    match (status, error) {
+        (Some(status), Some(error)) => format!("status {status}: {error}"),
+        (Some(status), None) => format!("status {status}"),
+        (None, Some(error)) => error.clone(),
+        (None, None) => "no answer".to_string(),
+    }
+}
+
+/// An e-value for people: one decimal, or scientific notation once it is huge.
+pub fn format_e_value(e: f64) -> String {
+    if e < 1e6 {
+        format!("{e:.1}")
+    } else {
+        format!("{e:.2e}")
+    }
+}
+
+/// A rate as a percentage with two decimals, or "n/a" without traffic.
+pub fn rate(bad: f64, total: f64) -> String {
+    if total > 0.0 {
+        pct(bad / total)
+    } else {
+        "n/a".to_string()
+    }
+}
+
+fn pct(fraction: f64) -> String {
+    format!("{:.2}%", fraction * 100.0)
+}
+
+#[cfg(test)]
+mod tests;

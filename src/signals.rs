@@ -1,0 +1,466 @@
+//! The rollout's running evidence: which minutes have been counted (each exactly once), the
+//! sequential tests they feed, the debounce streaks, and the per-tick assessment that turns
+//! them into one verdict per signal. Idempotent: a repeated tick adds nothing.
+
+use crate::observe::{Fetched, MinuteCounts, Observations, Probe, VersionCounts};
+use crate::policy::{Breach, CountTest, Gap, Policy, Signal, Verdict};
+use crate::stats::{BakeTest, PairCounts, RatioSummary, RatioTest};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Cumulative evidence for one rollout. Bounded in size: the tests are fixed-size and
+/// `recent` holds at most `Policy::window_minutes` minutes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignalState {
+    /// First minute not yet counted; `None` until traffic starts moving.
+    pub next_minute: Option<Timestamp>,
+    /// First minute served wholly at 100%: minutes from here feed the bake tests.
+    pub bake_from: Option<Timestamp>,
+    /// 5xx, new vs old, over every split minute of the rollout (one e-process throughout).
+    pub errors: RatioTest,
+    /// Requests slower than the latency ceiling, new vs old.
+    pub slow: RatioTest,
+    /// 5xx at 100% against the old version's split-time rate; created at the first bake minute.
+    pub errors_bake: Option<BakeTest>,
+    /// Slow requests at 100% against the old version's split-time rate.
+    pub slow_bake: Option<BakeTest>,
+    /// The latest counted minutes (trailing window for the 5xx ceiling).
+    pub recent: VecDeque<MinuteCounts>,
+    /// Totals since the current step began (for reports).
+    pub step_totals: PairTotals,
+    /// Consecutive failed `/healthz` probes.
+    pub healthz_failures: u32,
+    /// Minute index of the last probe counted (one per minute).
+    pub last_probe_minute: Option<i64>,
+    /// Consecutive judged latency windows over the p95 ceiling.
+    pub latency_breaches: u32,
+    /// End of the last latency window judged.
+    pub last_latency_to: Option<Timestamp>,
+    /// Consecutive ticks over a queue threshold.
+    pub queue_breaches: u32,
+    /// Minute index of the last queue reading counted.
+    pub last_queue_minute: Option<i64>,
+    /// When the last minute with new-version traffic was counted (or the clock was reset).
+    pub last_evidence_at: Timestamp,
+}
+
+/// Both versions' totals over some minutes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairTotals {
+    /// The new version.
+    pub new: VersionCounts,
+    /// The old version.
+    pub old: VersionCounts,
+}
+
+impl PairTotals {
+    fn add(&mut self, minute: &MinuteCounts) {
+        for (sum, part) in [(&mut self.new, &minute.new), (&mut self.old, &minute.old)] {
+            sum.requests += part.requests;
+            sum.errors += part.errors;
+            sum.slow += part.slow;
+        }
+    }
+}
+
+/// What one tick added (for the audit event and the verdicts of this tick).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TickFacts {
+    /// Minutes counted by this tick.
+    pub minutes_counted: u32,
+    /// Totals of those minutes.
+    pub counted: PairTotals,
+    /// Why the counts gave nothing this tick, if they did not.
+    pub counts_gap: Option<Gap>,
+    /// The p95 ceiling check of this tick's latency window, if judged.
+    pub latency: Option<Breach>,
+    /// The queue check of this tick, if read.
+    pub queue: Option<Breach>,
+    /// Why the queue metrics failed this tick, if they did.
+    pub queue_failed: Option<String>,
+    /// The probe result counted this tick.
+    pub probe: Option<Probe>,
+}
+
+/// One verdict per signal for this tick, with the test numbers behind them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Assessment {
+    /// `/healthz`.
+    pub healthz: Verdict,
+    /// 5xx: sequential test, ceiling, this tick's data.
+    pub errors: Verdict,
+    /// Latency: slow-request test, p95 ceiling (debounced).
+    pub latency: Verdict,
+    /// Queue, when watched.
+    pub queue: Option<Verdict>,
+    /// 5xx test numbers (split test while ramping; bake test while baking).
+    pub errors_test: Option<RatioSummary>,
+    /// Slow-request test numbers.
+    pub latency_test: Option<RatioSummary>,
+    /// Trailing-window totals behind the 5xx ceiling.
+    pub window: PairTotals,
+}
+
+impl Assessment {
+    /// The verdicts that can roll the new version back (queue is judged apart).
+    pub fn version_verdicts(&self) -> [&Verdict; 3] {
+        [&self.healthz, &self.errors, &self.latency]
+    }
+}
+
+impl SignalState {
+    /// Fresh evidence for a rollout under `policy`; the evidence clock starts at `now`.
+    pub fn new(policy: &Policy, now: Timestamp) -> Self {
+        SignalState {
+            next_minute: None,
+            bake_from: None,
+            errors: RatioTest::new(policy.test_config(CountTest::ErrorsSplit)),
+            slow: RatioTest::new(policy.test_config(CountTest::LatencySplit)),
+            errors_bake: None,
+            slow_bake: None,
+            recent: VecDeque::new(),
+            step_totals: PairTotals::default(),
+            healthz_failures: 0,
+            last_probe_minute: None,
+            latency_breaches: 0,
+            last_latency_to: None,
+            queue_breaches: 0,
+            last_queue_minute: None,
+            last_evidence_at: now,
+        }
+    }
+
+    /// Starts counting at the minute containing `now` (when traffic first moves).
+    pub fn start_counting(&mut self, now: Timestamp) {
+        if self.next_minute.is_none() {
+            self.next_minute = Some(now.floor_minute());
+        }
+    }
+
+    /// A new step began: reset per-step totals and the evidence clock.
+    pub fn begin_step(&mut self, now: Timestamp) {
+        self.step_totals = PairTotals::default();
+        self.last_evidence_at = now;
+    }
+
+    /// The 100% split went live at `now`: the minute it happened still has both versions,
+    /// so bake minutes start with the next one.
+    pub fn begin_bake(&mut self, now: Timestamp) {
+        if self.bake_from.is_none() {
+            self.bake_from = Some(now.floor_minute().plus_minutes(1));
+        }
+    }
+
+    /// Folds one tick's observations in. Minutes already counted, outside the reported
+    /// window, or newer than `now − ingestion lag` are ignored, so a repeated tick adds
+    /// nothing; streaks move at most once per minute.
+    pub fn ingest(&mut self, policy: &Policy, obs: &Observations, now: Timestamp) -> TickFacts {
+        let mut facts = TickFacts::default();
+        let tick_minute = now.minute_index();
+        if let Some(probe) = &obs.healthz {
+            if self.last_probe_minute.is_none_or(|m| tick_minute > m) {
+                self.last_probe_minute = Some(tick_minute);
+                match probe {
+                    Probe::Ok => self.healthz_failures = 0,
+                    Probe::Failed { .. } => self.healthz_failures += 1,
+                    Probe::WrongVersion { .. } => {}
+                }
+                facts.probe = Some(probe.clone());
+            }
+        }
+        self.ingest_counts(policy, obs.counts.as_ref(), now, &mut facts);
+        if let Some(Fetched::Failed { why }) = &obs.queue {
+            facts.queue_failed = Some(why.clone());
+        }
+        if let (Some(thresholds), Some(Fetched::Ok(metrics))) = (&policy.queue, &obs.queue) {
+            if self.last_queue_minute.is_none_or(|m| tick_minute > m) {
+                self.last_queue_minute = Some(tick_minute);
+                let breach = Policy::judge_queue(thresholds, metrics);
+                match breach {
+                    Breach::Over(_) => self.queue_breaches += 1,
+                    Breach::Within => self.queue_breaches = 0,
+                    Breach::TooFew { .. } => {}
+                }
+                facts.queue = Some(breach);
+            }
+        }
+        facts
+    }
+
+    fn ingest_counts(
+        &mut self,
+        policy: &Policy,
+        counts: Option<&Fetched<crate::observe::CountsWindow>>,
+        now: Timestamp,
+        facts: &mut TickFacts,
+    ) {
+        let window = match counts {
+            None => {
+                facts.counts_gap = Some(Gap::NotObserved {
+                    signal: Signal::Errors,
+                });
+                return;
+            }
+            Some(Fetched::Failed { why }) => {
+                facts.counts_gap = Some(Gap::SourceFailed {
+                    signal: Signal::Errors,
+                    why: why.clone(),
+                });
+                return;
+            }
+            Some(Fetched::Ok(window)) => window,
+        };
+        let Some(next) = self.next_minute else {
+            facts.counts_gap = Some(Gap::NoNewMinutes);
+            return;
+        };
+        let limit = now
+            .plus_minutes(-i64::from(policy.ingestion_lag_minutes))
+            .floor_minute();
+        let end = window.to.floor_minute().min(limit);
+        // A window that starts after the first uncounted minute would skip minutes silently.
+        if window.from.floor_minute() > next {
+            facts.counts_gap = Some(Gap::SourceFailed {
+                signal: Signal::Errors,
+                why: format!("window starts at {}, after {next}", window.from),
+            });
+            return;
+        }
+        if end <= next {
+            facts.counts_gap = Some(Gap::NoNewMinutes);
+            return;
+        }
+        let mut minutes: Vec<&MinuteCounts> = window
+            .minutes
+            .iter()
+            .filter(|m| m.minute >= next && m.minute < end)
+            .collect();
+        minutes.sort_by_key(|m| m.minute);
+        minutes.dedup_by_key(|m| m.minute);
+        for minute in minutes {
+            self.count_minute(policy, minute);
+            facts.counted.add(minute);
+        }
+        facts.minutes_counted =
+            u32::try_from(end.minute_index() - next.minute_index()).unwrap_or(0);
+        self.next_minute = Some(end);
+        if facts.counted.new.requests > 0.0 {
+            self.last_evidence_at = now;
+        } else {
+            facts.counts_gap = Some(Gap::TooFewRequests {
+                signal: Signal::Errors,
+                have: 0.0,
+                need: 1.0,
+            });
+        }
+        if self.last_latency_to.is_none_or(|t| end > t) {
+            self.last_latency_to = Some(end);
+            let breach = policy.judge_latency_ceiling(&window.new_latency, &window.old_latency);
+            match breach {
+                Breach::Over(_) => self.latency_breaches += 1,
+                Breach::Within => self.latency_breaches = 0,
+                Breach::TooFew { .. } => {}
+            }
+            facts.latency = Some(breach);
+        }
+    }
+
+    fn count_minute(&mut self, policy: &Policy, minute: &MinuteCounts) {
+        self.step_totals.add(minute);
+        self.recent.push_back(*minute);
+        let keep_from = minute
+            .minute
+            .plus_minutes(1 - i64::from(policy.window_minutes));
+        while self.recent.front().is_some_and(|m| m.minute < keep_from) {
+            self.recent.pop_front();
+        }
+        let baking = self.bake_from.is_some_and(|from| minute.minute >= from);
+        if !baking {
+            self.errors.observe(pair(minute, |c| c.errors));
+            self.slow.observe(pair(minute, |c| c.slow));
+            return;
+        }
+        if self.errors_bake.is_none() {
+            // The reference is the old version's rate over every split minute of the rollout.
+            let (errors, slow) = (self.errors.summary(), self.slow.summary());
+            let errors_cfg = policy.test_config(CountTest::ErrorsBake);
+            let slow_cfg = policy.test_config(CountTest::LatencyBake);
+            self.errors_bake = Some(BakeTest::new(errors_cfg, errors.old_bad, errors.old_total));
+            self.slow_bake = Some(BakeTest::new(slow_cfg, slow.old_bad, slow.old_total));
+        }
+        let errors = pair(minute, |c| c.errors);
+        if let Some(test) = self.errors_bake.as_mut() {
+            test.observe(errors.new_total, errors.new_bad);
+        }
+        let slow = pair(minute, |c| c.slow);
+        if let Some(test) = self.slow_bake.as_mut() {
+            test.observe(slow.new_total, slow.new_bad);
+        }
+    }
+
+    /// This tick's verdicts. `baking` selects which tests give promotion evidence; a
+    /// regression in any test is unhealthy whatever the stage (late split minutes still count).
+    pub fn assess(&self, policy: &Policy, facts: &TickFacts, baking: bool) -> Assessment {
+        let healthz = policy.judge_healthz(self.healthz_failures, facts.probe.as_ref());
+        let window = self.recent.iter().fold(PairTotals::default(), |mut t, m| {
+            t.add(m);
+            t
+        });
+        let split = (self.errors.summary(), self.slow.summary());
+        let bake = (
+            self.errors_bake.as_ref().map(BakeTest::summary),
+            self.slow_bake.as_ref().map(BakeTest::summary),
+        );
+        let (errors_test, latency_test) = if baking {
+            bake.clone()
+        } else {
+            (Some(split.0.clone()), Some(split.1.clone()))
+        };
+        let errors = self.errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test);
+        let latency = self.latency_verdict(policy, facts, &split.1, &bake.1, &latency_test);
+        let queue = policy.queue.as_ref().map(|t| self.queue_verdict(t, facts));
+        Assessment {
+            healthz,
+            errors,
+            latency,
+            queue,
+            errors_test,
+            latency_test,
+            window,
+        }
+    }
+
+    fn errors_verdict(
+        &self,
+        policy: &Policy,
+        facts: &TickFacts,
+        window: &PairTotals,
+        split: &RatioSummary,
+        bake: &Option<RatioSummary>,
+        stage: &Option<RatioSummary>,
+    ) -> Verdict {
+        let mut verdict = regressions(policy, Signal::Errors, split, bake);
+        let ceiling = policy.judge_error_ceiling(
+            (window.new.requests, window.new.errors),
+            (window.old.requests, window.old.errors),
+            self.recent.len(),
+        );
+        if let Breach::Over(reason) = ceiling {
+            verdict = verdict.worst(Verdict::unhealthy(reason));
+        }
+        verdict.worst(evidence(policy, Signal::Errors, facts, stage))
+    }
+
+    fn latency_verdict(
+        &self,
+        policy: &Policy,
+        facts: &TickFacts,
+        split: &RatioSummary,
+        bake: &Option<RatioSummary>,
+        stage: &Option<RatioSummary>,
+    ) -> Verdict {
+        let verdict = regressions(policy, Signal::Latency, split, bake);
+        let latest = match &facts.latency {
+            Some(Breach::Over(reason)) => Some(reason.clone()),
+            _ => None,
+        };
+        let debounced = match latest {
+            Some(reason) if self.latency_breaches >= policy.latency_consecutive => {
+                Verdict::unhealthy(reason)
+            }
+            Some(reason) => Verdict::inconclusive(Gap::Debouncing {
+                signal: Signal::Latency,
+                breaches: self.latency_breaches,
+                needed: policy.latency_consecutive,
+                detail: reason.detail,
+            }),
+            None => Verdict::Healthy,
+        };
+        verdict
+            .worst(debounced)
+            .worst(evidence(policy, Signal::Latency, facts, stage))
+    }
+
+    fn queue_verdict(
+        &self,
+        thresholds: &crate::policy::QueueThresholds,
+        facts: &TickFacts,
+    ) -> Verdict {
+        match &facts.queue {
+            None => Verdict::inconclusive(match &facts.queue_failed {
+                Some(why) => Gap::SourceFailed {
+                    signal: Signal::Queue,
+                    why: why.clone(),
+                },
+                None => Gap::NotObserved {
+                    signal: Signal::Queue,
+                },
+            }),
+            Some(Breach::Over(reason)) if self.queue_breaches >= thresholds.consecutive => {
+                Verdict::unhealthy(reason.clone())
+            }
+            Some(Breach::Over(reason)) => Verdict::inconclusive(Gap::Debouncing {
+                signal: Signal::Queue,
+                breaches: self.queue_breaches,
+                needed: thresholds.consecutive,
+                detail: reason.detail.clone(),
+            }),
+            Some(Breach::Within) => Verdict::Healthy,
+            Some(Breach::TooFew { have, need }) => Verdict::inconclusive(Gap::TooFewRequests {
+                signal: Signal::Queue,
+                have: *have,
+                need: *need,
+            }),
+        }
+    }
+}
+
+/// Unhealthy if the split test or the bake test has rejected; healthy otherwise (the
+/// evidence part is judged separately).
+fn regressions(
+    policy: &Policy,
+    signal: Signal,
+    split: &RatioSummary,
+    bake: &Option<RatioSummary>,
+) -> Verdict {
+    let mut verdict = Verdict::Healthy;
+    for summary in std::iter::once(split).chain(bake.as_ref()) {
+        if summary.regression {
+            verdict = verdict.worst(policy.judge_count_test(signal, summary));
+        }
+    }
+    verdict
+}
+
+/// Positive evidence from this tick: fresh minutes with new-version traffic, and the stage's
+/// test showing a tight bound or enough exposure.
+fn evidence(
+    policy: &Policy,
+    signal: Signal,
+    facts: &TickFacts,
+    stage: &Option<RatioSummary>,
+) -> Verdict {
+    if let Some(gap) = &facts.counts_gap {
+        return Verdict::inconclusive(gap.clone().for_signal(signal));
+    }
+    match stage {
+        Some(summary) => policy.judge_evidence(signal, summary),
+        None => Verdict::inconclusive(Gap::NotObserved { signal }),
+    }
+}
+
+/// The test input for one minute, scaled down by the sample interval (see
+/// `PairCounts::per_sample`: feeding `SUM(_sample_interval)` straight in overstates evidence).
+fn pair(minute: &MinuteCounts, bad: impl Fn(&VersionCounts) -> f64) -> PairCounts {
+    PairCounts {
+        new_total: minute.new.requests,
+        new_bad: bad(&minute.new),
+        old_total: minute.old.requests,
+        old_bad: bad(&minute.old),
+    }
+    .per_sample(minute.sample_interval)
+}
+
+#[cfg(test)]
+mod tests;

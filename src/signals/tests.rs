@@ -1,0 +1,200 @@
+//! Unit tests for `signals`: minute dedupe, the ingestion lag, streaks, sampling and the
+//! bake reference.
+
+use super::*;
+use crate::observe::{CountsWindow, VersionLatency};
+
+const T0: Timestamp = Timestamp::from_millis(1_795_773_600_000);
+
+fn at(minutes: i64) -> Timestamp {
+    T0.plus_minutes(minutes)
+}
+
+fn minute(m: i64, new_requests: f64, new_errors: f64) -> MinuteCounts {
+    MinuteCounts {
+        minute: at(m),
+        new: VersionCounts {
+            requests: new_requests,
+            errors: new_errors,
+            slow: 0.0,
+        },
+        old: VersionCounts {
+            requests: 900.0,
+            errors: 9.0,
+            slow: 0.0,
+        },
+        sample_interval: 1.0,
+    }
+}
+
+fn window(from: i64, to: i64, p95: Option<f64>) -> Observations {
+    let minutes = (from..to).map(|m| minute(m, 100.0, 1.0)).collect();
+    let latency = VersionLatency {
+        requests: 500.0,
+        p95_ms: p95,
+    };
+    Observations {
+        counts: Some(Fetched::Ok(CountsWindow {
+            from: at(from),
+            to: at(to),
+            minutes,
+            new_latency: latency,
+            old_latency: VersionLatency::default(),
+        })),
+        ..Observations::default()
+    }
+}
+
+fn counting() -> (Policy, SignalState) {
+    let policy = Policy::default();
+    let mut state = SignalState::new(&policy, T0);
+    state.start_counting(T0);
+    (policy, state)
+}
+
+#[test]
+fn each_minute_is_counted_once() {
+    let (policy, mut state) = counting();
+    let facts = state.ingest(&policy, &window(0, 3, None), at(5));
+    assert_eq!(facts.minutes_counted, 3);
+    let again = state.ingest(&policy, &window(0, 3, None), at(5));
+    assert_eq!(again.minutes_counted, 0);
+    assert_eq!(again.counts_gap, Some(Gap::NoNewMinutes));
+    assert_eq!(state.step_totals.new.requests, 300.0);
+    assert_eq!(state.errors.summary().new_total, 300.0);
+}
+
+#[test]
+fn minutes_inside_the_ingestion_lag_are_not_counted() {
+    let (policy, mut state) = counting();
+    // Asked up to minute 5 at 10:05:30: only minutes before 10:03 are complete and ingested.
+    let now = Timestamp::from_millis(at(5).millis() + 30_000);
+    let facts = state.ingest(&policy, &window(0, 5, None), now);
+    assert_eq!(facts.minutes_counted, 3);
+    assert_eq!(state.next_minute, Some(at(3)));
+}
+
+#[test]
+fn a_window_that_skips_minutes_is_refused() {
+    let (policy, mut state) = counting();
+    let facts = state.ingest(&policy, &window(2, 4, None), at(8));
+    assert_eq!(facts.minutes_counted, 0);
+    assert!(matches!(facts.counts_gap, Some(Gap::SourceFailed { .. })));
+    assert_eq!(state.next_minute, Some(at(0)));
+}
+
+#[test]
+fn minutes_without_new_traffic_are_no_evidence() {
+    let (policy, mut state) = counting();
+    let mut obs = window(0, 2, None);
+    if let Some(Fetched::Ok(w)) = obs.counts.as_mut() {
+        w.minutes.clear();
+    }
+    let facts = state.ingest(&policy, &obs, at(6));
+    assert_eq!(
+        facts.minutes_counted, 2,
+        "an empty minute is still counted as seen"
+    );
+    assert!(matches!(facts.counts_gap, Some(Gap::TooFewRequests { .. })));
+    assert_eq!(state.last_evidence_at, T0, "evidence clock not moved");
+    let assessment = state.assess(&policy, &facts, false);
+    assert!(!assessment.errors.is_healthy());
+    assert!(!assessment.latency.is_healthy());
+}
+
+#[test]
+fn failed_counts_are_inconclusive_for_both_count_signals() {
+    let (policy, mut state) = counting();
+    state.ingest(&policy, &window(0, 3, None), at(5));
+    let failed = Observations {
+        counts: Some(Fetched::Failed {
+            why: "SQL 500".into(),
+        }),
+        ..Observations::default()
+    };
+    let facts = state.ingest(&policy, &failed, at(6));
+    let a = state.assess(&policy, &facts, false);
+    for (verdict, signal) in [(&a.errors, Signal::Errors), (&a.latency, Signal::Latency)] {
+        assert!(
+            matches!(verdict, Verdict::Inconclusive { why: Gap::SourceFailed { signal: s, .. } } if *s == signal),
+            "{verdict}"
+        );
+    }
+}
+
+#[test]
+fn probe_streak_moves_once_per_minute() {
+    let (policy, mut state) = counting();
+    let failed = Observations {
+        healthz: Some(Probe::Failed {
+            status: Some(500),
+            error: None,
+        }),
+        ..Observations::default()
+    };
+    let wrong = Observations {
+        healthz: Some(Probe::WrongVersion {
+            answered_by: "old".into(),
+        }),
+        ..Observations::default()
+    };
+    let steps = [
+        (&failed, 1, 1),
+        (&failed, 1, 1), // same minute again
+        (&wrong, 2, 1),  // another version answered: neither failure nor success
+        (&failed, 3, 2),
+    ];
+    for (obs, m, want) in steps {
+        state.ingest(&policy, obs, at(m));
+        assert_eq!(state.healthz_failures, want, "minute {m}");
+    }
+}
+
+#[test]
+fn p95_over_the_ceiling_is_unhealthy_only_after_k_windows() {
+    let (policy, mut state) = counting();
+    let mut kinds = Vec::new();
+    for m in 0..3 {
+        let facts = state.ingest(&policy, &window(m, m + 1, Some(400.0)), at(m + 3));
+        let a = state.assess(&policy, &facts, false);
+        kinds.push(matches!(a.latency, Verdict::Unhealthy { .. }));
+    }
+    assert_eq!(kinds, vec![false, false, true]);
+    let facts = state.ingest(&policy, &window(3, 4, Some(100.0)), at(6));
+    assert_eq!(
+        state.latency_breaches, 0,
+        "a judged window within the ceiling resets"
+    );
+    assert!(!matches!(
+        state.assess(&policy, &facts, false).latency,
+        Verdict::Unhealthy { .. }
+    ));
+}
+
+#[test]
+fn sampled_counts_feed_the_tests_per_sample() {
+    let (policy, mut state) = counting();
+    let mut obs = window(0, 1, None);
+    if let Some(Fetched::Ok(w)) = obs.counts.as_mut() {
+        w.minutes[0].sample_interval = 10.0;
+    }
+    state.ingest(&policy, &obs, at(5));
+    assert_eq!(state.errors.summary().new_total, 10.0);
+    assert_eq!(
+        state.step_totals.new.requests, 100.0,
+        "reports keep the estimate"
+    );
+}
+
+#[test]
+fn bake_minutes_feed_the_bake_test_against_the_split_reference() {
+    let (policy, mut state) = counting();
+    state.ingest(&policy, &window(0, 3, None), at(5));
+    state.begin_bake(at(2).plus_minutes(0));
+    // Minute 2 was already counted as split; minutes 3.. go to the bake.
+    state.ingest(&policy, &window(3, 5, None), at(7));
+    let bake = state.errors_bake.as_ref().expect("bake test").summary();
+    assert_eq!((bake.old_bad, bake.old_total), (27.0, 2700.0));
+    assert_eq!(bake.new_total, 200.0);
+    assert_eq!(state.errors.summary().new_total, 300.0);
+}
