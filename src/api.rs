@@ -154,7 +154,7 @@ struct DeployHookBody {
 
 /// A validated deploy hook. `baseline_version_id: None` means "whatever serves 100% now",
 /// which the gate reads from the live deployment before starting.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, Deserialize)]
 pub struct DeployHook {
     pub script: String,
     pub version_id: String,

@@ -16,7 +16,7 @@ pub struct CronLedger {
 }
 
 /// What the ledger made of one delivered tick.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TickOutcome {
     /// A new minute: the gate should run its checks for it.

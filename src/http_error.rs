@@ -31,9 +31,13 @@ pub enum ApiError {
     /// Well-formed but invalid values (e.g. a version id that is not a UUID, a bad schedule).
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
-    /// The gate itself failed (storage, a binding). Details are logged, not returned.
+    /// A service the gate depends on (the Cloudflare API) could not answer.
+    #[error("{0}")]
+    Upstream(String),
+    /// The gate itself failed (storage, a binding). `detail` is for the log only; the
+    /// client sees "internal error".
     #[error("internal error")]
-    Internal,
+    Internal { detail: String },
 }
 
 #[derive(Serialize)]
@@ -48,6 +52,13 @@ struct Detail<'a> {
 }
 
 impl ApiError {
+    /// A 500 whose detail is logged, never returned.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        ApiError::Internal {
+            detail: detail.into(),
+        }
+    }
+
     /// A 400 with a precise code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
@@ -83,7 +94,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::Unprocessable { .. } => 422,
-            ApiError::Internal => 500,
+            ApiError::Upstream(_) => 502,
+            ApiError::Internal { .. } => 500,
         }
     }
 
@@ -98,7 +110,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unprocessable { code, .. } => code,
-            ApiError::Internal => "internal",
+            ApiError::Upstream(_) => "upstream_unavailable",
+            ApiError::Internal { .. } => "internal",
         }
     }
 
@@ -150,11 +163,21 @@ mod tests {
                 422,
                 "invalid_schedule",
             ),
-            (ApiError::Internal, 500, "internal"),
+            (ApiError::Upstream("x".into()), 502, "upstream_unavailable"),
+            (ApiError::internal("disk on fire"), 500, "internal"),
         ];
         for (err, status, code) in cases {
             assert_eq!((err.status(), err.code()), (status, code), "{err:?}");
         }
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_client() {
+        let json = ApiError::internal("sqlite: table rollout is locked").to_json();
+        assert_eq!(
+            json,
+            r#"{"error":{"code":"internal","message":"internal error"}}"#
+        );
     }
 
     #[test]

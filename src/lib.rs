@@ -4,14 +4,18 @@
 pub mod api;
 pub mod build_info;
 pub mod clients;
+pub mod config;
+pub mod controller;
 pub mod cron;
 pub mod http_error;
+pub mod notify;
 pub mod observe;
 pub mod policy;
 pub mod rollout;
 pub mod schedule;
 pub mod signals;
 pub mod stats;
+pub mod status;
 pub mod time;
 
 #[cfg(target_arch = "wasm32")]

@@ -914,7 +914,7 @@ fn normal_quantile(p: f64) -> f64 {
 /// Serde for f64 fields that may be infinite: JSON has no infinity (serde_json writes `null`
 /// and then refuses to read it back), so non-finite values go out as `null` and `null`
 /// comes back as `f64::INFINITY`.
-mod infinite_as_null {
+pub mod infinite_as_null {
     use super::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {

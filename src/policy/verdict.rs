@@ -52,7 +52,8 @@ pub struct Reason {
     pub signal: Signal,
     /// A sentence with the numbers, for Slack and the status page.
     pub detail: String,
-    /// The observed value (rate, ms, e-value, count).
+    /// The observed value (rate, ms, e-value, count); an e-value can be infinite.
+    #[serde(with = "crate::stats::infinite_as_null")]
     pub observed: f64,
     /// The limit it crossed.
     pub limit: f64,
@@ -77,8 +78,10 @@ pub enum Gap {
     /// A test has not yet seen enough to promote.
     NotEnoughEvidence {
         signal: Signal,
+        #[serde(with = "crate::stats::infinite_as_null")]
         upper_bound: f64,
         tolerance: f64,
+        #[serde(with = "crate::stats::infinite_as_null")]
         new_requests_needed: f64,
     },
     /// A level is breached but not yet for long enough.

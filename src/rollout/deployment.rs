@@ -260,6 +260,12 @@ pub fn share(version_id: &str, percent: f64) -> VersionShare {
 /// Same versions at the same shares (order-insensitive; shares within 0.005 points, which
 /// covers the API's float rendering of two-decimal percentages).
 pub fn same_split(a: &[VersionShare], b: &[VersionShare]) -> bool {
+    // A version at 0% serves nothing: pre-flight deploys the new version at 0% so that
+    // version overrides can reach it, and that is still "the stable version at 100%".
+    let serving = |s: &[VersionShare]| -> Vec<VersionShare> {
+        s.iter().filter(|v| v.percent >= 0.005).cloned().collect()
+    };
+    let (a, b) = (serving(a), serving(b));
     a.len() == b.len()
         && a.iter().all(|x| {
             b.iter()
@@ -348,6 +354,19 @@ mod tests {
             assert_eq!(got, want, "{status:?}");
             assert!(d.pending.is_some(), "stays pending");
         }
+    }
+
+    #[test]
+    fn a_version_at_zero_percent_does_not_change_the_split() {
+        let stable = [share("old", 100.0)];
+        assert!(same_split(
+            &stable,
+            &[share("new", 0.0), share("old", 100.0)]
+        ));
+        assert!(!same_split(
+            &stable,
+            &[share("new", 1.0), share("old", 99.0)]
+        ));
     }
 
     #[test]

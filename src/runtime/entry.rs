@@ -1,14 +1,19 @@
-//! Worker entry points: `fetch` (HTTP routes) and `scheduled` (cron, forwarded to the
-//! registry Durable Object with the scheduled time as "now").
+//! Worker entry points: `fetch` (the HTTP API of SPEC "Interfaces") and `scheduled` (cron:
+//! one tick per active rollout, with the scheduled time as "now"). Routing, auth and
+//! validation are the core's (`api`); this file moves requests to the right object.
 
-use super::{registry, respond};
+use super::registry::{self, ScriptReport};
+use super::rollout_object::{CommandBody, StartBody, TickBody, BINDING};
+use super::{env, respond};
+use crate::api::{self, Route, MAX_BODY_BYTES};
 use crate::build_info::BUILD;
+use crate::controller::Report;
 use crate::http_error::ApiError;
 use crate::time::Timestamp;
 use serde::Serialize;
 use worker::{
-    console_error, console_log, event, Context, Env, Method, Request, Response, Result,
-    ScheduleContext, ScheduledEvent,
+    console_error, console_log, event, Context, Env, Method, Request, RequestInit, Response,
+    Result, ScheduleContext, ScheduledEvent,
 };
 
 #[event(start)]
@@ -16,15 +21,151 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+fn wall_clock() -> Timestamp {
+    Timestamp::from_millis(worker::Date::now().as_millis() as i64)
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
-    let answer = match (req.method(), path.as_str()) {
-        (Method::Get, "/healthz") => healthz(&env).await,
-        (method, "/healthz") => respond::error(&ApiError::MethodNotAllowed(method.to_string())),
-        (method, _) => respond::error(&ApiError::NotFound(format!("no route {method} {path}"))),
-    };
-    answer.or_else(|err| respond::internal(&path, &err))
+    match handle(req, &env).await {
+        Ok(resp) => Ok(resp),
+        Err(Failure::Api(err)) => {
+            if let ApiError::Internal { detail } = &err {
+                console_error!("{path}: {detail}");
+            }
+            respond::error(&err)
+        }
+        Err(Failure::Worker(err)) => respond::internal(&path, &err),
+    }
+}
+
+enum Failure {
+    Api(ApiError),
+    Worker(worker::Error),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Api(e)
+    }
+}
+
+impl From<worker::Error> for Failure {
+    fn from(e: worker::Error) -> Self {
+        Failure::Worker(e)
+    }
+}
+
+async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Failure> {
+    let route = api::route(req.method().as_ref(), &req.path())?;
+    if route.needs_token() {
+        let secrets = env::secrets(env).await;
+        let header = req.headers().get("authorization")?;
+        api::authorize(
+            header.as_deref(),
+            secrets.hook_token.as_deref().unwrap_or(""),
+        )?;
+    }
+    let now = wall_clock();
+    Ok(match route {
+        Route::Health => healthz(env).await?,
+        Route::StatusPage => status_page(env).await?,
+        Route::ListRollouts => list(env).await?,
+        Route::StartRollout => {
+            let content_type = req.headers().get("content-type")?;
+            let body = read_body(&mut req).await?;
+            let hook = api::parse_deploy_hook(content_type.as_deref(), &body)?;
+            let script = hook.script.clone();
+            let resp = call_object(
+                env,
+                &script,
+                Method::Post,
+                "/start",
+                Some(&StartBody {
+                    hook,
+                    now_ms: now.millis(),
+                }),
+            )
+            .await?;
+            if resp.status_code() < 300 {
+                let report = ScriptReport {
+                    script,
+                    active: true,
+                    dead_webhook: None,
+                    now_ms: now.millis(),
+                };
+                registry::report(env, &report).await?;
+            }
+            resp
+        }
+        Route::RolloutStatus { script } => {
+            call_object::<()>(env, &script, Method::Get, "/status", None).await?
+        }
+        Route::RolloutEvents { script } => {
+            let query = req
+                .url()?
+                .query()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            api::parse_events_query(query.strip_prefix('?'))?;
+            call_object::<()>(env, &script, Method::Get, &format!("/events{query}"), None).await?
+        }
+        Route::Operator { script, command } => {
+            let content_type = req.headers().get("content-type")?;
+            let body = read_body(&mut req).await?;
+            let who = api::parse_operator_body(content_type.as_deref(), &body)?;
+            let command = CommandBody {
+                command,
+                by: who.by.unwrap_or_else(|| "operator".into()),
+                why: who.reason,
+                now_ms: now.millis(),
+            };
+            call_object(env, &script, Method::Post, "/command", Some(&command)).await?
+        }
+    })
+}
+
+/// Reads at most `MAX_BODY_BYTES` (413 past it, before parsing anything).
+async fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, Failure> {
+    if let Some(len) = req.headers().get("content-length")? {
+        if len.parse::<usize>().is_ok_and(|n| n > MAX_BODY_BYTES) {
+            return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES).into());
+        }
+    }
+    let body = req.bytes().await?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES).into());
+    }
+    Ok(body)
+}
+
+fn object_name(env: &Env, script: &str) -> String {
+    let environment = env
+        .var("GATE_ENV")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    format!("{environment}:{script}")
+}
+
+/// Sends a request to the rollout object of `script` and returns its answer as is.
+async fn call_object<T: Serialize>(
+    env: &Env,
+    script: &str,
+    method: Method,
+    path: &str,
+    body: Option<&T>,
+) -> Result<Response> {
+    let mut init = RequestInit::new();
+    init.with_method(method);
+    if let Some(body) = body {
+        init.with_body(Some(serde_json::to_string(body)?.into()));
+    }
+    let req = Request::new_with_init(&format!("https://rollout{path}"), &init)?;
+    let stub = env
+        .durable_object(BINDING)?
+        .get_by_name(&object_name(env, script))?;
+    stub.fetch_with_request(req).await
 }
 
 #[event(scheduled)]
@@ -32,11 +173,50 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // The scheduled time, not the wall clock, is "now": tests replay a rollout by firing
     // ticks with increasing `time`, and a late delivery still counts for its own minute.
     let now = Timestamp::from_millis(event.schedule() as i64);
-    match registry::tick(&env, now).await {
-        Ok(outcome) => console_log!("tick {now}: {outcome}"),
+    if let Err(err) = fan_out(&env, now).await {
         // The scheduled handler returns nothing; an unlogged error would vanish.
-        Err(err) => console_error!("tick {now} failed: {err}"),
+        console_error!("tick {now} failed: {err}");
     }
+}
+
+async fn fan_out(env: &Env, now: Timestamp) -> Result<()> {
+    let answer = registry::tick(env, now).await?;
+    console_log!(
+        "tick {now}: {:?}, {} active rollout(s)",
+        answer.outcome,
+        answer.active.len()
+    );
+    for script in answer.active {
+        let body = TickBody {
+            now_ms: now.millis(),
+        };
+        let report: Report =
+            match call_object(env, &script, Method::Post, "/tick", Some(&body)).await {
+                Ok(mut resp) if resp.status_code() == 200 => resp.json().await?,
+                Ok(mut resp) => {
+                    let text = resp.text().await.unwrap_or_default();
+                    console_error!("tick {now} {script}: HTTP {} {text}", resp.status_code());
+                    continue;
+                }
+                Err(err) => {
+                    console_error!("tick {now} {script}: {err}");
+                    continue;
+                }
+            };
+        console_log!(
+            "tick {now} {script}: phase {:?}, {} subrequest(s)",
+            report.phase,
+            report.subrequests
+        );
+        let report = ScriptReport {
+            script,
+            active: !report.finished,
+            dead_webhook: report.dead_webhook,
+            now_ms: now.millis(),
+        };
+        registry::report(env, &report).await?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -45,38 +225,101 @@ struct Health<'a> {
     environment: String,
     build: &'a crate::build_info::BuildInfo,
     cron: Option<crate::cron::CronLedger>,
+    active_rollouts: Vec<String>,
+    slack_webhook: &'a str,
     problems: Vec<String>,
 }
 
-/// The gate's own health: build identity, cron progress, and what is wrong (never secrets).
+/// The gate's own health: build identity, cron progress, and what is wrong, by name
+/// (a missing secret is named, never shown).
 async fn healthz(env: &Env) -> Result<Response> {
     let environment = env
         .var("GATE_ENV")
         .map(|v| v.to_string())
         .unwrap_or_else(|_| "unknown".into());
-    let mut problems = Vec::new();
-    let cron = match registry::ledger(env).await {
-        Ok(ledger) => Some(ledger),
+    let mut problems: Vec<String> = Vec::new();
+    if let Err(errors) = env::config(env) {
+        problems.extend(errors.iter().map(|e| format!("config {e}")));
+    }
+    let secrets = env::secrets(env).await;
+    problems.extend(
+        secrets
+            .missing()
+            .iter()
+            .map(|name| format!("secret {name} is not set")),
+    );
+    let (cron, active, dead) = match registry::book(env).await {
+        Ok(book) => {
+            let active = book
+                .scripts
+                .iter()
+                .filter(|(_, e)| e.active)
+                .map(|(s, _)| s.clone())
+                .collect();
+            (Some(book.ledger), active, book.dead_webhook)
+        }
         Err(err) => {
             console_error!("healthz: registry unreachable: {err}");
             problems.push("registry durable object unreachable".to_string());
-            None
+            (None, Vec::new(), None)
         }
     };
-    let status = if problems.is_empty() {
-        "ok"
-    } else {
-        "degraded"
+    let slack_webhook = match &dead {
+        Some(_) => "dead",
+        None if secrets.slack_webhook_url.is_some() => "ok",
+        None => "not configured",
     };
-    let code = if problems.is_empty() { 200 } else { 503 };
+    if let Some(code) = dead {
+        problems.push(format!("Slack webhook is dead ({code}); messages are held"));
+    }
+    let healthy = problems.is_empty();
     respond::json(
-        code,
+        if healthy { 200 } else { 503 },
         &Health {
-            status,
+            status: if healthy { "ok" } else { "degraded" },
             environment,
             build: &BUILD,
             cron,
+            active_rollouts: active,
+            slack_webhook,
             problems,
         },
     )
+}
+
+/// Every known script's rollout view (active and recent).
+async fn list(env: &Env) -> Result<Response> {
+    let book = registry::book(env).await?;
+    let mut rollouts = Vec::new();
+    for script in book.scripts.keys() {
+        let mut resp = call_object::<()>(env, script, Method::Get, "/status", None).await?;
+        if resp.status_code() == 200 {
+            rollouts.push(resp.json::<serde_json::Value>().await?);
+        }
+    }
+    respond::json(200, &serde_json::json!({ "rollouts": rollouts }))
+}
+
+/// A minimal read-only page until the operators' view lands: each rollout's phase.
+async fn status_page(env: &Env) -> Result<Response> {
+    let book = registry::book(env).await?;
+    let mut rows = String::new();
+    for (script, entry) in &book.scripts {
+        let state = if entry.active { "active" } else { "finished" };
+        rows.push_str(&format!(
+            "<li><code>{}</code> — {state}</li>",
+            html_escape(script)
+        ));
+    }
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>rollout-gate</title>\
+         <h1>rollout-gate</h1><ul>{rows}</ul><p>Details: <code>GET /v1/rollouts</code></p>"
+    );
+    Response::from_html(html)
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -1,6 +1,11 @@
-//! The wasm32-only shell over the `worker` crate: entry points and the Durable Objects.
-//! It converts types, delegates to the core and maps errors; it decides nothing.
+//! The wasm32-only shell over the `worker` crate: entry points, the Durable Objects, and
+//! the trait impls (HTTP over `Fetch`, storage over DO storage). It converts types,
+//! delegates to the core and the controller, and maps errors; it decides nothing.
 
 mod entry;
+mod env;
+mod http;
 mod registry;
 mod respond;
+mod rollout_object;
+mod storage;

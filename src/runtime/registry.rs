@@ -1,11 +1,13 @@
-//! The registry Durable Object: the one writer of gate-wide state (the cron ledger now;
-//! the set of active rollouts to fan ticks out to, later). Handlers only delegate to the core.
+//! The registry Durable Object: the one writer of gate-wide state: the cron ledger, the
+//! scripts with an active rollout (so cron fans out without scanning), recently seen
+//! scripts (for listing), and Slack webhook health. Handlers only delegate to the core.
 
 use super::respond;
 use crate::cron::{CronLedger, TickOutcome};
 use crate::http_error::ApiError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use worker::{
     durable_object, wasm_bindgen, DurableObject, Env, Method, Request, RequestInit, Response,
     Result, State,
@@ -15,11 +17,77 @@ use worker::{
 const BINDING: &str = "REGISTRY";
 /// The one registry object per environment (each environment is its own Worker).
 const OBJECT_NAME: &str = "registry";
-const LEDGER_KEY: &str = "cron_ledger";
+const KEY: &str = "registry";
+/// Scripts remembered for listing after their rollout finished.
+const RECENT_CAP: usize = 50;
+
+/// Everything the registry keeps.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Book {
+    pub ledger: CronLedger,
+    /// Script → true while its rollout needs ticks; false once finished (kept for listing).
+    pub scripts: BTreeMap<String, ScriptEntry>,
+    /// Slack's code when a rollout reported the webhook dead.
+    pub dead_webhook: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScriptEntry {
+    pub active: bool,
+    pub last_seen_ms: i64,
+}
+
+impl Book {
+    fn active(&self) -> Vec<String> {
+        self.scripts
+            .iter()
+            .filter(|(_, e)| e.active)
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
+    fn note(&mut self, script: &str, active: bool, now_ms: i64) {
+        self.scripts.insert(
+            script.to_string(),
+            ScriptEntry {
+                active,
+                last_seen_ms: now_ms,
+            },
+        );
+        while self.scripts.len() > RECENT_CAP {
+            let oldest = self
+                .scripts
+                .iter()
+                .filter(|(_, e)| !e.active)
+                .min_by_key(|(_, e)| e.last_seen_ms)
+                .map(|(s, _)| s.clone());
+            match oldest {
+                Some(script) => self.scripts.remove(&script),
+                None => break,
+            };
+        }
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct TickRequest {
     scheduled_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct TickAnswer {
+    pub outcome: TickOutcome,
+    /// Scripts to tick now (empty for a duplicate tick).
+    pub active: Vec<String>,
+}
+
+/// A rollout object's report after a hook or a tick.
+#[derive(Serialize, Deserialize)]
+pub struct ScriptReport {
+    pub script: String,
+    pub active: bool,
+    pub dead_webhook: Option<String>,
+    pub now_ms: i64,
 }
 
 #[durable_object]
@@ -36,12 +104,28 @@ impl DurableObject for Registry {
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/tick") => {
                 let body: TickRequest = req.json().await?;
-                let outcome = self
-                    .record_tick(Timestamp::from_millis(body.scheduled_ms))
-                    .await?;
-                respond::json(200, &outcome)
+                let mut book = self.load().await?;
+                let outcome = book
+                    .ledger
+                    .record(Timestamp::from_millis(body.scheduled_ms));
+                self.save(&book).await?;
+                let active = match outcome {
+                    TickOutcome::Fresh { .. } => book.active(),
+                    TickOutcome::Duplicate { .. } => Vec::new(),
+                };
+                respond::json(200, &TickAnswer { outcome, active })
             }
-            (Method::Get, "/ledger") => respond::json(200, &self.load_ledger().await?),
+            (Method::Post, "/report") => {
+                let report: ScriptReport = req.json().await?;
+                let mut book = self.load().await?;
+                book.note(&report.script, report.active, report.now_ms);
+                if report.dead_webhook.is_some() || report.active {
+                    book.dead_webhook = report.dead_webhook;
+                }
+                self.save(&book).await?;
+                respond::json(200, &serde_json::json!({"ok": true}))
+            }
+            (Method::Get, "/book") => respond::json(200, &self.load().await?),
             (method, path) => respond::error(&ApiError::NotFound(format!(
                 "registry: no route {method} {path}"
             ))),
@@ -50,23 +134,12 @@ impl DurableObject for Registry {
 }
 
 impl Registry {
-    async fn load_ledger(&self) -> Result<CronLedger> {
-        Ok(self
-            .state
-            .storage()
-            .get(LEDGER_KEY)
-            .await?
-            .unwrap_or_default())
+    async fn load(&self) -> Result<Book> {
+        Ok(self.state.storage().get(KEY).await?.unwrap_or_default())
     }
 
-    /// Requests to one object are serialised by the runtime while this handler does not
-    /// await anything but its own storage, so load-modify-save is race-free here.
-    async fn record_tick(&self, scheduled: Timestamp) -> Result<TickOutcome> {
-        let mut ledger = self.load_ledger().await?;
-        let outcome = ledger.record(scheduled);
-        // Saved either way: a duplicate moves the `duplicates` counter.
-        self.state.storage().put(LEDGER_KEY, &ledger).await?;
-        Ok(outcome)
+    async fn save(&self, book: &Book) -> Result<()> {
+        self.state.storage().put(KEY, book).await
     }
 }
 
@@ -74,20 +147,34 @@ fn stub(env: &Env) -> Result<worker::Stub> {
     env.durable_object(BINDING)?.get_by_name(OBJECT_NAME)
 }
 
-/// Forwards one cron tick to the registry.
-pub async fn tick(env: &Env, now: Timestamp) -> Result<String> {
-    let body = serde_json::to_string(&TickRequest {
-        scheduled_ms: now.millis(),
-    })?;
+async fn post<T: Serialize>(env: &Env, path: &str, body: &T) -> Result<Response> {
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://registry/tick", &init)?;
-    let mut resp = stub(env)?.fetch_with_request(req).await?;
-    resp.text().await
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(body)?.into()));
+    let req = Request::new_with_init(&format!("https://registry{path}"), &init)?;
+    stub(env)?.fetch_with_request(req).await
 }
 
-/// Reads the cron ledger (for `/healthz`).
-pub async fn ledger(env: &Env) -> Result<CronLedger> {
-    let mut resp = stub(env)?.fetch_with_str("https://registry/ledger").await?;
+/// Records one cron tick; answers which scripts to tick.
+pub async fn tick(env: &Env, now: Timestamp) -> Result<TickAnswer> {
+    let mut resp = post(
+        env,
+        "/tick",
+        &TickRequest {
+            scheduled_ms: now.millis(),
+        },
+    )
+    .await?;
+    resp.json().await
+}
+
+/// Tells the registry whether a script still needs ticks.
+pub async fn report(env: &Env, report: &ScriptReport) -> Result<()> {
+    post(env, "/report", report).await.map(|_| ())
+}
+
+/// The whole registry book (for `/healthz` and listing).
+pub async fn book(env: &Env) -> Result<Book> {
+    let mut resp = stub(env)?.fetch_with_str("https://registry/book").await?;
     resp.json().await
 }

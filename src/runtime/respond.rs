@@ -21,5 +21,5 @@ pub fn error(err: &ApiError) -> Result<Response> {
 /// Logs an internal failure with context and answers 500 without details.
 pub fn internal(context: &str, err: &worker::Error) -> Result<Response> {
     console_error!("{context}: {err}");
-    error(&ApiError::Internal)
+    error(&ApiError::internal(err.to_string()))
 }

@@ -24,6 +24,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+HOOK_TOKEN = "test-hook-token"
+API_TOKEN = "test-api-token"
+
+# Secrets arrive as plain vars under `wrangler dev` (a Worker secret is a string binding).
+DEFAULT_SECRETS = {
+    "HOOK_TOKEN": HOOK_TOKEN,
+    "CLOUDFLARE_API_TOKEN": API_TOKEN,
+    "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack/unused",
+}
+
+
 class Gate:
     """One `wrangler dev` process serving the gate on 127.0.0.1:<port>."""
 
@@ -32,7 +43,7 @@ class Gate:
         self.base = f"http://127.0.0.1:{self.port}"
         self.state_dir = tempfile.mkdtemp(prefix="gate-state-")
         self.log_path = Path(self.state_dir) / "wrangler.log"
-        self.extra_vars = extra_vars or {}
+        self.extra_vars = {**DEFAULT_SECRETS, **(extra_vars or {})}
         self.ready_timeout_s = ready_timeout_s
         self.proc: subprocess.Popen | None = None
 
@@ -102,6 +113,16 @@ class Gate:
 
     def get(self, path: str, timeout: float = 30) -> tuple[int, bytes]:
         return self.request("GET", path, timeout=timeout)
+
+    def api(self, method: str, path: str, body: dict | None = None,
+            token: str | None = HOOK_TOKEN) -> tuple[int, dict]:
+        """Calls a /v1 route with the bearer token and a JSON body; returns (status, json)."""
+        headers = {"content-type": "application/json"}
+        if token is not None:
+            headers["authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        status, raw = self.request(method, path, body=data, headers=headers)
+        return status, (json.loads(raw) if raw else {})
 
     def get_json(self, path: str) -> tuple[int, dict]:
         status, body = self.get(path)

@@ -1,0 +1,273 @@
+//! The gate's configuration: raw `[vars]` strings in, a validated `GateConfig` out (or
+//! every problem at once, by name). Secrets are not here: see `Secrets`.
+
+use crate::clients::analytics::{is_dataset_name, Columns};
+use crate::clients::cloudflare::{ApiConfig, RequiredBinding};
+use crate::clients::probe::ProbeConfig;
+use crate::policy::Policy;
+use serde::Serialize;
+
+/// Default Cloudflare API base; the sandbox points it at loopback.
+pub const DEFAULT_API_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
+/// Default Analytics Engine dataset the target Workers write to.
+pub const DEFAULT_DATASET: &str = "mauntic_logs";
+
+/// Every `[vars]` name the gate reads, with its meaning (shown in docs and errors).
+pub const VARS: &[(&str, &str)] = &[
+    ("GATE_ENV", "environment name shown in Slack and on the status page (default \"dev\")"),
+    ("CLOUDFLARE_ACCOUNT_ID", "account that owns the target Workers (required)"),
+    ("CLOUDFLARE_API_BASE_URL", "Cloudflare API base (default https://api.cloudflare.com/client/v4)"),
+    ("AE_DATASET", "Analytics Engine dataset the targets write to (default mauntic_logs)"),
+    ("AE_COLUMNS", "JSON overrides of the column mapping (default index1 = version id, blob1 = event type, double1 = status, double2 = latency ms, blob2 = queue, double3 = depth, double4 = retries)"),
+    ("TARGET_BASE_URL", "where a target's /healthz lives; {script} is replaced (required)"),
+    ("ASSET_BASE_URL", "asset CDN base; pre-flight checks styles/<git-sha>.css when set"),
+    ("REQUIRED_BINDINGS", "JSON list of bindings every new version must carry (pre-flight)"),
+    ("QUEUE_NAMES", "comma-separated queues whose depth and retries are watched"),
+    ("POLICY", "JSON overrides of the decision policy (thresholds, alpha)"),
+    ("STATUS_PAGE_URL", "public URL of this gate, linked from Slack"),
+];
+
+/// The names of the three secrets, each read from a Secrets Store binding of that name
+/// when bound, else from a plain Worker secret.
+pub const SECRET_NAMES: [&str; 3] = ["CLOUDFLARE_API_TOKEN", "SLACK_WEBHOOK_URL", "HOOK_TOKEN"];
+
+/// Validated configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GateConfig {
+    pub environment: String,
+    pub api: ApiConfig,
+    pub dataset: String,
+    pub columns: Columns,
+    pub probe: ProbeConfig,
+    pub asset_base_url: Option<String>,
+    pub required_bindings: Vec<RequiredBinding>,
+    pub queues: Vec<String>,
+    pub policy: Policy,
+    pub status_page_url: Option<String>,
+}
+
+/// The three credentials. `Debug` never prints them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secrets {
+    pub api_token: Option<String>,
+    pub slack_webhook_url: Option<String>,
+    pub hook_token: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets {{ missing: {:?} }}", self.missing())
+    }
+}
+
+impl Secrets {
+    /// Names of the secrets that are not set (never their values).
+    pub fn missing(&self) -> Vec<&'static str> {
+        let values = [&self.api_token, &self.slack_webhook_url, &self.hook_token];
+        SECRET_NAMES
+            .iter()
+            .zip(values)
+            .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+}
+
+/// One problem with one variable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl GateConfig {
+    /// Builds the configuration from a variable lookup (`[vars]` in the Worker, a map in
+    /// tests). Blank values count as unset.
+    ///
+    /// # Errors
+    /// Every invalid or missing required variable, each as a `ConfigError`.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<GateConfig, Vec<ConfigError>> {
+        let var = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let mut errors = Vec::new();
+        let mut fail =
+            |var: &'static str, problem: String| errors.push(ConfigError { var, problem });
+
+        let account_id = var("CLOUDFLARE_ACCOUNT_ID").unwrap_or_else(|| {
+            fail("CLOUDFLARE_ACCOUNT_ID", "required".into());
+            String::new()
+        });
+        let base = var("CLOUDFLARE_API_BASE_URL").unwrap_or_else(|| DEFAULT_API_BASE_URL.into());
+        if !is_http_url(&base) {
+            fail("CLOUDFLARE_API_BASE_URL", "must be an http(s) URL".into());
+        }
+        let dataset = var("AE_DATASET").unwrap_or_else(|| DEFAULT_DATASET.into());
+        if !is_dataset_name(&dataset) {
+            fail(
+                "AE_DATASET",
+                "only letters, digits and '_' are allowed".into(),
+            );
+        }
+        let columns: Columns = parse_json(&var, "AE_COLUMNS", &mut fail).unwrap_or_default();
+        if let Err(e) = columns.validate() {
+            fail("AE_COLUMNS", e.to_string());
+        }
+        let target = var("TARGET_BASE_URL").unwrap_or_else(|| {
+            fail(
+                "TARGET_BASE_URL",
+                "required, e.g. https://{script}.example.com".into(),
+            );
+            String::new()
+        });
+        let asset_base_url = var("ASSET_BASE_URL");
+        if asset_base_url.as_deref().is_some_and(|u| !is_http_url(u)) {
+            fail("ASSET_BASE_URL", "must be an http(s) URL".into());
+        }
+        let required_bindings =
+            parse_json(&var, "REQUIRED_BINDINGS", &mut fail).unwrap_or_default();
+        let queues: Vec<String> = var("QUEUE_NAMES")
+            .map(|v| {
+                v.split(',')
+                    .map(|q| q.trim().to_string())
+                    .filter(|q| !q.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let policy: Policy = parse_json(&var, "POLICY", &mut fail).unwrap_or_default();
+        if let Err(e) = policy.validate() {
+            fail("POLICY", e.to_string());
+        }
+        let config = GateConfig {
+            environment: var("GATE_ENV").unwrap_or_else(|| "dev".into()),
+            api: ApiConfig::new(account_id).with_base_url(base),
+            dataset,
+            columns,
+            probe: ProbeConfig::new(target),
+            asset_base_url,
+            required_bindings,
+            queues,
+            policy,
+            status_page_url: var("STATUS_PAGE_URL"),
+        };
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Link to one rollout on the status page, when the page URL is configured.
+    pub fn rollout_url(&self, script: &str) -> Option<String> {
+        self.status_page_url
+            .as_ref()
+            .map(|base| format!("{}/rollouts/{script}", base.trim_end_matches('/')))
+    }
+}
+
+fn is_http_url(s: &str) -> bool {
+    (s.starts_with("https://") || s.starts_with("http://"))
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    fail: &mut impl FnMut(&'static str, String),
+) -> Option<T> {
+    let raw = var(name)?;
+    serde_json::from_str(&raw)
+        .map_err(|e| fail(name, format!("invalid JSON: {e}")))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const MINIMAL: &[(&str, &str)] = &[
+        ("CLOUDFLARE_ACCOUNT_ID", "acc123"),
+        ("TARGET_BASE_URL", "https://{script}.zeluto.workers.dev"),
+    ];
+
+    #[test]
+    fn minimal_vars_get_documented_defaults() {
+        let cfg = GateConfig::from_vars(vars(MINIMAL)).unwrap();
+        assert_eq!(cfg.environment, "dev");
+        assert_eq!(cfg.api.base_url, DEFAULT_API_BASE_URL);
+        assert_eq!(cfg.dataset, "mauntic_logs");
+        assert_eq!(cfg.columns, Columns::default());
+        assert_eq!(cfg.policy, Policy::default());
+        assert!(cfg.queues.is_empty() && cfg.required_bindings.is_empty());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_by_name() {
+        let errors = GateConfig::from_vars(vars(&[
+            ("AE_DATASET", "logs; DROP"),
+            ("POLICY", "{\"alpha\": 2}"),
+            ("REQUIRED_BINDINGS", "[{\"kind\":\"nope\"}]"),
+            ("ASSET_BASE_URL", "ftp://x"),
+        ]))
+        .unwrap_err();
+        let names: Vec<&str> = errors.iter().map(|e| e.var).collect();
+        assert_eq!(
+            names,
+            [
+                "CLOUDFLARE_ACCOUNT_ID",
+                "AE_DATASET",
+                "TARGET_BASE_URL",
+                "ASSET_BASE_URL",
+                "REQUIRED_BINDINGS",
+                "POLICY"
+            ]
+        );
+    }
+
+    #[test]
+    fn overrides_are_parsed() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.extend([
+            ("GATE_ENV", "production"),
+            ("QUEUE_NAMES", "mauntic-events, mauntic-mail"),
+            ("POLICY", "{\"alpha\": 0.005}"),
+            (
+                "REQUIRED_BINDINGS",
+                "[{\"kind\":\"analytics_engine\",\"dataset\":\"mauntic_logs\"}]",
+            ),
+            ("STATUS_PAGE_URL", "https://gate.zeluto.com/"),
+        ]);
+        let cfg = GateConfig::from_vars(vars(&pairs)).unwrap();
+        assert_eq!(cfg.queues, ["mauntic-events", "mauntic-mail"]);
+        assert_eq!(cfg.policy.alpha, 0.005);
+        assert_eq!(cfg.required_bindings.len(), 1);
+        assert_eq!(
+            cfg.rollout_url("gw").as_deref(),
+            Some("https://gate.zeluto.com/rollouts/gw")
+        );
+    }
+
+    #[test]
+    fn secrets_debug_names_what_is_missing_never_values() {
+        let secrets = Secrets {
+            api_token: Some("cf-token-value".into()),
+            slack_webhook_url: None,
+            hook_token: Some(String::new()),
+        };
+        let shown = format!("{secrets:?}");
+        assert!(!shown.contains("cf-token-value"));
+        assert_eq!(secrets.missing(), ["SLACK_WEBHOOK_URL", "HOOK_TOKEN"]);
+    }
+}

@@ -1,0 +1,411 @@
+//! The controller: async and generic. It loads a rollout, asks the core what to observe,
+//! fetches it through `HttpClient`, calls `step`, saves, then carries out the actions
+//! (deployment writes, pre-flight, Slack through the outbox). Decides nothing itself.
+//! The runtime implements `RolloutStore` over Durable Object storage; tests use fakes.
+
+mod fetch;
+mod preflight;
+
+use crate::api::DeployHook;
+use crate::clients::cloudflare::ApiBudget;
+use crate::clients::http::{HttpClient, HttpRequest, HttpResponse, TransportError};
+use crate::config::{GateConfig, Secrets};
+use crate::http_error::ApiError;
+use crate::notify::Outbox;
+use crate::rollout::{self, Action, AuditEvent, Command, Input, RolloutState, StartRequest};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+use std::collections::VecDeque;
+
+pub use fetch::resolve_baseline;
+
+/// Cloudflare API calls one rollout may make per rolling 5 minutes. The account allows
+/// 1,200 for every caller together; this leaves room for five rollouts and humans.
+pub const API_CALLS_PER_5_MIN: u32 = 200;
+/// Follow-up actions carried out per call; a guard against a core bug looping forever.
+const MAX_ACTIONS_PER_CALL: usize = 64;
+
+/// Everything a rollout's Durable Object keeps under one key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredRollout {
+    pub state: RolloutState,
+    pub outbox: Outbox,
+    pub budget: ApiBudget,
+    /// The latest `now` this rollout has seen. The gate's clock never runs backwards:
+    /// hooks and commands use the wall clock, ticks the scheduled time, and the two may
+    /// disagree by a little (or, in tests that replay time, by a lot).
+    #[serde(default = "epoch")]
+    pub last_now: Timestamp,
+}
+
+fn epoch() -> Timestamp {
+    Timestamp::from_millis(0)
+}
+
+/// One action carried out, for the action log (one row per action with its outcome).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub at: Timestamp,
+    pub action: String,
+    pub outcome: String,
+}
+
+/// Why the store failed (the runtime's storage error, as text).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StoreError(pub String);
+
+/// Storage of one rollout. Implemented over Durable Object SQLite storage in the runtime.
+#[allow(async_fn_in_trait)]
+pub trait RolloutStore {
+    /// The rollout, if one was ever started here.
+    async fn load(&self) -> Result<Option<StoredRollout>, StoreError>;
+    /// Replaces the rollout. Called before every side effect.
+    async fn save(&self, rollout: &StoredRollout) -> Result<(), StoreError>;
+    /// Appends audit events (one row each).
+    async fn append_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Appends one action with its outcome.
+    async fn append_action(&self, record: &ActionRecord) -> Result<(), StoreError>;
+}
+
+/// What a call did, for logs and the API answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Outbound HTTP requests made (the Workers subrequest budget).
+    pub subrequests: u32,
+    /// Phase name after the call (`None`: no rollout here).
+    pub phase: Option<String>,
+    /// True once the rollout needs no more ticks (terminal and outbox empty).
+    pub finished: bool,
+    /// When the core asked to be woken next, if it did.
+    pub wake_at: Option<Timestamp>,
+    /// The Slack webhook is dead (Slack's code).
+    pub dead_webhook: Option<String>,
+}
+
+/// Counts requests on their way out.
+struct Counted<'a, H> {
+    inner: &'a H,
+    sent: Cell<u32>,
+}
+
+impl<H: HttpClient> HttpClient for Counted<'_, H> {
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.sent.set(self.sent.get() + 1);
+        self.inner.send(req).await
+    }
+}
+
+/// One rollout's controller for one call (a hook, a tick or a command).
+pub struct Controller<'a, H, S> {
+    http: Counted<'a, H>,
+    store: &'a S,
+    config: &'a GateConfig,
+    secrets: &'a Secrets,
+}
+
+/// The answer to a deploy hook.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Started {
+    /// False when the same hook had already started this rollout.
+    pub created: bool,
+    pub rollout: StoredRollout,
+}
+
+impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
+    pub fn new(http: &'a H, store: &'a S, config: &'a GateConfig, secrets: &'a Secrets) -> Self {
+        Controller {
+            http: Counted {
+                inner: http,
+                sent: Cell::new(0),
+            },
+            store,
+            config,
+            secrets,
+        }
+    }
+
+    /// Starts a rollout from a validated deploy hook; the same hook twice starts one.
+    ///
+    /// # Errors
+    /// 409 when another version is rolling out here; 422 when Cloudflare does not know the
+    /// script (its error passed on); 502 when the API could not be asked; 500 on storage.
+    pub async fn start(&self, hook: DeployHook, now: Timestamp) -> Result<Started, ApiError> {
+        let previous = self.store.load().await.map_err(internal)?;
+        let now = previous.as_ref().map_or(now, |p| now.max(p.last_now));
+        if let Some(existing) = previous {
+            if existing.state.version_id == hook.version_id {
+                return Ok(Started {
+                    created: false,
+                    rollout: existing,
+                });
+            }
+            if !existing.state.phase.is_terminal() {
+                return Err(ApiError::conflict(
+                    "rollout_active",
+                    format!(
+                        "{} is rolling out version {} ({}); pause or abort it first",
+                        existing.state.script,
+                        existing.state.version_id,
+                        existing.state.phase.name()
+                    ),
+                ));
+            }
+        }
+        let token = self.api_token()?;
+        let baseline = match hook.baseline_version_id.clone() {
+            Some(id) => id,
+            None => {
+                resolve_baseline(
+                    &self.http,
+                    self.config,
+                    token,
+                    &hook.script,
+                    &hook.version_id,
+                )
+                .await?
+            }
+        };
+        let request = StartRequest {
+            script: hook.script,
+            version_id: hook.version_id,
+            baseline_version_id: baseline,
+            git_sha: hook.git_sha,
+            schedule: hook.schedule,
+            dry_run: hook.dry_run,
+            message: hook.message,
+        };
+        let (state, actions) = rollout::start(request, self.config.policy.clone(), now);
+        let mut stored = StoredRollout {
+            state,
+            outbox: Outbox::default(),
+            budget: ApiBudget::new(API_CALLS_PER_5_MIN),
+            last_now: now,
+        };
+        self.save(&stored).await?;
+        let mut report = Report::default();
+        self.drive(&mut stored, actions, now, &mut report).await?;
+        Ok(Started {
+            created: true,
+            rollout: stored,
+        })
+    }
+
+    /// One cron tick: observe what the core asks for, step, act, flush Slack.
+    ///
+    /// # Errors
+    /// Only storage failures; everything outside is an observation for the core.
+    pub async fn tick(&self, now: Timestamp) -> Result<Report, ApiError> {
+        let mut report = Report::default();
+        let Some(mut stored) = self.store.load().await.map_err(internal)? else {
+            report.finished = true;
+            return Ok(report);
+        };
+        let now = now.max(stored.last_now);
+        stored.last_now = now;
+        if !stored.state.phase.is_terminal() {
+            let plan = rollout::plan(&stored.state, now);
+            let input = if plan.preflight {
+                Input::Preflight(preflight::run(self, &stored.state).await)
+            } else {
+                Input::Tick(
+                    fetch::observe(self, &mut stored.budget, &stored.state, &plan, now).await,
+                )
+            };
+            let actions = self.step(&mut stored, input, now).await?;
+            self.drive(&mut stored, actions, now, &mut report).await?;
+        } else {
+            self.flush_outbox(&mut stored, now).await?;
+        }
+        self.finish(&stored, &mut report);
+        Ok(report)
+    }
+
+    /// An operator command.
+    ///
+    /// # Errors
+    /// 404 when no rollout exists here; 409 when the command does not apply to its phase.
+    pub async fn command(
+        &self,
+        command: Command,
+        by: String,
+        why: Option<String>,
+        now: Timestamp,
+    ) -> Result<StoredRollout, ApiError> {
+        let mut stored = self
+            .store
+            .load()
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::NotFound("no rollout for this script".into()))?;
+        let now = now.max(stored.last_now);
+        stored.last_now = now;
+        rollout::check_command(&stored.state, command)
+            .map_err(|e| ApiError::conflict("command_not_applicable", e.to_string()))?;
+        let actions = self
+            .step(&mut stored, Input::Operator { command, by, why }, now)
+            .await?;
+        let mut report = Report::default();
+        self.drive(&mut stored, actions, now, &mut report).await?;
+        Ok(stored)
+    }
+
+    /// Applies one input and saves before anything else happens.
+    async fn step(
+        &self,
+        stored: &mut StoredRollout,
+        input: Input,
+        now: Timestamp,
+    ) -> Result<Vec<Action>, ApiError> {
+        let (state, actions) = rollout::step(stored.state.clone(), input, now);
+        stored.state = state;
+        self.save(stored).await?;
+        Ok(actions)
+    }
+
+    /// Carries out actions in order; follow-up actions from the core join the queue.
+    async fn drive(
+        &self,
+        stored: &mut StoredRollout,
+        actions: Vec<Action>,
+        now: Timestamp,
+        report: &mut Report,
+    ) -> Result<(), ApiError> {
+        let mut queue: VecDeque<Action> = actions.into();
+        let mut done = 0;
+        while let Some(action) = queue.pop_front() {
+            done += 1;
+            if done > MAX_ACTIONS_PER_CALL {
+                return Err(internal(StoreError("action loop did not settle".into())));
+            }
+            match action {
+                Action::RecordEvent(event) => {
+                    self.store.append_events(&[event]).await.map_err(internal)?;
+                }
+                Action::Notify(notice) => {
+                    stored
+                        .outbox
+                        .push(crate::notify::render(&notice, self.config), now);
+                    self.save(stored).await?;
+                }
+                Action::WakeAt(at) => report.wake_at = Some(at),
+                Action::RunPreflight { .. } => {
+                    let checks = preflight::run(self, &stored.state).await;
+                    self.log_action(now, "preflight", &summarize_preflight(&checks))
+                        .await?;
+                    queue.extend(self.step(stored, Input::Preflight(checks), now).await?);
+                }
+                Action::SetDeployment {
+                    write,
+                    split,
+                    message,
+                } => {
+                    let outcome = fetch::write_deployment(
+                        self,
+                        &mut stored.budget,
+                        &stored.state,
+                        &split,
+                        &message,
+                        now,
+                    )
+                    .await;
+                    let label = format!("set deployment {split:?}");
+                    self.log_action(now, &label, &format!("{outcome:?}"))
+                        .await?;
+                    let input = Input::DeploymentWrite { write, outcome };
+                    queue.extend(self.step(stored, input, now).await?);
+                }
+            }
+        }
+        self.flush_outbox(stored, now).await
+    }
+
+    /// Sends what the outbox holds that is due; keeps the rest for the next tick.
+    async fn flush_outbox(
+        &self,
+        stored: &mut StoredRollout,
+        now: Timestamp,
+    ) -> Result<(), ApiError> {
+        let Some(url) = self
+            .secrets
+            .slack_webhook_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(());
+        };
+        for id in stored.outbox.due(now) {
+            let Some(item) = stored.outbox.get(id) else {
+                continue;
+            };
+            let outcome = match crate::clients::slack::build_webhook_request(url, &item.message) {
+                Ok(req) => match self.http.send(req).await {
+                    Ok(resp) => crate::clients::slack::classify_response(
+                        resp.status,
+                        &resp.body,
+                        resp.header("retry-after"),
+                    ),
+                    Err(err) => crate::clients::slack::classify_transport_error(&err),
+                },
+                Err(err) => crate::clients::slack::SlackOutcome::Rejected {
+                    code: err.to_string(),
+                },
+            };
+            let go_on = stored.outbox.record(id, &outcome, now);
+            self.save(stored).await?;
+            if !go_on {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, stored: &StoredRollout, report: &mut Report) {
+        report.subrequests = self.http.sent.get();
+        report.phase = Some(stored.state.phase.name().to_string());
+        report.dead_webhook = stored.outbox.dead_webhook.clone();
+        report.finished = stored.state.phase.is_terminal()
+            && (stored.outbox.items.is_empty() || stored.outbox.dead_webhook.is_some());
+    }
+
+    /// Outbound requests so far in this call.
+    pub fn subrequests(&self) -> u32 {
+        self.http.sent.get()
+    }
+
+    fn api_token(&self) -> Result<&str, ApiError> {
+        self.secrets
+            .api_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::Upstream("CLOUDFLARE_API_TOKEN is not configured".into()))
+    }
+
+    async fn save(&self, stored: &StoredRollout) -> Result<(), ApiError> {
+        self.store.save(stored).await.map_err(internal)
+    }
+
+    async fn log_action(&self, at: Timestamp, action: &str, outcome: &str) -> Result<(), ApiError> {
+        let record = ActionRecord {
+            at,
+            action: action.to_string(),
+            outcome: outcome.to_string(),
+        };
+        self.store.append_action(&record).await.map_err(internal)
+    }
+}
+
+fn summarize_preflight(report: &crate::observe::PreflightReport) -> String {
+    report
+        .checks()
+        .iter()
+        .map(|(name, check)| format!("{name}: {check:?}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Storage failures are the gate's own: 500, detail for the log only.
+fn internal(err: StoreError) -> ApiError {
+    ApiError::internal(err.to_string())
+}

@@ -1,0 +1,160 @@
+//! The rollout Durable Object: one per (environment, script), the only writer of that
+//! rollout's state and audit log. Requests to it are serialised by the runtime, so hooks,
+//! ticks and operator commands never interleave. It delegates to the controller.
+
+use super::{env, http::FetchClient, respond, storage::DoStore};
+use crate::api::{parse_events_query, DeployHook};
+use crate::controller::{Controller, RolloutStore};
+use crate::http_error::ApiError;
+use crate::rollout::Command;
+use crate::status::RolloutView;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use worker::{
+    console_log, durable_object, wasm_bindgen, DurableObject, Env, Method, Request, Response,
+    Result, State,
+};
+
+/// Binding name of the rollout namespace in wrangler.toml.
+pub const BINDING: &str = "ROLLOUTS";
+
+/// Body of `POST /start`.
+#[derive(Serialize, Deserialize)]
+pub struct StartBody {
+    pub hook: DeployHook,
+    pub now_ms: i64,
+}
+
+/// Body of `POST /tick`.
+#[derive(Serialize, Deserialize)]
+pub struct TickBody {
+    pub now_ms: i64,
+}
+
+/// Body of `POST /command`.
+#[derive(Serialize, Deserialize)]
+pub struct CommandBody {
+    pub command: Command,
+    pub by: String,
+    pub why: Option<String>,
+    pub now_ms: i64,
+}
+
+#[derive(Serialize)]
+struct StartAnswer {
+    created: bool,
+    rollout: RolloutView,
+}
+
+#[durable_object]
+pub struct RolloutObject {
+    state: State,
+    env: Env,
+}
+
+impl DurableObject for RolloutObject {
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let path = req.path();
+        match self.handle(req).await {
+            Ok(resp) => Ok(resp),
+            Err(Failure::Api(err)) => {
+                if let ApiError::Internal { detail } = &err {
+                    worker::console_error!("rollout object {path}: {detail}");
+                }
+                respond::error(&err)
+            }
+            Err(Failure::Worker(err)) => respond::internal(&path, &err),
+        }
+    }
+}
+
+enum Failure {
+    Api(ApiError),
+    Worker(worker::Error),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Api(e)
+    }
+}
+
+impl From<worker::Error> for Failure {
+    fn from(e: worker::Error) -> Self {
+        Failure::Worker(e)
+    }
+}
+
+impl RolloutObject {
+    async fn handle(&self, mut req: Request) -> std::result::Result<Response, Failure> {
+        let config = env::config(&self.env).map_err(|errors| {
+            let names: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            ApiError::internal(format!("configuration invalid: {}", names.join("; ")))
+        })?;
+        let secrets = env::secrets(&self.env).await;
+        let store = DoStore::open(&self.state).map_err(|e| ApiError::internal(e.to_string()))?;
+        let ctl = Controller::new(&FetchClient, &store, &config, &secrets);
+        let path = req.path();
+        let resp = match (req.method(), path.as_str()) {
+            (Method::Post, "/start") => {
+                let body: StartBody = req.json().await?;
+                let now = Timestamp::from_millis(body.now_ms);
+                let started = ctl.start(body.hook, now).await?;
+                let status = if started.created { 201 } else { 200 };
+                respond::json(
+                    status,
+                    &StartAnswer {
+                        created: started.created,
+                        rollout: RolloutView::of(&started.rollout, now),
+                    },
+                )?
+            }
+            (Method::Post, "/tick") => {
+                let body: TickBody = req.json().await?;
+                let report = ctl.tick(Timestamp::from_millis(body.now_ms)).await?;
+                console_log!(
+                    "rollout tick: phase {:?}, {} subrequest(s)",
+                    report.phase,
+                    report.subrequests
+                );
+                respond::json(200, &report)?
+            }
+            (Method::Post, "/command") => {
+                let body: CommandBody = req.json().await?;
+                let now = Timestamp::from_millis(body.now_ms);
+                let stored = ctl.command(body.command, body.by, body.why, now).await?;
+                respond::json(200, &RolloutView::of(&stored, now))?
+            }
+            (Method::Get, "/status") => {
+                let now = Timestamp::from_millis(worker::Date::now().as_millis() as i64);
+                let stored = store
+                    .load()
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))?
+                    .ok_or_else(|| ApiError::NotFound("no rollout for this script".into()))?;
+                let now = now.max(stored.last_now);
+                respond::json(200, &RolloutView::of(&stored, now))?
+            }
+            (Method::Get, "/events") => {
+                let url = req.url()?;
+                let page = parse_events_query(url.query())?;
+                let events = store
+                    .events(page.after, page.limit)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                let next_after = events.last().map(|e| e.seq);
+                respond::json(
+                    200,
+                    &serde_json::json!({ "events": events, "next_after": next_after }),
+                )?
+            }
+            (method, path) => respond::error(&ApiError::NotFound(format!(
+                "rollout object: no route {method} {path}"
+            )))?,
+        };
+        Ok(resp)
+    }
+}

@@ -1,0 +1,141 @@
+//! `RolloutStore` over a rollout Durable Object's storage: the rollout under one key, the
+//! audit log and the action log as SQLite tables (one row per event, one per action).
+
+use crate::controller::{ActionRecord, RolloutStore, StoreError, StoredRollout};
+use crate::rollout::AuditEvent;
+use serde::{Deserialize, Serialize};
+use worker::{SqlStorageValue, State};
+
+const ROLLOUT_KEY: &str = "rollout";
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms INTEGER NOT NULL,
+  version_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS actions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  outcome TEXT NOT NULL
+);";
+
+/// One audit-log row as the events API returns it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EventRow {
+    pub seq: i64,
+    pub event: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct RawEventRow {
+    seq: i64,
+    body: String,
+}
+
+/// The storage of one rollout object.
+pub struct DoStore<'a> {
+    state: &'a State,
+}
+
+fn storage_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl<'a> DoStore<'a> {
+    /// Opens the store, creating the tables on first use.
+    pub fn open(state: &'a State) -> Result<Self, StoreError> {
+        state
+            .storage()
+            .sql()
+            .exec(SCHEMA, None)
+            .map_err(storage_error)?;
+        Ok(DoStore { state })
+    }
+
+    /// Audit events with sequence number above `after`, oldest first, at most `limit`.
+    pub fn events(&self, after: u64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
+        let cursor = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                Some(vec![
+                    SqlStorageValue::from(after as i64),
+                    SqlStorageValue::from(i64::from(limit)),
+                ]),
+            )
+            .map_err(storage_error)?;
+        let rows: Vec<RawEventRow> = cursor.to_array().map_err(storage_error)?;
+        rows.into_iter()
+            .map(|r| {
+                let event = serde_json::from_str(&r.body).map_err(storage_error)?;
+                Ok(EventRow { seq: r.seq, event })
+            })
+            .collect()
+    }
+}
+
+impl RolloutStore for DoStore<'_> {
+    async fn load(&self) -> Result<Option<StoredRollout>, StoreError> {
+        let raw: Option<String> = self
+            .state
+            .storage()
+            .get(ROLLOUT_KEY)
+            .await
+            .map_err(storage_error)?;
+        raw.map(|json| serde_json::from_str(&json).map_err(storage_error))
+            .transpose()
+    }
+
+    async fn save(&self, rollout: &StoredRollout) -> Result<(), StoreError> {
+        // Stored as a JSON string: infinite e-values and bounds survive (see stats).
+        let json = serde_json::to_string(rollout).map_err(storage_error)?;
+        self.state
+            .storage()
+            .put(ROLLOUT_KEY, json)
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn append_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let sql = self.state.storage().sql();
+        for event in events {
+            let body = serde_json::to_string(event).map_err(storage_error)?;
+            let kind = serde_json::to_value(&event.kind)
+                .ok()
+                .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+                .unwrap_or_default();
+            sql.exec(
+                "INSERT INTO events (at_ms, version_id, kind, body) VALUES (?, ?, ?, ?)",
+                Some(vec![
+                    SqlStorageValue::from(event.at.millis()),
+                    SqlStorageValue::from(event.version_id.clone()),
+                    SqlStorageValue::from(kind),
+                    SqlStorageValue::from(body),
+                ]),
+            )
+            .map_err(storage_error)?;
+        }
+        Ok(())
+    }
+
+    async fn append_action(&self, record: &ActionRecord) -> Result<(), StoreError> {
+        self.state
+            .storage()
+            .sql()
+            .exec(
+                "INSERT INTO actions (at_ms, action, outcome) VALUES (?, ?, ?)",
+                Some(vec![
+                    SqlStorageValue::from(record.at.millis()),
+                    SqlStorageValue::from(record.action.clone()),
+                    SqlStorageValue::from(record.outcome.clone()),
+                ]),
+            )
+            .map_err(storage_error)?;
+        Ok(())
+    }
+}

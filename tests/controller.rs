@@ -1,0 +1,403 @@
+//! Controller scenarios over a fake outside world: the deploy hook, ticks over simulated
+//! minutes, failures injected on chosen calls, and what reaches Cloudflare and Slack.
+
+#[path = "controller/world.rs"]
+mod world;
+
+use rollout_gate::api::{parse_deploy_hook, DeployHook};
+use rollout_gate::clients::http::Method;
+use rollout_gate::config::{GateConfig, Secrets};
+use rollout_gate::controller::Controller;
+use rollout_gate::rollout::{Command, Phase};
+use rollout_gate::time::Timestamp;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+use world::{MemStore, World, NEW, OLD, OTHER, SCRIPT};
+
+const T0: i64 = 1_795_773_600_000;
+
+/// The fakes never wait, so polling once more always finishes.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+    }
+}
+
+fn minute(n: i64) -> Timestamp {
+    Timestamp::from_millis(T0 + n * 60_000)
+}
+
+fn config() -> GateConfig {
+    let vars = [
+        ("CLOUDFLARE_ACCOUNT_ID", "acc"),
+        ("CLOUDFLARE_API_BASE_URL", "http://cf.test/client/v4"),
+        ("TARGET_BASE_URL", "http://targets.test/{script}"),
+        ("ASSET_BASE_URL", "http://cdn.test/assets"),
+        ("GATE_ENV", "production"),
+        ("STATUS_PAGE_URL", "https://gate.test"),
+    ];
+    GateConfig::from_vars(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("valid config")
+}
+
+fn secrets() -> Secrets {
+    Secrets {
+        api_token: Some("cf-token".into()),
+        slack_webhook_url: Some("http://slack.test/slack/hook".into()),
+        hook_token: Some("hook".into()),
+    }
+}
+
+fn hook(version: &str, baseline: Option<&str>) -> DeployHook {
+    let baseline = baseline.map_or(String::new(), |b| {
+        format!(r#","baseline_version_id":"{b}""#)
+    });
+    let body = format!(
+        r#"{{"script":"{SCRIPT}","version_id":"{version}","git_sha":"deadbeef"{baseline}}}"#
+    );
+    parse_deploy_hook(Some("application/json"), body.as_bytes()).expect("valid hook")
+}
+
+struct Harness {
+    world: World,
+    store: MemStore,
+    config: GateConfig,
+    secrets: Secrets,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Harness {
+            world: World::new(),
+            store: MemStore::default(),
+            config: config(),
+            secrets: secrets(),
+        }
+    }
+
+    fn ctl(&self) -> Controller<'_, World, MemStore> {
+        Controller::new(&self.world, &self.store, &self.config, &self.secrets)
+    }
+
+    fn phase(&self) -> Phase {
+        self.store
+            .rollout
+            .borrow()
+            .as_ref()
+            .expect("a rollout")
+            .state
+            .phase
+            .clone()
+    }
+
+    /// Ticks minutes `from..=to`, stopping early once the rollout is terminal.
+    fn tick_through(&self, from: i64, to: i64) {
+        for m in from..=to {
+            block_on(self.ctl().tick(minute(m))).expect("tick");
+            if self.phase().is_terminal() {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn the_deploy_hook_runs_preflight_then_moves_traffic_to_the_first_step() {
+    let h = Harness::new();
+    let started = block_on(h.ctl().start(hook(NEW, None), minute(0))).expect("started");
+    assert!(started.created);
+    assert_eq!(
+        started.rollout.state.baseline_version_id, OLD,
+        "read from the live deployment"
+    );
+    assert_eq!(h.phase(), Phase::Ramping { step: 0 });
+    // The 0% deployment lets the override reach the version; then the first step.
+    assert_eq!(h.world.written_percents(), [0.0, 10.0]);
+    assert_eq!(h.world.count(Some(Method::Get), "/healthz"), 1);
+    assert_eq!(
+        h.world
+            .count(Some(Method::Get), "/assets/styles/deadbeef.css"),
+        1
+    );
+    assert!(
+        !h.world.slack.borrow().is_empty(),
+        "Slack heard about the start"
+    );
+}
+
+#[test]
+fn the_same_hook_twice_starts_one_rollout() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("first");
+    let writes = h.world.written_percents().len();
+    let again = block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("second");
+    assert!(!again.created);
+    assert_eq!(h.world.written_percents().len(), writes, "no second write");
+}
+
+#[test]
+fn a_different_version_while_one_is_active_is_a_409_naming_it() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("first");
+    let err = block_on(h.ctl().start(hook(OTHER, Some(OLD)), minute(1))).unwrap_err();
+    assert_eq!(err.status(), 409);
+    assert!(err.to_string().contains(NEW), "{err}");
+}
+
+#[test]
+fn an_unknown_script_is_refused_with_cloudflares_error() {
+    let h = Harness::new();
+    let body = format!(r#"{{"script":"no-such-worker","version_id":"{NEW}"}}"#);
+    let hook = parse_deploy_hook(Some("application/json"), body.as_bytes()).unwrap();
+    let err = block_on(h.ctl().start(hook, minute(0))).unwrap_err();
+    assert_eq!((err.status(), err.code()), (422, "unknown_script"));
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(
+        h.store.rollout.borrow().is_none(),
+        "bad input never changes state"
+    );
+}
+
+#[test]
+fn an_unknown_version_fails_preflight_and_moves_no_traffic() {
+    let h = Harness::new();
+    let ghost = "44444444-4444-4444-8444-444444444444";
+    block_on(h.ctl().start(hook(ghost, Some(OLD)), minute(0))).expect("accepted");
+    assert!(matches!(h.phase(), Phase::Failed { .. }), "{:?}", h.phase());
+    assert!(h.world.written_percents().is_empty());
+}
+
+#[test]
+fn a_failing_canary_healthz_refuses_the_rollout_in_preflight() {
+    let h = Harness::new();
+    h.world.healthz_status.set(503);
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("accepted");
+    assert!(matches!(h.phase(), Phase::Failed { .. }), "{:?}", h.phase());
+    assert_eq!(
+        h.world.written_percents(),
+        [0.0],
+        "only the 0% probe deployment"
+    );
+}
+
+#[test]
+fn a_healthy_release_goes_ten_fifty_hundred_and_completes() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 90);
+    assert_eq!(h.phase(), Phase::Completed);
+    assert_eq!(h.world.written_percents(), [0.0, 10.0, 50.0, 100.0]);
+}
+
+#[test]
+fn a_five_fold_error_regression_rolls_back_to_stable() {
+    let h = Harness::new();
+    h.world.error_rates.set((0.005, 0.001));
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 30);
+    assert!(
+        matches!(h.phase(), Phase::RolledBack { .. }),
+        "{:?}",
+        h.phase()
+    );
+    assert_eq!(*h.world.live.borrow(), [(OLD.to_string(), 100.0)]);
+    let slack = h.world.slack.borrow();
+    let texts: Vec<String> = slack.iter().map(|m| m.to_string()).collect();
+    let rolling_back = texts
+        .iter()
+        .find(|t| t.contains("Rolling back"))
+        .expect("a rollback message");
+    for number in ["e-value", "new 15/3000", "old 25/27000"] {
+        assert!(
+            rolling_back.contains(number),
+            "{number} missing from {rolling_back}"
+        );
+    }
+    assert!(
+        texts.iter().any(|t| t.contains("Rolled back")),
+        "and one when stable serves 100%"
+    );
+}
+
+#[test]
+fn a_failed_deployment_write_stays_pending_and_is_retried() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    // Fail every write for a while; the gate must keep the intent and retry.
+    for _ in 0..3 {
+        h.world
+            .fail_next("/deployments", Some(Method::Post), 503, "upstream error");
+    }
+    h.tick_through(1, 90);
+    assert_eq!(h.phase(), Phase::Completed);
+    assert_eq!(h.world.written_percents(), [0.0, 10.0, 50.0, 100.0]);
+    let actions = h.store.actions.borrow();
+    assert!(
+        actions.iter().any(|a| a.outcome.contains("503")),
+        "failures are in the action log"
+    );
+}
+
+#[test]
+fn each_tick_stays_within_the_subrequest_budget() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    for m in 1..=8 {
+        let before = h.world.calls.borrow().len();
+        let report = block_on(h.ctl().tick(minute(m))).expect("tick");
+        let calls = &h.world.calls.borrow()[before..];
+        let reads = |part: &str| {
+            calls
+                .iter()
+                .filter(|c| c.url.contains(part) && c.method == Method::Get)
+                .count()
+        };
+        assert!(reads("/deployments") <= 1, "minute {m}");
+        assert!(
+            calls.iter().filter(|c| c.url.ends_with("/sql")).count() <= 1,
+            "minute {m}"
+        );
+        assert!(reads("/healthz") <= 1, "minute {m}");
+        assert_eq!(
+            report.subrequests as usize,
+            calls.len(),
+            "the report counts every call"
+        );
+    }
+}
+
+#[test]
+fn drift_pauses_the_rollout_and_the_gate_stops_writing() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 2);
+    // Someone runs `wrangler deploy` of another version at 100%... of ours at 30%.
+    *h.world.live.borrow_mut() = vec![(NEW.into(), 30.0), (OLD.into(), 70.0)];
+    let writes = h.world.written_percents().len();
+    h.tick_through(3, 40);
+    assert!(
+        matches!(h.phase(), Phase::Drifted { .. }),
+        "{:?}",
+        h.phase()
+    );
+    assert_eq!(
+        h.world.written_percents().len(),
+        writes,
+        "the gate never fights a human"
+    );
+}
+
+#[test]
+fn slack_rate_limits_hold_messages_until_retry_after() {
+    let h = Harness::new();
+    for _ in 0..2 {
+        h.world.fail_next("/slack/", None, 429, "rate_limited");
+    }
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    let pending = h
+        .store
+        .rollout
+        .borrow()
+        .as_ref()
+        .unwrap()
+        .outbox
+        .items
+        .len();
+    assert!(pending > 0, "the messages wait in the outbox");
+    h.tick_through(1, 4);
+    let stored = h.store.rollout.borrow();
+    assert!(
+        stored.as_ref().unwrap().outbox.items.is_empty(),
+        "delivered after Retry-After"
+    );
+    assert!(!h.world.slack.borrow().is_empty());
+}
+
+#[test]
+fn a_dead_webhook_is_reported_and_never_blocks_a_rollback() {
+    let h = Harness::new();
+    h.world.error_rates.set((0.02, 0.001));
+    h.world
+        .fail_next("/slack/", None, 410, "channel_is_archived");
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 30);
+    assert!(
+        matches!(h.phase(), Phase::RolledBack { .. }),
+        "{:?}",
+        h.phase()
+    );
+    let report = block_on(h.ctl().tick(minute(31))).expect("tick");
+    assert_eq!(report.dead_webhook.as_deref(), Some("channel_is_archived"));
+    assert!(
+        h.world.slack.borrow().is_empty(),
+        "no more sends to a dead webhook"
+    );
+}
+
+#[test]
+fn a_storage_failure_stops_before_any_side_effect() {
+    let h = Harness::new();
+    h.store.fail_saves.set(true);
+    let err = block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).unwrap_err();
+    assert_eq!(err.status(), 500);
+    assert!(
+        !err.to_json().contains("disk full"),
+        "details stay in the log"
+    );
+    assert!(h.world.written_percents().is_empty(), "nothing moved");
+}
+
+#[test]
+fn operators_can_pause_and_abort_and_abort_restores_stable() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    let paused = block_on(h.ctl().command(
+        Command::Pause,
+        "ana".into(),
+        Some("odd p95".into()),
+        minute(1),
+    ))
+    .expect("pause");
+    assert!(matches!(paused.state.phase, Phase::Paused { .. }));
+    let err = block_on(
+        h.ctl()
+            .command(Command::Pause, "ana".into(), None, minute(1)),
+    )
+    .unwrap_err();
+    assert_eq!(err.status(), 409);
+    block_on(
+        h.ctl()
+            .command(Command::Abort, "ana".into(), None, minute(2)),
+    )
+    .expect("abort");
+    h.tick_through(3, 5);
+    assert!(
+        matches!(h.phase(), Phase::Aborted { .. }),
+        "{:?}",
+        h.phase()
+    );
+    assert_eq!(*h.world.live.borrow(), [(OLD.to_string(), 100.0)]);
+}
+
+#[test]
+fn the_clock_never_runs_backwards_for_a_rollout() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 5);
+    // A command stamped with an earlier wall clock is applied at the rollout's latest time.
+    block_on(
+        h.ctl()
+            .command(Command::Pause, "ana".into(), None, minute(-100)),
+    )
+    .expect("pause");
+    let stored = h.store.rollout.borrow();
+    assert_eq!(stored.as_ref().unwrap().last_now, minute(5));
+}
