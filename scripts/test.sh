@@ -37,9 +37,9 @@ RAW=$(wc -c < "$WASM")
 GZ=$(gzip -9 -c "$WASM" | wc -c)
 printf 'wasm size: %s raw, %s gzip (%s); limits: 3 MB gzip free plan, 10 MB paid\n' "$RAW" "$GZ" "$WASM" | tee artifacts/wasm-size.txt
 
-say "end-to-end tests (wrangler dev)"
+say "python tests: the sandbox, then end-to-end on the real runtime (wrangler dev + sandbox)"
 set +e
-python -m pytest tests/e2e -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
+python -m pytest -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
 E2E=${PIPESTATUS[0]}
 set -e
 

@@ -24,6 +24,10 @@ pub enum Route {
     Health,
     /// `GET /`
     StatusPage,
+    /// `GET /rollouts/{script}`: one rollout's page.
+    RolloutPage { script: String },
+    /// `GET /openapi.json`
+    OpenApi,
     /// `GET /v1/rollouts`
     ListRollouts,
     /// `POST /v1/rollouts`
@@ -37,9 +41,11 @@ pub enum Route {
 }
 
 impl Route {
-    /// True for every `/v1` route: they all need the bearer token.
+    /// True for every `/v1` route and the status pages (which show rollout details; see
+    /// docs/deploy.md for Cloudflare Access instead). Only `/healthz` and the API
+    /// description are open.
     pub fn needs_token(&self) -> bool {
-        !matches!(self, Route::Health | Route::StatusPage)
+        !matches!(self, Route::Health | Route::OpenApi)
     }
 }
 
@@ -53,6 +59,13 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
     let (route, allowed) = match segments.as_slice() {
         [] | [""] => (Route::StatusPage, "GET"),
         ["healthz"] => (Route::Health, "GET"),
+        ["openapi.json"] => (Route::OpenApi, "GET"),
+        ["rollouts", script] => (
+            Route::RolloutPage {
+                script: script_in_path(script)?,
+            },
+            "GET",
+        ),
         ["v1", "rollouts"] => match method {
             "POST" => (Route::StartRollout, "POST"),
             _ => (Route::ListRollouts, "GET"),
@@ -107,7 +120,8 @@ fn command_from(verb: &str) -> Option<Command> {
     })
 }
 
-/// Checks `Authorization: Bearer <token>` against the configured hook token in constant
+/// Checks `Authorization: Bearer <token>` (or `Basic` with the token as password, so a
+/// browser can open the status page) against the configured hook token in constant
 /// time (no early exit on the first differing byte). An empty configured token refuses
 /// everything: a gate with no token set is closed, never open.
 ///
@@ -115,13 +129,50 @@ fn command_from(verb: &str) -> Option<Command> {
 /// `Unauthorized`, whose message never contains either token.
 pub fn authorize(header: Option<&str>, expected: &str) -> Result<(), ApiError> {
     let presented = header
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+        .and_then(|h| h.trim().split_once(' '))
+        .and_then(|(scheme, value)| {
+            if scheme.eq_ignore_ascii_case("bearer") {
+                Some(value.trim().to_string())
+            } else if scheme.eq_ignore_ascii_case("basic") {
+                // Browsers on the status page: any user name, the token as the password.
+                let decoded = String::from_utf8(decode_base64(value.trim())?).ok()?;
+                decoded
+                    .split_once(':')
+                    .map(|(_, password)| password.to_string())
+            } else {
+                None
+            }
+        });
     match presented {
-        Some(token) if !expected.is_empty() && constant_time_eq(token, expected) => Ok(()),
+        Some(token) if !expected.is_empty() && constant_time_eq(&token, expected) => Ok(()),
         _ => Err(ApiError::Unauthorized),
     }
+}
+
+/// Standard base64 (with or without padding); `None` on any other character.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        acc = (acc << 6) | value(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 /// Compares in time that depends only on the lengths, not on where the bytes differ.

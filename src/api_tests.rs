@@ -15,6 +15,14 @@ fn routes_match_the_spec_table() {
     let cases = [
         ("GET", "/", Route::StatusPage),
         ("GET", "/healthz", Route::Health),
+        ("GET", "/openapi.json", Route::OpenApi),
+        (
+            "GET",
+            "/rollouts/tenant-cache",
+            Route::RolloutPage {
+                script: "tenant-cache".into(),
+            },
+        ),
         ("GET", "/v1/rollouts", Route::ListRollouts),
         ("POST", "/v1/rollouts", Route::StartRollout),
         (
@@ -94,9 +102,14 @@ fn unknown_paths_are_404_and_wrong_methods_405() {
 }
 
 #[test]
-fn only_v1_routes_need_the_token() {
+fn everything_but_health_and_the_api_description_needs_the_token() {
     assert!(!Route::Health.needs_token());
-    assert!(!Route::StatusPage.needs_token());
+    assert!(!Route::OpenApi.needs_token());
+    assert!(Route::StatusPage.needs_token());
+    assert!(Route::RolloutPage {
+        script: "gw".into()
+    }
+    .needs_token());
     assert!(Route::ListRollouts.needs_token());
     assert!(Route::StartRollout.needs_token());
 }
@@ -113,6 +126,10 @@ fn bearer_token_must_match_exactly() {
         (Some("Bearer s3cret0"), false),
         (Some("Basic s3cret"), false),
         (Some("Bearer S3CRET"), false),
+        (Some("Basic b3BzOnMzY3JldA=="), true),  // ops:s3cret
+        (Some("Basic OnMzY3JldA"), true),        // :s3cret, unpadded
+        (Some("Basic b3BzOnMzY3JldDA="), false), // ops:s3cret0
+        (Some("Basic !!!"), false),
     ];
     for (header, ok) in cases {
         assert_eq!(authorize(header, "s3cret").is_ok(), ok, "{header:?}");

@@ -5,6 +5,7 @@
 
 mod fetch;
 mod preflight;
+pub mod queues;
 
 use crate::api::DeployHook;
 use crate::clients::cloudflare::ApiBudget;
@@ -327,36 +328,9 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
         stored: &mut StoredRollout,
         now: Timestamp,
     ) -> Result<(), ApiError> {
-        let Some(url) = self
-            .secrets
-            .slack_webhook_url
-            .as_deref()
-            .filter(|u| !u.is_empty())
-        else {
-            return Ok(());
-        };
-        for id in stored.outbox.due(now) {
-            let Some(item) = stored.outbox.get(id) else {
-                continue;
-            };
-            let outcome = match crate::clients::slack::build_webhook_request(url, &item.message) {
-                Ok(req) => match self.http.send(req).await {
-                    Ok(resp) => crate::clients::slack::classify_response(
-                        resp.status,
-                        &resp.body,
-                        resp.header("retry-after"),
-                    ),
-                    Err(err) => crate::clients::slack::classify_transport_error(&err),
-                },
-                Err(err) => crate::clients::slack::SlackOutcome::Rejected {
-                    code: err.to_string(),
-                },
-            };
-            let go_on = stored.outbox.record(id, &outcome, now);
+        let webhook = self.secrets.slack_webhook_url.as_deref();
+        if deliver_outbox(&self.http, webhook, &mut stored.outbox, now).await > 0 {
             self.save(stored).await?;
-            if !go_on {
-                break;
-            }
         }
         Ok(())
     }
@@ -394,6 +368,41 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
         };
         self.store.append_action(&record).await.map_err(internal)
     }
+}
+
+/// Sends the outbox's due messages to the Slack webhook, recording each answer in the
+/// outbox (at-least-once: the caller saves afterwards). Returns how many were attempted.
+pub async fn deliver_outbox<H: HttpClient>(
+    http: &H,
+    webhook: Option<&str>,
+    outbox: &mut Outbox,
+    now: Timestamp,
+) -> usize {
+    use crate::clients::slack::{self, SlackOutcome};
+    let Some(url) = webhook.filter(|u| !u.is_empty()) else {
+        return 0;
+    };
+    let due = outbox.due(now);
+    let mut attempted = 0;
+    for id in due {
+        let Some(item) = outbox.get(id) else { continue };
+        attempted += 1;
+        let outcome = match slack::build_webhook_request(url, &item.message) {
+            Ok(req) => match http.send(req).await {
+                Ok(resp) => {
+                    slack::classify_response(resp.status, &resp.body, resp.header("retry-after"))
+                }
+                Err(err) => slack::classify_transport_error(&err),
+            },
+            Err(err) => SlackOutcome::Rejected {
+                code: err.to_string(),
+            },
+        };
+        if !outbox.record(id, &outcome, now) {
+            break;
+        }
+    }
+    attempted
 }
 
 fn summarize_preflight(report: &crate::observe::PreflightReport) -> String {

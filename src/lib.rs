@@ -11,11 +11,13 @@ pub mod http_error;
 pub mod notify;
 pub mod observe;
 pub mod policy;
+pub mod queue_watch;
 pub mod rollout;
 pub mod schedule;
 pub mod signals;
 pub mod stats;
 pub mod status;
+pub mod telemetry;
 pub mod time;
 
 #[cfg(target_arch = "wasm32")]

@@ -62,15 +62,27 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
     if route.needs_token() {
         let secrets = env::secrets(env).await;
         let header = req.headers().get("authorization")?;
-        api::authorize(
+        let allowed = api::authorize(
             header.as_deref(),
             secrets.hook_token.as_deref().unwrap_or(""),
-        )?;
+        );
+        if let Err(err) = allowed {
+            if matches!(route, Route::StatusPage | Route::RolloutPage { .. }) {
+                // Lets a browser ask for the token (as the password of Basic auth).
+                let resp = respond::error(&err)?;
+                resp.headers()
+                    .set("www-authenticate", "Basic realm=\"rollout-gate\"")?;
+                return Ok(resp);
+            }
+            return Err(err.into());
+        }
     }
     let now = wall_clock();
     Ok(match route {
         Route::Health => healthz(env).await?,
         Route::StatusPage => status_page(env).await?,
+        Route::RolloutPage { .. } => status_page(env).await?,
+        Route::OpenApi => respond::error(&ApiError::NotFound("no API description yet".into()))?,
         Route::ListRollouts => list(env).await?,
         Route::StartRollout => {
             let content_type = req.headers().get("content-type")?;

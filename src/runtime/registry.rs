@@ -2,7 +2,8 @@
 //! scripts with an active rollout (so cron fans out without scanning), recently seen
 //! scripts (for listing), and Slack webhook health. Handlers only delegate to the core.
 
-use super::respond;
+use super::{env as gate_env, http::FetchClient, respond};
+use crate::controller::queues::{watch_queues, QueueDesk};
 use crate::cron::{CronLedger, TickOutcome};
 use crate::http_error::ApiError;
 use crate::time::Timestamp;
@@ -29,6 +30,9 @@ pub struct Book {
     pub scripts: BTreeMap<String, ScriptEntry>,
     /// Slack's code when a rollout reported the webhook dead.
     pub dead_webhook: Option<String>,
+    /// Queue depth watched outside rollouts.
+    #[serde(default)]
+    pub queues: QueueDesk,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -93,11 +97,12 @@ pub struct ScriptReport {
 #[durable_object]
 pub struct Registry {
     state: State,
+    env: Env,
 }
 
 impl DurableObject for Registry {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state }
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -109,8 +114,13 @@ impl DurableObject for Registry {
                     .ledger
                     .record(Timestamp::from_millis(body.scheduled_ms));
                 self.save(&book).await?;
+                let now = Timestamp::from_millis(body.scheduled_ms);
                 let active = match outcome {
-                    TickOutcome::Fresh { .. } => book.active(),
+                    TickOutcome::Fresh { .. } => {
+                        self.watch_queues(&mut book, now).await;
+                        self.save(&book).await?;
+                        book.active()
+                    }
                     TickOutcome::Duplicate { .. } => Vec::new(),
                 };
                 respond::json(200, &TickAnswer { outcome, active })
@@ -134,6 +144,22 @@ impl DurableObject for Registry {
 }
 
 impl Registry {
+    /// Queue depth outside rollouts; problems are logged, never fail the tick.
+    async fn watch_queues(&self, book: &mut Book, now: Timestamp) {
+        let Ok(config) = gate_env::config(&self.env) else {
+            return;
+        };
+        let secrets = gate_env::secrets(&self.env).await;
+        if let Some(alert) =
+            watch_queues(&FetchClient, &config, &secrets, &mut book.queues, now).await
+        {
+            worker::console_log!("queue watch: {}", alert.headline());
+        }
+        if let Some(why) = &book.queues.last_error {
+            worker::console_warn!("queue watch: {why}");
+        }
+    }
+
     async fn load(&self) -> Result<Book> {
         Ok(self.state.storage().get(KEY).await?.unwrap_or_default())
     }

@@ -96,7 +96,13 @@ impl RolloutObject {
             ApiError::internal(format!("configuration invalid: {}", names.join("; ")))
         })?;
         let secrets = env::secrets(&self.env).await;
-        let store = DoStore::open(&self.state).map_err(|e| ApiError::internal(e.to_string()))?;
+        let telemetry = self
+            .env
+            .analytics_engine("GATE_EVENTS")
+            .ok()
+            .map(|dataset| (dataset, config.environment.clone()));
+        let store =
+            DoStore::open(&self.state, telemetry).map_err(|e| ApiError::internal(e.to_string()))?;
         let ctl = Controller::new(&FetchClient, &store, &config, &secrets);
         let path = req.path();
         let resp = match (req.method(), path.as_str()) {

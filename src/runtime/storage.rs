@@ -4,7 +4,7 @@
 use crate::controller::{ActionRecord, RolloutStore, StoreError, StoredRollout};
 use crate::rollout::AuditEvent;
 use serde::{Deserialize, Serialize};
-use worker::{SqlStorageValue, State};
+use worker::{AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, SqlStorageValue, State};
 
 const ROLLOUT_KEY: &str = "rollout";
 const SCHEMA: &str = "
@@ -35,9 +35,11 @@ struct RawEventRow {
     body: String,
 }
 
-/// The storage of one rollout object.
+/// The storage of one rollout object, plus the gate's telemetry dataset (each audit
+/// event also becomes one Analytics Engine point, see `telemetry`).
 pub struct DoStore<'a> {
     state: &'a State,
+    telemetry: Option<(AnalyticsEngineDataset, String)>,
 }
 
 fn storage_error(e: impl std::fmt::Display) -> StoreError {
@@ -46,13 +48,33 @@ fn storage_error(e: impl std::fmt::Display) -> StoreError {
 
 impl<'a> DoStore<'a> {
     /// Opens the store, creating the tables on first use.
-    pub fn open(state: &'a State) -> Result<Self, StoreError> {
+    pub fn open(
+        state: &'a State,
+        telemetry: Option<(AnalyticsEngineDataset, String)>,
+    ) -> Result<Self, StoreError> {
         state
             .storage()
             .sql()
             .exec(SCHEMA, None)
             .map_err(storage_error)?;
-        Ok(DoStore { state })
+        Ok(DoStore { state, telemetry })
+    }
+
+    /// Writes the event's telemetry point. Analytics Engine writes are fire-and-forget
+    /// (and no-ops under `wrangler dev`); a failure is logged, never fatal.
+    fn write_telemetry(&self, event: &AuditEvent) {
+        let Some((dataset, environment)) = &self.telemetry else {
+            return;
+        };
+        let point = crate::telemetry::decision_point(environment, event);
+        let written = AnalyticsEngineDataPointBuilder::new()
+            .indexes([point.index.as_str()])
+            .blobs(point.blobs)
+            .doubles(point.doubles)
+            .write_to(dataset);
+        if let Err(err) = written {
+            worker::console_warn!("telemetry point not written: {err}");
+        }
     }
 
     /// Audit events with sequence number above `after`, oldest first, at most `limit`.
@@ -119,6 +141,7 @@ impl RolloutStore for DoStore<'_> {
                 ]),
             )
             .map_err(storage_error)?;
+            self.write_telemetry(event);
         }
         Ok(())
     }

@@ -1,0 +1,56 @@
+"""CLI: `python -m sandbox --port 0 --state-dir DIR` starts the sandbox, prints one JSON
+line `{"port": N, "base": "http://127.0.0.1:N"}` on stdout once it accepts connections,
+and runs until SIGTERM or SIGINT (then exits 0)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from .server import start
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="listen port; 0 picks a free one")
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="working directory for chdb data and sandbox.log (default: a temp dir)")
+    p.add_argument("--clock-ms", type=int, default=None,
+                   help="initial sandbox clock, epoch ms (default: now, floored to the minute)")
+    p.add_argument("--seed", type=int, default=0, help="seed for ids and request routing")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the sandbox until a signal."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="sandbox-"))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(state_dir / "chdb", ignore_errors=True)
+    logging.basicConfig(filename=state_dir / "sandbox.log", level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    server, thread = start(state_dir, args.host, args.port, args.clock_ms, args.seed)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    port = server.server_address[1]
+    print(json.dumps({"port": port, "base": f"http://{args.host}:{port}",
+                      "state_dir": str(state_dir)}), flush=True)
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    server.app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The HTTP server: one loopback port, stdlib `ThreadingHTTPServer`, HTTP/1.1 keep-alive.
+Routes by path prefix to the stand-ins and records every non-control call (method,
+path, route class, status, wall and sandbox time, a note, and the body of writes and
+SQL queries) in the world's call log.
+
+  /client/v4/accounts/{a}/analytics_engine/sql  -> analytics
+  /client/v4/...                                -> cloudflare
+  /slack/...                                    -> slack
+  /targets/{script}/healthz                     -> targets
+  /assets/{env}/styles/{sha}.css                -> targets (asset host)
+  /_sandbox/...                                 -> control
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from . import cloudflare, slack, targets
+from .analytics import PATH_RE as SQL_PATH_RE
+from .analytics import Analytics
+from .control import Control
+from .httpio import Request, Response, json_response, text_response
+from .world import World
+
+log = logging.getLogger("sandbox")
+MAX_BODY = 16 * 1024 * 1024
+LOGGED_BODY_MAX = 20_000
+
+
+class App:
+    """Everything behind the socket: the world and the stand-ins."""
+
+    def __init__(self, state_dir: Path, now_ms: int | None = None, seed: int = 0):
+        self.world = World(now_ms, seed)
+        self.analytics = Analytics(self.world, state_dir)
+        self.control = Control(self.world, self.analytics)
+
+    def dispatch(self, req: Request) -> Response:
+        """Routes one request; never raises."""
+        try:
+            resp = self._route(req)
+        except Exception:  # a sandbox bug: say so loudly, keep serving
+            log.error("unhandled error for %s %s\n%s", req.method, req.path, traceback.format_exc())
+            resp = text_response(500, "sandbox internal error (see sandbox.log)", "error")
+        if resp.route != "control":
+            self._record(req, resp)
+        return resp
+
+    def _route(self, req: Request) -> Response:
+        p = req.path
+        m = SQL_PATH_RE.match(p)
+        if m is not None:
+            return self.analytics.handle(req, m["acct"])
+        if p.startswith("/client/v4/"):
+            return cloudflare.handle(self.world, req)
+        if p.startswith("/slack/"):
+            return slack.handle(self.world, req)
+        if p.startswith("/targets/"):
+            return targets.healthz(self.world, req)
+        if p.startswith("/assets/"):
+            return targets.asset(self.world, req)
+        if p.startswith("/_sandbox/"):
+            return self.control.handle(req)
+        return json_response(404, {"error": {"code": "not_found", "message": p}}, "unknown")
+
+    def _record(self, req: Request, resp: Response) -> None:
+        entry: dict[str, Any] = {
+            "method": req.method, "path": req.path, "query": req.raw_query,
+            "route": resp.route, "status": None if resp.drop else resp.status,
+            "wall_ms": int(time.time() * 1000), "note": resp.note,
+        }
+        if req.method in ("POST", "PUT", "PATCH") and req.body and resp.route != "slack":
+            entry["body"] = logged_body(req.body)
+        self.world.record_call(entry)
+
+    def close(self) -> None:
+        """Ends the chdb session."""
+        self.analytics.store.close()
+
+
+def logged_body(body: bytes) -> Any:
+    """A request body for the call log: parsed JSON when it is JSON, else (bounded) text."""
+    text = body[:LOGGED_BODY_MAX].decode("utf-8", "replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Turns socket requests into `Request`s for the app and writes the `Response`."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "rollout-gate-sandbox"
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET  # noqa: N815
+
+    def _serve(self) -> None:
+        try:
+            body = self._read_body()
+        except ValueError as e:
+            self._write(text_response(400, f"bad request body: {e}", "error"))
+            return
+        req = Request.build(self.command, self.path, list(self.headers.items()), body)
+        resp = self.server.app.dispatch(req)  # type: ignore[attr-defined]
+        if resp.drop:
+            self.close_connection = True
+            return
+        self._write(resp)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0 or length > MAX_BODY:
+            raise ValueError("Content-Length out of range")
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        parts, total = [], 0
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > MAX_BODY:
+                raise ValueError("body too large")
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _write(self, resp: Response) -> None:
+        self.send_response(resp.status)
+        for k, v in resp.headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(resp.body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base signature)
+        log.info("%s %s", self.address_string(), format % args)
+
+
+class Server(ThreadingHTTPServer):
+    """The listening server; `app` is reachable from handlers."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, host: str, port: int, app: App):
+        super().__init__((host, port), Handler)
+        self.app = app
+
+
+def start(state_dir: Path, host: str = "127.0.0.1", port: int = 0, now_ms: int | None = None,
+          seed: int = 0) -> tuple[Server, threading.Thread]:
+    """Builds the app and serves it on a background thread (for tests and the CLI)."""
+    app = App(state_dir, now_ms, seed)
+    server = Server(host, port, app)
+    thread = threading.Thread(target=server.serve_forever, name="sandbox-http", daemon=True)
+    thread.start()
+    return server, thread

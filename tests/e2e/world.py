@@ -1,0 +1,135 @@
+"""The whole product on one machine for end-to-end tests: the sandbox (stand-in Cloudflare,
+Analytics Engine on chdb, Slack, target Workers) and the real gate under `wrangler dev`
+pointed at it, with simulated time: each tick moves the sandbox clock and fires cron with
+the same `time`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from gate import API_TOKEN, Gate
+
+ACCOUNT = "acct-e2e"
+MINUTE = 60_000
+TERMINAL = {"completed", "rolled_back", "aborted", "superseded", "failed"}
+
+
+def new_version() -> str:
+    return str(uuid.uuid4())
+
+
+def start_of_next_minute() -> int:
+    now = int(time.time() * 1000)
+    return (now // MINUTE + 1) * MINUTE
+
+
+def gate_vars(base: str, **extra: str) -> dict[str, str]:
+    """The gate's configuration for a sandbox at `base`."""
+    return {
+        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
+        "CLOUDFLARE_API_BASE_URL": f"{base}/client/v4",
+        "CLOUDFLARE_API_TOKEN": API_TOKEN,
+        "TARGET_BASE_URL": f"{base}/targets/{{script}}",
+        "ASSET_BASE_URL": f"{base}/assets/dev",
+        "SLACK_WEBHOOK_URL": f"{base}/slack/hook",
+        "STATUS_PAGE_URL": "http://127.0.0.1:8787",
+        **extra,
+    }
+
+
+@dataclass
+class Release:
+    """One script with a stable version live and a new version uploaded."""
+
+    script: str
+    old: str
+    new: str
+    git_sha: str
+    t0: int
+    minute: int = 0
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+
+    def at(self, minute: int) -> int:
+        return self.t0 + minute * MINUTE
+
+
+class World:
+    """A sandbox client and a running gate."""
+
+    def __init__(self, sandbox, gate: Gate):
+        self.sb = sandbox
+        self.gate = gate
+
+    def release(self, script: str, rps: float = 50, old: dict | None = None, new: dict | None = None,
+                bindings: list | None = None, publish_asset: bool = True,
+                queue: dict | None = None) -> Release:
+        """Seeds a script whose old version has served for 10 minutes, uploads a new one."""
+        t0 = start_of_next_minute()
+        rel = Release(script=script, old=new_version(), new=new_version(),
+                      git_sha=uuid.uuid4().hex[:12], t0=t0)
+        self.sb.reset(now_ms=t0)
+        self.sb.account(ACCOUNT, API_TOKEN)
+        ae = [{"type": "analytics_engine", "name": "AE", "dataset": "mauntic_logs"}]
+        versions = [{"id": rel.old, "bindings": ae, "created_on_ms": t0 - 20 * MINUTE},
+                    {"id": rel.new, "bindings": ae if bindings is None else bindings,
+                     "created_on_ms": t0 - MINUTE}]
+        scenario: dict[str, Any] = {
+            "rps": rps, "seed": 7,
+            "versions": {rel.old: {"error_rate": 0.001, "latency_median_ms": 40, "latency_p95_ms": 120, **(old or {})},
+                         rel.new: {"error_rate": 0.001, "latency_median_ms": 40, "latency_p95_ms": 120, **(new or {})}},
+        }
+        if queue:
+            scenario["queue"] = queue
+        self.sb.script(ACCOUNT, script, versions=versions,
+                       deployment={"versions": [{"version_id": rel.old, "percentage": 100}],
+                                   "created_on_ms": t0 - 10 * MINUTE},
+                       scenario=scenario)
+        if publish_asset:
+            self.sb.publish_asset("dev", rel.git_sha)
+        return rel
+
+    def hook(self, rel: Release, **extra: Any) -> tuple[int, dict]:
+        body = {"script": rel.script, "version_id": rel.new, "git_sha": rel.git_sha, **extra}
+        return self.gate.api("POST", "/v1/rollouts", body)
+
+    def status(self, rel: Release) -> dict:
+        status, body = self.gate.api("GET", f"/v1/rollouts/{rel.script}")
+        assert status == 200, body
+        return body
+
+    def tick(self, rel: Release) -> dict:
+        """One simulated minute: the sandbox clock and the cron event move together."""
+        rel.minute += 1
+        now = rel.at(rel.minute)
+        self.sb.clock(now)
+        self.gate.fire_cron(now + 1_000)
+        status = self.status(rel)
+        rel.statuses.append(status)
+        return status
+
+    def run(self, rel: Release, minutes: int, until=lambda s: s["terminal"]) -> dict:
+        """Ticks until `until(status)` or `minutes` pass; returns the last status."""
+        status = self.status(rel)
+        for _ in range(minutes):
+            if until(status):
+                break
+            status = self.tick(rel)
+        return status
+
+    def splits(self, rel: Release) -> list[float]:
+        """The new version's share in every deployment since the seed (first = seed)."""
+        out = []
+        for split in self.sb.splits(rel.script)[1:]:
+            out.append(next((pct for vid, pct in split if vid == rel.new), 0.0))
+        return out
+
+    def slack(self) -> list[str]:
+        """Texts (fallback lines) of the Slack messages the sandbox accepted."""
+        return [m["payload"].get("text", "") for m in self.sb.slack_messages() if m.get("accepted")]
+
+    def slack_payloads(self) -> list[str]:
+        import json
+        return [json.dumps(m["payload"]) for m in self.sb.slack_messages() if m.get("accepted")]
