@@ -18,9 +18,16 @@ pub(super) async fn run<H: HttpClient, S>(
 ) -> PreflightReport {
     let (version_exists, bindings) = version_checks(ctl, state).await;
     let asset = asset_check(ctl, state).await;
-    // Probing a version that does not exist would only repeat the first failure.
+    // The probe needs the version deployed at 0%; make no deployment write for a
+    // version another check has already refused (or could not confirm).
+    let refused = [&bindings, &asset]
+        .iter()
+        .any(|c| matches!(c, Check::Fail { .. }));
     let healthz = match &version_exists {
-        Check::Pass { .. } => healthz_check(ctl, state).await,
+        Check::Pass { .. } if !refused => healthz_check(ctl, state).await,
+        Check::Pass { .. } => Check::Skipped {
+            reason: "another check refused the version; no deployment made to probe it".into(),
+        },
         _ => Check::Skipped {
             reason: "the version could not be confirmed".into(),
         },

@@ -760,6 +760,45 @@ fn no_evidence_for_ten_minutes_pauses_and_says_so() {
 }
 
 #[test]
+fn a_pause_for_missing_evidence_lifts_itself_when_evidence_returns() {
+    let (mut s, _) = run(ramping(false), 1..=3, HEALTHY);
+    for m in 4..=14 {
+        let live = s.deployment.live.clone();
+        let mut obs = observe(&s, at(m), HEALTHY, &live);
+        obs.counts = Some(Fetched::Failed {
+            why: "SQL timeout".into(),
+        });
+        s = step(s, Input::Tick(obs), at(m)).0;
+    }
+    assert!(matches!(s.phase, Phase::Paused { .. }), "{:?}", s.phase);
+    let live = s.deployment.live.clone();
+    let obs = observe(&s, at(15), HEALTHY, &live);
+    let (s, actions) = step(s, Input::Tick(obs), at(15));
+    // The minutes missed during the outage arrive at once, so it may even advance now.
+    assert!(matches!(s.phase, Phase::Ramping { .. }), "{:?}", s.phase);
+    assert!(notices(&actions)
+        .iter()
+        .any(|n| n.kind == EventKind::Resumed));
+}
+
+#[test]
+fn a_pause_an_operator_asked_for_does_not_lift_itself() {
+    let (s, _) = run(ramping(false), 1..=3, HEALTHY);
+    let pause = Input::Operator {
+        command: Command::Pause,
+        by: "ana".into(),
+        why: None,
+    };
+    let (mut s, _) = step(s, pause, at(4));
+    for m in 5..=8 {
+        let live = s.deployment.live.clone();
+        let obs = observe(&s, at(m), HEALTHY, &live);
+        s = step(s, Input::Tick(obs), at(m)).0;
+    }
+    assert!(matches!(s.phase, Phase::Paused { .. }), "{:?}", s.phase);
+}
+
+#[test]
 fn step_max_without_evidence_pauses_with_the_reason() {
     // p95 over the ceiling but only 1 or 2 windows in a row: never unhealthy, never healthy.
     let (mut s, _) = run(ramping(false), 1..=3, HEALTHY);

@@ -132,6 +132,26 @@ fn evaluate(
 ) {
     let Some(stage) = s.phase.stage() else { return };
     let facts = s.signals.ingest(&s.policy, obs, now);
+    if let Phase::Paused {
+        reason: PauseReason::NoEvidence { .. },
+        at,
+        ..
+    } = &s.phase
+    {
+        if s.signals.last_evidence_at == now {
+            // A pause for missing evidence lifts itself once evidence flows again; pauses
+            // that a human, a breach or a refused write caused wait for a human.
+            let at = *at;
+            super::transitions::resume(
+                s,
+                at,
+                "rollout-gate",
+                ": evidence is flowing again",
+                now,
+                out,
+            );
+        }
+    }
     let assessment = s.signals.assess(&s.policy, &facts, stage == Stage::Baking);
     let decision = decide(s, stage, &assessment, read_ok, now);
     s.last_assessment = Some(assessment.clone());
