@@ -38,8 +38,9 @@ DEFAULT_SECRETS = {
 class Gate:
     """One `wrangler dev` process serving the gate on 127.0.0.1:<port>."""
 
-    def __init__(self, extra_vars: dict[str, str] | None = None, ready_timeout_s: float = 120):
-        self.port = free_port()
+    def __init__(self, extra_vars: dict[str, str] | None = None, ready_timeout_s: float = 120,
+                 port: int | None = None):
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.state_dir = tempfile.mkdtemp(prefix="gate-state-")
         self.log_path = Path(self.state_dir) / "wrangler.log"

@@ -65,13 +65,17 @@ class World:
 
     def release(self, script: str, rps: float = 50, old: dict | None = None, new: dict | None = None,
                 bindings: list | None = None, publish_asset: bool = True,
-                queue: dict | None = None) -> Release:
-        """Seeds a script whose old version has served for 10 minutes, uploads a new one."""
-        t0 = start_of_next_minute()
+                queue: dict | None = None, t0: int | None = None, reset: bool = True) -> Release:
+        """Seeds a script whose old version has served for 10 minutes, uploads a new one.
+        `t0` (default: the next wall-clock minute) must be later than any minute this gate
+        has already ticked: the gate's cron ledger handles each minute once. With
+        `reset=False` the script joins the sandbox as it is (same account and clock)."""
+        t0 = t0 or start_of_next_minute()
         rel = Release(script=script, old=new_version(), new=new_version(),
                       git_sha=uuid.uuid4().hex[:12], t0=t0)
-        self.sb.reset(now_ms=t0)
-        self.sb.account(ACCOUNT, API_TOKEN)
+        if reset:  # a fresh sandbox; without it, another script joins the running world
+            self.sb.reset(now_ms=t0)
+            self.sb.account(ACCOUNT, API_TOKEN)
         ae = [{"type": "analytics_engine", "name": "AE", "dataset": "mauntic_logs"}]
         versions = [{"id": rel.old, "bindings": ae, "created_on_ms": t0 - 20 * MINUTE},
                     {"id": rel.new, "bindings": ae if bindings is None else bindings,
