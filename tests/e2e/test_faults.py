@@ -106,3 +106,14 @@ def test_a_dry_run_decides_and_reports_but_never_changes_a_deployment(world):
     assert world.splits(rel) == []
     assert world.sb.calls(route="cf.deployments.write") == []
     assert all("dry run" in t for t in world.slack() if "mauntic-gateway" in t), world.slack()
+
+
+def test_a_canary_healthz_that_stops_answering_rolls_back_after_three_timeouts(world):
+    rel = world.release("mauntic-gateway")
+    assert world.hook(rel)[0] == 201
+    world.run(rel, minutes=2, until=lambda s: False)
+    world.sb.fault("targets.healthz", kind="hang", seconds=15)
+    final = world.run(rel, minutes=6)
+    assert final["phase_name"] == "rolled back", json.dumps(final["phase"])
+    assert "healthz" in json.dumps(final["phase"]).lower()
+    assert rel.minute <= 2 + 4, "three failed probes in a row, not more"
