@@ -81,14 +81,22 @@ def polyline(points: list[tuple[float, float]], colour: str, dash: str = "") -> 
     return f'<polyline fill="none" stroke="{colour}" stroke-width="2"{extra} points="{coords}"/>'
 
 
+def rate(v: dict) -> float | None:
+    return v["errors"] / v["requests"] if v.get("requests") else None
+
+
 def timeline_svg(stories: list[tuple[str, list[dict]]]) -> str:
-    """Split % and per-version 5xx rate per minute, one panel per release."""
-    width, panel_h, pad = 760, 190, 40
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{panel_h * len(stories) + 20}" '
+    """Split % and per-version 5xx rate per minute, one panel per release, one time axis."""
+    width, panel_h, pad = 760, 190, 48
+    n = max(max((len(s) for _, s in stories), default=1), 1)
+    rates = [r for _, ss in stories for s in ss
+             for v in ((s.get("last_assessment") or {}).get("window") or {}).values()
+             if (r := rate(v or {})) is not None]
+    top_rate = max(rates, default=0.01) * 1.1 or 0.01
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{panel_h * len(stories) + 24}" '
              f'font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>']
     for i, (title, statuses) in enumerate(stories):
         top = 10 + i * panel_h
-        n = max(len(statuses), 1)
         x = lambda m: pad + (width - 2 * pad) * m / n
         y = lambda frac: top + 30 + (panel_h - 60) * (1 - frac)
         split, err_new, err_old, marks = [], [], [], []
@@ -98,25 +106,32 @@ def timeline_svg(stories: list[tuple[str, list[dict]]]) -> str:
             split.append((x(m), y(share)))
             w = (s.get("last_assessment") or {}).get("window") or {}
             for key, out in (("new", err_new), ("old", err_old)):
-                v = w.get(key) or {}
-                if v.get("requests"):
-                    out.append((x(m), y(min(1.0, 20 * v["errors"] / v["requests"]))))
+                r = rate(w.get(key) or {})
+                if r is not None:
+                    out.append((x(m), y(min(1.0, r / top_rate))))
             if s["phase_name"] != last_phase:
                 marks.append((x(m), s["phase_name"]))
                 last_phase = s["phase_name"]
         parts.append(f'<text x="{pad}" y="{top + 16}" font-weight="bold">{html.escape(title)}</text>')
         parts.append(f'<line x1="{pad}" y1="{y(0)}" x2="{width - pad}" y2="{y(0)}" stroke="#999"/>')
+        parts.append(f'<text x="{pad - 4}" y="{y(1) + 4}" text-anchor="end" fill="#1f6feb">100%</text>'
+                     f'<text x="{width - pad + 4}" y="{y(1) + 4}" fill="#cf222e">{100 * top_rate:.2f}%</text>'
+                     f'<text x="{pad - 4}" y="{y(0) + 4}" text-anchor="end" fill="#555">0</text>')
         for mx, label in marks:
+            anchor = "end" if mx > width - 2 * pad else "start"
+            dx = -2 if anchor == "end" else 2
             parts.append(f'<line x1="{mx:.1f}" y1="{y(1)}" x2="{mx:.1f}" y2="{y(0)}" stroke="#ccc"/>'
-                         f'<text x="{mx + 2:.1f}" y="{y(1) - 2}" fill="#555">{html.escape(label)}</text>')
+                         f'<text x="{mx + dx:.1f}" y="{y(1) - 3}" text-anchor="{anchor}" fill="#555">'
+                         f'{html.escape(label)}</text>')
         parts.append(polyline(split, "#1f6feb"))
         parts.append(polyline(err_old, "#6e7781", "4 3"))
         parts.append(polyline(err_new, "#cf222e"))
-        parts.append(f'<text x="{width - pad}" y="{y(0) + 16}" text-anchor="end" fill="#555">minutes →</text>')
-    legend_y = 10 + panel_h * len(stories) + 4
-    parts.append(f'<text x="{pad}" y="{legend_y}" fill="#1f6feb">— new version share</text>'
-                 f'<text x="{pad + 170}" y="{legend_y}" fill="#cf222e">— new 5xx rate (×20)</text>'
-                 f'<text x="{pad + 340}" y="{legend_y}" fill="#6e7781">- - old 5xx rate (×20)</text>')
+        parts.append(f'<text x="{width - pad}" y="{y(0) + 16}" text-anchor="end" fill="#555">'
+                     f'simulated minutes (0–{n}) →</text>')
+    legend_y = 10 + panel_h * len(stories) + 8
+    parts.append(f'<text x="{pad}" y="{legend_y}" fill="#1f6feb">— new version share (left axis)</text>'
+                 f'<text x="{pad + 230}" y="{legend_y}" fill="#cf222e">— new 5xx rate (right axis)</text>'
+                 f'<text x="{pad + 450}" y="{legend_y}" fill="#6e7781">- - old 5xx rate</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
