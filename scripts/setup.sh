@@ -64,7 +64,16 @@ if [ "$(cat "$TOOLS/venv/.gate-stamp" 2>/dev/null)" != "$PY_STAMP" ]; then
   echo "$PY_STAMP" > "$TOOLS/venv/.gate-stamp"
 fi
 
-# 6. The environment every other script sources.
+# 6. Chromium for the status page's browser test: Debian's package (a test tool's own
+#    browser download cannot work offline).
+if ! command -v chromium >/dev/null; then
+  say "installing chromium (Debian package)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+fi
+
+# 7. The environment every other script sources.
 ESBUILD="$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
 WASM_OPT="$ROOT/node_modules/binaryen/bin/wasm-opt"
 [ -x "$ESBUILD" ] || die "esbuild binary missing at $ESBUILD"

@@ -3,12 +3,13 @@
 //! validation are the core's (`api`); this file moves requests to the right object.
 
 use super::registry::{self, ScriptReport};
-use super::rollout_object::{CommandBody, StartBody, TickBody, BINDING};
+use super::rollout_object::{CommandBody, PageData, StartBody, TickBody, BINDING};
 use super::{env, respond};
 use crate::api::{self, Route, MAX_BODY_BYTES};
 use crate::build_info::BUILD;
 use crate::controller::Report;
 use crate::http_error::ApiError;
+use crate::status::RolloutView;
 use crate::time::Timestamp;
 use serde::Serialize;
 use worker::{
@@ -80,9 +81,14 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
     let now = wall_clock();
     Ok(match route {
         Route::Health => healthz(env).await?,
-        Route::StatusPage => status_page(env).await?,
-        Route::RolloutPage { .. } => status_page(env).await?,
-        Route::OpenApi => respond::error(&ApiError::NotFound("no API description yet".into()))?,
+        Route::StatusPage => status_page(env, now).await?,
+        Route::RolloutPage { script } => rollout_page(env, &script, now).await?,
+        Route::OpenApi => {
+            let resp = Response::ok(crate::openapi::document())?;
+            resp.headers()
+                .set("content-type", crate::openapi::CONTENT_TYPE)?;
+            resp
+        }
         Route::ListRollouts => list(env).await?,
         Route::StartRollout => {
             let content_type = req.headers().get("content-type")?;
@@ -312,26 +318,58 @@ async fn list(env: &Env) -> Result<Response> {
     respond::json(200, &serde_json::json!({ "rollouts": rollouts }))
 }
 
-/// A minimal read-only page until the operators' view lands: each rollout's phase.
-async fn status_page(env: &Env) -> Result<Response> {
-    let book = registry::book(env).await?;
-    let mut rows = String::new();
-    for (script, entry) in &book.scripts {
-        let state = if entry.active { "active" } else { "finished" };
-        rows.push_str(&format!(
-            "<li><code>{}</code> — {state}</li>",
-            html_escape(script)
-        ));
+/// Scripts shown on the index page (active first); each page read is one object call.
+const INDEX_CAP: usize = 20;
+
+async fn page_data(env: &Env, script: &str, latest: u32) -> Result<Option<PageData>> {
+    let path = format!("/page-data?latest={latest}");
+    let mut resp = call_object::<()>(env, script, Method::Get, &path, None).await?;
+    if resp.status_code() != 200 {
+        return Ok(None);
     }
-    let html = format!(
-        "<!doctype html><meta charset=utf-8><title>rollout-gate</title>\
-         <h1>rollout-gate</h1><ul>{rows}</ul><p>Details: <code>GET /v1/rollouts</code></p>"
-    );
-    Response::from_html(html)
+    resp.json().await.map(Some)
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+fn page(html: String) -> Result<Response> {
+    let resp = Response::ok(html)?;
+    for (name, value) in crate::page::HEADERS {
+        resp.headers().set(name, value)?;
+    }
+    Ok(resp)
+}
+
+fn environment(env: &Env) -> String {
+    env.var("GATE_ENV")
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+/// `GET /`: every active and recent rollout (server-rendered, no script).
+async fn status_page(env: &Env, now: Timestamp) -> Result<Response> {
+    let book = registry::book(env).await?;
+    let mut scripts: Vec<(&String, &registry::ScriptEntry)> = book.scripts.iter().collect();
+    scripts.sort_by_key(|(_, e)| (!e.active, std::cmp::Reverse(e.last_seen_ms)));
+    let mut rollouts = Vec::new();
+    for (script, _) in scripts.into_iter().take(INDEX_CAP) {
+        if let Some(data) = page_data(env, script, 60).await? {
+            let view = RolloutView::of(&data.stored, now.max(data.stored.last_now));
+            rollouts.push((view, data.events));
+        }
+    }
+    page(crate::page::render_index(&environment(env), &rollouts, now))
+}
+
+/// `GET /rollouts/{script}`: one rollout's timeline, reasons and audit log.
+async fn rollout_page(env: &Env, script: &str, now: Timestamp) -> Result<Response> {
+    let Some(data) = page_data(env, script, 500).await? else {
+        return respond::error(&ApiError::NotFound(format!("no rollout for {script}")));
+    };
+    let now = now.max(data.stored.last_now);
+    let view = RolloutView::of(&data.stored, now);
+    page(crate::page::render_rollout(
+        &environment(env),
+        &view,
+        &data.events,
+        now,
+    ))
 }

@@ -40,6 +40,13 @@ pub struct CommandBody {
     pub now_ms: i64,
 }
 
+/// What the status pages need of one rollout.
+#[derive(Serialize, Deserialize)]
+pub struct PageData {
+    pub stored: crate::controller::StoredRollout,
+    pub events: Vec<crate::rollout::AuditEvent>,
+}
+
 #[derive(Serialize)]
 struct StartAnswer {
     created: bool,
@@ -144,6 +151,25 @@ impl RolloutObject {
                     .ok_or_else(|| ApiError::NotFound("no rollout for this script".into()))?;
                 let now = now.max(stored.last_now);
                 respond::json(200, &RolloutView::of(&stored, now))?
+            }
+            (Method::Get, "/page-data") => {
+                // The stored rollout and its newest events, for the status pages.
+                let url = req.url()?;
+                let limit = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "latest")
+                    .and_then(|(_, v)| v.parse::<u32>().ok())
+                    .unwrap_or(100)
+                    .min(1_000);
+                let stored = store
+                    .load()
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))?
+                    .ok_or_else(|| ApiError::NotFound("no rollout for this script".into()))?;
+                let events = store
+                    .latest_events(&stored.state.version_id, limit)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                respond::json(200, &PageData { stored, events })?
             }
             (Method::Get, "/events") => {
                 let url = req.url()?;

@@ -77,6 +77,31 @@ impl<'a> DoStore<'a> {
         }
     }
 
+    /// The newest `limit` audit events of `version_id`, oldest first (for the pages).
+    pub fn latest_events(
+        &self,
+        version_id: &str,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let cursor = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT seq, body FROM (SELECT seq, body FROM events WHERE version_id = ? \
+                 ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+                Some(vec![
+                    SqlStorageValue::from(version_id.to_string()),
+                    SqlStorageValue::from(i64::from(limit)),
+                ]),
+            )
+            .map_err(storage_error)?;
+        let rows: Vec<RawEventRow> = cursor.to_array().map_err(storage_error)?;
+        rows.into_iter()
+            .map(|r| serde_json::from_str(&r.body).map_err(storage_error))
+            .collect()
+    }
+
     /// Audit events with sequence number above `after`, oldest first, at most `limit`.
     pub fn events(&self, after: u64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
         let cursor = self
