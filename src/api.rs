@@ -38,6 +38,8 @@ pub enum Route {
     RolloutEvents { script: String },
     /// `POST /v1/rollouts/{script}/{pause,resume,promote,abort}`
     Operator { script: String, command: Command },
+    /// `POST /v1/parity`: run the binding parity audit now.
+    Parity,
 }
 
 impl Route {
@@ -66,6 +68,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
             },
             "GET",
         ),
+        ["v1", "parity"] => (Route::Parity, "POST"),
         ["v1", "rollouts"] => match method {
             "POST" => (Route::StartRollout, "POST"),
             _ => (Route::ListRollouts, "GET"),

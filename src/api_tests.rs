@@ -25,6 +25,7 @@ fn routes_match_the_spec_table() {
         ),
         ("GET", "/v1/rollouts", Route::ListRollouts),
         ("POST", "/v1/rollouts", Route::StartRollout),
+        ("POST", "/v1/parity", Route::Parity),
         (
             "GET",
             "/v1/rollouts/tenant-cache",

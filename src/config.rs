@@ -23,6 +23,7 @@ pub const VARS: &[(&str, &str)] = &[
     ("ASSET_BASE_URL", "asset CDN base; pre-flight checks styles/<git-sha>.css when set"),
     ("REQUIRED_BINDINGS", "JSON list of bindings every new version must carry (pre-flight)"),
     ("QUEUE_NAMES", "comma-separated queues whose depth and retries are watched"),
+    ("AUDIT_SCRIPTS", "comma-separated Workers the daily parity audit checks for REQUIRED_BINDINGS"),
     ("POLICY", "JSON overrides of the decision policy (thresholds, alpha)"),
     ("STATUS_PAGE_URL", "public URL of this gate, linked from Slack"),
 ];
@@ -42,6 +43,7 @@ pub struct GateConfig {
     pub asset_base_url: Option<String>,
     pub required_bindings: Vec<RequiredBinding>,
     pub queues: Vec<String>,
+    pub audit_scripts: Vec<String>,
     pub policy: Policy,
     pub status_page_url: Option<String>,
 }
@@ -129,14 +131,27 @@ impl GateConfig {
         }
         let required_bindings =
             parse_json(&var, "REQUIRED_BINDINGS", &mut fail).unwrap_or_default();
-        let queues: Vec<String> = var("QUEUE_NAMES")
-            .map(|v| {
-                v.split(',')
-                    .map(|q| q.trim().to_string())
-                    .filter(|q| !q.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let list = |name: &str| -> Vec<String> {
+            var(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(|q| q.trim().to_string())
+                        .filter(|q| !q.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let queues = list("QUEUE_NAMES");
+        let audit_scripts = list("AUDIT_SCRIPTS");
+        if let Some(bad) = audit_scripts
+            .iter()
+            .find(|s| !crate::clients::is_script_name(s))
+        {
+            fail(
+                "AUDIT_SCRIPTS",
+                format!("{bad:?} is not a Worker script name"),
+            );
+        }
         let policy: Policy = parse_json(&var, "POLICY", &mut fail).unwrap_or_default();
         if let Err(e) = policy.validate() {
             fail("POLICY", e.to_string());
@@ -150,6 +165,7 @@ impl GateConfig {
             asset_base_url,
             required_bindings,
             queues,
+            audit_scripts,
             policy,
             status_page_url: var("STATUS_PAGE_URL"),
         };

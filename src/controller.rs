@@ -4,6 +4,7 @@
 //! The runtime implements `RolloutStore` over Durable Object storage; tests use fakes.
 
 mod fetch;
+pub mod parity;
 mod preflight;
 pub mod queues;
 

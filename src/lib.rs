@@ -13,6 +13,7 @@ pub mod notify;
 pub mod observe;
 pub mod openapi;
 pub mod page;
+pub mod parity;
 pub mod policy;
 pub mod queue_watch;
 pub mod rollout;

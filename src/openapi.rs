@@ -39,6 +39,7 @@ mod tests {
             Route::RolloutStatus { .. } => "rollout_status".into(),
             Route::RolloutEvents { .. } => "rollout_events".into(),
             Route::Operator { command, .. } => format!("operator_{command}"),
+            Route::Parity => "parity".into(),
         }
     }
 
@@ -54,6 +55,7 @@ mod tests {
             Route::StartRollout,
             Route::RolloutStatus { script: script() },
             Route::RolloutEvents { script: script() },
+            Route::Parity,
         ];
         for command in [
             Command::Pause,

@@ -129,6 +129,7 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             api::parse_events_query(query.strip_prefix('?'))?;
             call_object::<()>(env, &script, Method::Get, &format!("/events{query}"), None).await?
         }
+        Route::Parity => registry::parity(env, now).await?,
         Route::Operator { script, command } => {
             let content_type = req.headers().get("content-type")?;
             let body = read_body(&mut req).await?;
@@ -186,11 +187,21 @@ async fn call_object<T: Serialize>(
     stub.fetch_with_request(req).await
 }
 
+/// The daily cron expression of the parity audit (wrangler.toml `[triggers]`).
+const AUDIT_CRON: &str = "0 6 * * *";
+
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // The scheduled time, not the wall clock, is "now": tests replay a rollout by firing
     // ticks with increasing `time`, and a late delivery still counts for its own minute.
     let now = Timestamp::from_millis(event.schedule() as i64);
+    if event.cron() == AUDIT_CRON {
+        match registry::parity(&env, now).await {
+            Ok(resp) => console_log!("parity audit {now}: HTTP {}", resp.status_code()),
+            Err(err) => console_error!("parity audit {now} failed: {err}"),
+        }
+        return;
+    }
     if let Err(err) = fan_out(&env, now).await {
         // The scheduled handler returns nothing; an unlogged error would vanish.
         console_error!("tick {now} failed: {err}");

@@ -3,6 +3,7 @@
 //! scripts (for listing), and Slack webhook health. Handlers only delegate to the core.
 
 use super::{env as gate_env, http::FetchClient, respond};
+use crate::controller::parity::{audit, ParityDesk};
 use crate::controller::queues::{watch_queues, QueueDesk};
 use crate::cron::{CronLedger, TickOutcome};
 use crate::http_error::ApiError;
@@ -33,6 +34,9 @@ pub struct Book {
     /// Queue depth watched outside rollouts.
     #[serde(default)]
     pub queues: QueueDesk,
+    /// The binding parity audit's memory (what was posted, the last report).
+    #[serde(default)]
+    pub parity: ParityDesk,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -136,6 +140,18 @@ impl DurableObject for Registry {
                 respond::json(200, &serde_json::json!({"ok": true}))
             }
             (Method::Get, "/book") => respond::json(200, &self.load().await?),
+            (Method::Post, "/parity") => {
+                let body: TickRequest = req.json().await?;
+                let mut book = self.load().await?;
+                let Ok(config) = gate_env::config(&self.env) else {
+                    return respond::error(&ApiError::internal("configuration invalid"));
+                };
+                let secrets = gate_env::secrets(&self.env).await;
+                let now = Timestamp::from_millis(body.scheduled_ms);
+                let report = audit(&FetchClient, &config, &secrets, &mut book.parity, now).await;
+                self.save(&book).await?;
+                respond::json(200, &report)
+            }
             (method, path) => respond::error(&ApiError::NotFound(format!(
                 "registry: no route {method} {path}"
             ))),
@@ -197,6 +213,18 @@ pub async fn tick(env: &Env, now: Timestamp) -> Result<TickAnswer> {
 /// Tells the registry whether a script still needs ticks.
 pub async fn report(env: &Env, report: &ScriptReport) -> Result<()> {
     post(env, "/report", report).await.map(|_| ())
+}
+
+/// Runs the parity audit in the registry (the one writer of what was posted).
+pub async fn parity(env: &Env, now: Timestamp) -> Result<Response> {
+    post(
+        env,
+        "/parity",
+        &TickRequest {
+            scheduled_ms: now.millis(),
+        },
+    )
+    .await
 }
 
 /// The whole registry book (for `/healthz` and listing).
