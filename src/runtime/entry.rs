@@ -2,9 +2,10 @@
 //! one tick per active rollout, with the scheduled time as "now"). Routing, auth and
 //! validation are the core's (`api`); this file moves requests to the right object.
 
+use super::env;
 use super::registry::{self, ScriptReport};
+use super::respond::{self, Failure};
 use super::rollout_object::{CommandBody, PageData, StartBody, TickBody, BINDING};
-use super::{env, respond};
 use crate::api::{self, Route, MAX_BODY_BYTES};
 use crate::build_info::BUILD;
 use crate::controller::Report;
@@ -29,33 +30,7 @@ fn wall_clock() -> Timestamp {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
-    match handle(req, &env).await {
-        Ok(resp) => Ok(resp),
-        Err(Failure::Api(err)) => {
-            if let ApiError::Internal { detail } = &err {
-                console_error!("{path}: {detail}");
-            }
-            respond::error(&err)
-        }
-        Err(Failure::Worker(err)) => respond::internal(&path, &err),
-    }
-}
-
-enum Failure {
-    Api(ApiError),
-    Worker(worker::Error),
-}
-
-impl From<ApiError> for Failure {
-    fn from(e: ApiError) -> Self {
-        Failure::Api(e)
-    }
-}
-
-impl From<worker::Error> for Failure {
-    fn from(e: worker::Error) -> Self {
-        Failure::Worker(e)
-    }
+    respond::answer(&path, handle(req, &env).await)
 }
 
 async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Failure> {

@@ -23,3 +23,35 @@ pub fn internal(context: &str, err: &worker::Error) -> Result<Response> {
     console_error!("{context}: {err}");
     error(&ApiError::internal(err.to_string()))
 }
+
+/// Why a handler failed: an API error (answered as is) or a runtime error (logged, 500).
+pub enum Failure {
+    Api(ApiError),
+    Worker(worker::Error),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Api(e)
+    }
+}
+
+impl From<worker::Error> for Failure {
+    fn from(e: worker::Error) -> Self {
+        Failure::Worker(e)
+    }
+}
+
+/// A handler's result as a response; internal details go to the log under `context`.
+pub fn answer(context: &str, result: std::result::Result<Response, Failure>) -> Result<Response> {
+    match result {
+        Ok(resp) => Ok(resp),
+        Err(Failure::Api(err)) => {
+            if let ApiError::Internal { detail } = &err {
+                console_error!("{context}: {detail}");
+            }
+            error(&err)
+        }
+        Err(Failure::Worker(err)) => internal(context, &err),
+    }
+}

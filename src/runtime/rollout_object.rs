@@ -2,7 +2,8 @@
 //! rollout's state and audit log. Requests to it are serialised by the runtime, so hooks,
 //! ticks and operator commands never interleave. It delegates to the controller.
 
-use super::{env, http::FetchClient, respond, storage::DoStore};
+use super::respond::{self, Failure};
+use super::{env, http::FetchClient, storage::DoStore};
 use crate::api::{parse_events_query, DeployHook};
 use crate::controller::{Controller, RolloutStore};
 use crate::http_error::ApiError;
@@ -65,34 +66,8 @@ impl DurableObject for RolloutObject {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let path = req.path();
-        match self.handle(req).await {
-            Ok(resp) => Ok(resp),
-            Err(Failure::Api(err)) => {
-                if let ApiError::Internal { detail } = &err {
-                    worker::console_error!("rollout object {path}: {detail}");
-                }
-                respond::error(&err)
-            }
-            Err(Failure::Worker(err)) => respond::internal(&path, &err),
-        }
-    }
-}
-
-enum Failure {
-    Api(ApiError),
-    Worker(worker::Error),
-}
-
-impl From<ApiError> for Failure {
-    fn from(e: ApiError) -> Self {
-        Failure::Api(e)
-    }
-}
-
-impl From<worker::Error> for Failure {
-    fn from(e: worker::Error) -> Self {
-        Failure::Worker(e)
+        let path = format!("rollout object {}", req.path());
+        respond::answer(&path, self.handle(req).await)
     }
 }
 
