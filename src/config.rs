@@ -26,7 +26,22 @@ pub const VARS: &[(&str, &str)] = &[
     ("AUDIT_SCRIPTS", "comma-separated Workers the daily parity audit checks for REQUIRED_BINDINGS"),
     ("POLICY", "JSON overrides of the decision policy (thresholds, alpha)"),
     ("STATUS_PAGE_URL", "public URL of this gate, linked from Slack"),
+    ("STATUS_PAGE_AUTH", "\"token\" (default): the pages need the hook token; \"access\": they trust Cloudflare Access in front"),
 ];
+
+/// Who may read the status pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageAuth {
+    /// The hook token, as Bearer or as the Basic-auth password.
+    #[default]
+    Token,
+    /// Cloudflare Access guards the hostname: a request that carries Access's
+    /// `Cf-Access-Jwt-Assertion` header is let through without the token. Only safe when
+    /// the gate cannot be reached around Access (`workers_dev = false`); the JWT's
+    /// signature is not checked here.
+    Access,
+}
 
 /// The names of the three secrets, each read from a Secrets Store binding of that name
 /// when bound, else from a plain Worker secret.
@@ -46,6 +61,7 @@ pub struct GateConfig {
     pub audit_scripts: Vec<String>,
     pub policy: Policy,
     pub status_page_url: Option<String>,
+    pub page_auth: PageAuth,
 }
 
 /// The three credentials. `Debug` never prints them.
@@ -156,6 +172,17 @@ impl GateConfig {
         if let Err(e) = policy.validate() {
             fail("POLICY", e.to_string());
         }
+        let page_auth = match var("STATUS_PAGE_AUTH").as_deref() {
+            None | Some("token") => PageAuth::Token,
+            Some("access") => PageAuth::Access,
+            Some(other) => {
+                fail(
+                    "STATUS_PAGE_AUTH",
+                    format!("{other:?}: use \"token\" or \"access\""),
+                );
+                PageAuth::Token
+            }
+        };
         let config = GateConfig {
             environment: var("GATE_ENV").unwrap_or_else(|| "dev".into()),
             api: ApiConfig::new(account_id).with_base_url(base),
@@ -168,6 +195,7 @@ impl GateConfig {
             audit_scripts,
             policy,
             status_page_url: var("STATUS_PAGE_URL"),
+            page_auth,
         };
         if errors.is_empty() {
             Ok(config)
@@ -236,6 +264,7 @@ mod tests {
             ("POLICY", "{\"alpha\": 2}"),
             ("REQUIRED_BINDINGS", "[{\"kind\":\"nope\"}]"),
             ("ASSET_BASE_URL", "ftp://x"),
+            ("STATUS_PAGE_AUTH", "nobody"),
         ]))
         .unwrap_err();
         let names: Vec<&str> = errors.iter().map(|e| e.var).collect();
@@ -247,7 +276,8 @@ mod tests {
                 "TARGET_BASE_URL",
                 "ASSET_BASE_URL",
                 "REQUIRED_BINDINGS",
-                "POLICY"
+                "POLICY",
+                "STATUS_PAGE_AUTH"
             ]
         );
     }

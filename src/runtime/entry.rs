@@ -35,7 +35,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Failure> {
     let route = api::route(req.method().as_ref(), &req.path())?;
-    if route.needs_token() {
+    let page = matches!(route, Route::StatusPage | Route::RolloutPage { .. });
+    let behind_access = page
+        && env::config(env).is_ok_and(|c| c.page_auth == crate::config::PageAuth::Access)
+        && req.headers().get("cf-access-jwt-assertion")?.is_some();
+    if route.needs_token() && !behind_access {
         let secrets = env::secrets(env).await;
         let header = req.headers().get("authorization")?;
         let allowed = api::authorize(
@@ -43,7 +47,7 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             secrets.hook_token.as_deref().unwrap_or(""),
         );
         if let Err(err) = allowed {
-            if matches!(route, Route::StatusPage | Route::RolloutPage { .. }) {
+            if page {
                 // Lets a browser ask for the token (as the password of Basic auth).
                 let resp = respond::error(&err)?;
                 resp.headers()

@@ -36,3 +36,4 @@ def test_a_worker_missing_a_secrets_store_link_is_reported_once(world):
     posted = [t for t in world.slack() if "parity" in t.lower()]
     assert len(posted) == 1, posted
     assert "tenant-cache" in json.dumps([m["payload"] for m in world.sb.slack_messages()])
+

@@ -70,3 +70,13 @@ def test_the_page_shows_a_live_rollout_and_a_rollback_in_a_real_browser(world):
     assert shot.stat().st_size > 20_000 and png_colours(shot) > 50, "the screenshot is not blank"
     docs = ROOT / "docs" / "status-page-rolled-back.png"
     shutil.copyfile(shot, docs)
+
+
+@pytest.mark.gate_vars(STATUS_PAGE_AUTH="access")
+def test_behind_cloudflare_access_the_pages_need_the_access_header_and_the_api_still_the_token(world):
+    world.release("mauntic-gateway")
+    assert world.gate.request("GET", "/")[0] == 401
+    status, body = world.gate.request("GET", "/", headers={"cf-access-jwt-assertion": "eyJhbGciOi.x.y"})
+    assert status == 200 and b"rollout-gate" in body
+    status, _ = world.gate.request("GET", "/v1/rollouts", headers={"cf-access-jwt-assertion": "eyJhbGciOi.x.y"})
+    assert status == 401
