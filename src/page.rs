@@ -484,6 +484,37 @@ fn charts(tl: &Timeline) -> String {
         }
         .render(),
     );
+    if !tl.p95_new.is_empty() || !tl.p95_old.is_empty() {
+        let top = nice_max(max_of(&[&tl.p95_new, &tl.p95_old]), 1.0);
+        out.push_str(
+            &Chart {
+                title: "p95 latency per version (trailing window, ms)",
+                from: tl.from,
+                to: tl.to,
+                y_max: top,
+                y_label: ms_label,
+                lines: vec![
+                    Line {
+                        label: "stable version",
+                        class: "s-old",
+                        points: &tl.p95_old,
+                        step: false,
+                    },
+                    Line {
+                        label: "new version",
+                        class: "s-new",
+                        points: &tl.p95_new,
+                        step: false,
+                    },
+                ],
+                dots: Vec::new(),
+                marks: &tl.marks,
+                notes: &[],
+                compact: false,
+            }
+            .render(),
+        );
+    }
     if !tl.p95_breaches.is_empty() {
         let points: Vec<&timeline::Point> = tl.p95_breaches.iter().map(|(p, _)| p).collect();
         let limit = tl.p95_breaches.iter().map(|(_, l)| *l).fold(0.0, f64::max);

@@ -81,6 +81,17 @@ pub struct TickFacts {
     pub queue_failed: Option<String>,
     /// The probe result counted this tick.
     pub probe: Option<Probe>,
+    /// Each version's p95 (ms) over the tick's trailing latency window, when it had
+    /// requests (for the status page's p95 chart; the verdicts use `latency`).
+    #[serde(default)]
+    pub p95_ms: Option<VersionsP95>,
+}
+
+/// p95 latency (ms) of each version over one window; `None` without requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionsP95 {
+    pub new: Option<f64>,
+    pub old: Option<f64>,
 }
 
 /// One verdict per signal for this tick, with the test numbers behind them.
@@ -211,6 +222,10 @@ impl SignalState {
             }
             Some(Fetched::Ok(window)) => window,
         };
+        facts.p95_ms = Some(VersionsP95 {
+            new: window.new_latency.p95_ms,
+            old: window.old_latency.p95_ms,
+        });
         let Some(next) = self.next_minute else {
             facts.counts_gap = Some(Gap::NoNewMinutes);
             return;

@@ -246,10 +246,11 @@ fn rollout_page_draws_a_polyline_per_series() {
     let html = w.page();
     assert_eq!(occurrences(&html, "<polyline class=\"s-live\""), 1);
     assert_eq!(occurrences(&html, "<polyline class=\"s-intended\""), 1);
-    // 5xx and slow-request charts each draw both versions.
-    assert_eq!(occurrences(&html, "<polyline class=\"s-new\""), 2);
-    assert_eq!(occurrences(&html, "<polyline class=\"s-old\""), 2);
+    // 5xx, slow-request and p95 charts each draw both versions.
+    assert_eq!(occurrences(&html, "<polyline class=\"s-new\""), 3);
+    assert_eq!(occurrences(&html, "<polyline class=\"s-old\""), 3);
     assert!(html.contains("5xx rate per version"));
+    assert!(html.contains("p95 latency per version"));
     // The step to 50% is a decision point on every chart and in the list under them.
     assert!(html.contains("step 2 started (50%)"));
     assert!(occurrences(&html, "<g class=\"mark info\">") >= 3);

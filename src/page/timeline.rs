@@ -54,6 +54,9 @@ pub struct Timeline {
     /// Share of requests slower than the latency ceiling, per version (same ticks).
     pub slow_new: Vec<Point>,
     pub slow_old: Vec<Point>,
+    /// Each version's p95 (ms) over the tick's trailing window.
+    pub p95_new: Vec<Point>,
+    pub p95_old: Vec<Point>,
     /// New version's p95 (ms) where the ceiling check reported it over the limit, with
     /// the limit.
     pub p95_breaches: Vec<(Point, f64)>,
@@ -105,6 +108,8 @@ impl Timeline {
             errors_old: Vec::new(),
             slow_new: Vec::new(),
             slow_old: Vec::new(),
+            p95_new: Vec::new(),
+            p95_old: Vec::new(),
             p95_breaches: Vec::new(),
             notes: Vec::new(),
             marks: Vec::new(),
@@ -197,6 +202,20 @@ impl Timeline {
             let note = format!("{}: {}", clock(at), reason.detail);
             self.p95_breaches
                 .push((point(at, reason.observed, &note), reason.limit));
+        }
+        if let Some(p95) = &facts.p95_ms {
+            for (version, value, series) in [
+                ("new", p95.new, &mut self.p95_new),
+                ("old", p95.old, &mut self.p95_old),
+            ] {
+                if let Some(ms) = value.filter(|v| v.is_finite()) {
+                    series.push(point(
+                        at,
+                        ms,
+                        &format!("{} {version}: p95 {ms:.0} ms", clock(at)),
+                    ));
+                }
+            }
         }
         let Some(a) = &event.assessment else { return };
         if facts.minutes_counted == 0 {

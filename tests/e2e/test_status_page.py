@@ -65,7 +65,7 @@ def test_the_page_shows_a_live_rollout_and_a_rollback_in_a_real_browser(world):
 
     shot = Path(tempfile.mkdtemp()) / "rolled-back.png"
     run = chromium(with_token(f"{world.gate.base}/rollouts/tenant-cache"),
-                   f"--screenshot={shot}", "--window-size=1100,1500")
+                   f"--screenshot={shot}", "--window-size=1100,2600")
     assert run.returncode == 0 and shot.exists(), run.stderr[-2000:]
     assert shot.stat().st_size > 20_000 and png_colours(shot) > 50, "the screenshot is not blank"
     docs = ROOT / "docs" / "status-page-rolled-back.png"
