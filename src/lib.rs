@@ -19,6 +19,8 @@ pub mod queue_watch;
 pub mod rollout;
 pub mod schedule;
 pub mod signals;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod sim;
 pub mod stats;
 pub mod status;
 pub mod telemetry;

@@ -24,8 +24,9 @@ pub struct Policy {
     /// Promotion evidence: the anytime-valid upper bound on the ratio is below this (2.0).
     pub rho_tolerance: f64,
     /// Exposure rule: enough new-version traffic that a ratio this large would have been
-    /// detected with probability ≥ `power` (5.0, as `RatioTestConfig::default_5xx`; must
-    /// exceed `rho0`; tune with the simulator).
+    /// detected with probability ≥ `power` (10.0; must exceed `rho0`). Chosen with the
+    /// simulator so a healthy release at 10 rps and 0.1% 5xx promotes on schedule; see
+    /// docs/benchmark.md, "Promotion evidence", for the trade-off.
     pub rho_detect: f64,
     /// See `rho_detect` (0.9).
     pub power: f64,
@@ -92,7 +93,7 @@ impl Default for Policy {
             alpha_split: AlphaSplit::default(),
             rho0: 1.5,
             rho_tolerance: 2.0,
-            rho_detect: 5.0,
+            rho_detect: 10.0,
             power: 0.9,
             error_rate_ceiling: 0.02,
             error_ceiling_min_requests: 200.0,

@@ -108,8 +108,9 @@ pub struct RatioSummary {
 
 /// Default smallest old-version bad-event rate (per request) the exposure rule assumes: with
 /// fewer observed bad events, it asks whether a new version at `rho_detect ×` this rate would
-/// have been caught. See docs/statistics.md, "Exposure rule".
-pub const DEFAULT_BASE_RATE_FLOOR: f64 = 0.001;
+/// have been caught. See docs/statistics.md, "Exposure rule". 0.5% (was 0.1%) was chosen with
+/// the simulator: docs/benchmark.md, "Promotion evidence".
+pub const DEFAULT_BASE_RATE_FLOOR: f64 = 0.005;
 
 /// Minutes with bad events kept for the upper bound before the closest shares are merged.
 const EVIDENCE_CAP: usize = 240;

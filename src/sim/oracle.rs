@@ -1,0 +1,259 @@
+//! The oracle: the most powerful fixed-horizon test for a regression whose size it knows.
+//! Its statistic is the likelihood ratio of "which version did each bad event come from"
+//! under the true per-minute rate ratios (5xx and slow requests) against ratio 1, summed over
+//! the schedule's split; its critical value is the (1 − α) quantile of that statistic in the
+//! same scenario with a healthy candidate, found by simulation and randomized at ties so its
+//! size is exactly α. Judged once at the end of the split it is the physical limit of
+//! detection at that exposure. Its time-to-detect is the first minute at which the oracle
+//! calibrated for that minute's exposure (its own critical value) rejects: a floor for any
+//! gate's time-to-detect.
+
+use super::rng::Rng;
+use super::scenario::Scenario;
+use super::traffic::{tick_time, World};
+use serde::Serialize;
+
+/// Stream ids for the oracle's runs (apart from the gates' 1..=5).
+const NULL_STREAM: u64 = 101;
+const ALTERNATIVE_STREAM: u64 = 102;
+
+/// Ratio used when the baseline's rate is 0 and the candidate's is not (a bad event from the
+/// old version then has likelihood 0 under the alternative; keep the statistic finite).
+const RATIO_CAP: f64 = 1e6;
+
+/// What the oracle achieves in one regression scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct OracleReport {
+    /// Runs under the alternative.
+    pub runs: usize,
+    /// Runs under the null that set the critical value.
+    pub calibration_runs: usize,
+    /// The critical value of the log-likelihood ratio at the end of the split.
+    pub critical: f64,
+    /// Probability of rejecting when the statistic equals `critical` exactly.
+    pub tie_probability: f64,
+    /// Size achieved on the calibration runs (α by construction).
+    pub size: f64,
+    /// Power at the end of the split.
+    pub detection: f64,
+    /// Power at the end of the first step.
+    pub first_step_detection: f64,
+    /// Ticks at which the oracle for the exposure seen by then first rejected (detected runs).
+    pub detect_ticks: Vec<u32>,
+    /// The true 5xx and slow-request rate ratios (new/old) after the candidate changes.
+    pub error_ratio: f64,
+    /// See `error_ratio`.
+    pub slow_ratio: f64,
+}
+
+/// Per-minute log-likelihood-ratio terms for one bad-event signal at true ratio `rho` and
+/// share `q`: a new-version event adds `a`, an old-version event `b`.
+fn terms(rho: f64, q: f64) -> (f64, f64) {
+    let p = rho * q / (rho * q + 1.0 - q);
+    ((p / q).ln(), ((1.0 - p) / (1.0 - q)).ln())
+}
+
+fn ratio(new: f64, old: f64) -> f64 {
+    if old > 0.0 {
+        new / old
+    } else if new > 0.0 {
+        RATIO_CAP
+    } else {
+        1.0
+    }
+}
+
+/// The oracle for `scenario`, or `None` when the candidate does not differ from the baseline
+/// during the split (a healthy scenario, or one whose change comes after the split).
+pub fn evaluate(
+    scenario: &Scenario,
+    runs: usize,
+    calibration_runs: usize,
+    seed: u64,
+) -> Option<OracleReport> {
+    let split = scenario.split_minutes();
+    let changes_late = scenario
+        .candidate_changes_at_min
+        .is_some_and(|at| at >= split);
+    if scenario.is_healthy() || changes_late || split == 0 {
+        return None;
+    }
+    let probe = World::new(scenario, Rng::from_seed(0));
+    let (base_slow, cand_slow) = probe.slow_rates();
+    let error_ratio = ratio(scenario.candidate.error_rate, scenario.baseline.error_rate);
+    let slow_ratio = ratio(cand_slow, base_slow);
+    let null = scenario.null_variant();
+    let name = super::rng::hash_name(&scenario.name);
+    let oracle = Statistic {
+        error_ratio,
+        slow_ratio,
+    };
+    // Under the null nothing changes, but the alternative's ratios still weigh the events
+    // from the minute the candidate would have changed.
+    let null_paths: Vec<Vec<f64>> = (0..calibration_runs)
+        .map(|run| {
+            let rng = Rng::derive(seed, &[name, NULL_STREAM, run as u64]);
+            oracle.path(&null, scenario, rng)
+        })
+        .collect();
+    // One calibrated test per exposure: `critical[t - 1]` for the first t split minutes.
+    let alpha = scenario.policy.alpha;
+    let critical: Vec<(f64, f64)> = (0..split as usize)
+        .map(|t| {
+            let mut values: Vec<f64> = null_paths.iter().map(|p| p[t]).collect();
+            values.sort_by(|a, b| b.total_cmp(a));
+            critical_value(&values, alpha)
+        })
+        .collect();
+    let at_end = critical[split as usize - 1];
+    let finals: Vec<f64> = null_paths.iter().map(|p| p[split as usize - 1]).collect();
+    let size = rejection_rate(&finals, at_end.0, at_end.1);
+    let first_step = scenario.schedule.steps()[0].dwell_minutes.clamp(1, split) as usize;
+    let lag = scenario.policy.ingestion_lag_minutes;
+    let mut detection = 0.0;
+    let mut first_step_detection = 0.0;
+    let mut detect_ticks = Vec::new();
+    for run in 0..runs {
+        let mut rng = Rng::derive(seed, &[name, ALTERNATIVE_STREAM, run as u64]);
+        let coin = rng.uniform();
+        let path = oracle.path(scenario, scenario, rng);
+        detection += reject_weight(path[split as usize - 1], at_end.0, at_end.1);
+        let (c1, g1) = critical[first_step - 1];
+        first_step_detection += reject_weight(path[first_step - 1], c1, g1);
+        // At tick k the minutes before k − lag are visible (as for every gate).
+        let crossed = (1..=split + lag).find(|tick| {
+            let seen = tick.saturating_sub(lag).min(split) as usize;
+            seen > 0 && {
+                let (c, g) = critical[seen - 1];
+                crosses(path[seen - 1], c, g, coin)
+            }
+        });
+        if let Some(tick) = crossed {
+            detect_ticks.push(tick);
+        }
+    }
+    Some(OracleReport {
+        runs,
+        calibration_runs,
+        critical: at_end.0,
+        tie_probability: at_end.1,
+        size,
+        detection: detection / runs as f64,
+        first_step_detection: first_step_detection / runs as f64,
+        detect_ticks,
+        error_ratio,
+        slow_ratio,
+    })
+}
+
+/// Values within this distance are ties (the statistic is a sum of a few logs at low counts).
+const TIE: f64 = 1e-9;
+
+/// `(c, γ)` with P(L > c) + γ·P(L = c) = α on the sorted (descending) null values.
+fn critical_value(sorted_desc: &[f64], alpha: f64) -> (f64, f64) {
+    let n = sorted_desc.len();
+    if n == 0 {
+        return (f64::INFINITY, 0.0);
+    }
+    let budget = alpha * n as f64;
+    let index = (budget.floor() as usize).min(n - 1);
+    let c = sorted_desc[index];
+    let above = sorted_desc.iter().filter(|v| **v > c + TIE).count() as f64;
+    let at = sorted_desc
+        .iter()
+        .filter(|v| (**v - c).abs() <= TIE)
+        .count() as f64;
+    let gamma = ((budget - above) / at).clamp(0.0, 1.0);
+    (c, gamma)
+}
+
+fn reject_weight(value: f64, critical: f64, gamma: f64) -> f64 {
+    if value > critical + TIE {
+        1.0
+    } else if (value - critical).abs() <= TIE {
+        gamma
+    } else {
+        0.0
+    }
+}
+
+fn rejection_rate(values: &[f64], critical: f64, gamma: f64) -> f64 {
+    values
+        .iter()
+        .map(|v| reject_weight(*v, critical, gamma))
+        .sum::<f64>()
+        / values.len().max(1) as f64
+}
+
+fn crosses(value: f64, critical: f64, gamma: f64, coin: f64) -> bool {
+    value > critical + TIE || ((value - critical).abs() <= TIE && coin < gamma)
+}
+
+/// The oracle's statistic with the true ratios.
+struct Statistic {
+    error_ratio: f64,
+    slow_ratio: f64,
+}
+
+impl Statistic {
+    /// Simulates the fixed schedule's split in `world_scenario` (no gate acts) and scores
+    /// it with the ratios that apply, minute by minute, in `alternative`: the statistic over
+    /// the first t split minutes, for t = 1..=split.
+    fn path(&self, world_scenario: &Scenario, alternative: &Scenario, rng: Rng) -> Vec<f64> {
+        let steps = world_scenario.schedule.steps();
+        let split = world_scenario.split_minutes();
+        let mut world = World::new(world_scenario, rng);
+        let mut start = 0;
+        for step in &steps[..steps.len() - 1] {
+            world.set_share(tick_time(start), step.percent.as_f64() / 100.0);
+            start += step.dwell_minutes;
+        }
+        world.set_share(tick_time(split), 1.0);
+        world.advance_to(tick_time(split));
+        let mut cumulative = Vec::with_capacity(split as usize);
+        let mut total = 0.0;
+        for (minute, m) in world.minutes.iter().enumerate().take(split as usize) {
+            let changed = alternative
+                .candidate_changes_at_min
+                .is_none_or(|at| minute as u32 >= at);
+            let (n1, n0) = (m.stored_new.requests as f64, m.stored_old.requests as f64);
+            if changed && n1 > 0.0 && n0 > 0.0 {
+                let q = n1 / (n1 + n0);
+                for (rho, e1, e0) in [
+                    (self.error_ratio, m.stored_new.errors, m.stored_old.errors),
+                    (self.slow_ratio, m.stored_new.slow, m.stored_old.slow),
+                ] {
+                    if rho != 1.0 {
+                        let (a, b) = terms(rho, q);
+                        total += e1 as f64 * a + e0 as f64 * b;
+                    }
+                }
+            }
+            cumulative.push(total);
+        }
+        cumulative
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn critical_value_is_randomized_at_ties_to_exact_size() {
+        // 10 values, α = 0.15: one value above 2.0, three tied at 2.0 → γ = (1.5 − 1)/3.
+        let values = [5.0, 2.0, 2.0, 2.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let (c, gamma) = critical_value(&values, 0.15);
+        assert_eq!(c, 2.0);
+        assert!((gamma - 0.5 / 3.0).abs() < 1e-12);
+        assert!((rejection_rate(&values, c, gamma) - 0.15).abs() < 1e-12);
+    }
+
+    #[test]
+    fn terms_match_the_worked_example() {
+        // ρ = 20 at 10%: p = 0.69, a = ln 6.9 (docs/statistics.md worked check).
+        let (a, _) = terms(20.0, 0.1);
+        assert!((a - (20.0 * 0.1 / 2.9f64 / 0.1).ln()).abs() < 1e-12);
+        assert!((a.exp() - 6.9).abs() < 0.01);
+    }
+}

@@ -1,0 +1,370 @@
+//! Turning runs into decision quality: per scenario and gate, the rollback rate (false
+//! rollbacks on healthy releases, detection on regressions), time-to-detect, harm served,
+//! time to promote, hold and pause rates, promotions without evidence; beside the oracle.
+//! Rendered as a human table, Markdown (docs/benchmark.md) or JSON.
+
+use super::oracle::OracleReport;
+use super::run::{GateKind, RunOutcome};
+use super::scenario::Scenario;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// One gate's quality over a scenario's runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct GateSummary {
+    /// Gate name.
+    pub gate: &'static str,
+    /// Seeded runs.
+    pub runs: usize,
+    /// Runs that rolled back at any time (false rollbacks when the scenario is healthy).
+    pub rollback_rate: f64,
+    /// Runs that rolled back by the end of the scheduled split plus the ingestion lag (the
+    /// oracle's exposure).
+    pub split_detection: f64,
+    /// Runs that rolled back while the first step's share was live.
+    pub first_step_detection: f64,
+    /// Median minutes from the first split to the rollback decision (rolled-back runs).
+    pub ttd_median: Option<f64>,
+    /// 90th percentile of the same.
+    pub ttd_p90: Option<f64>,
+    /// Mean bad requests (5xx + slow) served by the new version beyond the baseline's rates.
+    pub excess_bad_mean: f64,
+    /// Runs that completed (100% and baked).
+    pub promote_rate: f64,
+    /// Runs that completed by the schedule's total dwell (split + bake, no extra minute).
+    pub on_time_rate: f64,
+    /// Median minute of completion (completed runs).
+    pub promote_median: Option<f64>,
+    /// 90th percentile of the same.
+    pub promote_p90: Option<f64>,
+    /// Runs where a step's dwell ended without the evidence to promote.
+    pub hold_rate: f64,
+    /// Runs that paused.
+    pub pause_rate: f64,
+    /// Promotions decided, over all runs.
+    pub promotions: u64,
+    /// Promotions taken without evidence for the step, over all runs.
+    pub unsupported_promotions: u64,
+    /// Rollbacks by first signal.
+    pub rollback_signals: BTreeMap<String, usize>,
+}
+
+/// The oracle's figures for a regression scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct OracleSummary {
+    /// Power at the end of the split (its exposure).
+    pub detection: f64,
+    /// Power at the end of the first step.
+    pub first_step_detection: f64,
+    /// Median tick at which the every-minute version crossed (detected runs).
+    pub ttd_median: Option<f64>,
+    /// 90th percentile of the same.
+    pub ttd_p90: Option<f64>,
+    /// Critical value, tie probability and achieved size of the calibrated test.
+    pub critical: f64,
+    /// See `critical`.
+    pub tie_probability: f64,
+    /// See `critical`.
+    pub size: f64,
+    /// True 5xx rate ratio.
+    pub error_ratio: f64,
+    /// True slow-request rate ratio.
+    pub slow_ratio: f64,
+    /// Runs under the alternative and under the null.
+    pub runs: usize,
+    /// See `runs`.
+    pub calibration_runs: usize,
+}
+
+/// Everything measured for one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// A/A release (every rollback is false).
+    pub healthy: bool,
+    /// Requests per second at minute 0.
+    pub rps: f64,
+    /// Schedule's split minutes and total minutes (split + bake).
+    pub split_minutes: u32,
+    /// See `split_minutes`.
+    pub schedule_minutes: u32,
+    /// One row per gate.
+    pub gates: Vec<GateSummary>,
+    /// The oracle (regression scenarios).
+    pub oracle: Option<OracleSummary>,
+}
+
+/// The `q` quantile (nearest rank) of `values`.
+pub fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    Some(values[rank - 1])
+}
+
+/// Summarizes one gate's runs in `scenario`.
+pub fn summarize(scenario: &Scenario, gate: GateKind, runs: &[RunOutcome]) -> GateSummary {
+    let n = runs.len().max(1) as f64;
+    let lag = scenario.policy.ingestion_lag_minutes;
+    let split_end = scenario.split_minutes() + lag;
+    let schedule_end = total_minutes(scenario);
+    let rate =
+        |pred: &dyn Fn(&RunOutcome) -> bool| runs.iter().filter(|r| pred(r)).count() as f64 / n;
+    let mut ttd: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.rolled_back_at.map(f64::from))
+        .collect();
+    let mut promote: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.completed_at.map(f64::from))
+        .collect();
+    let mut rollback_signals = BTreeMap::new();
+    for signal in runs.iter().filter_map(|r| r.rollback_signal) {
+        *rollback_signals.entry(signal.to_string()).or_insert(0) += 1;
+    }
+    GateSummary {
+        gate: gate.name(),
+        runs: runs.len(),
+        rollback_rate: rate(&|r| r.rolled_back_at.is_some()),
+        split_detection: rate(&|r| r.rolled_back_at.is_some_and(|t| t <= split_end)),
+        first_step_detection: rate(&|r| r.rolled_back_in_first_step),
+        ttd_median: quantile(&mut ttd, 0.5),
+        ttd_p90: quantile(&mut ttd, 0.9),
+        excess_bad_mean: runs.iter().map(|r| r.excess_bad).sum::<f64>() / n,
+        promote_rate: rate(&|r| r.completed_at.is_some()),
+        on_time_rate: rate(&|r| r.completed_at.is_some_and(|t| t <= schedule_end)),
+        promote_median: quantile(&mut promote, 0.5),
+        promote_p90: quantile(&mut promote, 0.9),
+        hold_rate: rate(&|r| r.held),
+        pause_rate: rate(&|r| r.paused_at.is_some()),
+        promotions: runs.iter().map(|r| u64::from(r.promotions)).sum(),
+        unsupported_promotions: runs
+            .iter()
+            .map(|r| u64::from(r.unsupported_promotions))
+            .sum(),
+        rollback_signals,
+    }
+}
+
+/// The oracle's summary.
+pub fn summarize_oracle(report: &OracleReport) -> OracleSummary {
+    let mut ticks: Vec<f64> = report.detect_ticks.iter().map(|t| f64::from(*t)).collect();
+    OracleSummary {
+        detection: report.detection,
+        first_step_detection: report.first_step_detection,
+        ttd_median: quantile(&mut ticks, 0.5),
+        ttd_p90: quantile(&mut ticks, 0.9),
+        critical: report.critical,
+        tie_probability: report.tie_probability,
+        size: report.size,
+        error_ratio: report.error_ratio,
+        slow_ratio: report.slow_ratio,
+        runs: report.runs,
+        calibration_runs: report.calibration_runs,
+    }
+}
+
+/// Total minutes of the schedule (split + bake).
+pub fn total_minutes(scenario: &Scenario) -> u32 {
+    scenario
+        .schedule
+        .steps()
+        .iter()
+        .map(|s| s.dwell_minutes)
+        .sum()
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+fn minutes(x: Option<f64>) -> String {
+    x.map_or("-".into(), |m| format!("{m:.0}"))
+}
+
+/// The human table: one block per scenario, one row per gate (and the oracle).
+pub fn render_table(reports: &[ScenarioReport]) -> String {
+    let mut out = String::new();
+    for r in reports {
+        let kind = if r.healthy {
+            "healthy (A/A)"
+        } else {
+            "regression"
+        };
+        let _ = writeln!(out, "\n== {} [{kind}, {} rps]", r.scenario, r.rps);
+        if let Some(d) = &r.description {
+            let _ = writeln!(out, "   {d}");
+        }
+        let rollback = if r.healthy { "false-rb" } else { "detect" };
+        let _ = writeln!(
+            out,
+            "   {:<10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8} {:>10} {:>6} {:>6} {:>6}",
+            "gate",
+            rollback,
+            "by-split",
+            "1st-step",
+            "ttd-med",
+            "ttd-p90",
+            "excess",
+            "promote",
+            "prom-med",
+            "hold",
+            "pause",
+            "no-ev"
+        );
+        for g in &r.gates {
+            let _ = writeln!(
+                out,
+                "   {:<10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>9.1} {:>8} {:>10} {:>6} {:>6} {:>6}",
+                g.gate,
+                pct(g.rollback_rate),
+                pct(g.split_detection),
+                pct(g.first_step_detection),
+                minutes(g.ttd_median),
+                minutes(g.ttd_p90),
+                g.excess_bad_mean,
+                pct(g.promote_rate),
+                minutes(g.promote_median),
+                pct(g.hold_rate),
+                pct(g.pause_rate),
+                g.unsupported_promotions
+            );
+        }
+        if let Some(o) = &r.oracle {
+            let _ = writeln!(
+                out,
+                "   {:<10} {:>8} {:>9} {:>9} {:>8} {:>9}   (5xx ×{:.2}, slow ×{:.2}; critical {:.2}, size {})",
+                "oracle",
+                "",
+                pct(o.detection),
+                pct(o.first_step_detection),
+                minutes(o.ttd_median),
+                minutes(o.ttd_p90),
+                o.error_ratio,
+                o.slow_ratio,
+                o.critical,
+                pct(o.size)
+            );
+        }
+    }
+    out
+}
+
+fn gate<'a>(r: &'a ScenarioReport, name: &str) -> Option<&'a GateSummary> {
+    r.gates.iter().find(|g| g.gate == name)
+}
+
+/// Markdown tables for docs/benchmark.md: healthy scenarios, then regressions (a section
+/// only when it has rows).
+pub fn render_markdown(reports: &[ScenarioReport]) -> String {
+    let mut out = String::new();
+    let comparators = ["flagger-1", "flagger-5", "window", "fixed-z"];
+    if reports.iter().any(|r| r.healthy) {
+        render_healthy(&mut out, reports, &comparators);
+    }
+    if reports.iter().any(|r| !r.healthy) {
+        render_regressions(&mut out, reports, &comparators);
+    }
+    out
+}
+
+fn render_healthy(out: &mut String, reports: &[ScenarioReport], comparators: &[&str]) {
+    let _ = writeln!(
+        out,
+        "### Healthy releases (A/A): false rollbacks and promotion\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | ours | {} | ours promoted on time | ours promote median / p90 (min) | ours hold / pause | ours promotions without evidence |",
+        comparators.join(" | ")
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|{}---|---|---|---|",
+        "---|".repeat(comparators.len())
+    );
+    for r in reports.iter().filter(|r| r.healthy) {
+        let Some(ours) = gate(r, "ours") else {
+            continue;
+        };
+        let others: Vec<String> = comparators
+            .iter()
+            .map(|c| gate(r, c).map_or("-".into(), |g| pct(g.rollback_rate)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | **{}** | {} | {} | {} / {} | {} / {} | {} of {} |",
+            r.scenario,
+            pct(ours.rollback_rate),
+            others.join(" | "),
+            pct(ours.on_time_rate),
+            minutes(ours.promote_median),
+            minutes(ours.promote_p90),
+            pct(ours.hold_rate),
+            pct(ours.pause_rate),
+            ours.unsupported_promotions,
+            ours.promotions
+        );
+    }
+}
+
+fn render_regressions(out: &mut String, reports: &[ScenarioReport], comparators: &[&str]) {
+    let _ = writeln!(
+        out,
+        "\n### Regressions: detection by the end of the split, time to detect\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | oracle | ours, schedule forced (÷ oracle) | ours | ours overall | {} | ours / oracle in 1st step | ttd median ours / oracle (min) | ours ttd p90 | excess bad: ours / flagger-5 / window |",
+        comparators.join(" | ")
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|{}---|---|---|---|",
+        "---|".repeat(comparators.len())
+    );
+    for r in reports.iter().filter(|r| !r.healthy) {
+        let Some(ours) = gate(r, "ours") else {
+            continue;
+        };
+        let oracle = r.oracle.as_ref();
+        let others: Vec<String> = comparators
+            .iter()
+            .map(|c| gate(r, c).map_or("-".into(), |g| pct(g.split_detection)))
+            .collect();
+        let forced = gate(r, "ours-sched").map_or("-".into(), |g| {
+            let ratio = oracle
+                .filter(|o| o.detection > 0.0)
+                .map_or(String::new(), |o| {
+                    format!(" ({:.2})", g.split_detection / o.detection)
+                });
+            format!("{}{ratio}", pct(g.split_detection))
+        });
+        let excess =
+            |name: &str| gate(r, name).map_or("-".into(), |g| format!("{:.0}", g.excess_bad_mean));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | **{}** | {} | {} | {} / {} | {} / {} | {} | {} / {} / {} |",
+            r.scenario,
+            oracle.map_or("-".into(), |o| pct(o.detection)),
+            forced,
+            pct(ours.split_detection),
+            pct(ours.rollback_rate),
+            others.join(" | "),
+            pct(ours.first_step_detection),
+            oracle.map_or("-".into(), |o| pct(o.first_step_detection)),
+            minutes(ours.ttd_median),
+            minutes(oracle.and_then(|o| o.ttd_median)),
+            minutes(ours.ttd_p90),
+            excess("ours"),
+            excess("flagger-5"),
+            excess("window"),
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! One seeded run of one gate through one scenario, and what it did: our gate drives the real
+//! core (`rollout::start`, then `plan` and `step` every simulated minute, with deployment
+//! writes confirmed back into `step`), the comparators drive the same world (see `gates`).
+
+use super::gates;
+use super::rng::Rng;
+use super::scenario::Scenario;
+use super::traffic::{tick_time, World, NEW_VERSION, OLD_VERSION};
+use crate::observe::{Check, Observations, PreflightReport, VersionShare};
+use crate::policy::Signal;
+use crate::rollout::{
+    self, Action, Command, Decision, EventKind, Input, Phase, RollbackCause, RolloutState, Stage,
+    StartRequest, WriteOutcome,
+};
+use crate::signals::Assessment;
+use crate::stats::RatioSummary;
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// The gates the simulator compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateKind {
+    /// rollout-gate's own decision core.
+    Ours,
+    /// The same core, but a simulated operator promotes every split step when its dwell
+    /// ends, evidence or not: the test's power at the schedule's exposure (the oracle's).
+    OursScheduled,
+    /// Flagger-style: 1-minute checks, roll back at the first failed check.
+    Flagger1,
+    /// Flagger-style with `threshold: 5`.
+    Flagger5,
+    /// Trailing-window threshold (cloud-run-release-manager defaults).
+    Window,
+    /// A fixed-horizon z-test re-run every minute.
+    FixedZ,
+}
+
+impl GateKind {
+    /// Every gate, in report order.
+    pub const ALL: [GateKind; 6] = [
+        GateKind::Ours,
+        GateKind::OursScheduled,
+        GateKind::Flagger1,
+        GateKind::Flagger5,
+        GateKind::Window,
+        GateKind::FixedZ,
+    ];
+
+    /// Short name for tables and the `--gates` option.
+    pub fn name(self) -> &'static str {
+        match self {
+            GateKind::Ours => "ours",
+            GateKind::OursScheduled => "ours-sched",
+            GateKind::Flagger1 => "flagger-1",
+            GateKind::Flagger5 => "flagger-5",
+            GateKind::Window => "window",
+            GateKind::FixedZ => "fixed-z",
+        }
+    }
+
+    /// Parses a name from `name()`.
+    pub fn parse(name: &str) -> Option<GateKind> {
+        GateKind::ALL.into_iter().find(|g| g.name() == name)
+    }
+
+    /// Stream id for seeding (stable across versions of this list).
+    fn stream(self) -> u64 {
+        match self {
+            GateKind::Ours => 1,
+            GateKind::Flagger1 => 2,
+            GateKind::Flagger5 => 3,
+            GateKind::Window => 4,
+            GateKind::FixedZ => 5,
+            // Same stream as ours: the two differ only by the operator (common random numbers).
+            GateKind::OursScheduled => 1,
+        }
+    }
+
+    /// The comparator rule behind this gate (`None` for ours).
+    fn comparator(self) -> Option<gates::Comparator> {
+        match self {
+            GateKind::Ours | GateKind::OursScheduled => None,
+            GateKind::Flagger1 => Some(gates::Comparator::Flagger { threshold: 1 }),
+            GateKind::Flagger5 => Some(gates::Comparator::Flagger { threshold: 5 }),
+            GateKind::Window => Some(gates::Comparator::Window),
+            GateKind::FixedZ => Some(gates::Comparator::FixedZ),
+        }
+    }
+}
+
+/// What one run did. Minutes are tick minutes since the deploy hook (the split starts at 0).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RunOutcome {
+    /// When the gate decided to roll back.
+    pub rolled_back_at: Option<u32>,
+    /// The first signal behind the rollback.
+    pub rollback_signal: Option<Signal>,
+    /// The rollback happened while the first step's share was live.
+    pub rolled_back_in_first_step: bool,
+    /// When the new version completed (100% and baked).
+    pub completed_at: Option<u32>,
+    /// When the rollout first paused.
+    pub paused_at: Option<u32>,
+    /// A step's dwell ended without the evidence to promote, at least once.
+    pub held: bool,
+    /// Promotions (advance or complete) decided by the gate.
+    pub promotions: u32,
+    /// Promotions taken while the step's evidence was missing (see `gates::unsupported`).
+    pub unsupported_promotions: u32,
+    /// Bad requests (5xx + slow) the new version served beyond the baseline's rates, over
+    /// the scenario's whole horizon.
+    pub excess_bad: f64,
+}
+
+/// Runs `gate` once through `scenario` with the run's own random stream.
+pub fn run_once(scenario: &Scenario, gate: GateKind, seed: u64, run: u64) -> RunOutcome {
+    let rng = Rng::derive(
+        seed,
+        &[super::rng::hash_name(&scenario.name), gate.stream(), run],
+    );
+    match gate.comparator() {
+        Some(comparator) => gates::run_comparator(scenario, comparator, rng),
+        None => drive_ours(scenario, rng, gate == GateKind::OursScheduled, false).0,
+    }
+}
+
+/// A pre-flight that passes (the simulator studies the ramp, not pre-flight).
+fn passing_preflight() -> PreflightReport {
+    let pass = || Check::Pass {
+        detail: "simulated".into(),
+    };
+    PreflightReport {
+        version_exists: pass(),
+        healthz: pass(),
+        asset: pass(),
+        bindings: pass(),
+    }
+}
+
+/// The shell's part, simulated: carries out actions at once (writes succeed and are
+/// confirmed back into `step`) and records what the run did.
+struct Shell<'s> {
+    world: World<'s>,
+    /// The gate's last confirmed split (what a read returns).
+    written: Vec<VersionShare>,
+    outcome: RunOutcome,
+    /// Audit-event lines, when tracing.
+    trace: Option<Vec<String>>,
+    /// The current schedule step (0-based) and the tick it started.
+    step: usize,
+    step_since: u32,
+}
+
+impl Shell<'_> {
+    fn carry_out(
+        &mut self,
+        mut state: RolloutState,
+        actions: Vec<Action>,
+        now: Timestamp,
+        tick: u32,
+    ) -> RolloutState {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            let input = match action {
+                Action::SetDeployment { write, split, .. } => {
+                    self.world.apply_split(now, &split);
+                    self.written = split;
+                    Input::DeploymentWrite {
+                        write,
+                        outcome: WriteOutcome::Confirmed {
+                            deployment_id: None,
+                        },
+                    }
+                }
+                Action::RunPreflight { .. } => Input::Preflight(passing_preflight()),
+                Action::RecordEvent(event) => {
+                    if let Some(lines) = self.trace.as_mut() {
+                        lines.push(format!("{tick:>3}  {}", event.summary));
+                    }
+                    if event.kind == EventKind::Tick {
+                        let counts_gap =
+                            event.facts.as_ref().is_some_and(|f| f.counts_gap.is_some());
+                        let tolerance = state.policy.rho_tolerance;
+                        self.record_tick(
+                            event.decision.as_ref(),
+                            event.assessment.as_ref(),
+                            counts_gap,
+                            tolerance,
+                        );
+                    }
+                    continue;
+                }
+                Action::Notify(notice) => {
+                    self.record_notice(&notice.kind, &notice.phase, tick);
+                    continue;
+                }
+                Action::WakeAt(_) => continue,
+            };
+            let (next, more) = rollout::step(state, input, now);
+            state = next;
+            queue.extend(more);
+        }
+        state
+    }
+
+    /// Counts a promotion, and whether the tick that took it had positive evidence: fresh
+    /// counts, healthy 5xx and latency verdicts, and each test's bound or exposure rule met.
+    fn record_tick(
+        &mut self,
+        decision: Option<&Decision>,
+        assessment: Option<&Assessment>,
+        counts_gap: bool,
+        tolerance: f64,
+    ) {
+        if !matches!(
+            decision,
+            Some(Decision::Advance { .. } | Decision::Complete)
+        ) {
+            return;
+        }
+        self.outcome.promotions += 1;
+        let supported = !counts_gap
+            && assessment.is_some_and(|a| {
+                a.errors.is_healthy()
+                    && a.latency.is_healthy()
+                    && evidenced(a.errors_test.as_ref(), tolerance)
+                    && evidenced(a.latency_test.as_ref(), tolerance)
+            });
+        if !supported {
+            self.outcome.unsupported_promotions += 1;
+        }
+    }
+
+    fn record_notice(&mut self, kind: &EventKind, phase: &Phase, tick: u32) {
+        let o = &mut self.outcome;
+        match kind {
+            EventKind::RollingBack if o.rolled_back_at.is_none() => {
+                o.rolled_back_at = Some(tick);
+                o.rolled_back_in_first_step = self.step == 0;
+                if let Phase::RollingBack {
+                    cause: RollbackCause::Unhealthy { reasons },
+                } = phase
+                {
+                    o.rollback_signal = reasons.first().map(|r| r.signal);
+                }
+            }
+            EventKind::Completed => o.completed_at = Some(tick),
+            EventKind::Paused => {
+                o.paused_at.get_or_insert(tick);
+            }
+            EventKind::Holding { .. } => o.held = true,
+            EventKind::StepStarted { step, .. } => {
+                self.step = *step;
+                self.step_since = tick;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A test summary shows positive evidence: a tight upper bound or a met exposure rule.
+fn evidenced(summary: Option<&RatioSummary>, tolerance: f64) -> bool {
+    summary.is_some_and(|s| s.upper_bound < tolerance || s.exposure_met)
+}
+
+/// One run of our gate with its audit log: one line per event (`minute  summary`), for
+/// `rollout-sim --trace`.
+pub fn trace_ours(scenario: &Scenario, seed: u64, run: u64) -> (RunOutcome, Vec<String>) {
+    let rng = Rng::derive(
+        seed,
+        &[
+            super::rng::hash_name(&scenario.name),
+            GateKind::Ours.stream(),
+            run,
+        ],
+    );
+    let (outcome, lines) = drive_ours(scenario, rng, false, true);
+    (outcome, lines.unwrap_or_default())
+}
+
+/// Our gate: the real core, ticked every simulated minute. With `scheduled`, a simulated
+/// operator promotes each split step whose dwell is over (see `GateKind::OursScheduled`).
+fn drive_ours(
+    scenario: &Scenario,
+    rng: Rng,
+    scheduled: bool,
+    trace: bool,
+) -> (RunOutcome, Option<Vec<String>>) {
+    let mut shell = Shell {
+        world: World::new(scenario, rng),
+        written: vec![VersionShare {
+            version_id: OLD_VERSION.into(),
+            percent: 100.0,
+        }],
+        outcome: RunOutcome::default(),
+        trace: trace.then(Vec::new),
+        step: 0,
+        step_since: 0,
+    };
+    let request = StartRequest {
+        script: "simulated-worker".into(),
+        version_id: NEW_VERSION.into(),
+        baseline_version_id: OLD_VERSION.into(),
+        git_sha: None,
+        schedule: scenario.schedule.clone(),
+        dry_run: false,
+        message: None,
+    };
+    let start = tick_time(0);
+    let (state, actions) = rollout::start(request, scenario.policy.clone(), start);
+    let mut state = shell.carry_out(state, actions, start, 0);
+    for tick in 1..=scenario.minutes {
+        let now = tick_time(tick);
+        shell.world.advance_to(now);
+        let plan = rollout::plan(&state, now);
+        let world = &mut shell.world;
+        let observations = Observations {
+            deployment: plan
+                .read_deployment
+                .then(|| world.read_deployment(tick, &shell.written)),
+            healthz: plan.probe_healthz.then(|| world.probe(tick)),
+            counts: plan.counts.as_ref().map(|q| world.counts(q, tick)),
+            queue: if plan.queue { world.queue(tick) } else { None },
+        };
+        let (next, actions) = rollout::step(state, Input::Tick(observations), now);
+        state = shell.carry_out(next, actions, now, tick);
+        if scheduled {
+            state = promote_on_schedule(&mut shell, state, now, tick);
+        }
+        if state.phase.is_terminal() {
+            break;
+        }
+    }
+    finish(&mut shell.world, scenario, &mut shell.outcome);
+    (shell.outcome, shell.trace)
+}
+
+/// The simulated operator of `GateKind::OursScheduled`: promotes a split step (ramping or
+/// paused there) once its dwell is over.
+fn promote_on_schedule(
+    shell: &mut Shell<'_>,
+    state: RolloutState,
+    now: Timestamp,
+    tick: u32,
+) -> RolloutState {
+    let Some(Stage::Ramping { step }) = state.phase.stage() else {
+        return state;
+    };
+    let dwell = state.schedule.step(step).map_or(0, |s| s.dwell_minutes);
+    if tick < shell.step_since + dwell || rollout::check_command(&state, Command::Promote).is_err()
+    {
+        return state;
+    }
+    let input = Input::Operator {
+        command: Command::Promote,
+        by: "schedule".into(),
+        why: None,
+    };
+    let (next, actions) = rollout::step(state, input, now);
+    shell.carry_out(next, actions, now, tick)
+}
+
+/// Generates the rest of the horizon (the split stays as the gate left it) and totals the
+/// harm the new version did.
+pub(super) fn finish(world: &mut World<'_>, scenario: &Scenario, outcome: &mut RunOutcome) {
+    world.advance_to(tick_time(scenario.minutes));
+    outcome.excess_bad = world.minutes.iter().map(|m| m.excess_bad).sum();
+}

@@ -1,0 +1,436 @@
+//! The simulated world behind one run: per-minute requests, 5xx and slow counts for each
+//! version under the split the gate itself wrote, with overdispersion, Analytics Engine
+//! sampling, late data and outages, and the answers to the gate's queries (counts windows,
+//! p95, `/healthz`, the live deployment, queue metrics). Minutes are generated once, when they
+//! end, so every query about a minute sees the same events.
+
+use super::latency::{sampled_quantile, LatencyModel};
+use super::rng::Rng;
+use super::scenario::{Fault, Scenario};
+use crate::observe::{
+    CountsQuery, CountsWindow, Fetched, LiveDeployment, MinuteCounts, Probe, QueueMetrics,
+    VersionCounts, VersionLatency, VersionShare,
+};
+use crate::time::{Timestamp, MINUTE_MS};
+
+/// Minute 0 of every run: when the deploy hook arrives (2026-11-27T10:00:00Z).
+pub const T0: Timestamp = Timestamp::from_millis(1_795_773_600_000);
+
+/// Cron fires a few seconds after each whole minute; a write at a tick therefore changes the
+/// split a little into a minute, and that minute mixes the two splits (as in production).
+pub const TICK_OFFSET_MS: i64 = 3_000;
+
+/// Version ids the simulated rollout uses.
+pub const NEW_VERSION: &str = "candidate";
+/// See `NEW_VERSION`.
+pub const OLD_VERSION: &str = "baseline";
+
+/// The tick at `minute` (minutes since `T0`).
+pub fn tick_time(minute: u32) -> Timestamp {
+    Timestamp::from_millis(T0.plus_minutes(i64::from(minute)).millis() + TICK_OFFSET_MS)
+}
+
+/// Whole minutes from `T0` to `t` (floor; negative before `T0`).
+pub fn minute_of(t: Timestamp) -> i64 {
+    t.millis_since(T0).div_euclid(MINUTE_MS)
+}
+
+/// One version's true counts in one minute.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TrueCounts {
+    /// Requests served.
+    pub requests: u64,
+    /// 5xx answers.
+    pub errors: u64,
+    /// Requests slower than the policy's latency ceiling.
+    pub slow: u64,
+}
+
+/// One generated minute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Minute {
+    /// The new version's share of the minute's traffic (time-weighted over the minute).
+    pub share: f64,
+    /// True counts, new version.
+    pub new: TrueCounts,
+    /// True counts, old version.
+    pub old: TrueCounts,
+    /// What Analytics Engine stores (rows, before `× sample_interval`), new version.
+    pub stored_new: TrueCounts,
+    /// The same for the old version.
+    pub stored_old: TrueCounts,
+    /// The new version ran the changed (candidate) behaviour this minute.
+    pub candidate_changed: bool,
+    /// 5xx plus slow requests the new version served beyond what the baseline's rates would
+    /// have given for the same requests (the harm of this minute).
+    pub excess_bad: f64,
+}
+
+/// The world of one run.
+pub struct World<'a> {
+    scenario: &'a Scenario,
+    rng: Rng,
+    /// `(ms since T0, new share)`: the split in force from that instant.
+    splits: Vec<(i64, f64)>,
+    /// Minutes generated so far (index = minute since `T0`).
+    pub minutes: Vec<Minute>,
+    /// P(slower than the ceiling): baseline, candidate.
+    slow_rates: (f64, f64),
+}
+
+impl<'a> World<'a> {
+    /// A world where the stable version serves everything until a split is written.
+    pub fn new(scenario: &'a Scenario, rng: Rng) -> Self {
+        let ceiling = scenario.policy.latency_p95_ceiling_ms;
+        World {
+            slow_rates: (
+                scenario.baseline.latency.slower_than(ceiling),
+                scenario.candidate.latency.slower_than(ceiling),
+            ),
+            scenario,
+            rng,
+            splits: vec![(i64::MIN, 0.0)],
+            minutes: Vec::new(),
+        }
+    }
+
+    /// P(slower than the ceiling) for the baseline and the (changed) candidate.
+    pub fn slow_rates(&self) -> (f64, f64) {
+        self.slow_rates
+    }
+
+    /// The new version serves `share` (0..=1) from `at` on.
+    pub fn set_share(&mut self, at: Timestamp, share: f64) {
+        let at = at.millis_since(T0);
+        self.splits.retain(|(t, _)| *t < at);
+        self.splits.push((at, share.clamp(0.0, 1.0)));
+    }
+
+    /// Applies a deployment write of the gate: the new version's percent in `split`.
+    pub fn apply_split(&mut self, at: Timestamp, split: &[VersionShare]) {
+        let share = split
+            .iter()
+            .find(|v| v.version_id == NEW_VERSION)
+            .map_or(0.0, |v| v.percent / 100.0);
+        self.set_share(at, share);
+    }
+
+    /// The new version's share at `at`.
+    pub fn share_at(&self, at: Timestamp) -> f64 {
+        let at = at.millis_since(T0);
+        self.splits
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= at)
+            .map_or(0.0, |(_, s)| *s)
+    }
+
+    /// Generates every minute that has ended by `now`.
+    pub fn advance_to(&mut self, now: Timestamp) {
+        let complete = minute_of(now).max(0);
+        while (self.minutes.len() as i64) < complete {
+            let minute = self.generate(self.minutes.len() as u32);
+            self.minutes.push(minute);
+        }
+    }
+
+    fn mean_share(&self, minute: u32) -> f64 {
+        let start = i64::from(minute) * MINUTE_MS;
+        let end = start + MINUTE_MS;
+        let mut total = 0.0;
+        for (i, (from, share)) in self.splits.iter().enumerate() {
+            let to = self.splits.get(i + 1).map_or(i64::MAX, |(t, _)| *t);
+            let overlap = to.min(end) - (*from).max(start);
+            if overlap > 0 {
+                total += share * overlap as f64;
+            }
+        }
+        total / MINUTE_MS as f64
+    }
+
+    fn generate(&mut self, minute: u32) -> Minute {
+        let sc = self.scenario;
+        let od = &sc.overdispersion;
+        let share = self.mean_share(minute);
+        let rng = &mut self.rng;
+        let mean_requests = sc.rps_at(minute) * 60.0 * rng.gamma_mean_one(od.requests);
+        let total = rng.poisson(mean_requests);
+        let new_requests = rng.binomial(total, share);
+        let old_requests = total - new_requests;
+        let changed = sc.candidate_changes_at_min.is_none_or(|at| minute >= at);
+        let candidate = sc.candidate_at(minute);
+        let (base_slow, cand_slow) = self.slow_rates;
+        let new_slow_rate = if changed { cand_slow } else { base_slow };
+        let shared = (rng.gamma_mean_one(od.shared), rng.gamma_mean_one(od.shared));
+        let mut draw = |requests: u64, error_rate: f64, slow_rate: f64| {
+            let e = shared.0 * rng.gamma_mean_one(od.per_version);
+            let s = shared.1 * rng.gamma_mean_one(od.per_version);
+            TrueCounts {
+                requests,
+                errors: rng.binomial(requests, (error_rate * e).min(1.0)),
+                slow: rng.binomial(requests, (slow_rate * s).min(1.0)),
+            }
+        };
+        let new = draw(new_requests, candidate.error_rate, new_slow_rate);
+        let old = draw(old_requests, sc.baseline.error_rate, base_slow);
+        let stored_new = self.sample(new);
+        let stored_old = self.sample(old);
+        let expected_bad = new.requests as f64 * (sc.baseline.error_rate + base_slow);
+        Minute {
+            share,
+            new,
+            old,
+            stored_new,
+            stored_old,
+            candidate_changed: changed && !sc.is_healthy(),
+            excess_bad: (new.errors + new.slow) as f64 - expected_bad,
+        }
+    }
+
+    /// Analytics Engine keeps each event with probability 1/interval.
+    fn sample(&mut self, counts: TrueCounts) -> TrueCounts {
+        let interval = self.scenario.sample_interval;
+        if interval <= 1.0 {
+            return counts;
+        }
+        let keep = 1.0 / interval;
+        TrueCounts {
+            requests: self.rng.binomial(counts.requests, keep),
+            errors: self.rng.binomial(counts.errors, keep),
+            slow: self.rng.binomial(counts.slow, keep),
+        }
+    }
+
+    /// The counts a query at tick `tick` reads for `minute`: stored rows × interval, thinned
+    /// when a late-data fault says the minute has not fully arrived.
+    pub fn read_minute(&mut self, minute: u32, tick: u32) -> (VersionCounts, VersionCounts) {
+        let lag = self.scenario.policy.ingestion_lag_minutes;
+        let arrived = self
+            .scenario
+            .fault_at(tick, |f| match f {
+                Fault::LateData {
+                    extra_lag_min,
+                    arrived_fraction,
+                    ..
+                } => Some((*extra_lag_min, *arrived_fraction)),
+                _ => None,
+            })
+            .filter(|(extra, _)| i64::from(minute) + i64::from(lag + extra) >= i64::from(tick))
+            .map(|(_, fraction)| fraction);
+        let Some(m) = self.minutes.get(minute as usize) else {
+            return Default::default();
+        };
+        let (mut new, mut old) = (m.stored_new, m.stored_old);
+        if let Some(fraction) = arrived {
+            new = self.thin(new, fraction);
+            old = self.thin(old, fraction);
+        }
+        let interval = self.scenario.sample_interval;
+        (weighted(new, interval), weighted(old, interval))
+    }
+
+    fn thin(&mut self, c: TrueCounts, fraction: f64) -> TrueCounts {
+        TrueCounts {
+            requests: self.rng.binomial(c.requests, fraction),
+            errors: self.rng.binomial(c.errors, fraction),
+            slow: self.rng.binomial(c.slow, fraction),
+        }
+    }
+
+    /// Answers the gate's counts query at tick `tick`.
+    pub fn counts(&mut self, q: &CountsQuery, tick: u32) -> Fetched<CountsWindow> {
+        if self.metrics_down(tick) {
+            return Fetched::Failed {
+                why: "Analytics Engine SQL API answered 503 (simulated outage)".into(),
+            };
+        }
+        let from = minute_of(q.from).max(0);
+        let to = minute_of(q.to).min(self.minutes.len() as i64);
+        let mut minutes = Vec::new();
+        for minute in from..to {
+            let (new, old) = self.read_minute(minute as u32, tick);
+            if new.requests + old.requests > 0.0 {
+                minutes.push(MinuteCounts {
+                    minute: T0.plus_minutes(minute),
+                    new,
+                    old,
+                    sample_interval: self.scenario.sample_interval,
+                });
+            }
+        }
+        let latency_from = minute_of(q.latency_from).max(0);
+        let (new_latency, old_latency) = self.latency(latency_from as u32, to.max(0) as u32);
+        Fetched::Ok(CountsWindow {
+            from: q.from,
+            to: q.to,
+            minutes,
+            new_latency,
+            old_latency,
+        })
+    }
+
+    /// Each version's request count and sampled p95 over minutes `[from, to)`.
+    pub fn latency(&mut self, from: u32, to: u32) -> (VersionLatency, VersionLatency) {
+        self.quantiles(from, to, 0.95)
+    }
+
+    /// Each version's requests and sampled `p` quantile over `[from, to)`.
+    pub fn quantiles(&mut self, from: u32, to: u32, p: f64) -> (VersionLatency, VersionLatency) {
+        let sc = self.scenario;
+        let interval = sc.sample_interval;
+        let (mut new_base, mut new_cand, mut old) = (0.0, 0.0, 0.0);
+        for m in self.minutes.iter().take(to as usize).skip(from as usize) {
+            if m.candidate_changed {
+                new_cand += m.stored_new.requests as f64;
+            } else {
+                new_base += m.stored_new.requests as f64;
+            }
+            old += m.stored_old.requests as f64;
+        }
+        let base: &LatencyModel = &sc.baseline.latency;
+        let cand: &LatencyModel = &sc.candidate.latency;
+        let rng = &mut self.rng;
+        let mut version = |parts: &[(f64, &LatencyModel)]| {
+            let rows: f64 = parts.iter().map(|(w, _)| w).sum();
+            VersionLatency {
+                requests: rows * interval,
+                p95_ms: (rows > 0.0).then(|| sampled_quantile(parts, p, rows, rng)),
+            }
+        };
+        let new = version(&[(new_base, base), (new_cand, cand)]);
+        let old = version(&[(old, base)]);
+        (new, old)
+    }
+
+    /// Whether the metrics source is down at tick `tick`.
+    pub fn metrics_down(&self, tick: u32) -> bool {
+        self.scenario
+            .fault_at(tick, |f| {
+                matches!(f, Fault::MetricsDown { .. }).then_some(())
+            })
+            .is_some()
+    }
+
+    /// The new version's `/healthz` at tick `tick`.
+    pub fn probe(&self, tick: u32) -> Probe {
+        let down = self.scenario.fault_at(tick, |f| {
+            matches!(f, Fault::HealthzDown { .. }).then_some(())
+        });
+        match down {
+            Some(()) => Probe::Failed {
+                status: Some(503),
+                error: Some("simulated /healthz failure".into()),
+            },
+            None => Probe::Ok,
+        }
+    }
+
+    /// The live deployment as the API would show it at `now` (`written` = the gate's last
+    /// confirmed split, so reads never look like drift).
+    pub fn read_deployment(&self, tick: u32, written: &[VersionShare]) -> Fetched<LiveDeployment> {
+        let down = self.scenario.fault_at(tick, |f| {
+            matches!(f, Fault::DeploymentReadDown { .. }).then_some(())
+        });
+        if down.is_some() {
+            return Fetched::Failed {
+                why: "deployments API answered 502 (simulated)".into(),
+            };
+        }
+        Fetched::Ok(LiveDeployment {
+            versions: written.to_vec(),
+            message: Some(format!("{} simulated", crate::rollout::MESSAGE_PREFIX)),
+            ..LiveDeployment::default()
+        })
+    }
+
+    /// Queue metrics at tick `tick`, when the scenario has a queue.
+    pub fn queue(&mut self, tick: u32) -> Option<Fetched<QueueMetrics>> {
+        let q = self.scenario.queue.as_ref()?;
+        if self.metrics_down(tick) {
+            return Some(Fetched::Failed {
+                why: "Analytics Engine SQL API answered 503 (simulated outage)".into(),
+            });
+        }
+        Some(Fetched::Ok(QueueMetrics {
+            depth: self.rng.poisson(q.depth) as f64,
+            retries_per_minute: self.rng.poisson(q.retries_per_minute) as f64,
+        }))
+    }
+}
+
+fn weighted(c: TrueCounts, interval: f64) -> VersionCounts {
+    VersionCounts {
+        requests: c.requests as f64 * interval,
+        errors: c.errors as f64 * interval,
+        slow: c.slow as f64 * interval,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(extra: &str) -> Scenario {
+        let text = format!(
+            r#"{{"name": "t", "rps": 10, "minutes": 30 {extra},
+            "baseline": {{"error_rate": 0.01, "latency": {{"median_ms": 80, "p95_ms": 200}}}},
+            "candidate": {{"error_rate": 0.05, "latency": {{"median_ms": 80, "p95_ms": 200}}}}}}"#
+        );
+        Scenario::from_json(&text).expect("valid scenario")
+    }
+
+    #[test]
+    fn a_write_mid_minute_gives_that_minute_a_mixed_share() {
+        let sc = scenario("");
+        let mut world = World::new(&sc, Rng::from_seed(1));
+        world.set_share(tick_time(0), 0.1);
+        world.set_share(tick_time(10), 0.5);
+        world.advance_to(tick_time(12));
+        assert_eq!(world.minutes.len(), 12);
+        assert!((world.minutes[5].share - 0.1).abs() < 1e-9);
+        let mixed = 0.1 * 0.05 + 0.5 * 0.95;
+        assert!((world.minutes[10].share - mixed).abs() < 1e-9);
+        assert!((world.minutes[0].share - 0.095).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sampled_counts_are_multiples_of_the_interval() {
+        let sc = scenario(r#", "sample_interval": 4"#);
+        let mut world = World::new(&sc, Rng::from_seed(2));
+        world.set_share(tick_time(0), 0.5);
+        world.advance_to(tick_time(20));
+        for minute in 1..19 {
+            let (new, old) = world.read_minute(minute, 20);
+            for c in [new.requests, new.errors, old.requests, old.slow] {
+                assert_eq!(c % 4.0, 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn an_outage_fails_the_query_and_late_data_thins_the_newest_minutes() {
+        let sc = scenario(
+            r#", "faults": [{"kind": "metrics_down", "from_min": 5, "to_min": 7},
+            {"kind": "late_data", "from_min": 10, "to_min": 12, "extra_lag_min": 1, "arrived_fraction": 0.0}]"#,
+        );
+        let mut world = World::new(&sc, Rng::from_seed(3));
+        world.set_share(tick_time(0), 0.5);
+        world.advance_to(tick_time(11));
+        let q = CountsQuery {
+            new_version: NEW_VERSION.into(),
+            old_version: OLD_VERSION.into(),
+            from: T0,
+            to: T0.plus_minutes(9),
+            latency_from: T0.plus_minutes(4),
+            slow_above_ms: 250.0,
+        };
+        assert!(matches!(world.counts(&q, 5), Fetched::Failed { .. }));
+        let Fetched::Ok(window) = world.counts(&q, 11) else {
+            panic!("query should answer at minute 11");
+        };
+        // Lag 2 + 1 extra: at tick 11, minute 8 has not arrived (fraction 0); minute 7 has.
+        let minutes: Vec<i64> = window.minutes.iter().map(|m| minute_of(m.minute)).collect();
+        assert_eq!(minutes, (0..8).collect::<Vec<_>>());
+        assert!(window.new_latency.p95_ms.is_some());
+    }
+}

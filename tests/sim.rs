@@ -1,0 +1,138 @@
+//! Simulator tests: the scenario grid parses, seeded runs are deterministic (whatever the
+//! thread count), a healthy release rarely rolls back (binomial tolerance around α), a ×20
+//! regression at 100 rps always rolls back, and promotions always carry evidence. Kept small:
+//! the decision core runs unoptimized here.
+
+use rollout_gate::sim::{self, GateKind, Options, Scenario};
+use std::path::Path;
+
+/// A short schedule (3 + 3 minutes of split, 3 of bake) keeps debug-build runs fast.
+fn scenario(name: &str, rps: f64, candidate_error_rate: f64, extra: &str) -> Scenario {
+    let text = format!(
+        r#"{{
+            "name": "{name}",
+            "rps": {rps},
+            "minutes": 16,
+            "baseline": {{"error_rate": 0.001, "latency": {{"median_ms": 80, "p95_ms": 200}}}},
+            "candidate": {{"error_rate": {candidate_error_rate}, "latency": {{"median_ms": 80, "p95_ms": 200}}}},
+            "schedule": {{"steps": [
+                {{"percent": 10, "dwell_minutes": 3}},
+                {{"percent": 50, "dwell_minutes": 3}},
+                {{"percent": 100, "dwell_minutes": 3}}
+            ]}}
+            {extra}
+        }}"#
+    );
+    Scenario::from_json(&text).expect("test scenario is valid")
+}
+
+fn options(runs: usize, gates: &[GateKind], threads: usize) -> Options {
+    Options {
+        runs,
+        seed: 7,
+        gates: gates.to_vec(),
+        oracle: false,
+        calibration_runs: 1_000,
+        threads,
+    }
+}
+
+#[test]
+fn every_scenario_in_the_grid_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let files = sim::scenario::grid_files(&dir).expect("scenarios/ is readable");
+    assert!(files.len() >= 30, "the grid has {} files", files.len());
+    let mut names = Vec::new();
+    for file in &files {
+        let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        names.push(scenario.name);
+    }
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), files.len(), "scenario names are unique");
+}
+
+#[test]
+fn unknown_fields_in_a_scenario_file_are_an_error() {
+    let text = r#"{"name": "x", "rps": 1, "minutes": 5, "traffic": 3,
+        "baseline": {"error_rate": 0.001, "latency": {"median_ms": 80, "p95_ms": 200}},
+        "candidate": {"error_rate": 0.001, "latency": {"median_ms": 80, "p95_ms": 200}}}"#;
+    let err = Scenario::from_json(text).expect_err("unknown field");
+    assert!(err.to_string().contains("unknown field `traffic`"), "{err}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report_whatever_the_threads() {
+    let scenarios = vec![scenario("det", 50.0, 0.01, "")];
+    let gates = [GateKind::Ours, GateKind::Flagger1, GateKind::FixedZ];
+    let quiet = |_: usize, _: usize| {};
+    let one = sim::simulate(&scenarios, &options(12, &gates, 1), &quiet);
+    let two = sim::simulate(&scenarios, &options(12, &gates, 3), &quiet);
+    let json = |r| serde_json::to_string(&r).expect("serializable");
+    assert_eq!(json(one.clone()), json(two));
+    let other_seed = Options {
+        seed: 8,
+        ..options(12, &gates, 1)
+    };
+    let three = sim::simulate(&scenarios, &other_seed, &quiet);
+    assert_ne!(json(one), json(three), "a different seed changes the runs");
+}
+
+#[test]
+fn healthy_releases_rarely_roll_back_and_never_promote_without_evidence() {
+    let runs = 120;
+    let scenarios = vec![scenario("aa", 20.0, 0.001, "")];
+    let report = sim::simulate(&scenarios, &options(runs, &[GateKind::Ours], 2), &|_, _| {});
+    let ours = &report[0].gates[0];
+    // False rollbacks are bounded by α = 1% over the whole rollout; allow three binomial
+    // standard errors on top for the sampling noise of 120 runs.
+    let alpha = 0.01;
+    let tolerance = alpha + 3.0 * (alpha * (1.0 - alpha) / runs as f64).sqrt();
+    assert!(
+        ours.rollback_rate <= tolerance,
+        "false rollbacks {} > {tolerance}",
+        ours.rollback_rate
+    );
+    assert_eq!(ours.unsupported_promotions, 0);
+    assert!(ours.promotions > 0, "some healthy runs promote");
+}
+
+#[test]
+fn a_twenty_fold_error_regression_at_100_rps_always_rolls_back() {
+    let scenarios = vec![scenario("x20", 100.0, 0.02, "")];
+    let report = sim::simulate(&scenarios, &options(25, &[GateKind::Ours], 2), &|_, _| {});
+    let ours = &report[0].gates[0];
+    assert_eq!(ours.rollback_rate, 1.0, "{ours:?}");
+    assert_eq!(ours.first_step_detection, 1.0, "caught at 10%");
+    assert_eq!(ours.rollback_signals.get("5xx"), Some(&25));
+}
+
+#[test]
+fn a_metrics_outage_holds_instead_of_promoting() {
+    let outage = r#", "faults": [{"kind": "metrics_down", "from_min": 2, "to_min": 8}]"#;
+    let scenarios = vec![scenario("outage", 50.0, 0.001, outage)];
+    let report = sim::simulate(&scenarios, &options(10, &[GateKind::Ours], 2), &|_, _| {});
+    let ours = &report[0].gates[0];
+    assert_eq!(ours.unsupported_promotions, 0);
+    assert_eq!(
+        ours.on_time_rate, 0.0,
+        "no run promotes through the outage on time"
+    );
+}
+
+#[test]
+fn flagger_style_gates_roll_back_healthy_low_traffic_releases() {
+    // At 0.1 rps a 10% canary sees no request in most minutes: Flagger counts "no values" as
+    // a failed check, so threshold 1 rolls back most healthy releases.
+    let scenarios = vec![scenario("aa-0.1rps", 0.1, 0.001, "")];
+    let report = sim::simulate(
+        &scenarios,
+        &options(40, &[GateKind::Flagger1], 1),
+        &|_, _| {},
+    );
+    assert!(
+        report[0].gates[0].rollback_rate > 0.5,
+        "{:?}",
+        report[0].gates[0]
+    );
+}
