@@ -7,7 +7,8 @@ use super::rng::Rng;
 use super::run::{finish, RunOutcome};
 use super::scenario::Scenario;
 use super::traffic::{tick_time, World};
-use crate::policy::Signal;
+use crate::policy::{CountTest, Signal};
+use crate::stats::{PairCounts, RatioTest};
 
 /// Flagger's builtin `request-success-rate` threshold (`thresholdRange.min: 99`).
 pub const FLAGGER_MIN_SUCCESS_PERCENT: f64 = 99.0;
@@ -43,6 +44,7 @@ pub fn run_comparator(scenario: &Scenario, comparator: Comparator, rng: Rng) -> 
     let steps = scenario.schedule.steps();
     let lag = scenario.policy.ingestion_lag_minutes;
     let mut outcome = RunOutcome::default();
+    let mut evidence = Evidence::new(scenario);
     let (mut stage, mut live_since, mut failed) = (0usize, 0u32, 0u32);
     world.set_share(tick_time(0), steps[0].percent.as_f64() / 100.0);
     for tick in 1..=scenario.minutes {
@@ -58,7 +60,7 @@ pub fn run_comparator(scenario: &Scenario, comparator: Comparator, rng: Rng) -> 
             }
             Check::Pass if dwell_over => {
                 outcome.promotions += 1;
-                if unsupported(&world, tick, live_since, visible_end) {
+                if !evidence.supports(&world, visible_end) {
                     outcome.unsupported_promotions += 1;
                 }
                 if stage + 1 == steps.len() {
@@ -88,20 +90,43 @@ pub fn run_comparator(scenario: &Scenario, comparator: Comparator, rng: Rng) -> 
     outcome
 }
 
-/// A promotion without evidence: the metrics source is down this tick, or no minute with
-/// new-version traffic since the step went live has been visible yet.
-fn unsupported(world: &World<'_>, tick: u32, live_since: u32, visible_end: u32) -> bool {
-    if world.metrics_down(tick) {
-        return true;
+/// The yardstick for "promotion without evidence", the same for every gate: our 5xx split
+/// test (its exposure rule or its upper bound, as the policy configures them) fed the minutes
+/// the gate could have seen. Comparators do not consult it; it only judges their promotions.
+struct Evidence {
+    test: RatioTest,
+    tolerance: f64,
+    /// First minute not yet fed.
+    next: u32,
+}
+
+impl Evidence {
+    fn new(scenario: &Scenario) -> Self {
+        let policy = &scenario.policy;
+        Evidence {
+            test: RatioTest::new(policy.test_config(CountTest::ErrorsSplit)),
+            tolerance: policy.rho_tolerance,
+            next: 0,
+        }
     }
-    let seen: u64 = world
-        .minutes
-        .iter()
-        .take(visible_end as usize)
-        .skip(live_since as usize)
-        .map(|m| m.stored_new.requests)
-        .sum();
-    seen == 0
+
+    /// Feeds minutes up to `visible_end` (stored rows: what the core tests after dividing by
+    /// the sample interval) and says whether the evidence would allow a promotion.
+    fn supports(&mut self, world: &World<'_>, visible_end: u32) -> bool {
+        while self.next < visible_end {
+            if let Some(m) = world.minutes.get(self.next as usize) {
+                self.test.observe(PairCounts {
+                    new_total: m.stored_new.requests as f64,
+                    new_bad: m.stored_new.errors as f64,
+                    old_total: m.stored_old.requests as f64,
+                    old_bad: m.stored_old.errors as f64,
+                });
+            }
+            self.next += 1;
+        }
+        let summary = self.test.summary();
+        summary.exposure_met || summary.upper_bound < self.tolerance
+    }
 }
 
 /// The comparators.

@@ -281,7 +281,7 @@ fn render_healthy(out: &mut String, reports: &[ScenarioReport], comparators: &[&
     );
     let _ = writeln!(
         out,
-        "| scenario | ours | {} | ours promoted on time | ours promote median / p90 (min) | ours hold / pause | ours promotions without evidence |",
+        "| scenario | ours | {} | ours promoted on time | ours promote median / p90 (min) | ours hold / pause | promotions without evidence: ours / flagger-5 / window / fixed-z |",
         comparators.join(" | ")
     );
     let _ = writeln!(
@@ -299,7 +299,7 @@ fn render_healthy(out: &mut String, reports: &[ScenarioReport], comparators: &[&
             .collect();
         let _ = writeln!(
             out,
-            "| {} | **{}** | {} | {} | {} / {} | {} / {} | {} of {} |",
+            "| {} | **{}** | {} | {} | {} / {} | {} / {} | {} of {} / {} |",
             r.scenario,
             pct(ours.rollback_rate),
             others.join(" | "),
@@ -309,7 +309,12 @@ fn render_healthy(out: &mut String, reports: &[ScenarioReport], comparators: &[&
             pct(ours.hold_rate),
             pct(ours.pause_rate),
             ours.unsupported_promotions,
-            ours.promotions
+            ours.promotions,
+            ["flagger-5", "window", "fixed-z"]
+                .map(|c| gate(r, c).map_or("-".into(), |g| {
+                    format!("{} of {}", g.unsupported_promotions, g.promotions)
+                }))
+                .join(" / "),
         );
     }
 }

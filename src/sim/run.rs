@@ -107,7 +107,9 @@ pub struct RunOutcome {
     pub held: bool,
     /// Promotions (advance or complete) decided by the gate.
     pub promotions: u32,
-    /// Promotions taken while the step's evidence was missing (see `gates::unsupported`).
+    /// Promotions taken without positive evidence: for ours, a promotion whose tick lacked
+    /// fresh counts, healthy verdicts or a met bound/exposure rule; for comparators, one our
+    /// 5xx evidence rule would not have allowed on the minutes they had seen.
     pub unsupported_promotions: u32,
     /// Bad requests (5xx + slow) the new version served beyond the baseline's rates, over
     /// the scenario's whole horizon.
