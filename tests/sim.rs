@@ -1,7 +1,8 @@
 //! Simulator tests: the scenario grid parses, seeded runs are deterministic (whatever the
 //! thread count), a healthy release rarely rolls back (binomial tolerance around α), a ×20
 //! regression at 100 rps always rolls back, and promotions always carry evidence. Kept small:
-//! the decision core runs unoptimized here.
+//! the decision core runs unoptimized here. Native only, like `rollout_gate::sim`.
+#![cfg(not(target_arch = "wasm32"))]
 
 use rollout_gate::sim::{self, GateKind, Options, Scenario};
 use std::path::Path;

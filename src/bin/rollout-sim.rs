@@ -1,16 +1,28 @@
 //! `rollout-sim`: the simulator's command line. Reads scenario files (or a grid directory),
 //! runs every gate many seeded times through the same decision core, and prints decision
 //! quality as a table, Markdown or JSON. Arguments are parsed by hand (no clap).
+//! Native only: `rollout_gate::sim` is not built for wasm32, where this binary is an empty
+//! stub so that checking every target for wasm32 still compiles.
 
-use rollout_gate::sim::{self, report, GateKind, Options, Scenario};
-use serde_json::{Map, Value};
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
 
-const USAGE: &str = "\
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use rollout_gate::sim::{self, report, GateKind, Options, Scenario};
+    use serde_json::{Map, Value};
+    use std::io::{IsTerminal, Write};
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    const USAGE: &str = "\
 Usage: rollout-sim [OPTIONS] [SCENARIO.json ...]
 
 Replays rollout scenarios through rollout-gate's decision core, comparator gates and an
@@ -34,240 +46,241 @@ Options:
   -h, --help        print this help
 ";
 
-/// Output format.
-#[derive(Clone, Copy, PartialEq)]
-enum Format {
-    Table,
-    Json,
-    Markdown,
-}
-
-/// Validated command line.
-struct Args {
-    files: Vec<PathBuf>,
-    grid: Option<PathBuf>,
-    options: Options,
-    policy: Option<Map<String, Value>>,
-    filter: Option<String>,
-    format: Format,
-    quiet: bool,
-    trace: Option<u64>,
-    save: Option<PathBuf>,
-}
-
-/// A usage error: message for stderr, exit code 2.
-struct UsageError(String);
-
-fn main() -> ExitCode {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    if raw.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{USAGE}");
-        return ExitCode::SUCCESS;
+    /// Output format.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Format {
+        Table,
+        Json,
+        Markdown,
     }
-    match parse(&raw).and_then(run) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(UsageError(message)) => {
-            eprintln!("rollout-sim: {message}");
-            ExitCode::from(2)
+
+    /// Validated command line.
+    struct Args {
+        files: Vec<PathBuf>,
+        grid: Option<PathBuf>,
+        options: Options,
+        policy: Option<Map<String, Value>>,
+        filter: Option<String>,
+        format: Format,
+        quiet: bool,
+        trace: Option<u64>,
+        save: Option<PathBuf>,
+    }
+
+    /// A usage error: message for stderr, exit code 2.
+    struct UsageError(String);
+
+    pub fn main() -> ExitCode {
+        let raw: Vec<String> = std::env::args().skip(1).collect();
+        if raw.iter().any(|a| a == "-h" || a == "--help") {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        match parse(&raw).and_then(run) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(UsageError(message)) => {
+                eprintln!("rollout-sim: {message}");
+                ExitCode::from(2)
+            }
         }
     }
-}
 
-fn parse(raw: &[String]) -> Result<Args, UsageError> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let mut args = Args {
-        files: Vec::new(),
-        grid: None,
-        options: Options {
-            threads,
-            ..Options::default()
-        },
-        policy: None,
-        filter: None,
-        format: Format::Table,
-        quiet: false,
-        trace: None,
-        save: None,
-    };
-    let mut it = raw.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| UsageError(format!("{name} needs a value (see --help)")))
+    fn parse(raw: &[String]) -> Result<Args, UsageError> {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut args = Args {
+            files: Vec::new(),
+            grid: None,
+            options: Options {
+                threads,
+                ..Options::default()
+            },
+            policy: None,
+            filter: None,
+            format: Format::Table,
+            quiet: false,
+            trace: None,
+            save: None,
         };
-        match arg.as_str() {
-            "--grid" => args.grid = Some(PathBuf::from(value("--grid")?)),
-            "--runs" => args.options.runs = number("--runs", &value("--runs")?, 1)?,
-            "--seed" => {
-                let text = value("--seed")?;
-                args.options.seed = text
-                    .parse()
-                    .map_err(|_| UsageError(format!("--seed: {text:?} is not a whole number")))?;
+        let mut it = raw.iter();
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| UsageError(format!("{name} needs a value (see --help)")))
+            };
+            match arg.as_str() {
+                "--grid" => args.grid = Some(PathBuf::from(value("--grid")?)),
+                "--runs" => args.options.runs = number("--runs", &value("--runs")?, 1)?,
+                "--seed" => {
+                    let text = value("--seed")?;
+                    args.options.seed = text.parse().map_err(|_| {
+                        UsageError(format!("--seed: {text:?} is not a whole number"))
+                    })?;
+                }
+                "--calibration" => {
+                    args.options.calibration_runs =
+                        number("--calibration", &value("--calibration")?, 100)?
+                }
+                "--threads" => args.options.threads = number("--threads", &value("--threads")?, 1)?,
+                "--gates" => args.options.gates = gates(&value("--gates")?)?,
+                "--no-oracle" => args.options.oracle = false,
+                "--policy" => {
+                    let text = value("--policy")?;
+                    let parsed: Map<String, Value> = serde_json::from_str(&text)
+                        .map_err(|e| UsageError(format!("--policy: not a JSON object: {e}")))?;
+                    args.policy = Some(parsed);
+                }
+                "--filter" => args.filter = Some(value("--filter")?),
+                "--json" => args.format = Format::Json,
+                "--save" => args.save = Some(PathBuf::from(value("--save")?)),
+                "--markdown" => args.format = Format::Markdown,
+                "--quiet" => args.quiet = true,
+                "--trace" => args.trace = Some(number("--trace", &value("--trace")?, 0)? as u64),
+                flag if flag.starts_with('-') => {
+                    return Err(UsageError(format!("unknown option {flag} (see --help)")))
+                }
+                file => args.files.push(PathBuf::from(file)),
             }
-            "--calibration" => {
-                args.options.calibration_runs =
-                    number("--calibration", &value("--calibration")?, 100)?
-            }
-            "--threads" => args.options.threads = number("--threads", &value("--threads")?, 1)?,
-            "--gates" => args.options.gates = gates(&value("--gates")?)?,
-            "--no-oracle" => args.options.oracle = false,
-            "--policy" => {
-                let text = value("--policy")?;
-                let parsed: Map<String, Value> = serde_json::from_str(&text)
-                    .map_err(|e| UsageError(format!("--policy: not a JSON object: {e}")))?;
-                args.policy = Some(parsed);
-            }
-            "--filter" => args.filter = Some(value("--filter")?),
-            "--json" => args.format = Format::Json,
-            "--save" => args.save = Some(PathBuf::from(value("--save")?)),
-            "--markdown" => args.format = Format::Markdown,
-            "--quiet" => args.quiet = true,
-            "--trace" => args.trace = Some(number("--trace", &value("--trace")?, 0)? as u64),
-            flag if flag.starts_with('-') => {
-                return Err(UsageError(format!("unknown option {flag} (see --help)")))
-            }
-            file => args.files.push(PathBuf::from(file)),
+        }
+        Ok(args)
+    }
+
+    fn number(name: &str, text: &str, min: usize) -> Result<usize, UsageError> {
+        match text.parse::<usize>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(UsageError(format!(
+                "{name}: {text:?} is not a whole number ≥ {min}"
+            ))),
         }
     }
-    Ok(args)
-}
 
-fn number(name: &str, text: &str, min: usize) -> Result<usize, UsageError> {
-    match text.parse::<usize>() {
-        Ok(n) if n >= min => Ok(n),
-        _ => Err(UsageError(format!(
-            "{name}: {text:?} is not a whole number ≥ {min}"
-        ))),
-    }
-}
-
-fn gates(list: &str) -> Result<Vec<GateKind>, UsageError> {
-    let names = GateKind::ALL.map(GateKind::name).join(", ");
-    list.split(',')
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(|name| {
-            GateKind::parse(name).ok_or_else(|| {
-                UsageError(format!("--gates: unknown gate {name:?} (known: {names})"))
+    fn gates(list: &str) -> Result<Vec<GateKind>, UsageError> {
+        let names = GateKind::ALL.map(GateKind::name).join(", ");
+        list.split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                GateKind::parse(name).ok_or_else(|| {
+                    UsageError(format!("--gates: unknown gate {name:?} (known: {names})"))
+                })
             })
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .and_then(|g| {
-            if g.is_empty() {
-                Err(UsageError("--gates: name at least one gate".into()))
-            } else {
-                Ok(g)
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|g| {
+                if g.is_empty() {
+                    Err(UsageError("--gates: name at least one gate".into()))
+                } else {
+                    Ok(g)
+                }
+            })
+    }
+
+    /// Loads the scenarios: the files given, then the grid (default `scenarios/` when neither).
+    fn load(args: &Args) -> Result<Vec<Scenario>, UsageError> {
+        let mut paths = args.files.clone();
+        let grid = match (&args.grid, paths.is_empty()) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, true) => Some(PathBuf::from("scenarios")),
+            (None, false) => None,
+        };
+        if let Some(dir) = grid {
+            let found = sim::scenario::grid_files(&dir).map_err(|e| UsageError(e.to_string()))?;
+            if found.is_empty() {
+                return Err(UsageError(format!(
+                    "no *.json scenario in {}",
+                    dir.display()
+                )));
             }
-        })
-}
+            paths.extend(found);
+        }
+        let mut scenarios = Vec::with_capacity(paths.len());
+        for path in &paths {
+            let mut scenario =
+                Scenario::load(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+            if let Some(policy) = &args.policy {
+                scenario
+                    .apply_policy_overrides(policy)
+                    .map_err(|e| UsageError(format!("{}: --policy: {e}", path.display())))?;
+            }
+            let wanted = args
+                .filter
+                .as_ref()
+                .is_none_or(|f| scenario.name.contains(f.as_str()));
+            if wanted {
+                scenarios.push(scenario);
+            }
+        }
+        let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(UsageError(format!("two scenarios are named {:?}", pair[0])));
+        }
+        if scenarios.is_empty() {
+            return Err(UsageError("no scenario matches --filter".into()));
+        }
+        Ok(scenarios)
+    }
 
-/// Loads the scenarios: the files given, then the grid (default `scenarios/` when neither).
-fn load(args: &Args) -> Result<Vec<Scenario>, UsageError> {
-    let mut paths = args.files.clone();
-    let grid = match (&args.grid, paths.is_empty()) {
-        (Some(dir), _) => Some(dir.clone()),
-        (None, true) => Some(PathBuf::from("scenarios")),
-        (None, false) => None,
-    };
-    if let Some(dir) = grid {
-        let found = sim::scenario::grid_files(&dir).map_err(|e| UsageError(e.to_string()))?;
-        if found.is_empty() {
-            return Err(UsageError(format!(
-                "no *.json scenario in {}",
-                dir.display()
-            )));
+    fn run(args: Args) -> Result<(), UsageError> {
+        let scenarios = load(&args)?;
+        if let Some(run) = args.trace {
+            for scenario in &scenarios {
+                let (outcome, lines) = sim::run::trace_ours(scenario, args.options.seed, run);
+                println!(
+                    "== {} (run {run}, seed {})",
+                    scenario.name, args.options.seed
+                );
+                for line in lines {
+                    println!("{line}");
+                }
+                println!("outcome: {outcome:?}\n");
+            }
+            return Ok(());
         }
-        paths.extend(found);
-    }
-    let mut scenarios = Vec::with_capacity(paths.len());
-    for path in &paths {
-        let mut scenario =
-            Scenario::load(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
-        if let Some(policy) = &args.policy {
-            scenario
-                .apply_policy_overrides(policy)
-                .map_err(|e| UsageError(format!("{}: --policy: {e}", path.display())))?;
-        }
-        let wanted = args
-            .filter
-            .as_ref()
-            .is_none_or(|f| scenario.name.contains(f.as_str()));
-        if wanted {
-            scenarios.push(scenario);
-        }
-    }
-    let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
-    names.sort_unstable();
-    if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(UsageError(format!("two scenarios are named {:?}", pair[0])));
-    }
-    if scenarios.is_empty() {
-        return Err(UsageError("no scenario matches --filter".into()));
-    }
-    Ok(scenarios)
-}
-
-fn run(args: Args) -> Result<(), UsageError> {
-    let scenarios = load(&args)?;
-    if let Some(run) = args.trace {
-        for scenario in &scenarios {
-            let (outcome, lines) = sim::run::trace_ours(scenario, args.options.seed, run);
-            println!(
-                "== {} (run {run}, seed {})",
-                scenario.name, args.options.seed
+        let show_bar = !args.quiet && std::io::stderr().is_terminal();
+        let shown = AtomicUsize::new(usize::MAX);
+        let bar = |done: usize, total: usize| {
+            if !show_bar || total == 0 {
+                return;
+            }
+            let percent = done * 100 / total;
+            if shown.swap(percent, Ordering::Relaxed) == percent {
+                return;
+            }
+            let filled = percent * 40 / 100;
+            eprint!(
+                "\r[{}{}] {percent:>3}% {done}/{total} runs",
+                "#".repeat(filled),
+                ".".repeat(40 - filled)
             );
-            for line in lines {
-                println!("{line}");
-            }
-            println!("outcome: {outcome:?}\n");
+            let _ = std::io::stderr().flush();
+        };
+        let started = Instant::now();
+        let reports = sim::simulate(&scenarios, &args.options, &bar);
+        if show_bar {
+            eprintln!();
         }
-        return Ok(());
-    }
-    let show_bar = !args.quiet && std::io::stderr().is_terminal();
-    let shown = AtomicUsize::new(usize::MAX);
-    let bar = |done: usize, total: usize| {
-        if !show_bar || total == 0 {
-            return;
+        if !args.quiet {
+            eprintln!(
+                "rollout-sim: {} scenarios × {} runs in {:.1} s (seed {}, {} threads)",
+                scenarios.len(),
+                args.options.runs,
+                started.elapsed().as_secs_f64(),
+                args.options.seed,
+                args.options.threads
+            );
         }
-        let percent = done * 100 / total;
-        if shown.swap(percent, Ordering::Relaxed) == percent {
-            return;
+        let json = serde_json::to_string_pretty(&reports)
+            .map_err(|e| UsageError(format!("cannot encode the report: {e}")))?;
+        if let Some(path) = &args.save {
+            std::fs::write(path, &json)
+                .map_err(|e| UsageError(format!("--save {}: {e}", path.display())))?;
         }
-        let filled = percent * 40 / 100;
-        eprint!(
-            "\r[{}{}] {percent:>3}% {done}/{total} runs",
-            "#".repeat(filled),
-            ".".repeat(40 - filled)
-        );
-        let _ = std::io::stderr().flush();
-    };
-    let started = Instant::now();
-    let reports = sim::simulate(&scenarios, &args.options, &bar);
-    if show_bar {
-        eprintln!();
+        let text = match args.format {
+            Format::Table => report::render_table(&reports),
+            Format::Markdown => report::render_markdown(&reports),
+            Format::Json => json,
+        };
+        println!("{text}");
+        Ok(())
     }
-    if !args.quiet {
-        eprintln!(
-            "rollout-sim: {} scenarios × {} runs in {:.1} s (seed {}, {} threads)",
-            scenarios.len(),
-            args.options.runs,
-            started.elapsed().as_secs_f64(),
-            args.options.seed,
-            args.options.threads
-        );
-    }
-    let json = serde_json::to_string_pretty(&reports)
-        .map_err(|e| UsageError(format!("cannot encode the report: {e}")))?;
-    if let Some(path) = &args.save {
-        std::fs::write(path, &json)
-            .map_err(|e| UsageError(format!("--save {}: {e}", path.display())))?;
-    }
-    let text = match args.format {
-        Format::Table => report::render_table(&reports),
-        Format::Markdown => report::render_markdown(&reports),
-        Format::Json => json,
-    };
-    println!("{text}");
-    Ok(())
 }

@@ -274,7 +274,8 @@ impl<'a> World<'a> {
         self.quantiles(from, to, 0.95)
     }
 
-    /// Each version's requests and sampled `p` quantile over `[from, to)`.
+    /// Each version's requests and sampled `p` quantile over `[from, to)` (reported in the
+    /// `p95_ms` field whatever `p` is; Flagger's check asks for p99).
     pub fn quantiles(&mut self, from: u32, to: u32, p: f64) -> (VersionLatency, VersionLatency) {
         let sc = self.scenario;
         let interval = sc.sample_interval;
