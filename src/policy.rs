@@ -3,7 +3,7 @@
 //! reasons and numbers / inconclusive with why). Missing data is never healthy.
 
 use crate::observe::{Probe, QueueMetrics, VersionLatency};
-use crate::stats::{RatioSummary, RatioTestConfig};
+use crate::stats::{Look, RatioSummary, RatioTestConfig, ScheduledLooks};
 use serde::{Deserialize, Serialize};
 
 mod verdict;
@@ -50,6 +50,18 @@ pub struct Policy {
     pub max_minutes_without_evidence: u32,
     /// Analytics Engine ingestion lag: the newest minutes not yet counted (2).
     pub ingestion_lag_minutes: u32,
+    /// Share of each split test's α spent at the scheduled looks (0.7): exact tests when a
+    /// split step's dwell ends and once the whole split is counted. The rest goes to the
+    /// anytime e-process, which catches large regressions between looks. 0 turns looks off.
+    pub look_share: f64,
+    /// Null of the scheduled looks: ratio ≤ this (1.0, "any increase"). The looks only run
+    /// where counts are low enough for the Poisson model to hold (next field), which is
+    /// where the e-process's floor `rho0` costs most detection.
+    pub look_rho0: f64,
+    /// Skip the looks when the split averaged more bad events per minute than this (30):
+    /// beyond it, burstiness confined to one version outweighs Poisson noise and the exact
+    /// test would be overconfident (docs/benchmark.md, "Overdispersion").
+    pub look_max_events_per_minute: f64,
 }
 
 /// Margin of the 5xx ceiling in Poisson standard deviations (one-sided ≈ 0.1% per look
@@ -59,8 +71,10 @@ pub const CEILING_Z: f64 = 3.09;
 /// Shares of `alpha` for the four sequential tests that can roll back. They run on
 /// different data but may all look at the same release, so the chance that *any* of them
 /// falsely fires is at most the sum of their alphas (union bound); the shares must sum to
-/// ≤ 1. Default: 5xx during the split 1/2, slow requests during the split 1/4, 5xx during
-/// the bake 1/8, slow requests during the bake 1/8 — most budget where most decisions are.
+/// ≤ 1. Default: 5xx during the split 0.6, slow requests during the split 0.3, 5xx and slow
+/// requests during the bake 0.05 each: most budget where most decisions are (each split
+/// share is then divided between the anytime e-process and the scheduled looks by
+/// `Policy::look_share`). Chosen with the simulator: docs/benchmark.md.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlphaSplit {
@@ -105,6 +119,9 @@ impl Default for Policy {
             queue: None,
             max_minutes_without_evidence: 10,
             ingestion_lag_minutes: 2,
+            look_share: 0.7,
+            look_rho0: 1.0,
+            look_max_events_per_minute: 30.0,
         }
     }
 }
@@ -112,10 +129,10 @@ impl Default for Policy {
 impl Default for AlphaSplit {
     fn default() -> Self {
         AlphaSplit {
-            errors_split: 0.5,
-            latency_split: 0.25,
-            errors_bake: 0.125,
-            latency_bake: 0.125,
+            errors_split: 0.6,
+            latency_split: 0.3,
+            errors_bake: 0.05,
+            latency_bake: 0.05,
         }
     }
 }
@@ -225,6 +242,19 @@ impl Policy {
                 return Err(out_of_range(field, 0.0, "[1, ∞)"));
             }
         }
+        if !(self.look_share >= 0.0 && self.look_share < 1.0) {
+            return Err(out_of_range("look_share", self.look_share, "[0, 1)"));
+        }
+        if !(self.look_rho0.is_finite() && self.look_rho0 >= 1.0) {
+            return Err(out_of_range("look_rho0", self.look_rho0, "[1, ∞)"));
+        }
+        if !(self.look_max_events_per_minute.is_finite() && self.look_max_events_per_minute > 0.0) {
+            return Err(out_of_range(
+                "look_max_events_per_minute",
+                self.look_max_events_per_minute,
+                "(0, ∞)",
+            ));
+        }
         let s = &self.alpha_split;
         let shares = [
             s.errors_split,
@@ -247,11 +277,12 @@ impl Policy {
         Ok(())
     }
 
-    /// The configuration of one sequential test: its share of `alpha`, the shared floors.
+    /// The configuration of one sequential test: its share of `alpha` (for the split tests,
+    /// less what the scheduled looks spend), the shared floors.
     pub fn test_config(&self, test: CountTest) -> RatioTestConfig {
         let share = match test {
-            CountTest::ErrorsSplit => self.alpha_split.errors_split,
-            CountTest::LatencySplit => self.alpha_split.latency_split,
+            CountTest::ErrorsSplit => self.alpha_split.errors_split * (1.0 - self.look_share),
+            CountTest::LatencySplit => self.alpha_split.latency_split * (1.0 - self.look_share),
             CountTest::ErrorsBake => self.alpha_split.errors_bake,
             CountTest::LatencyBake => self.alpha_split.latency_bake,
         };
@@ -262,6 +293,55 @@ impl Policy {
             rho_detect: self.rho_detect,
             power: self.power,
         }
+    }
+
+    /// The scheduled looks of a split test (`ErrorsSplit` or `LatencySplit`): `planned`
+    /// looks sharing `look_share` of the test's α. The bake tests have none (no looks).
+    pub fn looks(&self, test: CountTest, planned: u32) -> ScheduledLooks {
+        let share = match test {
+            CountTest::ErrorsSplit => self.alpha_split.errors_split,
+            CountTest::LatencySplit => self.alpha_split.latency_split,
+            CountTest::ErrorsBake | CountTest::LatencyBake => 0.0,
+        };
+        let planned = if share * self.look_share > 0.0 {
+            planned
+        } else {
+            0
+        };
+        ScheduledLooks::new(
+            self.alpha * share * self.look_share,
+            self.look_rho0,
+            planned,
+            self.look_max_events_per_minute,
+        )
+    }
+
+    /// A scheduled look that rejected: unhealthy, with the counts and the exact p-value.
+    pub fn judge_look(&self, signal: Signal, look: &Look) -> Verdict {
+        let what = match signal {
+            Signal::Latency => format!("requests over {} ms", self.latency_p95_ceiling_ms),
+            _ => "5xx".to_string(),
+        };
+        let when = if look.closing {
+            "closing look over the whole split".to_string()
+        } else {
+            format!("scheduled look {} of {}", look.number, look.of)
+        };
+        Verdict::unhealthy(Reason {
+            signal,
+            detail: format!(
+                "new version worse than old at the {when}: {} of {} {what} came from the new \
+                 version, {:.1} expected if it were no worse (ratio ≤ {}); exact p = {} ≤ {}",
+                look.new_bad,
+                look.events,
+                look.null_mean,
+                look.rho0,
+                format_probability(look.p_value),
+                format_probability(look.alpha),
+            ),
+            observed: look.p_value,
+            limit: look.alpha,
+        })
     }
 
     /// `/healthz`: unhealthy after `healthz_failures` consecutive failures; healthy only when
@@ -445,6 +525,15 @@ fn describe_probe_failure(status: Option<u16>, error: &Option<String>) -> String
         (Some(status), None) => format!("status {status}"),
         (None, Some(error)) => error.clone(),
         (None, None) => "no answer".to_string(),
+    }
+}
+
+/// A probability for people: four decimals, or scientific notation below 0.001.
+pub fn format_probability(p: f64) -> String {
+    if p >= 0.001 {
+        format!("{p:.4}")
+    } else {
+        format!("{p:.1e}")
     }
 }
 

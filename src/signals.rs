@@ -4,7 +4,7 @@
 
 use crate::observe::{Fetched, MinuteCounts, Observations, Probe, VersionCounts};
 use crate::policy::{Breach, CountTest, Gap, Policy, Signal, Verdict};
-use crate::stats::{BakeTest, PairCounts, RatioSummary, RatioTest};
+use crate::stats::{BakeTest, Look, PairCounts, RatioSummary, RatioTest, ScheduledLooks};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -25,6 +25,16 @@ pub struct SignalState {
     pub errors_bake: Option<BakeTest>,
     /// Slow requests at 100% against the old version's split-time rate.
     pub slow_bake: Option<BakeTest>,
+    /// Exact 5xx tests at the schedule's looks (end of each split step's dwell but the
+    /// last's, and once the whole split is counted).
+    #[serde(default)]
+    pub errors_looks: ScheduledLooks,
+    /// The same for slow requests.
+    #[serde(default)]
+    pub slow_looks: ScheduledLooks,
+    /// The latest split step whose end-of-dwell look was taken.
+    #[serde(default)]
+    pub last_step_look: Option<usize>,
     /// The latest counted minutes (trailing window for the 5xx ceiling).
     pub recent: VecDeque<MinuteCounts>,
     /// Totals since the current step began (for reports).
@@ -109,6 +119,12 @@ pub struct Assessment {
     pub errors_test: Option<RatioSummary>,
     /// Slow-request test numbers.
     pub latency_test: Option<RatioSummary>,
+    /// The latest scheduled look of the 5xx split test, if one was taken.
+    #[serde(default)]
+    pub errors_look: Option<Look>,
+    /// The latest scheduled look of the slow-request split test.
+    #[serde(default)]
+    pub latency_look: Option<Look>,
     /// Trailing-window totals behind the 5xx ceiling.
     pub window: PairTotals,
 }
@@ -121,8 +137,11 @@ impl Assessment {
 }
 
 impl SignalState {
-    /// Fresh evidence for a rollout under `policy`; the evidence clock starts at `now`.
-    pub fn new(policy: &Policy, now: Timestamp) -> Self {
+    /// Fresh evidence for a rollout under `policy` whose schedule has `split_steps` steps
+    /// below 100% (one scheduled look per split step: the last one's is the closing look);
+    /// the evidence clock starts at `now`.
+    pub fn new(policy: &Policy, split_steps: usize, now: Timestamp) -> Self {
+        let planned = u32::try_from(split_steps).unwrap_or(u32::MAX);
         SignalState {
             next_minute: None,
             bake_from: None,
@@ -130,6 +149,9 @@ impl SignalState {
             slow: RatioTest::new(policy.test_config(CountTest::LatencySplit)),
             errors_bake: None,
             slow_bake: None,
+            errors_looks: policy.looks(CountTest::ErrorsSplit, planned),
+            slow_looks: policy.looks(CountTest::LatencySplit, planned),
+            last_step_look: None,
             recent: VecDeque::new(),
             step_totals: PairTotals::default(),
             healthz_failures: 0,
@@ -160,6 +182,31 @@ impl SignalState {
     pub fn begin_bake(&mut self, now: Timestamp) {
         if self.bake_from.is_none() {
             self.bake_from = Some(now.floor_minute().plus_minutes(1));
+        }
+    }
+
+    /// Split step `step` reached the end of its dwell (and this tick counted fresh minutes):
+    /// take its scheduled look, once. Not for the last split step, whose minutes the closing
+    /// look covers when the bake starts.
+    pub fn look_at_step_end(&mut self, step: usize) {
+        if self.last_step_look.is_some_and(|done| done >= step) {
+            return;
+        }
+        self.last_step_look = Some(step);
+        self.errors_looks.look(false);
+        self.slow_looks.look(false);
+    }
+
+    /// Once every whole split minute is counted (all minutes before the one in which 100%
+    /// went live, which is mostly bake), the closing look over the split. Its time is the
+    /// promotion's, not the data's.
+    fn take_closing_look(&mut self) {
+        let (Some(from), Some(next)) = (self.bake_from, self.next_minute) else {
+            return;
+        };
+        if next >= from.plus_minutes(-1) {
+            self.errors_looks.look(true);
+            self.slow_looks.look(true);
         }
     }
 
@@ -260,6 +307,7 @@ impl SignalState {
         facts.minutes_counted =
             u32::try_from(end.minute_index() - next.minute_index()).unwrap_or(0);
         self.next_minute = Some(end);
+        self.take_closing_look();
         if facts.counted.new.requests > 0.0 {
             self.last_evidence_at = now;
         } else {
@@ -292,8 +340,11 @@ impl SignalState {
         }
         let baking = self.bake_from.is_some_and(|from| minute.minute >= from);
         if !baking {
-            self.errors.observe(pair(minute, |c| c.errors));
-            self.slow.observe(pair(minute, |c| c.slow));
+            let (errors, slow) = (pair(minute, |c| c.errors), pair(minute, |c| c.slow));
+            self.errors.observe(errors);
+            self.slow.observe(slow);
+            self.errors_looks.observe(errors);
+            self.slow_looks.observe(slow);
             return;
         }
         if self.errors_bake.is_none() {
@@ -332,8 +383,17 @@ impl SignalState {
         } else {
             (Some(split.0.clone()), Some(split.1.clone()))
         };
-        let errors = self.errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test);
-        let latency = self.latency_verdict(policy, facts, &split.1, &bake.1, &latency_test);
+        let looked = |looks: &ScheduledLooks, signal| {
+            looks
+                .rejected()
+                .map_or(Verdict::Healthy, |look| policy.judge_look(signal, look))
+        };
+        let errors = self
+            .errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test)
+            .worst(looked(&self.errors_looks, Signal::Errors));
+        let latency = self
+            .latency_verdict(policy, facts, &split.1, &bake.1, &latency_test)
+            .worst(looked(&self.slow_looks, Signal::Latency));
         let queue = policy.queue.as_ref().map(|t| self.queue_verdict(t, facts));
         Assessment {
             healthz,
@@ -342,6 +402,8 @@ impl SignalState {
             queue,
             errors_test,
             latency_test,
+            errors_look: self.errors_looks.taken().last().cloned(),
+            latency_look: self.slow_looks.taken().last().cloned(),
             window,
         }
     }

@@ -1,9 +1,13 @@
 //! Anytime-valid statistics for the gate's count signals (5xx, slow requests, failed batches):
 //! a mixture-likelihood-ratio e-process on "which version did each bad event come from" during a
 //! split ([`RatioTest`]) and a one-sample version against the old version's measured rate for the
-//! bake at 100% ([`BakeTest`]). Pure and sync. Method and measured quality: docs/statistics.md.
+//! bake at 100% ([`BakeTest`]), and exact tests at the schedule's fixed looks
+//! ([`ScheduledLooks`]). Pure and sync. Method and measured quality: docs/statistics.md.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod looks;
+pub use looks::{Look, LookSkipped, ScheduledLooks};
 
 /// One minute's sample-weighted counts for the two versions serving side by side.
 /// Counts are `SUM(_sample_interval)` values, so they may be non-integer after scaling.
@@ -114,6 +118,26 @@ pub const DEFAULT_BASE_RATE_FLOOR: f64 = 0.005;
 
 /// Minutes with bad events kept for the upper bound before the closest shares are merged.
 const EVIDENCE_CAP: usize = 240;
+
+/// Burst guard: a minute with at least this many bad events (both versions during a split,
+/// the new version's in the bake) may raise each alternative's likelihood ratio by at most
+/// `BURST_CLIP_LOG`. A burst that wobbles one version's rate by a third for a minute is
+/// "overwhelming evidence" at thousands of events; clipped, it takes several such minutes
+/// in a row. Capping a likelihood ratio can only lower its expectation, so the e-process stays
+/// valid (docs/statistics.md, "Burst guard"). Minutes with fewer events are not clipped: their
+/// ratio is bounded by the few events they carry, and low traffic needs every bit of it.
+const BURST_MIN_EVENTS: f64 = 50.0;
+/// ln 10: at most ×10 per bursty minute.
+const BURST_CLIP_LOG: f64 = std::f64::consts::LN_10;
+
+/// One minute's log-likelihood-ratio increment after the burst guard.
+fn burst_guarded(increment: f64, events: f64) -> f64 {
+    if events >= BURST_MIN_EVENTS {
+        increment.min(BURST_CLIP_LOG)
+    } else {
+        increment
+    }
+}
 
 /// The default prior of the split test: multipliers of `rho0`, log-spaced.
 const GRID_POINTS: usize = 28;
@@ -389,9 +413,10 @@ impl RatioTest {
         self.paired.add(&minute);
         self.current_share = Some(q);
         let rho0 = self.config.rho0;
+        let events = minute.new_bad + minute.old_bad;
         for alt in &mut self.alternatives {
             let (a, b) = event_log_lrs(alt.ratio, rho0, q);
-            alt.log_lr += minute.new_bad * a + minute.old_bad * b;
+            alt.log_lr += burst_guarded(minute.new_bad * a + minute.old_bad * b, events);
             alt.new_a += minute.new_total * a;
             alt.old_b += minute.old_total * b;
             alt.new_a2 += minute.new_total * a * a;
@@ -629,6 +654,10 @@ pub struct BakeTest {
     reference_total: f64,
     new_total: f64,
     new_bad: f64,
+    /// The bake's minutes as (requests, bad events), for the burst guard; at most
+    /// `EVIDENCE_CAP`, then the oldest two are merged (clipping a merged block is as valid).
+    #[serde(default)]
+    minutes: Vec<(f64, f64)>,
     rejected: bool,
     base_rate_floor: f64,
 }
@@ -651,6 +680,7 @@ impl BakeTest {
             reference_total,
             new_total: 0.0,
             new_bad: 0.0,
+            minutes: Vec::new(),
             rejected: false,
             base_rate_floor: DEFAULT_BASE_RATE_FLOOR,
         }
@@ -676,14 +706,20 @@ impl BakeTest {
         }
         self.new_total += new_total;
         self.new_bad += new_bad;
-        if self.log_e_value(self.new_bad, self.new_total) >= self.config.log_level() {
+        self.minutes.push((new_total, new_bad));
+        if self.minutes.len() > EVIDENCE_CAP {
+            let (total, bad) = self.minutes.remove(1);
+            self.minutes[0].0 += total;
+            self.minutes[0].1 += bad;
+        }
+        if self.observed_log_e() >= self.config.log_level() {
             self.rejected = true;
         }
     }
 
     /// Current verdict numbers; `old_*` fields carry the reference counts.
     pub fn summary(&self) -> RatioSummary {
-        let log_e = self.log_e_value(self.new_bad, self.new_total);
+        let log_e = self.observed_log_e();
         let needed = self.new_requests_needed();
         RatioSummary {
             new_total: self.new_total,
@@ -706,8 +742,38 @@ impl BakeTest {
         }
     }
 
-    /// ln of `min_r B(r)·R(r)` for hypothetical bake counts (0, i.e. e-value 1, without
-    /// a reference).
+    /// ln of `min_r B(r)·R(r)` on the observed minutes, each minute's likelihood ratio under
+    /// the burst guard (0 without a reference). A state saved before minutes were kept has
+    /// only the cumulative counts: it is judged on those, as one block.
+    fn observed_log_e(&self) -> f64 {
+        let reference = self.reference();
+        if reference.total <= 0.0 {
+            return 0.0;
+        }
+        let block = [(self.new_total, self.new_bad)];
+        let minutes: &[(f64, f64)] = if self.minutes.is_empty() {
+            &block
+        } else {
+            &self.minutes
+        };
+        let prior = default_prior(self.config.rho0);
+        let rho0 = self.config.rho0;
+        let log_b = |r: f64| {
+            log_sum_exp(prior.iter().map(|&(rho, w)| {
+                let per_minute = minutes.iter().map(|&(total, bad)| {
+                    burst_guarded(bad * (rho / rho0).ln() - (rho - rho0) * r * total, bad)
+                });
+                w.ln() + per_minute.sum::<f64>()
+            }))
+        };
+        minimise_on_grid(
+            |r| log_b(r) + reference.log_e_rate_either_way(r),
+            reference.rate_cap(),
+        )
+    }
+
+    /// ln of `min_r B(r)·R(r)` for hypothetical cumulative bake counts, without the burst
+    /// guard (the exposure rule's projection; 0 without a reference).
     fn log_e_value(&self, bad: f64, total: f64) -> f64 {
         let reference = self.reference();
         if reference.total <= 0.0 {
@@ -808,6 +874,15 @@ impl Reference {
         self.log_e_rate_scaled(r, |k| 1.0 / k)
     }
 
+    /// ln of the mean of R(r) and R'(r): an e-value against "reference rate is r" that grows
+    /// when r is implausibly high *or* low. The burst guard caps how much the bake's B(r)
+    /// can grow as r falls, so without the second half the minimum over r would slide to
+    /// r → 0 and say nothing.
+    fn log_e_rate_either_way(&self, r: f64) -> f64 {
+        let (high, low) = (self.log_e_rate_too_high(r), self.log_e_rate_too_low(r));
+        log_sum_exp([high, low].into_iter()) - std::f64::consts::LN_2
+    }
+
     /// ln R'(r): e-value against "reference rate is r" with alternatives r·k (k > 1).
     fn log_e_rate_too_low(&self, r: f64) -> f64 {
         self.log_e_rate_scaled(r, |k| k)
@@ -822,10 +897,32 @@ impl Reference {
     }
 }
 
+/// Minimum on [0, hi] of a function that is convex but for the burst guard's kinks: the
+/// best of 0 and 97 log-spaced points down to `hi`·1e-8, refined by golden section between
+/// the best point's neighbours. (Reporting a point above the true minimum would overstate the
+/// e-value; the grid keeps a kink from trapping the search far from it.)
+fn minimise_on_grid(f: impl Fn(f64) -> f64, hi: f64) -> f64 {
+    let grid: Vec<f64> = std::iter::once(0.0)
+        .chain(log_spaced(hi * 1e-8, hi, 97))
+        .collect();
+    let values: Vec<f64> = grid.iter().map(|&r| f(r)).collect();
+    let best = (0..grid.len())
+        .min_by(|&i, &j| values[i].total_cmp(&values[j]))
+        .unwrap_or(0);
+    let lo = grid[best.saturating_sub(1)];
+    let up = grid[(best + 1).min(grid.len() - 1)];
+    golden_section(&f, lo, up).min(values[best])
+}
+
 /// Minimum of a convex function on [0, hi] by golden-section search.
 fn minimise_convex(f: impl Fn(f64) -> f64, hi: f64) -> f64 {
+    golden_section(&f, 0.0, hi)
+}
+
+/// Golden-section search for the minimum of a unimodal function on [lo, hi] (ends included).
+fn golden_section(f: &impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
     const INV_PHI: f64 = 0.618_033_988_749_895;
-    let (mut a, mut b) = (0.0, hi);
+    let (mut a, mut b) = (lo, hi);
     let mut c = b - INV_PHI * (b - a);
     let mut d = a + INV_PHI * (b - a);
     let (mut fc, mut fd) = (f(c), f(d));
@@ -844,7 +941,7 @@ fn minimise_convex(f: impl Fn(f64) -> f64, hi: f64) -> f64 {
             fd = f(d);
         }
     }
-    [f(0.0), fc, fd, f(hi)]
+    [f(lo), fc, fd, f(hi)]
         .into_iter()
         .fold(f64::INFINITY, f64::min)
 }
@@ -1222,6 +1319,56 @@ mod tests {
         let json = serde_json::to_value(value).unwrap();
         let restored: T = serde_json::from_value(json.clone()).unwrap();
         assert_json_close(&serde_json::to_value(&restored).unwrap(), &json);
+    }
+
+    #[test]
+    fn one_bursty_minute_cannot_reject_alone_but_a_sustained_regression_does() {
+        // 1,400 of 2,000 5xx from the new version at a 50% share (×2.3 over rho0 = 1.5): an
+        // unguarded likelihood ratio would be astronomical; guarded, it counts ×10 at most.
+        let config = RatioTestConfig {
+            rho0: 1.5,
+            ..config()
+        };
+        let burst = minute(50_000.0, 1_400.0, 50_000.0, 600.0);
+        let mut test = RatioTest::new(config.clone());
+        test.observe(burst);
+        let e = test.summary().e_value;
+        assert!(
+            e <= 10.0 + 1e-9 && !test.summary().regression,
+            "e-value {e}"
+        );
+        for _ in 0..3 {
+            test.observe(burst);
+        }
+        assert!(
+            test.summary().regression,
+            "four such minutes in a row are a regression"
+        );
+        // Below the guard's event count the same evidence per event is not clipped.
+        let mut small = RatioTest::new(config);
+        small.observe(minute(500.0, 45.0, 500.0, 4.0));
+        assert!(small.summary().e_value > 10.0);
+    }
+
+    #[test]
+    fn bake_burst_guard_needs_several_bad_minutes() {
+        // Reference: 1% over 100k requests. A bake minute at 3% on 10k requests (300 bad,
+        // ×3) would flag at once unguarded; guarded it takes several minutes.
+        let config = RatioTestConfig {
+            rho0: 1.5,
+            ..config()
+        };
+        let mut bake = BakeTest::new(config, 1_000.0, 100_000.0);
+        bake.observe(10_000.0, 300.0);
+        assert!(!bake.summary().regression, "{}", bake.summary().e_value);
+        assert!(
+            bake.log_e_value(300.0, 10_000.0) > ALPHA.recip().ln(),
+            "unguarded would"
+        );
+        for _ in 0..4 {
+            bake.observe(10_000.0, 300.0);
+        }
+        assert!(bake.summary().regression);
     }
 
     #[test]

@@ -33,12 +33,35 @@ fn defaults_are_valid_and_documented_values() {
 #[test]
 fn alpha_split_spends_exactly_the_whole_budget_by_default() {
     let policy = Policy::default();
-    let total: f64 = CountTest::ALL
+    let anytime: f64 = CountTest::ALL
         .iter()
         .map(|t| policy.test_config(*t).alpha)
         .sum();
+    let looks: f64 = CountTest::ALL
+        .iter()
+        .map(|t| policy.looks(*t, 2).look(true).map_or(0.0, |l| l.alpha))
+        .sum();
+    let total = anytime + looks;
     assert!((total - policy.alpha).abs() < 1e-12, "total {total}");
-    assert_eq!(policy.test_config(CountTest::ErrorsSplit).alpha, 0.005);
+    assert!((policy.test_config(CountTest::ErrorsSplit).alpha - 0.0018).abs() < 1e-12);
+}
+
+#[test]
+fn looks_are_refused_outside_their_ranges() {
+    for (field, value) in [
+        ("look_share", 1.0),
+        ("look_share", -0.1),
+        ("look_rho0", 0.9),
+        ("look_max_events_per_minute", 0.0),
+    ] {
+        let mut policy = Policy::default();
+        match field {
+            "look_share" => policy.look_share = value,
+            "look_rho0" => policy.look_rho0 = value,
+            _ => policy.look_max_events_per_minute = value,
+        }
+        assert!(policy.validate().is_err(), "{field} = {value} accepted");
+    }
 }
 
 #[test]

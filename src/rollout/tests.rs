@@ -1030,3 +1030,64 @@ fn tick_input_parses_from_json() {
         })
     ));
 }
+
+#[test]
+fn step_look_is_taken_once_when_the_first_step_dwell_ends() {
+    let (s, _) = run(ramping(false), 1..=9, HEALTHY);
+    assert!(
+        s.signals.errors_looks.taken().is_empty(),
+        "no look before the dwell ends"
+    );
+    let (s, _) = run(s, 10..=10, HEALTHY);
+    let taken = s.signals.errors_looks.taken().to_vec();
+    assert_eq!(taken.len(), 1);
+    assert!(!taken[0].closing && !taken[0].rejected);
+    // The same tick again, and the 50% step's ticks, take no other look.
+    let live = s.deployment.live.clone();
+    let obs = observe(&s, at(10), HEALTHY, &live);
+    let (s, _) = step(s, Input::Tick(obs), at(10));
+    let (s, _) = run(s, 11..=19, HEALTHY);
+    assert_eq!(s.signals.errors_looks.taken(), taken.as_slice());
+    assert_eq!(s.signals.slow_looks.taken().len(), 1);
+}
+
+#[test]
+fn closing_look_rolls_back_a_regression_the_anytime_floor_lets_through() {
+    // ×1.5 (2% → 3% 5xx) at 10 rps: exactly the e-process's floor rho0 = 1.5, so only the
+    // exact looks (null: ratio ≤ 1) can see it; the closing look does, once the whole split
+    // is counted (minute 19 is visible at minute 22), after the promotion to 100%.
+    let worse = Traffic {
+        rps: 10.0,
+        new_errors: 0.03,
+        old_errors: 0.02,
+        new_p95_ms: 120.0,
+    };
+    let (s, _) = run(ramping(false), 1..=21, worse);
+    assert_eq!(
+        s.phase,
+        Phase::Baking,
+        "promoted on schedule, not yet judged"
+    );
+    assert!(!s.signals.errors.summary().regression);
+    let (s, actions) = run(s, 22..=22, worse);
+    assert!(
+        matches!(
+            s.phase,
+            Phase::RollingBack { .. } | Phase::RolledBack { .. }
+        ),
+        "{:?}",
+        s.phase
+    );
+    let look = s
+        .signals
+        .errors_looks
+        .rejected()
+        .expect("closing look rejected");
+    assert!(look.closing && look.p_value <= look.alpha);
+    let rollback = notices(&actions)
+        .into_iter()
+        .find(|n| n.kind == EventKind::RollingBack)
+        .expect("rollback notice");
+    let text = format!("{:?}", rollback.details);
+    assert!(text.contains("closing look"), "{text}");
+}

@@ -8,9 +8,12 @@ use super::{
     Stage,
 };
 use crate::observe::{Fetched, LiveDeployment, Observations};
-use crate::policy::{describe_needed, format_e_value, Gap, Reason, Signal, Verdict};
+use crate::policy::{
+    describe_needed, format_e_value, format_probability, Gap, Reason, Signal, Verdict,
+};
 use crate::rollout::deployment::ReadEffect;
-use crate::signals::Assessment;
+use crate::signals::{Assessment, TickFacts};
+use crate::stats::{Look, LookSkipped};
 use crate::time::Timestamp;
 
 /// Handles `Input::Tick`.
@@ -152,6 +155,7 @@ fn evaluate(
             );
         }
     }
+    take_step_look(s, stage, &facts, now);
     let assessment = s.signals.assess(&s.policy, &facts, stage == Stage::Baking);
     let decision = decide(s, stage, &assessment, read_ok, now);
     s.last_assessment = Some(assessment.clone());
@@ -168,6 +172,23 @@ fn evaluate(
         out.push(Action::RecordEvent(event));
     }
     act(s, stage, decision, assessment, now, out);
+}
+
+/// A split step other than the last has reached the end of its dwell: its scheduled look,
+/// on a tick that counted fresh minutes (a failed query postpones it to the next tick that
+/// does). The time is the schedule's, not the data's; docs/statistics.md, "Scheduled looks".
+fn take_step_look(s: &mut RolloutState, stage: Stage, facts: &TickFacts, now: Timestamp) {
+    let (Stage::Ramping { step }, Some(live_since)) = (stage, s.clock.live_since) else {
+        return;
+    };
+    let Some(dwell) = s.schedule.step(step).map(|st| st.dwell_minutes) else {
+        return;
+    };
+    let last_split_step = step + 1 >= s.schedule.last_index();
+    let dwell_over = minutes_between(live_since, now) >= i64::from(dwell);
+    if !last_split_step && dwell_over && facts.counts_gap.is_none() {
+        s.signals.look_at_step_end(step);
+    }
 }
 
 fn decide(
@@ -385,10 +406,42 @@ pub(super) fn verdict_lines(a: &Assessment) -> Vec<String> {
         });
         lines.push(format!("{name}: {verdict}{numbers}"));
     }
+    for (name, look) in [("5xx", &a.errors_look), ("latency", &a.latency_look)] {
+        if let Some(look) = look {
+            lines.push(format!("{name}: {}", describe_look(look)));
+        }
+    }
     if let Some(queue) = &a.queue {
         lines.push(format!("queue: {queue}"));
     }
     lines
+}
+
+/// A scheduled look in one line: what it saw against what the null expects.
+fn describe_look(look: &Look) -> String {
+    let which = if look.closing {
+        "closing look".to_string()
+    } else {
+        format!("look {} of {}", look.number, look.of)
+    };
+    match (&look.skipped, look.critical) {
+        (Some(LookSkipped::NoEvents), _) => format!("{which}: no bad events to test"),
+        (Some(LookSkipped::TooManyEvents { per_minute, limit }), _) => format!(
+            "{which}: skipped, {per_minute:.0} bad events a minute (limit {limit:.0}); \
+             the anytime test decides"
+        ),
+        (None, Some(critical)) => format!(
+            "{which}: {} of {} bad events from the new version, {:.1} expected at ratio {}, \
+             rejects at {critical}; p = {} (α {})",
+            look.new_bad,
+            look.events,
+            look.null_mean,
+            look.rho0,
+            format_probability(look.p_value),
+            format_probability(look.alpha),
+        ),
+        (None, None) => format!("{which}: no boundary"),
+    }
 }
 
 fn summarize(decision: &Decision) -> String {

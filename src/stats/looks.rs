@@ -1,0 +1,438 @@
+//! Scheduled looks: an exact test of where the split's bad events came from, taken at a few
+//! moments the schedule fixes in advance (when each split step but the last reaches the end
+//! of its dwell, and once every split minute is counted), with a group-sequential boundary so
+//! that all the looks together falsely reject with probability at most their α. Pure and sync.
+//! Method and validity: docs/statistics.md, "Scheduled looks".
+
+use super::PairCounts;
+use serde::{Deserialize, Serialize};
+
+/// Share groups kept per segment (minutes between two looks) before the closest are merged.
+const GROUPS_PER_SEGMENT: usize = 24;
+/// Bad events above which a look is skipped to bound the work (the exact distribution has one
+/// entry per possible count). Far above `Policy::look_max_events_per_minute` × any split.
+const MAX_EVENTS: u64 = 20_000;
+
+/// The looks of one count signal (5xx or slow requests) over one rollout's split.
+///
+/// Given each minute's total of bad events and the new version's share of requests, the
+/// number of those events that came from the new version is binomial with
+/// p = ρq/(ρq + 1 − q) (statistics.md, "The count test"), independently across minutes, and
+/// the total S over the minutes looked at is a sufficient statistic for every ratio ρ (the
+/// log-odds ratio is ln ρ/ρ0 at any share). Each look rejects when S reaches a critical value
+/// computed from S's exact null distribution with the paths that crossed an earlier look
+/// removed, so the looks spend α cumulatively: look j of n may have spent `alpha · j / n`,
+/// the last one all of `alpha`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledLooks {
+    /// α of all the looks together.
+    alpha: f64,
+    /// Null: ratio ≤ `rho0`.
+    rho0: f64,
+    /// Looks in the plan (0: none, e.g. a schedule with no split).
+    planned: u32,
+    /// See `Policy::look_max_events_per_minute`.
+    max_events_per_minute: f64,
+    /// Minutes where both versions served (the looks' exposure).
+    minutes: u32,
+    /// Bad events of both versions over those minutes.
+    events: u64,
+    /// Counted bad events, grouped by segment and by null probability.
+    groups: Vec<Group>,
+    /// Looks taken so far, in order.
+    looks: Vec<Look>,
+}
+
+/// Bad events of minutes in one segment at (nearly) one share.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Group {
+    /// How many looks had been taken when these minutes were counted.
+    segment: u32,
+    /// Null probability that a bad event came from the new version, events-weighted.
+    p0: f64,
+    events: u64,
+    new_bad: u64,
+}
+
+/// One look's outcome, with the numbers behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Look {
+    /// 1-based position in the plan.
+    pub number: u32,
+    /// Looks planned.
+    pub of: u32,
+    /// The closing look, over every split minute.
+    pub closing: bool,
+    /// Bad events (both versions) in the minutes looked at.
+    pub events: u64,
+    /// Of those, from the new version.
+    pub new_bad: u64,
+    /// New-version bad events expected if the ratio were exactly `rho0`.
+    pub null_mean: f64,
+    /// The look rejects when `new_bad ≥ critical`; `None` when it was skipped.
+    pub critical: Option<u64>,
+    /// Null probability of a rejection by an earlier look or of this look seeing at least
+    /// `new_bad` (1 when skipped).
+    pub p_value: f64,
+    /// α this look and the earlier ones may have spent together.
+    pub alpha: f64,
+    /// The null's ratio.
+    pub rho0: f64,
+    /// `new_bad ≥ critical`.
+    pub rejected: bool,
+    /// Why no boundary was computed, if none was.
+    pub skipped: Option<LookSkipped>,
+}
+
+/// Why a look tested nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "why")]
+pub enum LookSkipped {
+    /// No bad events from either version yet.
+    NoEvents,
+    /// So many bad events per minute that per-version burstiness, not Poisson noise, would
+    /// dominate; the anytime test decides alone there.
+    TooManyEvents { per_minute: f64, limit: f64 },
+}
+
+impl ScheduledLooks {
+    /// A plan of `planned` looks sharing `alpha` against "ratio ≤ `rho0`", skipped when the
+    /// split averages more than `max_events_per_minute` bad events a minute.
+    pub fn new(alpha: f64, rho0: f64, planned: u32, max_events_per_minute: f64) -> Self {
+        ScheduledLooks {
+            alpha,
+            rho0,
+            planned,
+            max_events_per_minute,
+            ..Self::default()
+        }
+    }
+
+    /// True once every planned look was taken (or none was planned).
+    pub fn finished(&self) -> bool {
+        self.looks.len() >= self.planned as usize || self.looks.last().is_some_and(|l| l.closing)
+    }
+
+    /// Looks taken so far.
+    pub fn taken(&self) -> &[Look] {
+        &self.looks
+    }
+
+    /// True when some look rejected the null (latched: looks stop after that).
+    pub fn rejected(&self) -> Option<&Look> {
+        self.looks.iter().find(|l| l.rejected)
+    }
+
+    /// Counts one split minute (rounded to whole events; see `PairCounts::per_sample`).
+    /// Minutes where one version served nothing carry no evidence and are ignored, as are
+    /// minutes after the closing look.
+    pub fn observe(&mut self, minute: PairCounts) {
+        let Some(q) = minute.new_share() else {
+            return;
+        };
+        if !minute.is_valid() || self.finished() {
+            return;
+        }
+        self.minutes += 1;
+        let (new_bad, old_bad) = (round_count(minute.new_bad), round_count(minute.old_bad));
+        let events = new_bad + old_bad;
+        if events == 0 {
+            return;
+        }
+        self.events += events;
+        let segment = self.looks.len() as u32;
+        let rho0 = self.rho0;
+        let p0 = rho0 * q / (rho0 * q + 1.0 - q);
+        self.groups.push(Group {
+            segment,
+            p0,
+            events,
+            new_bad,
+        });
+        while self.groups.iter().filter(|g| g.segment == segment).count() > GROUPS_PER_SEGMENT {
+            merge_closest(&mut self.groups, segment);
+        }
+    }
+
+    /// Takes the next look (the closing one when `closing`, or when it is the last planned)
+    /// and returns it; `None` when the plan is finished or a look already rejected.
+    pub fn look(&mut self, closing: bool) -> Option<&Look> {
+        if self.finished() || self.rejected().is_some() {
+            return None;
+        }
+        let number = self.looks.len() as u32 + 1;
+        let closing = closing || number >= self.planned;
+        let alpha = if closing {
+            self.alpha
+        } else {
+            self.alpha * f64::from(number) / f64::from(self.planned)
+        };
+        let new_bad: u64 = self.groups.iter().map(|g| g.new_bad).sum();
+        let null_mean = self.groups.iter().map(|g| g.events as f64 * g.p0).sum();
+        let per_minute = self.events as f64 / f64::from(self.minutes.max(1));
+        let skipped = if self.events == 0 {
+            Some(LookSkipped::NoEvents)
+        } else if per_minute > self.max_events_per_minute || self.events > MAX_EVENTS {
+            Some(LookSkipped::TooManyEvents {
+                per_minute,
+                limit: self.max_events_per_minute,
+            })
+        } else {
+            None
+        };
+        let (critical, p_value) = match skipped {
+            Some(_) => (None, 1.0),
+            None => {
+                let (critical, p_value) = self.boundary(alpha, new_bad);
+                (Some(critical), p_value)
+            }
+        };
+        self.looks.push(Look {
+            number,
+            of: self.planned,
+            closing,
+            events: self.events,
+            new_bad,
+            null_mean,
+            critical,
+            p_value,
+            alpha,
+            rho0: self.rho0,
+            rejected: critical.is_some_and(|c| new_bad >= c),
+            skipped,
+        });
+        self.looks.last()
+    }
+
+    /// The critical value of the look being taken (the smallest count whose upper tail,
+    /// plus the null mass that crossed earlier looks, stays within `alpha`), and the p-value
+    /// of `observed`.
+    fn boundary(&self, alpha: f64, observed: u64) -> (u64, f64) {
+        let current = self.looks.len() as u32;
+        let mut dist = vec![1.0];
+        let mut crossed = 0.0;
+        for segment in 0..=current {
+            for g in self.groups.iter().filter(|g| g.segment == segment) {
+                dist = convolve(&dist, &binomial_pmf(g.events, g.p0));
+            }
+            let earlier = self.looks.get(segment as usize).and_then(|l| l.critical);
+            if let (true, Some(c)) = (segment < current, earlier) {
+                for mass in dist.iter_mut().skip(c as usize) {
+                    crossed += *mass;
+                    *mass = 0.0;
+                }
+            }
+        }
+        let budget = alpha - crossed;
+        let mut critical = dist.len();
+        let mut tail = 0.0;
+        for s in (0..dist.len()).rev() {
+            if tail + dist[s] > budget {
+                break;
+            }
+            tail += dist[s];
+            critical = s;
+        }
+        let at_least: f64 = dist.iter().skip(observed as usize).sum();
+        (critical as u64, (crossed + at_least).min(1.0))
+    }
+}
+
+/// Whole events from a (possibly sample-scaled) count.
+fn round_count(count: f64) -> u64 {
+    if count.is_finite() && count > 0.0 {
+        count.round() as u64
+    } else {
+        0
+    }
+}
+
+/// Merges the two groups of `segment` with the closest null probabilities, keeping the mean
+/// (events-weighted p). A binomial with the mean p has heavier upper tails than the sum of
+/// binomials it replaces (Hoeffding 1956), so merging only makes the looks more cautious.
+fn merge_closest(groups: &mut Vec<Group>, segment: u32) {
+    let mut members: Vec<usize> = (0..groups.len())
+        .filter(|&i| groups[i].segment == segment)
+        .collect();
+    members.sort_by(|&a, &b| groups[a].p0.total_cmp(&groups[b].p0));
+    let gap = |k: usize| groups[members[k]].p0 - groups[members[k - 1]].p0;
+    let Some(k) = (1..members.len()).min_by(|&a, &b| gap(a).total_cmp(&gap(b))) else {
+        return;
+    };
+    let (keep, gone) = (members[k - 1], members[k]);
+    let (x, y) = (groups[keep], groups[gone]);
+    let events = x.events + y.events;
+    groups[keep] = Group {
+        segment,
+        p0: (x.p0 * x.events as f64 + y.p0 * y.events as f64) / events as f64,
+        events,
+        new_bad: x.new_bad + y.new_bad,
+    };
+    groups.remove(gone);
+}
+
+/// Binomial(n, p) probabilities of 0..=n, computed in log space (no underflow at large n).
+fn binomial_pmf(n: u64, p: f64) -> Vec<f64> {
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let (ln_p, ln_q) = (p.ln(), (1.0 - p).ln());
+    let mut ln_fact = Vec::with_capacity(n as usize + 1);
+    let mut acc = 0.0;
+    ln_fact.push(0.0);
+    for i in 1..=n {
+        acc += (i as f64).ln();
+        ln_fact.push(acc);
+    }
+    let ln_n = ln_fact[n as usize];
+    (0..=n as usize)
+        .map(|k| {
+            let ln_choose = ln_n - ln_fact[k] - ln_fact[n as usize - k];
+            (ln_choose + k as f64 * ln_p + (n as usize - k) as f64 * ln_q).exp()
+        })
+        .collect()
+}
+
+fn convolve(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; a.len() + b.len() - 1];
+    for (i, x) in a.iter().enumerate() {
+        if *x == 0.0 {
+            continue;
+        }
+        for (j, y) in b.iter().enumerate() {
+            out[i + j] += x * y;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minute(new_total: f64, new_bad: f64, old_total: f64, old_bad: f64) -> PairCounts {
+        PairCounts {
+            new_total,
+            new_bad,
+            old_total,
+            old_bad,
+        }
+    }
+
+    #[test]
+    fn one_look_matches_the_exact_binomial_tail() {
+        // 10 events at a 50% share, null ratio 1: S ~ Binomial(10, 1/2). P(S ≥ 9) = 11/1024
+        // (1.07%) > 1% ≥ P(S = 10) = 1/1024, so the 1% critical value is 10.
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 1, 100.0);
+        looks.observe(minute(100.0, 9.0, 100.0, 1.0));
+        let look = looks.look(false).unwrap().clone();
+        assert_eq!(look.critical, Some(10));
+        assert!(!look.rejected);
+        assert!((look.p_value - 11.0 / 1024.0).abs() < 1e-12);
+        assert!((look.null_mean - 5.0).abs() < 1e-12);
+        assert!(look.closing);
+    }
+
+    #[test]
+    fn all_new_version_events_reject_at_a_small_share() {
+        // 5 events all from the new version at a 10% share: P = 1e-5 under ratio 1.
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 2, 100.0);
+        for _ in 0..5 {
+            looks.observe(minute(60.0, 1.0, 540.0, 0.0));
+        }
+        let look = looks.look(false).unwrap();
+        assert!(look.rejected);
+        assert!((look.p_value - 1e-5).abs() < 1e-12);
+        assert!((look.alpha - 0.005).abs() < 1e-15);
+        assert!(looks.look(true).is_none(), "no look after a rejection");
+    }
+
+    #[test]
+    fn a_later_look_spends_only_what_the_earlier_left() {
+        // Look 1 at 1% of 2% on Binomial(10, ½): critical 10 (mass 1/1024 crossed). Look 2
+        // adds 10 more events at ½; its boundary leaves out the crossed paths.
+        let mut looks = ScheduledLooks::new(0.02, 1.0, 2, 100.0);
+        looks.observe(minute(100.0, 5.0, 100.0, 5.0));
+        assert_eq!(looks.look(false).unwrap().critical, Some(10));
+        looks.observe(minute(100.0, 5.0, 100.0, 5.0));
+        let look = looks.look(true).unwrap().clone();
+        // Brute force over the 2-step path: P(S1 = 10 or S2 ≥ c) ≤ 2%.
+        let b10 = binomial_pmf(10, 0.5);
+        let prob = |c: usize| {
+            let mut p = b10[10];
+            for (s1, m1) in b10.iter().enumerate().take(10) {
+                for (s2, m2) in b10.iter().enumerate() {
+                    if s1 + s2 >= c {
+                        p += m1 * m2;
+                    }
+                }
+            }
+            p
+        };
+        let c = look.critical.unwrap() as usize;
+        assert!(prob(c) <= 0.02 + 1e-12);
+        assert!(prob(c - 1) > 0.02);
+        assert!(look.closing && looks.finished());
+    }
+
+    #[test]
+    fn false_rejections_stay_within_alpha_over_many_null_runs() {
+        // Seeded A/A check: Poisson-ish events with the new version exactly at ratio 1, two
+        // looks at 1%; the rejection rate must stay within a binomial tolerance of 1%.
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut uniform = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let runs = 4000;
+        let mut rejections = 0;
+        for _ in 0..runs {
+            let mut looks = ScheduledLooks::new(0.01, 1.0, 2, 100.0);
+            for m in 0..20 {
+                let q = if m < 10 { 0.1 } else { 0.5 };
+                let events = (uniform() * 5.0).floor();
+                let new_bad = (0..events as u32).filter(|_| uniform() < q).count() as f64;
+                looks.observe(minute(
+                    q * 600.0,
+                    new_bad,
+                    (1.0 - q) * 600.0,
+                    events - new_bad,
+                ));
+                if m == 9 {
+                    looks.look(false);
+                }
+            }
+            looks.look(true);
+            rejections += usize::from(looks.rejected().is_some());
+        }
+        let rate = rejections as f64 / runs as f64;
+        let tolerance = 3.0 * (0.01 * 0.99 / runs as f64).sqrt();
+        assert!(rate <= 0.01 + tolerance, "false rejection rate {rate}");
+        assert!(rate > 0.002, "the looks spend their alpha ({rate})");
+    }
+
+    #[test]
+    fn a_look_is_skipped_when_counts_are_too_high_for_the_poisson_model() {
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 1, 30.0);
+        looks.observe(minute(600.0, 20.0, 600.0, 20.0));
+        let look = looks.look(false).unwrap();
+        assert!(matches!(
+            look.skipped,
+            Some(LookSkipped::TooManyEvents { .. })
+        ));
+        assert_eq!(look.critical, None);
+        assert!(!look.rejected);
+    }
+
+    #[test]
+    fn merging_share_groups_keeps_the_counts() {
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 1, 1000.0);
+        for m in 0..100 {
+            let q = 0.1 + f64::from(m) * 0.001;
+            looks.observe(minute(q * 1000.0, 1.0, (1.0 - q) * 1000.0, 1.0));
+        }
+        assert!(looks.groups.len() <= GROUPS_PER_SEGMENT);
+        let look = looks.look(true).unwrap();
+        assert_eq!((look.events, look.new_bad), (200, 100));
+    }
+}
