@@ -26,6 +26,16 @@ impl<T> Fetched<T> {
     }
 }
 
+impl<T> From<Result<T, String>> for Fetched<T> {
+    /// A shell call's result: the error text becomes `why`.
+    fn from(result: Result<T, String>) -> Self {
+        match result {
+            Ok(value) => Fetched::Ok(value),
+            Err(why) => Fetched::Failed { why },
+        }
+    }
+}
+
 /// One version's share of a deployment, as the deployments API spells it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VersionShare {

@@ -166,6 +166,21 @@ fn time_bounds(from: Timestamp, to: Timestamp) -> Result<(i64, i64), AnalyticsEr
 /// parses without date formats).
 const MINUTE_EXPR: &str = "intDiv(toUnixTimestamp(timestamp), 60) * 60";
 
+/// What every query checks first: a valid dataset name and columns, and the time bounds as
+/// SQL literals.
+fn query_prologue(
+    dataset: &str,
+    columns: &Columns,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<(i64, i64), AnalyticsError> {
+    if !is_dataset_name(dataset) {
+        return Err(AnalyticsError::InvalidDataset(dataset.to_string()));
+    }
+    columns.validate()?;
+    time_bounds(from, to)
+}
+
 /// One query for all per-version HTTP signals over `[from, to)`, one row per version and
 /// minute: requests, 5xx, requests slower than `latency_ceiling_ms` (all
 /// `SUM(_sample_interval)`), the sample-weighted p95 latency, and the number of stored
@@ -188,10 +203,7 @@ pub fn build_http_query(
     to: Timestamp,
     latency_ceiling_ms: f64,
 ) -> Result<String, AnalyticsError> {
-    if !is_dataset_name(dataset) {
-        return Err(AnalyticsError::InvalidDataset(dataset.to_string()));
-    }
-    columns.validate()?;
+    let (from_s, to_s) = query_prologue(dataset, columns, from, to)?;
     for v in versions {
         if !is_uuid(v) {
             return Err(AnalyticsError::InvalidVersionId(v.to_string()));
@@ -203,7 +215,6 @@ pub fn build_http_query(
             value: latency_ceiling_ms.to_string(),
         });
     }
-    let (from_s, to_s) = time_bounds(from, to)?;
     let Columns {
         version,
         event_type,
@@ -256,11 +267,7 @@ pub fn build_queue_query(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<String, AnalyticsError> {
-    if !is_dataset_name(dataset) {
-        return Err(AnalyticsError::InvalidDataset(dataset.to_string()));
-    }
-    columns.validate()?;
-    let (from_s, to_s) = time_bounds(from, to)?;
+    let (from_s, to_s) = query_prologue(dataset, columns, from, to)?;
     let Columns {
         event_type,
         queue_name,

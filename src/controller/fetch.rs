@@ -50,13 +50,7 @@ async fn call<H: HttpClient, S>(
     request: HttpRequest,
     now: Timestamp,
 ) -> Result<HttpResponse, String> {
-    if !budget.may_send(now) {
-        return Err(format!(
-            "Cloudflare API budget held until {} (rate limit)",
-            budget.next_allowed(now)
-        ));
-    }
-    budget.record(now);
+    budget.take(now)?;
     let resp = ctl.http.send(request).await.map_err(|e| e.to_string())?;
     if resp.status == 429 {
         let secs = resp
@@ -98,10 +92,7 @@ async fn read_deployment<H: HttpClient, S>(
             .ok_or_else(|| "the script has no deployment".to_string())
     }
     .await;
-    match result {
-        Ok(live) => Fetched::Ok(live),
-        Err(why) => Fetched::Failed { why },
-    }
+    result.into()
 }
 
 fn live_deployment(d: cloudflare::Deployment) -> LiveDeployment {
@@ -174,10 +165,7 @@ async fn query_counts<H: HttpClient, S>(
         Ok::<_, String>(counts_window(&rows, query))
     }
     .await;
-    match result {
-        Ok(window) => Fetched::Ok(window),
-        Err(why) => Fetched::Failed { why },
-    }
+    result.into()
 }
 
 /// Per-minute rows to the core's window. Latency over the trailing window is the
@@ -276,10 +264,7 @@ async fn query_queue<H: HttpClient, S>(
         })
     }
     .await;
-    match result {
-        Ok(metrics) => Fetched::Ok(metrics),
-        Err(why) => Fetched::Failed { why },
-    }
+    result.into()
 }
 
 /// Writes the full split; the outcome goes back to the core.

@@ -79,14 +79,9 @@ async fn live_version<H: HttpClient>(
         let req = endpoint
             .to_request(&config.api, token)
             .map_err(|e| e.to_string());
-        let allowed = budget.may_send(now);
-        if allowed {
-            budget.record(now);
-        }
+        let taken = budget.take(now);
         async move {
-            if !allowed {
-                return Err("Cloudflare API budget exhausted".to_string());
-            }
+            taken?;
             http.send(req?).await.map_err(|e| e.to_string())
         }
     };

@@ -81,10 +81,7 @@ async fn query<H: HttpClient>(
     let sql = analytics::build_queue_query(&config.dataset, &config.columns, &queues, from, to)
         .map_err(|e| e.to_string())?;
     let req = analytics::build_sql_request(&config.api, token, sql).map_err(|e| e.to_string())?;
-    if !budget.may_send(now) {
-        return Err("Cloudflare API budget held (rate limit)".into());
-    }
-    budget.record(now);
+    budget.take(now)?;
     let resp = http.send(req).await.map_err(|e| e.to_string())?;
     let rows = analytics::parse_queue_rows(&resp).map_err(|e| e.to_string())?;
     if rows.is_empty() {

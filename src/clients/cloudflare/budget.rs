@@ -87,6 +87,21 @@ impl ApiBudget {
         self.remaining(now) > 0
     }
 
+    /// Takes one request's slot at `now`, or says until when the budget is held.
+    ///
+    /// # Errors
+    /// The budget is spent or blocked by a 429; the message names the next allowed instant.
+    pub fn take(&mut self, now: Timestamp) -> Result<(), String> {
+        if !self.may_send(now) {
+            return Err(format!(
+                "Cloudflare API budget held until {} (rate limit)",
+                self.next_allowed(now)
+            ));
+        }
+        self.record(now);
+        Ok(())
+    }
+
     /// True while a 429 block lasts.
     pub fn is_blocked(&self, now: Timestamp) -> bool {
         self.blocked_until.is_some_and(|until| now < until)
