@@ -3,7 +3,7 @@
 //! reasons and numbers / inconclusive with why). Missing data is never healthy.
 
 use crate::observe::{Probe, QueueMetrics, VersionLatency};
-use crate::stats::{Look, RatioSummary, RatioTestConfig, ScheduledLooks};
+use crate::stats::{Look, LookKind, RatioSummary, RatioTestConfig, ScheduledLooks};
 use serde::{Deserialize, Serialize};
 
 mod verdict;
@@ -54,6 +54,10 @@ pub struct Policy {
     /// split step's dwell ends and once the whole split is counted. The rest goes to the
     /// anytime e-process, which catches large regressions between looks. 0 turns looks off.
     pub look_share: f64,
+    /// Share of each split step's slice of the looks' budget that the looks before the end
+    /// of its dwell may spend, growing with the square of the dwell elapsed (0.25): faster
+    /// detection of large regressions, at a small cost to the end-of-step and closing looks.
+    pub look_interim_share: f64,
     /// Null of the scheduled looks: ratio ≤ this (1.0, "any increase"). The looks only run
     /// where counts are low enough for the Poisson model to hold (next field), which is
     /// where the e-process's floor `rho0` costs most detection.
@@ -71,7 +75,7 @@ pub const CEILING_Z: f64 = 3.09;
 /// Shares of `alpha` for the four sequential tests that can roll back. They run on
 /// different data but may all look at the same release, so the chance that *any* of them
 /// falsely fires is at most the sum of their alphas (union bound); the shares must sum to
-/// ≤ 1. Default: 5xx during the split 0.6, slow requests during the split 0.3, 5xx and slow
+/// ≤ 1. Default: 5xx during the split 0.7, slow requests during the split 0.2, 5xx and slow
 /// requests during the bake 0.05 each: most budget where most decisions are (each split
 /// share is then divided between the anytime e-process and the scheduled looks by
 /// `Policy::look_share`). Chosen with the simulator: docs/benchmark.md.
@@ -120,6 +124,7 @@ impl Default for Policy {
             max_minutes_without_evidence: 10,
             ingestion_lag_minutes: 2,
             look_share: 0.7,
+            look_interim_share: 0.25,
             look_rho0: 1.0,
             look_max_events_per_minute: 30.0,
         }
@@ -129,8 +134,8 @@ impl Default for Policy {
 impl Default for AlphaSplit {
     fn default() -> Self {
         AlphaSplit {
-            errors_split: 0.6,
-            latency_split: 0.3,
+            errors_split: 0.7,
+            latency_split: 0.2,
             errors_bake: 0.05,
             latency_bake: 0.05,
         }
@@ -245,6 +250,13 @@ impl Policy {
         if !(self.look_share >= 0.0 && self.look_share < 1.0) {
             return Err(out_of_range("look_share", self.look_share, "[0, 1)"));
         }
+        if !(0.0..=1.0).contains(&self.look_interim_share) {
+            return Err(out_of_range(
+                "look_interim_share",
+                self.look_interim_share,
+                "[0, 1]",
+            ));
+        }
         if !(self.look_rho0.is_finite() && self.look_rho0 >= 1.0) {
             return Err(out_of_range("look_rho0", self.look_rho0, "[1, ∞)"));
         }
@@ -295,23 +307,17 @@ impl Policy {
         }
     }
 
-    /// The scheduled looks of a split test (`ErrorsSplit` or `LatencySplit`): `planned`
-    /// looks sharing `look_share` of the test's α. The bake tests have none (no looks).
-    pub fn looks(&self, test: CountTest, planned: u32) -> ScheduledLooks {
+    /// The scheduled looks of a split test (`ErrorsSplit` or `LatencySplit`), with
+    /// `look_share` of the test's α. The bake tests have none.
+    pub fn looks(&self, test: CountTest) -> ScheduledLooks {
         let share = match test {
             CountTest::ErrorsSplit => self.alpha_split.errors_split,
             CountTest::LatencySplit => self.alpha_split.latency_split,
             CountTest::ErrorsBake | CountTest::LatencyBake => 0.0,
         };
-        let planned = if share * self.look_share > 0.0 {
-            planned
-        } else {
-            0
-        };
         ScheduledLooks::new(
             self.alpha * share * self.look_share,
             self.look_rho0,
-            planned,
             self.look_max_events_per_minute,
         )
     }
@@ -322,11 +328,7 @@ impl Policy {
             Signal::Latency => format!("requests over {} ms", self.latency_p95_ceiling_ms),
             _ => "5xx".to_string(),
         };
-        let when = if look.closing {
-            "closing look over the whole split".to_string()
-        } else {
-            format!("scheduled look {} of {}", look.number, look.of)
-        };
+        let when = look_name(look);
         Verdict::unhealthy(Reason {
             signal,
             detail: format!(
@@ -525,6 +527,17 @@ fn describe_probe_failure(status: Option<u16>, error: &Option<String>) -> String
         (Some(status), None) => format!("status {status}"),
         (None, Some(error)) => error.clone(),
         (None, None) => "no answer".to_string(),
+    }
+}
+
+/// Where a scheduled look was taken, for people ("the look at the end of step 1").
+pub fn look_name(look: &Look) -> String {
+    match look.kind {
+        LookKind::Closing => "closing look over the whole split".to_string(),
+        LookKind::StepEnd { step } => format!("look at the end of step {}", step + 1),
+        LookKind::Interim { step } => {
+            format!("look during step {} (look {})", step + 1, look.number)
+        }
     }
 }
 

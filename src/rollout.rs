@@ -383,7 +383,7 @@ impl RolloutState {
     /// A new rollout in pre-flight; nothing announced yet (send `Input::Start`, or use `start`).
     /// The shell validates `policy` first (`Policy::validate`); the schedule is valid by type.
     pub fn new(request: StartRequest, policy: Policy, now: Timestamp) -> Self {
-        let signals = SignalState::new(&policy, request.schedule.last_index(), now);
+        let signals = SignalState::new(&policy, now);
         RolloutState {
             deployment: DeploymentState::new(&request.baseline_version_id),
             script: request.script,

@@ -4,7 +4,7 @@
 
 use crate::observe::{Fetched, MinuteCounts, Observations, Probe, VersionCounts};
 use crate::policy::{Breach, CountTest, Gap, Policy, Signal, Verdict};
-use crate::stats::{BakeTest, Look, PairCounts, RatioSummary, RatioTest, ScheduledLooks};
+use crate::stats::{BakeTest, Look, LookKind, PairCounts, RatioSummary, RatioTest, ScheduledLooks};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -25,8 +25,8 @@ pub struct SignalState {
     pub errors_bake: Option<BakeTest>,
     /// Slow requests at 100% against the old version's split-time rate.
     pub slow_bake: Option<BakeTest>,
-    /// Exact 5xx tests at the schedule's looks (end of each split step's dwell but the
-    /// last's, and once the whole split is counted).
+    /// Exact 5xx tests at the schedule's looks (every split tick, most of the budget at the
+    /// end of each split step's dwell but the last's and once the whole split is counted).
     #[serde(default)]
     pub errors_looks: ScheduledLooks,
     /// The same for slow requests.
@@ -137,11 +137,8 @@ impl Assessment {
 }
 
 impl SignalState {
-    /// Fresh evidence for a rollout under `policy` whose schedule has `split_steps` steps
-    /// below 100% (one scheduled look per split step: the last one's is the closing look);
-    /// the evidence clock starts at `now`.
-    pub fn new(policy: &Policy, split_steps: usize, now: Timestamp) -> Self {
-        let planned = u32::try_from(split_steps).unwrap_or(u32::MAX);
+    /// Fresh evidence for a rollout under `policy`; the evidence clock starts at `now`.
+    pub fn new(policy: &Policy, now: Timestamp) -> Self {
         SignalState {
             next_minute: None,
             bake_from: None,
@@ -149,8 +146,8 @@ impl SignalState {
             slow: RatioTest::new(policy.test_config(CountTest::LatencySplit)),
             errors_bake: None,
             slow_bake: None,
-            errors_looks: policy.looks(CountTest::ErrorsSplit, planned),
-            slow_looks: policy.looks(CountTest::LatencySplit, planned),
+            errors_looks: policy.looks(CountTest::ErrorsSplit),
+            slow_looks: policy.looks(CountTest::LatencySplit),
             last_step_look: None,
             recent: VecDeque::new(),
             step_totals: PairTotals::default(),
@@ -185,16 +182,22 @@ impl SignalState {
         }
     }
 
-    /// Split step `step` reached the end of its dwell (and this tick counted fresh minutes):
-    /// take its scheduled look, once. Not for the last split step, whose minutes the closing
-    /// look covers when the bake starts.
-    pub fn look_at_step_end(&mut self, step: usize) {
-        if self.last_step_look.is_some_and(|done| done >= step) {
-            return;
+    /// A scheduled look of both split tests (see `ScheduledLooks::look`); the tick decides
+    /// when and with what allowance. A `StepEnd` look is taken once per step.
+    pub fn look(&mut self, kind: LookKind, allowance: f64) {
+        if let LookKind::StepEnd { step } = kind {
+            if self.last_step_look.is_some_and(|done| done >= step) {
+                return;
+            }
+            self.last_step_look = Some(step);
         }
-        self.last_step_look = Some(step);
-        self.errors_looks.look(false);
-        self.slow_looks.look(false);
+        self.errors_looks.look(kind, allowance);
+        self.slow_looks.look(kind, allowance);
+    }
+
+    /// The end-of-dwell look of split step `step` is still to be taken.
+    pub fn step_end_due(&self, step: usize) -> bool {
+        self.last_step_look.is_none_or(|done| done < step)
     }
 
     /// Once every whole split minute is counted (all minutes before the one in which 100%
@@ -205,8 +208,7 @@ impl SignalState {
             return;
         };
         if next >= from.plus_minutes(-1) {
-            self.errors_looks.look(true);
-            self.slow_looks.look(true);
+            self.look(LookKind::Closing, 1.0);
         }
     }
 
@@ -402,8 +404,8 @@ impl SignalState {
             queue,
             errors_test,
             latency_test,
-            errors_look: self.errors_looks.taken().last().cloned(),
-            latency_look: self.slow_looks.taken().last().cloned(),
+            errors_look: self.errors_looks.latest().cloned(),
+            latency_look: self.slow_looks.latest().cloned(),
             window,
         }
     }

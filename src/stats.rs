@@ -7,7 +7,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod looks;
-pub use looks::{Look, LookSkipped, ScheduledLooks};
+pub use looks::{Look, LookKind, LookSkipped, ScheduledLooks};
 
 /// One minute's sample-weighted counts for the two versions serving side by side.
 /// Counts are `SUM(_sample_interval)` values, so they may be non-integer after scaling.
@@ -654,10 +654,15 @@ pub struct BakeTest {
     reference_total: f64,
     new_total: f64,
     new_bad: f64,
-    /// The bake's minutes as (requests, bad events), for the burst guard; at most
-    /// `EVIDENCE_CAP`, then the oldest two are merged (clipping a merged block is as valid).
+    /// Bake minutes with at least `BURST_MIN_EVENTS` bad events, as (requests, bad events),
+    /// each under the burst guard; at most `EVIDENCE_CAP`, then the oldest two are merged
+    /// (clipping a merged block is as valid). The other minutes are not clipped, so their
+    /// totals are enough: `new_* − Σ bursty`.
     #[serde(default)]
-    minutes: Vec<(f64, f64)>,
+    bursty: Vec<(f64, f64)>,
+    /// ln of the e-value at the last `observe` (what `summary` reports).
+    #[serde(default)]
+    log_e: f64,
     rejected: bool,
     base_rate_floor: f64,
 }
@@ -680,7 +685,8 @@ impl BakeTest {
             reference_total,
             new_total: 0.0,
             new_bad: 0.0,
-            minutes: Vec::new(),
+            bursty: Vec::new(),
+            log_e: 0.0,
             rejected: false,
             base_rate_floor: DEFAULT_BASE_RATE_FLOOR,
         }
@@ -706,20 +712,23 @@ impl BakeTest {
         }
         self.new_total += new_total;
         self.new_bad += new_bad;
-        self.minutes.push((new_total, new_bad));
-        if self.minutes.len() > EVIDENCE_CAP {
-            let (total, bad) = self.minutes.remove(1);
-            self.minutes[0].0 += total;
-            self.minutes[0].1 += bad;
+        if new_bad >= BURST_MIN_EVENTS {
+            self.bursty.push((new_total, new_bad));
+            if self.bursty.len() > EVIDENCE_CAP {
+                let (total, bad) = self.bursty.remove(1);
+                self.bursty[0].0 += total;
+                self.bursty[0].1 += bad;
+            }
         }
-        if self.observed_log_e() >= self.config.log_level() {
+        self.log_e = self.observed_log_e();
+        if self.log_e >= self.config.log_level() {
             self.rejected = true;
         }
     }
 
     /// Current verdict numbers; `old_*` fields carry the reference counts.
     pub fn summary(&self) -> RatioSummary {
-        let log_e = self.observed_log_e();
+        let log_e = self.log_e;
         let needed = self.new_requests_needed();
         RatioSummary {
             new_total: self.new_total,
@@ -742,28 +751,31 @@ impl BakeTest {
         }
     }
 
-    /// ln of `min_r B(r)·R(r)` on the observed minutes, each minute's likelihood ratio under
-    /// the burst guard (0 without a reference). A state saved before minutes were kept has
-    /// only the cumulative counts: it is judged on those, as one block.
+    /// ln of `min_r B(r)·R(r)` on the observed minutes, each bursty minute's likelihood
+    /// ratio under the burst guard (0 without a reference).
     fn observed_log_e(&self) -> f64 {
         let reference = self.reference();
         if reference.total <= 0.0 {
             return 0.0;
         }
-        let block = [(self.new_total, self.new_bad)];
-        let minutes: &[(f64, f64)] = if self.minutes.is_empty() {
-            &block
-        } else {
-            &self.minutes
-        };
+        let (mut calm_total, mut calm_bad) = (self.new_total, self.new_bad);
+        for (total, bad) in &self.bursty {
+            calm_total -= total;
+            calm_bad -= bad;
+        }
+        let (calm_total, calm_bad) = (calm_total.max(0.0), calm_bad.max(0.0));
         let prior = default_prior(self.config.rho0);
         let rho0 = self.config.rho0;
         let log_b = |r: f64| {
             log_sum_exp(prior.iter().map(|&(rho, w)| {
-                let per_minute = minutes.iter().map(|&(total, bad)| {
-                    burst_guarded(bad * (rho / rho0).ln() - (rho - rho0) * r * total, bad)
-                });
-                w.ln() + per_minute.sum::<f64>()
+                let log_lr =
+                    |total: f64, bad: f64| bad * (rho / rho0).ln() - (rho - rho0) * r * total;
+                let bursty: f64 = self
+                    .bursty
+                    .iter()
+                    .map(|&(total, bad)| burst_guarded(log_lr(total, bad), bad))
+                    .sum();
+                w.ln() + log_lr(calm_total, calm_bad) + bursty
             }))
         };
         minimise_on_grid(

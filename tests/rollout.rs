@@ -350,7 +350,10 @@ fn error_regression_rolls_back_during_the_first_step() {
         .expect("numbers");
     // ×10 at 100 rps: the absolute ceiling (2%) fires on the first counted minute, before
     // the e-process (its bursty 57-event minutes count ×10 at most) has crossed.
-    assert!(numbers.new_bad > 0.0 && numbers.e_value > 1.0, "{numbers:?}");
+    assert!(
+        numbers.new_bad > 0.0 && numbers.e_value > 1.0,
+        "{numbers:?}"
+    );
     assert!(
         rollback
             .details

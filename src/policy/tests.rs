@@ -1,6 +1,7 @@
 //! Unit tests for `policy`: defaults, validation and each signal's verdict rules.
 
 use super::*;
+use crate::stats::LookKind;
 
 fn summary(regression: bool, upper_bound: f64, exposure_met: bool) -> RatioSummary {
     RatioSummary {
@@ -39,11 +40,14 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         .sum();
     let looks: f64 = CountTest::ALL
         .iter()
-        .map(|t| policy.looks(*t, 2).look(true).map_or(0.0, |l| l.alpha))
+        .map(|t| {
+            let mut looks = policy.looks(*t);
+            looks.look(LookKind::Closing, 1.0).map_or(0.0, |l| l.alpha)
+        })
         .sum();
     let total = anytime + looks;
     assert!((total - policy.alpha).abs() < 1e-12, "total {total}");
-    assert!((policy.test_config(CountTest::ErrorsSplit).alpha - 0.0018).abs() < 1e-12);
+    assert!((policy.test_config(CountTest::ErrorsSplit).alpha - 0.0021).abs() < 1e-12);
 }
 
 #[test]
@@ -52,12 +56,14 @@ fn looks_are_refused_outside_their_ranges() {
         ("look_share", 1.0),
         ("look_share", -0.1),
         ("look_rho0", 0.9),
+        ("look_interim_share", 1.5),
         ("look_max_events_per_minute", 0.0),
     ] {
         let mut policy = Policy::default();
         match field {
             "look_share" => policy.look_share = value,
             "look_rho0" => policy.look_rho0 = value,
+            "look_interim_share" => policy.look_interim_share = value,
             _ => policy.look_max_events_per_minute = value,
         }
         assert!(policy.validate().is_err(), "{field} = {value} accepted");

@@ -7,6 +7,7 @@ use crate::observe::{
     Check, CountsWindow, Fetched, MinuteCounts, Probe, VersionCounts, VersionLatency,
 };
 use crate::policy::QueueThresholds;
+use crate::stats::LookKind;
 
 const T0: Timestamp = Timestamp::from_millis(1_795_773_600_000); // 2026-11-27T10:00:00Z
 
@@ -1032,23 +1033,41 @@ fn tick_input_parses_from_json() {
 }
 
 #[test]
-fn step_look_is_taken_once_when_the_first_step_dwell_ends() {
+fn looks_follow_the_schedule_and_a_repeated_tick_takes_none() {
     let (s, _) = run(ramping(false), 1..=9, HEALTHY);
-    assert!(
-        s.signals.errors_looks.taken().is_empty(),
-        "no look before the dwell ends"
-    );
+    let interim = s
+        .signals
+        .errors_looks
+        .latest()
+        .cloned()
+        .expect("interim looks");
+    assert_eq!(interim.kind, LookKind::Interim { step: 0 });
+    // Nine ticks into a 10-minute dwell of step 1 of 2: (0 + ¼·0.9²)/2 of the budget.
+    let budget = s.policy.alpha * s.policy.alpha_split.errors_split * s.policy.look_share;
+    assert!((interim.alpha - budget * 0.25 * 0.81 / 2.0).abs() < 1e-12);
     let (s, _) = run(s, 10..=10, HEALTHY);
-    let taken = s.signals.errors_looks.taken().to_vec();
-    assert_eq!(taken.len(), 1);
-    assert!(!taken[0].closing && !taken[0].rejected);
-    // The same tick again, and the 50% step's ticks, take no other look.
+    let end = s
+        .signals
+        .errors_looks
+        .latest()
+        .cloned()
+        .expect("step-end look");
+    assert_eq!(end.kind, LookKind::StepEnd { step: 0 });
+    assert!((end.alpha - budget / 2.0).abs() < 1e-12 && !end.rejected);
+    let count = s.signals.errors_looks.count();
+    // The same tick again takes no look.
     let live = s.deployment.live.clone();
     let obs = observe(&s, at(10), HEALTHY, &live);
     let (s, _) = step(s, Input::Tick(obs), at(10));
+    assert_eq!(s.signals.errors_looks.count(), count);
     let (s, _) = run(s, 11..=19, HEALTHY);
-    assert_eq!(s.signals.errors_looks.taken(), taken.as_slice());
-    assert_eq!(s.signals.slow_looks.taken().len(), 1);
+    let last = s.signals.errors_looks.latest().expect("50% step looks");
+    assert_eq!(last.kind, LookKind::Interim { step: 1 });
+    assert!(last.alpha > end.alpha && last.alpha < budget);
+    let (s, _) = run(s, 20..=22, HEALTHY);
+    let closing = s.signals.errors_looks.latest().expect("closing look");
+    assert!(closing.closing() && (closing.alpha - budget).abs() < 1e-12);
+    assert_eq!(s.phase, Phase::Baking);
 }
 
 #[test]
@@ -1083,7 +1102,7 @@ fn closing_look_rolls_back_a_regression_the_anytime_floor_lets_through() {
         .errors_looks
         .rejected()
         .expect("closing look rejected");
-    assert!(look.closing && look.p_value <= look.alpha);
+    assert!(look.closing() && look.p_value <= look.alpha);
     let rollback = notices(&actions)
         .into_iter()
         .find(|n| n.kind == EventKind::RollingBack)

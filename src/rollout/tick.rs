@@ -9,11 +9,11 @@ use super::{
 };
 use crate::observe::{Fetched, LiveDeployment, Observations};
 use crate::policy::{
-    describe_needed, format_e_value, format_probability, Gap, Reason, Signal, Verdict,
+    describe_needed, format_e_value, format_probability, look_name, Gap, Reason, Signal, Verdict,
 };
 use crate::rollout::deployment::ReadEffect;
 use crate::signals::{Assessment, TickFacts};
-use crate::stats::{Look, LookSkipped};
+use crate::stats::{Look, LookKind, LookSkipped};
 use crate::time::Timestamp;
 
 /// Handles `Input::Tick`.
@@ -155,7 +155,7 @@ fn evaluate(
             );
         }
     }
-    take_step_look(s, stage, &facts, now);
+    take_look(s, stage, &facts, now);
     let assessment = s.signals.assess(&s.policy, &facts, stage == Stage::Baking);
     let decision = decide(s, stage, &assessment, read_ok, now);
     s.last_assessment = Some(assessment.clone());
@@ -174,21 +174,38 @@ fn evaluate(
     act(s, stage, decision, assessment, now, out);
 }
 
-/// A split step other than the last has reached the end of its dwell: its scheduled look,
-/// on a tick that counted fresh minutes (a failed query postpones it to the next tick that
-/// does). The time is the schedule's, not the data's; docs/statistics.md, "Scheduled looks".
-fn take_step_look(s: &mut RolloutState, stage: Stage, facts: &TickFacts, now: Timestamp) {
+/// The scheduled look of this tick, on a tick that counted fresh split minutes (a failed
+/// query postpones it). Of n split steps, step i's looks may have spent i/n of the budget
+/// before it, (i + s·(elapsed/dwell)²)/n during it (s = `Policy::look_interim_share`: small
+/// early, as large regressions show anyway), and (i + 1)/n from the end of its dwell
+/// (the last step has no end look: the closing look, at the start of the bake, spends the
+/// rest). The times and allowances come from the schedule, not from the counts;
+/// docs/statistics.md, "Scheduled looks".
+fn take_look(s: &mut RolloutState, stage: Stage, facts: &TickFacts, now: Timestamp) {
     let (Stage::Ramping { step }, Some(live_since)) = (stage, s.clock.live_since) else {
         return;
     };
+    let split_steps = s.schedule.last_index();
     let Some(dwell) = s.schedule.step(step).map(|st| st.dwell_minutes) else {
         return;
     };
-    let last_split_step = step + 1 >= s.schedule.last_index();
-    let dwell_over = minutes_between(live_since, now) >= i64::from(dwell);
-    if !last_split_step && dwell_over && facts.counts_gap.is_none() {
-        s.signals.look_at_step_end(step);
+    if facts.minutes_counted == 0 || facts.counts_gap.is_some() || step >= split_steps {
+        return;
     }
+    let elapsed = minutes_between(live_since, now) as f64;
+    let dwell = f64::from(dwell.max(1));
+    let ended = step + 1 < split_steps && elapsed >= dwell;
+    let (i, n) = (step as f64, split_steps as f64);
+    let (kind, allowance) = if ended && s.signals.step_end_due(step) {
+        (LookKind::StepEnd { step }, (i + 1.0) / n)
+    } else if ended {
+        (LookKind::Interim { step }, (i + 1.0) / n)
+    } else {
+        let x = (elapsed / dwell).clamp(0.0, 1.0);
+        let share = s.policy.look_interim_share;
+        (LookKind::Interim { step }, (i + share * x * x) / n)
+    };
+    s.signals.look(kind, allowance);
 }
 
 fn decide(
@@ -419,11 +436,7 @@ pub(super) fn verdict_lines(a: &Assessment) -> Vec<String> {
 
 /// A scheduled look in one line: what it saw against what the null expects.
 fn describe_look(look: &Look) -> String {
-    let which = if look.closing {
-        "closing look".to_string()
-    } else {
-        format!("look {} of {}", look.number, look.of)
-    };
+    let which = look_name(look);
     match (&look.skipped, look.critical) {
         (Some(LookSkipped::NoEvents), _) => format!("{which}: no bad events to test"),
         (Some(LookSkipped::TooManyEvents { per_minute, limit }), _) => format!(

@@ -47,7 +47,7 @@ fn window(from: i64, to: i64, p95: Option<f64>) -> Observations {
 
 fn counting() -> (Policy, SignalState) {
     let policy = Policy::default();
-    let mut state = SignalState::new(&policy, 2, T0);
+    let mut state = SignalState::new(&policy, T0);
     state.start_counting(T0);
     (policy, state)
 }

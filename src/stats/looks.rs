@@ -1,8 +1,8 @@
-//! Scheduled looks: an exact test of where the split's bad events came from, taken at a few
-//! moments the schedule fixes in advance (when each split step but the last reaches the end
-//! of its dwell, and once every split minute is counted), with a group-sequential boundary so
-//! that all the looks together falsely reject with probability at most their α. Pure and sync.
-//! Method and validity: docs/statistics.md, "Scheduled looks".
+//! Scheduled looks: an exact test of where the split's bad events came from, taken at times
+//! the schedule fixes (every tick of a split step, with most of the budget at the end of each
+//! step's dwell and at the closing look once every split minute is counted), with a
+//! group-sequential boundary so that all the looks together falsely reject with probability
+//! at most their α. Pure and sync. Method and validity: docs/statistics.md, "Scheduled looks".
 
 use super::PairCounts;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,9 @@ const GROUPS_PER_SEGMENT: usize = 24;
 /// Bad events above which a look is skipped to bound the work (the exact distribution has one
 /// entry per possible count). Far above `Policy::look_max_events_per_minute` × any split.
 const MAX_EVENTS: u64 = 20_000;
+/// Looks before the closing one; after that only the closing look is taken (bounds the
+/// state and the work of a split held for hours).
+const MAX_LOOKS: usize = 240;
 
 /// The looks of one count signal (5xx or slow requests) over one rollout's split.
 ///
@@ -21,26 +24,30 @@ const MAX_EVENTS: u64 = 20_000;
 /// the total S over the minutes looked at is a sufficient statistic for every ratio ρ (the
 /// log-odds ratio is ln ρ/ρ0 at any share). Each look rejects when S reaches a critical value
 /// computed from S's exact null distribution with the paths that crossed an earlier look
-/// removed, so the looks spend α cumulatively: look j of n may have spent `alpha · j / n`,
-/// the last one all of `alpha`.
+/// removed, so the looks spend α cumulatively: a look may have spent `alpha × allowance` in
+/// all, where the caller's `allowance` never decreases and the closing look's is 1.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScheduledLooks {
-    /// α of all the looks together.
+    /// α of all the looks together (0: no looks).
     alpha: f64,
     /// Null: ratio ≤ `rho0`.
     rho0: f64,
-    /// Looks in the plan (0: none, e.g. a schedule with no split).
-    planned: u32,
     /// See `Policy::look_max_events_per_minute`.
     max_events_per_minute: f64,
     /// Minutes where both versions served (the looks' exposure).
     minutes: u32,
     /// Bad events of both versions over those minutes.
     events: u64,
+    /// `minutes` when the latest look was taken.
+    minutes_at_last_look: u32,
     /// Counted bad events, grouped by segment and by null probability.
     groups: Vec<Group>,
-    /// Looks taken so far, in order.
-    looks: Vec<Look>,
+    /// Critical value of every look taken so far, in order (`None`: skipped).
+    boundaries: Vec<Option<u64>>,
+    /// The latest look.
+    latest: Option<Look>,
+    /// The look that rejected, if one did (no look is taken after it).
+    rejection: Option<Look>,
 }
 
 /// Bad events of minutes in one segment at (nearly) one share.
@@ -54,15 +61,26 @@ struct Group {
     new_bad: u64,
 }
 
+/// Where in the schedule a look is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "at")]
+pub enum LookKind {
+    /// A tick within split step `step` (0-based) before the end of its dwell, or while it
+    /// holds after it: a small share of the budget, for large regressions.
+    Interim { step: usize },
+    /// The end of split step `step`'s dwell: the step's share of the budget.
+    StepEnd { step: usize },
+    /// Every whole split minute counted: the rest of the budget.
+    Closing,
+}
+
 /// One look's outcome, with the numbers behind it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Look {
-    /// 1-based position in the plan.
+    /// Where in the schedule.
+    pub kind: LookKind,
+    /// 1-based count of looks taken so far.
     pub number: u32,
-    /// Looks planned.
-    pub of: u32,
-    /// The closing look, over every split minute.
-    pub closing: bool,
     /// Bad events (both versions) in the minutes looked at.
     pub events: u64,
     /// Of those, from the new version.
@@ -84,6 +102,13 @@ pub struct Look {
     pub skipped: Option<LookSkipped>,
 }
 
+impl Look {
+    /// The closing look, over every split minute.
+    pub fn closing(&self) -> bool {
+        self.kind == LookKind::Closing
+    }
+}
+
 /// Why a look tested nothing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "why")]
@@ -96,31 +121,37 @@ pub enum LookSkipped {
 }
 
 impl ScheduledLooks {
-    /// A plan of `planned` looks sharing `alpha` against "ratio ≤ `rho0`", skipped when the
-    /// split averages more than `max_events_per_minute` bad events a minute.
-    pub fn new(alpha: f64, rho0: f64, planned: u32, max_events_per_minute: f64) -> Self {
+    /// Looks sharing `alpha` against "ratio ≤ `rho0`", skipped while the split averages more
+    /// than `max_events_per_minute` bad events a minute. `alpha` 0 takes no looks.
+    pub fn new(alpha: f64, rho0: f64, max_events_per_minute: f64) -> Self {
         ScheduledLooks {
             alpha,
             rho0,
-            planned,
             max_events_per_minute,
             ..Self::default()
         }
     }
 
-    /// True once every planned look was taken (or none was planned).
+    /// True once the closing look was taken, a look rejected, or none can be (α 0).
     pub fn finished(&self) -> bool {
-        self.looks.len() >= self.planned as usize || self.looks.last().is_some_and(|l| l.closing)
+        self.alpha <= 0.0
+            || self.rejection.is_some()
+            || self.latest.as_ref().is_some_and(Look::closing)
+    }
+
+    /// The latest look taken, if any.
+    pub fn latest(&self) -> Option<&Look> {
+        self.latest.as_ref()
     }
 
     /// Looks taken so far.
-    pub fn taken(&self) -> &[Look] {
-        &self.looks
+    pub fn count(&self) -> usize {
+        self.boundaries.len()
     }
 
-    /// True when some look rejected the null (latched: looks stop after that).
+    /// The look that rejected the null, if one did (latched: looks stop after that).
     pub fn rejected(&self) -> Option<&Look> {
-        self.looks.iter().find(|l| l.rejected)
+        self.rejection.as_ref()
     }
 
     /// Counts one split minute (rounded to whole events; see `PairCounts::per_sample`).
@@ -140,7 +171,7 @@ impl ScheduledLooks {
             return;
         }
         self.events += events;
-        let segment = self.looks.len() as u32;
+        let segment = self.boundaries.len() as u32;
         let rho0 = self.rho0;
         let p0 = rho0 * q / (rho0 * q + 1.0 - q);
         self.groups.push(Group {
@@ -154,19 +185,22 @@ impl ScheduledLooks {
         }
     }
 
-    /// Takes the next look (the closing one when `closing`, or when it is the last planned)
-    /// and returns it; `None` when the plan is finished or a look already rejected.
-    pub fn look(&mut self, closing: bool) -> Option<&Look> {
-        if self.finished() || self.rejected().is_some() {
+    /// Takes a look of `kind` that may have spent `alpha × allowance` together with the
+    /// earlier ones (`allowance` in [0, 1], never decreasing; the closing look spends all),
+    /// and returns it. `None` when the looks are finished, no minute was counted since the
+    /// last look (a repeated tick), or too many looks were taken already.
+    pub fn look(&mut self, kind: LookKind, allowance: f64) -> Option<&Look> {
+        let closing = kind == LookKind::Closing;
+        let fresh = self.minutes > self.minutes_at_last_look || self.boundaries.is_empty();
+        if self.finished() || !(fresh || closing) || (!closing && self.count() >= MAX_LOOKS) {
             return None;
         }
-        let number = self.looks.len() as u32 + 1;
-        let closing = closing || number >= self.planned;
-        let alpha = if closing {
-            self.alpha
+        let allowance = if closing {
+            1.0
         } else {
-            self.alpha * f64::from(number) / f64::from(self.planned)
+            allowance.clamp(0.0, 1.0)
         };
+        let alpha = self.alpha * allowance;
         let new_bad: u64 = self.groups.iter().map(|g| g.new_bad).sum();
         let null_mean = self.groups.iter().map(|g| g.events as f64 * g.p0).sum();
         let per_minute = self.events as f64 / f64::from(self.minutes.max(1));
@@ -187,10 +221,9 @@ impl ScheduledLooks {
                 (Some(critical), p_value)
             }
         };
-        self.looks.push(Look {
-            number,
-            of: self.planned,
-            closing,
+        let look = Look {
+            kind,
+            number: self.count() as u32 + 1,
             events: self.events,
             new_bad,
             null_mean,
@@ -200,22 +233,28 @@ impl ScheduledLooks {
             rho0: self.rho0,
             rejected: critical.is_some_and(|c| new_bad >= c),
             skipped,
-        });
-        self.looks.last()
+        };
+        self.boundaries.push(critical);
+        self.minutes_at_last_look = self.minutes;
+        if look.rejected {
+            self.rejection = Some(look.clone());
+        }
+        self.latest = Some(look);
+        self.latest.as_ref()
     }
 
     /// The critical value of the look being taken (the smallest count whose upper tail,
     /// plus the null mass that crossed earlier looks, stays within `alpha`), and the p-value
     /// of `observed`.
     fn boundary(&self, alpha: f64, observed: u64) -> (u64, f64) {
-        let current = self.looks.len() as u32;
+        let current = self.boundaries.len() as u32;
         let mut dist = vec![1.0];
         let mut crossed = 0.0;
         for segment in 0..=current {
             for g in self.groups.iter().filter(|g| g.segment == segment) {
                 dist = convolve(&dist, &binomial_pmf(g.events, g.p0));
             }
-            let earlier = self.looks.get(segment as usize).and_then(|l| l.critical);
+            let earlier = self.boundaries.get(segment as usize).copied().flatten();
             if let (true, Some(c)) = (segment < current, earlier) {
                 for mass in dist.iter_mut().skip(c as usize) {
                     crossed += *mass;
@@ -321,39 +360,48 @@ mod tests {
     fn one_look_matches_the_exact_binomial_tail() {
         // 10 events at a 50% share, null ratio 1: S ~ Binomial(10, 1/2). P(S ≥ 9) = 11/1024
         // (1.07%) > 1% ≥ P(S = 10) = 1/1024, so the 1% critical value is 10.
-        let mut looks = ScheduledLooks::new(0.01, 1.0, 1, 100.0);
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 100.0);
         looks.observe(minute(100.0, 9.0, 100.0, 1.0));
-        let look = looks.look(false).unwrap().clone();
+        let look = looks.look(LookKind::Closing, 0.0).unwrap().clone();
         assert_eq!(look.critical, Some(10));
         assert!(!look.rejected);
         assert!((look.p_value - 11.0 / 1024.0).abs() < 1e-12);
         assert!((look.null_mean - 5.0).abs() < 1e-12);
-        assert!(look.closing);
+        assert!(look.closing() && looks.finished());
     }
 
     #[test]
     fn all_new_version_events_reject_at_a_small_share() {
         // 5 events all from the new version at a 10% share: P = 1e-5 under ratio 1.
-        let mut looks = ScheduledLooks::new(0.01, 1.0, 2, 100.0);
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 100.0);
         for _ in 0..5 {
             looks.observe(minute(60.0, 1.0, 540.0, 0.0));
         }
-        let look = looks.look(false).unwrap();
+        let look = looks.look(LookKind::StepEnd { step: 0 }, 0.5).unwrap();
         assert!(look.rejected);
         assert!((look.p_value - 1e-5).abs() < 1e-12);
         assert!((look.alpha - 0.005).abs() < 1e-15);
-        assert!(looks.look(true).is_none(), "no look after a rejection");
+        assert!(looks.rejected().is_some());
+        assert!(
+            looks.look(LookKind::Closing, 1.0).is_none(),
+            "no look after a rejection"
+        );
     }
 
     #[test]
     fn a_later_look_spends_only_what_the_earlier_left() {
         // Look 1 at 1% of 2% on Binomial(10, ½): critical 10 (mass 1/1024 crossed). Look 2
         // adds 10 more events at ½; its boundary leaves out the crossed paths.
-        let mut looks = ScheduledLooks::new(0.02, 1.0, 2, 100.0);
+        let mut looks = ScheduledLooks::new(0.02, 1.0, 100.0);
         looks.observe(minute(100.0, 5.0, 100.0, 5.0));
-        assert_eq!(looks.look(false).unwrap().critical, Some(10));
+        let first = looks.look(LookKind::StepEnd { step: 0 }, 0.5).unwrap();
+        assert_eq!(first.critical, Some(10));
+        assert!(
+            looks.look(LookKind::Interim { step: 1 }, 0.5).is_none(),
+            "no second look without a new minute"
+        );
         looks.observe(minute(100.0, 5.0, 100.0, 5.0));
-        let look = looks.look(true).unwrap().clone();
+        let look = looks.look(LookKind::Closing, 1.0).unwrap().clone();
         // Brute force over the 2-step path: P(S1 = 10 or S2 ≥ c) ≤ 2%.
         let b10 = binomial_pmf(10, 0.5);
         let prob = |c: usize| {
@@ -370,13 +418,14 @@ mod tests {
         let c = look.critical.unwrap() as usize;
         assert!(prob(c) <= 0.02 + 1e-12);
         assert!(prob(c - 1) > 0.02);
-        assert!(look.closing && looks.finished());
+        assert!(look.closing() && looks.finished());
     }
 
     #[test]
     fn false_rejections_stay_within_alpha_over_many_null_runs() {
-        // Seeded A/A check: Poisson-ish events with the new version exactly at ratio 1, two
-        // looks at 1%; the rejection rate must stay within a binomial tolerance of 1%.
+        // Seeded A/A check: events with the new version exactly at ratio 1, a look every
+        // minute (a quarter of the budget spent over the first step, half at its end, the
+        // rest at the close); the rejection rate must stay within a binomial tolerance of 1%.
         let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
         let mut uniform = move || {
             seed ^= seed << 13;
@@ -387,7 +436,7 @@ mod tests {
         let runs = 4000;
         let mut rejections = 0;
         for _ in 0..runs {
-            let mut looks = ScheduledLooks::new(0.01, 1.0, 2, 100.0);
+            let mut looks = ScheduledLooks::new(0.01, 1.0, 100.0);
             for m in 0..20 {
                 let q = if m < 10 { 0.1 } else { 0.5 };
                 let events = (uniform() * 5.0).floor();
@@ -398,11 +447,15 @@ mod tests {
                     (1.0 - q) * 600.0,
                     events - new_bad,
                 ));
-                if m == 9 {
-                    looks.look(false);
-                }
+                let x = f64::from(m % 10 + 1) / 10.0;
+                let (kind, allowance) = match m {
+                    9 => (LookKind::StepEnd { step: 0 }, 0.5),
+                    0..=8 => (LookKind::Interim { step: 0 }, 0.125 * x * x),
+                    _ => (LookKind::Interim { step: 1 }, 0.5 + 0.125 * x * x),
+                };
+                looks.look(kind, allowance);
             }
-            looks.look(true);
+            looks.look(LookKind::Closing, 1.0);
             rejections += usize::from(looks.rejected().is_some());
         }
         let rate = rejections as f64 / runs as f64;
@@ -413,9 +466,9 @@ mod tests {
 
     #[test]
     fn a_look_is_skipped_when_counts_are_too_high_for_the_poisson_model() {
-        let mut looks = ScheduledLooks::new(0.01, 1.0, 1, 30.0);
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 30.0);
         looks.observe(minute(600.0, 20.0, 600.0, 20.0));
-        let look = looks.look(false).unwrap();
+        let look = looks.look(LookKind::Closing, 1.0).unwrap();
         assert!(matches!(
             look.skipped,
             Some(LookSkipped::TooManyEvents { .. })
@@ -426,13 +479,13 @@ mod tests {
 
     #[test]
     fn merging_share_groups_keeps_the_counts() {
-        let mut looks = ScheduledLooks::new(0.01, 1.0, 1, 1000.0);
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 1000.0);
         for m in 0..100 {
             let q = 0.1 + f64::from(m) * 0.001;
             looks.observe(minute(q * 1000.0, 1.0, (1.0 - q) * 1000.0, 1.0));
         }
         assert!(looks.groups.len() <= GROUPS_PER_SEGMENT);
-        let look = looks.look(true).unwrap();
+        let look = looks.look(LookKind::Closing, 1.0).unwrap();
         assert_eq!((look.events, look.new_bad), (200, 100));
     }
 }
