@@ -8,7 +8,7 @@ mod timeline;
 mod words;
 
 use crate::observe::VersionShare;
-use crate::policy::Verdict;
+use crate::policy::{describe_look, Verdict};
 use crate::rollout::{AuditEvent, EventKind, Phase, Stage};
 use crate::status::RolloutView;
 use crate::time::Timestamp;
@@ -330,13 +330,17 @@ fn verdicts(view: &RolloutView) -> String {
         count(a.window.old.requests),
         rate(a.window.old.errors, a.window.old.requests),
     );
+    let look = |look: &Option<crate::stats::Look>| {
+        look.as_ref()
+            .map_or(String::new(), |l| format!(" · {}", describe_look(l)))
+    };
     let errors_numbers = match &a.errors_test {
         Some(t) => format!("{} · {window}", words::test_numbers(t)),
         None => window,
-    };
+    } + &look(&a.errors_look);
     let latency_numbers = a.latency_test.as_ref().map_or(String::new(), |t| {
         format!("slow requests: {}", words::test_numbers(t))
-    });
+    }) + &look(&a.latency_look);
     let mut rows = vec![
         ("/healthz", &a.healthz, String::new()),
         ("5xx", &a.errors, errors_numbers),

@@ -3,7 +3,7 @@
 //! reasons and numbers / inconclusive with why). Missing data is never healthy.
 
 use crate::observe::{Probe, QueueMetrics, VersionLatency};
-use crate::stats::{Look, LookKind, RatioSummary, RatioTestConfig, ScheduledLooks};
+use crate::stats::{Look, LookKind, LookSkipped, RatioSummary, RatioTestConfig, ScheduledLooks};
 use serde::{Deserialize, Serialize};
 
 mod verdict;
@@ -538,6 +538,29 @@ pub fn look_name(look: &Look) -> String {
         LookKind::Interim { step } => {
             format!("look during step {} (look {})", step + 1, look.number)
         }
+    }
+}
+
+/// A scheduled look in one line: what it saw against what the null expects.
+pub fn describe_look(look: &Look) -> String {
+    let which = look_name(look);
+    match (&look.skipped, look.critical) {
+        (Some(LookSkipped::NoEvents), _) => format!("{which}: no bad events to test"),
+        (Some(LookSkipped::TooManyEvents { per_minute, limit }), _) => format!(
+            "{which}: skipped, {per_minute:.0} bad events a minute (limit {limit:.0}); \
+             the anytime test decides"
+        ),
+        (None, Some(critical)) => format!(
+            "{which}: {} of {} bad events from the new version, {:.1} expected at ratio {}, \
+             rejects at {critical}; p = {} (α {})",
+            look.new_bad,
+            look.events,
+            look.null_mean,
+            look.rho0,
+            format_probability(look.p_value),
+            format_probability(look.alpha),
+        ),
+        (None, None) => format!("{which}: no boundary"),
     }
 }
 

@@ -217,6 +217,11 @@ fn index_shows_phase_split_time_on_step_and_verdict_numbers() {
     assert!(html.contains("new 18/1800 (1.00%)"), "{html}");
     assert!(html.contains("old 162/16200 (1.00%)"));
     assert!(html.contains("e-value "));
+    // Looks at minutes 3, 4 and 5; 60 bad events a minute is over the looks' limit of 30.
+    assert!(
+        html.contains("look during step 1 (look 3): skipped, 60 bad events a minute (limit 30)"),
+        "{html}"
+    );
     assert!(html.contains("<td>/healthz</td><td class=\"ok\">healthy</td>"));
     assert!(html.contains("hold: 5 min of dwell left"));
     assert!(html.contains("href=\"/rollouts/mauntic-gateway\""));

@@ -8,12 +8,10 @@ use super::{
     Stage,
 };
 use crate::observe::{Fetched, LiveDeployment, Observations};
-use crate::policy::{
-    describe_needed, format_e_value, format_probability, look_name, Gap, Reason, Signal, Verdict,
-};
+use crate::policy::{describe_look, describe_needed, format_e_value, Gap, Reason, Signal, Verdict};
 use crate::rollout::deployment::ReadEffect;
 use crate::signals::{Assessment, TickFacts};
-use crate::stats::{Look, LookKind, LookSkipped};
+use crate::stats::LookKind;
 use crate::time::Timestamp;
 
 /// Handles `Input::Tick`.
@@ -432,29 +430,6 @@ pub(super) fn verdict_lines(a: &Assessment) -> Vec<String> {
         lines.push(format!("queue: {queue}"));
     }
     lines
-}
-
-/// A scheduled look in one line: what it saw against what the null expects.
-fn describe_look(look: &Look) -> String {
-    let which = look_name(look);
-    match (&look.skipped, look.critical) {
-        (Some(LookSkipped::NoEvents), _) => format!("{which}: no bad events to test"),
-        (Some(LookSkipped::TooManyEvents { per_minute, limit }), _) => format!(
-            "{which}: skipped, {per_minute:.0} bad events a minute (limit {limit:.0}); \
-             the anytime test decides"
-        ),
-        (None, Some(critical)) => format!(
-            "{which}: {} of {} bad events from the new version, {:.1} expected at ratio {}, \
-             rejects at {critical}; p = {} (α {})",
-            look.new_bad,
-            look.events,
-            look.null_mean,
-            look.rho0,
-            format_probability(look.p_value),
-            format_probability(look.alpha),
-        ),
-        (None, None) => format!("{which}: no boundary"),
-    }
 }
 
 fn summarize(decision: &Decision) -> String {
