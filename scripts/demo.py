@@ -27,7 +27,8 @@ def pct(x: float) -> str:
 
 
 def progress_line(minute: int, status: dict) -> str:
-    """One line per simulated minute: phase, split, 5xx per version, e-value, decision."""
+    """One line per simulated minute: phase, split, 5xx per version, e-value, the 5xx look's
+    p-value against its alpha, decision."""
     step = status.get("step") or {}
     split = next((s["percent"] for s in status["live_split"] if s["version_id"] == status["version_id"]), 0)
     a = status.get("last_assessment") or {}
@@ -36,12 +37,15 @@ def progress_line(minute: int, status: dict) -> str:
     rate = lambda v: pct(v["errors"] / v["requests"]) if v.get("requests") else "  -  "
     test = a.get("errors_test") or {}
     e = test.get("e_value")
+    look = a.get("errors_look") or {}
+    p = f"p {look['p_value']:.1e}/{look['alpha']:.1e}" if look.get("critical") is not None else "p    -   "
     decision = (status.get("last_decision") or {}).get("decision", "")
     where = f"step {step['number']}/{step['of']}" if step else ""
     colour = RED if "roll" in status["phase_name"] else GREEN if status["phase_name"] == "completed" else ""
     reset = RESET if colour else ""
     return (f"  min {minute:>2} │ {colour}{status['phase_name']:<12}{reset} {where:<9} │ new at {split:>5.1f}% │ "
-            f"5xx new {rate(new):>6} old {rate(old):>6} │ e-value {'-' if e is None else f'{e:8.2f}'} │ {decision}")
+            f"5xx new {rate(new):>6} old {rate(old):>6} │ e-value {'-' if e is None else f'{e:8.2f}'} │ "
+            f"look {p:<17} │ {decision}")
 
 
 def story(world: World, releases: list[tuple[str, object]], minutes: int, delay: float) -> dict[str, list[dict]]:

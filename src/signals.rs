@@ -525,7 +525,8 @@ fn evidence(
     }
     match stage {
         Some(summary) => policy.judge_evidence(signal, summary),
-        None => Verdict::inconclusive(Gap::NotObserved { signal }),
+        // Only the bake's tests can be missing: the split's exist from the start.
+        None => Verdict::inconclusive(Gap::BakeNotStarted { signal }),
     }
 }
 

@@ -93,6 +93,9 @@ pub enum Gap {
     },
     /// `/healthz` was answered by another version.
     WrongVersion { answered_by: String },
+    /// At 100%, the bake test starts with the first whole minute at 100%, which the
+    /// ingestion lag has not let in yet.
+    BakeNotStarted { signal: Signal },
 }
 
 impl Gap {
@@ -100,6 +103,7 @@ impl Gap {
     pub fn for_signal(self, signal: Signal) -> Gap {
         match self {
             Gap::NotObserved { .. } => Gap::NotObserved { signal },
+            Gap::BakeNotStarted { .. } => Gap::BakeNotStarted { signal },
             Gap::SourceFailed { why, .. } => Gap::SourceFailed { signal, why },
             Gap::TooFewRequests { have, need, .. } => Gap::TooFewRequests { signal, have, need },
             other => other,
@@ -135,6 +139,10 @@ impl fmt::Display for Gap {
             Gap::WrongVersion { answered_by } => {
                 write!(f, "healthz: answered by version {answered_by}, not ours")
             }
+            Gap::BakeNotStarted { signal } => write!(
+                f,
+                "{signal}: bake test starts with the first whole minute at 100%, not counted yet"
+            ),
         }
     }
 }
