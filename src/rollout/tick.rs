@@ -177,8 +177,9 @@ fn evaluate(
 /// before it, (i + s·(elapsed/dwell)²)/n during it (s = `Policy::look_interim_share`: small
 /// early, as large regressions show anyway), and (i + 1)/n from the end of its dwell
 /// (the last step has no end look: the closing look, at the start of the bake, spends the
-/// rest). The times and allowances come from the schedule, not from the counts;
-/// docs/statistics.md, "Scheduled looks".
+/// rest). The times and allowances come from the clock, the schedule and the promotions,
+/// not from the looks' counts (docs/statistics.md, "Scheduled looks", says where promotions
+/// read them).
 fn take_look(s: &mut RolloutState, stage: Stage, facts: &TickFacts, now: Timestamp) {
     let (Stage::Ramping { step }, Some(live_since)) = (stage, s.clock.live_since) else {
         return;

@@ -170,7 +170,7 @@ impl ScheduledLooks {
         if events == 0 {
             return;
         }
-        self.events += events;
+        self.events = self.events.saturating_add(events);
         let segment = self.boundaries.len() as u32;
         let rho0 = self.rho0;
         let p0 = rho0 * q / (rho0 * q + 1.0 - q);
@@ -264,6 +264,11 @@ impl ScheduledLooks {
         }
         let budget = alpha - crossed;
         let mut critical = dist.len();
+        if !(budget > 0.0) {
+            // Nothing left to spend (or a NaN allowance): this look cannot reject.
+            let at_least: f64 = dist.iter().skip(observed as usize).sum();
+            return (critical as u64, (crossed + at_least).min(1.0));
+        }
         let mut tail = 0.0;
         for s in (0..dist.len()).rev() {
             if tail + dist[s] > budget {
@@ -277,10 +282,12 @@ impl ScheduledLooks {
     }
 }
 
-/// Whole events from a (possibly sample-scaled) count.
+/// Whole events from a (possibly sample-scaled) count, capped far above anything a look
+/// would test (`MAX_EVENTS`), so sums of counts cannot overflow.
 fn round_count(count: f64) -> u64 {
+    const CAP: f64 = 1e12;
     if count.is_finite() && count > 0.0 {
-        count.round() as u64
+        count.round().min(CAP) as u64
     } else {
         0
     }
@@ -475,6 +482,19 @@ mod tests {
         ));
         assert_eq!(look.critical, None);
         assert!(!look.rejected);
+    }
+
+    #[test]
+    fn absurd_counts_and_a_nan_allowance_never_reject_nor_panic() {
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 1e30);
+        looks.observe(minute(1e300, 1e300, 1e300, 1e300));
+        looks.observe(minute(1e300, 1e300, 1e300, 1e300));
+        let look = looks.look(LookKind::Interim { step: 0 }, 0.5).unwrap();
+        assert!(look.skipped.is_some() && !look.rejected);
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 100.0);
+        looks.observe(minute(60.0, 5.0, 540.0, 0.0));
+        let look = looks.look(LookKind::Interim { step: 0 }, f64::NAN).unwrap();
+        assert!(!look.rejected, "{look:?}");
     }
 
     #[test]
