@@ -50,7 +50,7 @@ pub struct Policy {
     pub max_minutes_without_evidence: u32,
     /// Analytics Engine ingestion lag: the newest minutes not yet counted (2).
     pub ingestion_lag_minutes: u32,
-    /// Share of each split test's α spent at the scheduled looks (0.7): exact tests when a
+    /// Share of each split test's α spent at the scheduled looks (0.75): exact tests when a
     /// split step's dwell ends and once the whole split is counted. The rest goes to the
     /// anytime e-process, which catches large regressions between looks. 0 turns looks off.
     pub look_share: f64,
@@ -75,7 +75,7 @@ pub const CEILING_Z: f64 = 3.09;
 /// Shares of `alpha` for the four sequential tests that can roll back. They run on
 /// different data but may all look at the same release, so the chance that *any* of them
 /// falsely fires is at most the sum of their alphas (union bound); the shares must sum to
-/// ≤ 1. Default: 5xx during the split 0.7, slow requests during the split 0.2, 5xx and slow
+/// ≤ 1. Default: 5xx during the split 0.8, slow requests during the split 0.1, 5xx and slow
 /// requests during the bake 0.05 each: most budget where most decisions are (each split
 /// share is then divided between the anytime e-process and the scheduled looks by
 /// `Policy::look_share`). Chosen with the simulator: docs/benchmark.md.
@@ -123,7 +123,7 @@ impl Default for Policy {
             queue: None,
             max_minutes_without_evidence: 10,
             ingestion_lag_minutes: 2,
-            look_share: 0.7,
+            look_share: 0.75,
             look_interim_share: 0.25,
             look_rho0: 1.0,
             look_max_events_per_minute: 30.0,
@@ -134,8 +134,8 @@ impl Default for Policy {
 impl Default for AlphaSplit {
     fn default() -> Self {
         AlphaSplit {
-            errors_split: 0.7,
-            latency_split: 0.2,
+            errors_split: 0.8,
+            latency_split: 0.1,
             errors_bake: 0.05,
             latency_bake: 0.05,
         }
