@@ -329,6 +329,25 @@ impl Policy {
             _ => "5xx".to_string(),
         };
         let when = look_name(look);
+        if let Some(r) = look.robust.as_ref().filter(|r| r.rejected) {
+            return Verdict::unhealthy(Reason {
+                signal,
+                detail: format!(
+                    "new version worse than old at the {when}: over {} minutes its share of the \
+                     {what} ran {:.2} standard deviations a minute above what ratio ≤ {} allows \
+                     (spread {:.2}); t = {:.2}, p = {} ≤ {}",
+                    r.minutes,
+                    r.mean_z,
+                    look.rho0,
+                    r.sd_z,
+                    r.t,
+                    format_probability(r.p_value),
+                    format_probability(r.alpha),
+                ),
+                observed: r.p_value,
+                limit: r.alpha,
+            });
+        }
         Verdict::unhealthy(Reason {
             signal,
             detail: format!(
@@ -546,10 +565,22 @@ pub fn describe_look(look: &Look) -> String {
     let which = look_name(look);
     match (&look.skipped, look.critical) {
         (Some(LookSkipped::NoEvents), _) => format!("{which}: no bad events to test"),
-        (Some(LookSkipped::TooManyEvents { per_minute, limit }), _) => format!(
-            "{which}: skipped, {per_minute:.0} bad events a minute (limit {limit:.0}); \
-             the anytime test decides"
-        ),
+        (Some(LookSkipped::TooManyEvents { per_minute, limit }), _) => match &look.robust {
+            Some(r) => format!(
+                "{which}: {per_minute:.0} bad events a minute (exact limit {limit:.0}); robust \
+                 t test over {} minutes: mean z {:.2}, spread {:.2}, t = {:.2}, p = {} (α {})",
+                r.minutes,
+                r.mean_z,
+                r.sd_z,
+                r.t,
+                format_probability(r.p_value),
+                format_probability(r.alpha),
+            ),
+            None => format!(
+                "{which}: skipped, {per_minute:.0} bad events a minute (limit {limit:.0}); \
+                 the anytime test decides"
+            ),
+        },
         (None, Some(critical)) => format!(
             "{which}: {} of {} bad events from the new version, {:.1} expected at ratio {}, \
              rejects at {critical}; p = {} (α {})",

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod looks;
-pub use looks::{Look, LookKind, LookSkipped, ScheduledLooks};
+pub use looks::{Look, LookKind, LookSkipped, RobustLook, ScheduledLooks};
 
 /// One minute's sample-weighted counts for the two versions serving side by side.
 /// Counts are `SUM(_sample_interval)` values, so they may be non-integer after scaling.

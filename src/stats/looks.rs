@@ -15,6 +15,10 @@ const MAX_EVENTS: u64 = 20_000;
 /// Looks before the closing one; after that only the closing look is taken (bounds the
 /// state and the work of a split held for hours).
 const MAX_LOOKS: usize = 240;
+/// The robust closing look uses minutes with at least this many bad events (their
+/// standardized counts are close to normal) and needs at least `ROBUST_MIN_MINUTES` of them.
+const ROBUST_MIN_EVENTS: u64 = 10;
+const ROBUST_MIN_MINUTES: u32 = 5;
 
 /// The looks of one count signal (5xx or slow requests) over one rollout's split.
 ///
@@ -48,6 +52,24 @@ pub struct ScheduledLooks {
     latest: Option<Look>,
     /// The look that rejected, if one did (no look is taken after it).
     rejection: Option<Look>,
+    /// Cumulative allowance of the latest look that tested (the exact looks' share spent).
+    #[serde(default)]
+    exact_allowance: f64,
+    /// Per-minute scaled excess of new-version events z = (e₁ − E·p0)/√(N·p0(1 − p0)), N the
+    /// minute's requests, over minutes with at least `ROBUST_MIN_EVENTS` events: how many, Σz,
+    /// Σz², and their events and requests (robust closing look). Scaling by requests rather
+    /// than by E keeps z's mean exactly 0 under the null whatever the burstiness (E moves
+    /// with the bursts, N does not).
+    #[serde(default)]
+    z_minutes: u32,
+    #[serde(default)]
+    z_sum: f64,
+    #[serde(default)]
+    z_sum_sq: f64,
+    #[serde(default)]
+    z_events: f64,
+    #[serde(default)]
+    z_requests: f64,
 }
 
 /// Bad events of minutes in one segment at (nearly) one share.
@@ -100,6 +122,32 @@ pub struct Look {
     pub rejected: bool,
     /// Why no boundary was computed, if none was.
     pub skipped: Option<LookSkipped>,
+    /// The closing look's overdispersion-robust test, when the exact one was skipped for
+    /// too many events a minute.
+    #[serde(default)]
+    pub robust: Option<RobustLook>,
+}
+
+/// The robust closing look: a one-sided Student t test that the mean per-minute excess of
+/// new-version bad events over "ratio ≤ rho0" is ≤ 0, its variance estimated from the
+/// minutes themselves, so per-version burstiness widens it instead of fooling it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RobustLook {
+    /// Minutes used.
+    pub minutes: u32,
+    /// Mean and standard deviation of the per-minute excess, in Poisson standard deviations
+    /// at the pooled rate (≈ 0 and 1 for a release no worse and Poisson counts; the standard
+    /// deviation grows with burstiness).
+    pub mean_z: f64,
+    pub sd_z: f64,
+    /// t = mean / (sd / √minutes), with `minutes − 1` degrees of freedom.
+    pub t: f64,
+    /// One-sided p-value of `t`.
+    pub p_value: f64,
+    /// The level it was tested at: what the exact looks left of the budget.
+    pub alpha: f64,
+    /// `p_value ≤ alpha`.
+    pub rejected: bool,
 }
 
 impl Look {
@@ -174,6 +222,18 @@ impl ScheduledLooks {
         let segment = self.boundaries.len() as u32;
         let rho0 = self.rho0;
         let p0 = rho0 * q / (rho0 * q + 1.0 - q);
+        let requests = minute.new_total + minute.old_total;
+        if events >= ROBUST_MIN_EVENTS {
+            let (e, k) = (events as f64, new_bad as f64);
+            let z = (k - e * p0) / (requests * p0 * (1.0 - p0)).sqrt();
+            if z.is_finite() {
+                self.z_minutes += 1;
+                self.z_sum += z;
+                self.z_sum_sq += z * z;
+                self.z_events += e;
+                self.z_requests += requests;
+            }
+        }
         self.groups.push(Group {
             segment,
             p0,
@@ -221,6 +281,13 @@ impl ScheduledLooks {
                 (Some(critical), p_value)
             }
         };
+        if skipped.is_none() {
+            self.exact_allowance = allowance;
+        }
+        let robust = match (&skipped, closing) {
+            (Some(LookSkipped::TooManyEvents { .. }), true) => self.robust_look(),
+            _ => None,
+        };
         let look = Look {
             kind,
             number: self.count() as u32 + 1,
@@ -231,8 +298,10 @@ impl ScheduledLooks {
             p_value,
             alpha,
             rho0: self.rho0,
-            rejected: critical.is_some_and(|c| new_bad >= c),
+            rejected: critical.is_some_and(|c| new_bad >= c)
+                || robust.as_ref().is_some_and(|r| r.rejected),
             skipped,
+            robust,
         };
         self.boundaries.push(critical);
         self.minutes_at_last_look = self.minutes;
@@ -241,6 +310,46 @@ impl ScheduledLooks {
         }
         self.latest = Some(look);
         self.latest.as_ref()
+    }
+
+    /// The robust closing look, when enough minutes qualify. Its level is what the exact
+    /// looks left: they may have spent `alpha × exact_allowance` (union bound).
+    fn robust_look(&self) -> Option<RobustLook> {
+        let n = self.z_minutes;
+        if n < ROBUST_MIN_MINUTES {
+            return None;
+        }
+        let nf = f64::from(n);
+        let mean = self.z_sum / nf;
+        let sd = ((self.z_sum_sq - nf * mean * mean) / (nf - 1.0))
+            .max(0.0)
+            .sqrt();
+        // In units of a Poisson standard deviation at the pooled rate (display only; t is
+        // scale-free).
+        let unit = (self.z_events / self.z_requests).sqrt();
+        let (mean_z, sd_z) = if unit > 0.0 {
+            (mean / unit, sd / unit)
+        } else {
+            (mean, sd)
+        };
+        let alpha = self.alpha * (1.0 - self.exact_allowance).max(0.0);
+        let t = if sd > 0.0 {
+            mean / (sd / nf.sqrt())
+        } else if mean > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        };
+        let p_value = student_t_upper_tail(t, nf - 1.0);
+        Some(RobustLook {
+            minutes: n,
+            mean_z,
+            sd_z,
+            t,
+            p_value,
+            alpha,
+            rejected: alpha > 0.0 && p_value <= alpha,
+        })
     }
 
     /// The critical value of the look being taken (the smallest count whose upper tail,
@@ -264,7 +373,7 @@ impl ScheduledLooks {
         }
         let budget = alpha - crossed;
         let mut critical = dist.len();
-        if !(budget > 0.0) {
+        if budget.is_nan() || budget <= 0.0 {
             // Nothing left to spend (or a NaN allowance): this look cannot reject.
             let at_least: f64 = dist.iter().skip(observed as usize).sum();
             return (critical as u64, (crossed + at_least).min(1.0));
@@ -315,6 +424,95 @@ fn merge_closest(groups: &mut Vec<Group>, segment: u32) {
         new_bad: x.new_bad + y.new_bad,
     };
     groups.remove(gone);
+}
+
+/// P(T ≥ t) for Student's t with `df` degrees of freedom, via the regularized incomplete
+/// beta function: P(|T| ≥ t) = I_{df/(df+t²)}(df/2, ½).
+fn student_t_upper_tail(t: f64, df: f64) -> f64 {
+    if t.is_nan() || df <= 0.0 {
+        return 1.0;
+    }
+    if t == f64::INFINITY {
+        return 0.0;
+    }
+    let two_sided = incomplete_beta(df / 2.0, 0.5, df / (df + t * t));
+    if t >= 0.0 {
+        0.5 * two_sided
+    } else {
+        1.0 - 0.5 * two_sided
+    }
+}
+
+/// Regularized incomplete beta I_x(a, b) by Lentz's continued fraction (Numerical Recipes
+/// §6.4), accurate to ~1e-12 for the arguments used here.
+fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    if x < (a + 1.0) / (a + b + 2.0) {
+        ln_front.exp() * beta_fraction(a, b, x) / a
+    } else {
+        1.0 - ln_front.exp() * beta_fraction(b, a, 1.0 - x) / b
+    }
+}
+
+fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 - qab * x / qap;
+    d = if d.abs() < TINY { TINY } else { d };
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..300 {
+        let m = f64::from(m);
+        let m2 = 2.0 * m;
+        for aa in [
+            m * (b - m) * x / ((qam + m2) * (a + m2)),
+            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
+        ] {
+            d = 1.0 + aa * d;
+            d = if d.abs() < TINY { TINY } else { d };
+            c = 1.0 + aa / c;
+            c = if c.abs() < TINY { TINY } else { c };
+            d = 1.0 / d;
+            h *= d * c;
+        }
+        if (d * c - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    h
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error < 1e-13).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut sum = G[0];
+    for (i, g) in G.iter().enumerate().skip(1) {
+        sum += g / (x + i as f64);
+    }
+    let t = x + 7.5;
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
 /// Binomial(n, p) probabilities of 0..=n, computed in log space (no underflow at large n).
@@ -495,6 +693,63 @@ mod tests {
         looks.observe(minute(60.0, 5.0, 540.0, 0.0));
         let look = looks.look(LookKind::Interim { step: 0 }, f64::NAN).unwrap();
         assert!(!look.rejected, "{look:?}");
+    }
+
+    #[test]
+    fn student_t_tail_matches_tables() {
+        // Two-sided 5% critical values: t(4) = 2.776, t(19) = 2.093; one-sided 1%: t(10) = 2.764.
+        assert!((student_t_upper_tail(2.776_445, 4.0) - 0.025).abs() < 1e-6);
+        assert!((student_t_upper_tail(2.093_024, 19.0) - 0.025).abs() < 1e-6);
+        assert!((student_t_upper_tail(2.763_769, 10.0) - 0.01).abs() < 1e-6);
+        assert!((student_t_upper_tail(0.0, 7.0) - 0.5).abs() < 1e-12);
+        assert!((student_t_upper_tail(-2.093_024, 19.0) - 0.975).abs() < 1e-6);
+    }
+
+    #[test]
+    fn robust_closing_look_catches_a_steady_excess_despite_per_version_bursts() {
+        // 20 minutes at a 50% share with 200 events a minute (over the exact looks' limit):
+        // the new version's share wobbles ±5 points a minute (bursts), around 60% (×1.5) in
+        // one run and around 50% (no worse) in the other.
+        let run = |centre: f64| {
+            let mut looks = ScheduledLooks::new(0.01, 1.0, 30.0);
+            for m in 0..20 {
+                let wobble = if m % 2 == 0 { 0.05 } else { -0.05 };
+                let new_bad = (200.0 * (centre + wobble)).round();
+                looks.observe(minute(5000.0, new_bad, 5000.0, 200.0 - new_bad));
+            }
+            looks.look(LookKind::Closing, 1.0).unwrap().clone()
+        };
+        let worse = run(0.6);
+        let robust = worse.robust.as_ref().expect("robust look");
+        assert!(
+            worse.rejected && robust.rejected && robust.minutes == 20,
+            "{worse:?}"
+        );
+        let same = run(0.5);
+        assert!(!same.rejected, "{same:?}");
+        // The same wobble read as Poisson would be z ≈ ±1.4 a minute: the t test sees its
+        // spread and does not call a zero mean a regression.
+        assert!(same
+            .robust
+            .as_ref()
+            .is_some_and(|r| r.sd_z > 1.0 && r.p_value > 0.4));
+    }
+
+    #[test]
+    fn robust_look_spends_only_what_the_exact_looks_left() {
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 30.0);
+        looks.observe(minute(600.0, 2.0, 600.0, 3.0));
+        assert!(looks
+            .look(LookKind::StepEnd { step: 0 }, 0.5)
+            .unwrap()
+            .critical
+            .is_some());
+        for _ in 0..10 {
+            looks.observe(minute(5000.0, 120.0, 5000.0, 80.0));
+        }
+        let look = looks.look(LookKind::Closing, 1.0).unwrap();
+        let robust = look.robust.as_ref().expect("robust look");
+        assert!((robust.alpha - 0.005).abs() < 1e-15, "{robust:?}");
     }
 
     #[test]
