@@ -328,40 +328,18 @@ impl Policy {
             Signal::Latency => format!("requests over {} ms", self.latency_p95_ceiling_ms),
             _ => "5xx".to_string(),
         };
-        let when = look_name(look);
-        if let Some(r) = look.robust.as_ref().filter(|r| r.rejected) {
-            return Verdict::unhealthy(Reason {
-                signal,
-                detail: format!(
-                    "new version worse than old at the {when}: over {} minutes its share of the \
-                     {what} ran {:.2} standard deviations a minute above what ratio ≤ {} allows \
-                     (spread {:.2}); t = {:.2}, p = {} ≤ {}",
-                    r.minutes,
-                    r.mean_z,
-                    look.rho0,
-                    r.sd_z,
-                    r.t,
-                    format_probability(r.p_value),
-                    format_probability(r.alpha),
-                ),
-                observed: r.p_value,
-                limit: r.alpha,
-            });
-        }
+        let (observed, limit) = match look.robust.as_ref().filter(|r| r.rejected) {
+            Some(r) => (r.p_value, r.alpha),
+            None => (look.p_value, look.alpha),
+        };
         Verdict::unhealthy(Reason {
             signal,
             detail: format!(
-                "new version worse than old at the {when}: {} of {} {what} came from the new \
-                 version, {:.1} expected if it were no worse (ratio ≤ {}); exact p = {} ≤ {}",
-                look.new_bad,
-                look.events,
-                look.null_mean,
-                look.rho0,
-                format_probability(look.p_value),
-                format_probability(look.alpha),
+                "new version worse than old in {what} at the {}",
+                describe_look(look)
             ),
-            observed: look.p_value,
-            limit: look.alpha,
+            observed,
+            limit,
         })
     }
 

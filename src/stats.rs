@@ -1060,7 +1060,8 @@ mod tests {
             .collect()
     }
 
-    fn minute(new_total: f64, new_bad: f64, old_total: f64, old_bad: f64) -> PairCounts {
+    /// One minute's counts (shared with `looks`' tests).
+    pub(super) fn minute(new_total: f64, new_bad: f64, old_total: f64, old_bad: f64) -> PairCounts {
         PairCounts {
             new_total,
             new_bad,

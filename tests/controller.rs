@@ -218,8 +218,9 @@ fn a_five_fold_error_regression_rolls_back_to_stable() {
     // ×5 at 100 rps: an interim look in the first step catches it (4 minutes counted);
     // the message carries its counts and p-value and the e-process's numbers beside them.
     for number in [
-        "12 of 32 5xx came from the new version",
-        "exact p = ",
+        "worse than old in 5xx",
+        "12 of 32 bad events from the new version",
+        "; p = ",
         "e-value",
         "new 12/2400",
         "old 20/21600",

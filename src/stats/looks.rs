@@ -551,15 +551,7 @@ fn convolve(a: &[f64], b: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn minute(new_total: f64, new_bad: f64, old_total: f64, old_bad: f64) -> PairCounts {
-        PairCounts {
-            new_total,
-            new_bad,
-            old_total,
-            old_bad,
-        }
-    }
+    use crate::stats::tests::minute;
 
     #[test]
     fn one_look_matches_the_exact_binomial_tail() {
