@@ -430,94 +430,29 @@ fn charts(tl: &Timeline) -> String {
     let errors_max = nice_max(max_of(&[&tl.errors_new, &tl.errors_old]), 0.01);
     let slow_max = nice_max(max_of(&[&tl.slow_new, &tl.slow_old]), 0.05);
     let mut out = split_chart(tl, false).render();
-    out.push_str(
-        &Chart {
-            title: "5xx rate per version (trailing window)",
-            from: tl.from,
-            to: tl.to,
-            y_max: errors_max,
-            y_label: rate_label,
-            lines: vec![
-                // The stable version first, so the new one is drawn on top where they meet.
-                Line {
-                    label: "stable version",
-                    class: "s-old",
-                    points: &tl.errors_old,
-                    step: false,
-                },
-                Line {
-                    label: "new version",
-                    class: "s-new",
-                    points: &tl.errors_new,
-                    step: false,
-                },
-            ],
-            dots: Vec::new(),
-            marks: &tl.marks,
-            notes: &tl.notes,
-            compact: false,
-        }
-        .render(),
-    );
-    out.push_str(
-        &Chart {
-            title: "latency: share of requests slower than the p95 ceiling (trailing window)",
-            from: tl.from,
-            to: tl.to,
-            y_max: slow_max,
-            y_label: rate_label,
-            lines: vec![
-                // The stable version first, so the new one is drawn on top where they meet.
-                Line {
-                    label: "stable version",
-                    class: "s-old",
-                    points: &tl.slow_old,
-                    step: false,
-                },
-                Line {
-                    label: "new version",
-                    class: "s-new",
-                    points: &tl.slow_new,
-                    step: false,
-                },
-            ],
-            dots: Vec::new(),
-            marks: &tl.marks,
-            notes: &[],
-            compact: false,
-        }
-        .render(),
-    );
+    out.push_str(&version_chart(
+        tl,
+        "5xx rate per version (trailing window)",
+        (errors_max, rate_label),
+        (&tl.errors_old, &tl.errors_new),
+        &tl.notes,
+    ));
+    out.push_str(&version_chart(
+        tl,
+        "latency: share of requests slower than the p95 ceiling (trailing window)",
+        (slow_max, rate_label),
+        (&tl.slow_old, &tl.slow_new),
+        &[],
+    ));
     if !tl.p95_new.is_empty() || !tl.p95_old.is_empty() {
         let top = nice_max(max_of(&[&tl.p95_new, &tl.p95_old]), 1.0);
-        out.push_str(
-            &Chart {
-                title: "p95 latency per version (trailing window, ms)",
-                from: tl.from,
-                to: tl.to,
-                y_max: top,
-                y_label: ms_label,
-                lines: vec![
-                    Line {
-                        label: "stable version",
-                        class: "s-old",
-                        points: &tl.p95_old,
-                        step: false,
-                    },
-                    Line {
-                        label: "new version",
-                        class: "s-new",
-                        points: &tl.p95_new,
-                        step: false,
-                    },
-                ],
-                dots: Vec::new(),
-                marks: &tl.marks,
-                notes: &[],
-                compact: false,
-            }
-            .render(),
-        );
+        out.push_str(&version_chart(
+            tl,
+            "p95 latency per version (trailing window, ms)",
+            (top, ms_label),
+            (&tl.p95_old, &tl.p95_new),
+            &[],
+        ));
     }
     if !tl.p95_breaches.is_empty() {
         let points: Vec<&timeline::Point> = tl.p95_breaches.iter().map(|(p, _)| p).collect();
@@ -540,6 +475,43 @@ fn charts(tl: &Timeline) -> String {
         );
     }
     out
+}
+
+/// One series per version over the rollout's timeline: the stable version first, so the new
+/// one is drawn on top where they meet. `y` is the axis top and its label format.
+fn version_chart(
+    tl: &Timeline,
+    title: &str,
+    y: (f64, fn(f64) -> String),
+    (old, new): (&[timeline::Point], &[timeline::Point]),
+    notes: &[timeline::Note],
+) -> String {
+    Chart {
+        title,
+        from: tl.from,
+        to: tl.to,
+        y_max: y.0,
+        y_label: y.1,
+        lines: vec![
+            Line {
+                label: "stable version",
+                class: "s-old",
+                points: old,
+                step: false,
+            },
+            Line {
+                label: "new version",
+                class: "s-new",
+                points: new,
+                step: false,
+            },
+        ],
+        dots: Vec::new(),
+        marks: &tl.marks,
+        notes,
+        compact: false,
+    }
+    .render()
 }
 
 fn marks_list(tl: &Timeline) -> String {
