@@ -186,7 +186,7 @@ impl SignalState {
     /// when and with what allowance. A `StepEnd` look is taken once per step.
     pub fn look(&mut self, kind: LookKind, allowance: f64) {
         if let LookKind::StepEnd { step } = kind {
-            if self.last_step_look.is_some_and(|done| done >= step) {
+            if !self.step_end_due(step) {
                 return;
             }
             self.last_step_look = Some(step);

@@ -48,10 +48,8 @@ pub struct ScheduledLooks {
     groups: Vec<Group>,
     /// Critical value of every look taken so far, in order (`None`: skipped).
     boundaries: Vec<Option<u64>>,
-    /// The latest look.
+    /// The latest look (once one rejects, no other is taken: it stays the latest).
     latest: Option<Look>,
-    /// The look that rejected, if one did (no look is taken after it).
-    rejection: Option<Look>,
     /// Cumulative allowance of the latest look that tested (the exact looks' share spent).
     #[serde(default)]
     exact_allowance: f64,
@@ -183,8 +181,10 @@ impl ScheduledLooks {
     /// True once the closing look was taken, a look rejected, or none can be (α 0).
     pub fn finished(&self) -> bool {
         self.alpha <= 0.0
-            || self.rejection.is_some()
-            || self.latest.as_ref().is_some_and(Look::closing)
+            || self
+                .latest
+                .as_ref()
+                .is_some_and(|l| l.rejected || l.closing())
     }
 
     /// The latest look taken, if any.
@@ -199,7 +199,7 @@ impl ScheduledLooks {
 
     /// The look that rejected the null, if one did (latched: looks stop after that).
     pub fn rejected(&self) -> Option<&Look> {
-        self.rejection.as_ref()
+        self.latest.as_ref().filter(|l| l.rejected)
     }
 
     /// Counts one split minute (rounded to whole events; see `PairCounts::per_sample`).
@@ -305,9 +305,6 @@ impl ScheduledLooks {
         };
         self.boundaries.push(critical);
         self.minutes_at_last_look = self.minutes;
-        if look.rejected {
-            self.rejection = Some(look.clone());
-        }
         self.latest = Some(look);
         self.latest.as_ref()
     }
