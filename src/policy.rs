@@ -292,14 +292,9 @@ impl Policy {
     /// The configuration of one sequential test: its share of `alpha` (for the split tests,
     /// less what the scheduled looks spend), the shared floors.
     pub fn test_config(&self, test: CountTest) -> RatioTestConfig {
-        let share = match test {
-            CountTest::ErrorsSplit => self.alpha_split.errors_split * (1.0 - self.look_share),
-            CountTest::LatencySplit => self.alpha_split.latency_split * (1.0 - self.look_share),
-            CountTest::ErrorsBake => self.alpha_split.errors_bake,
-            CountTest::LatencyBake => self.alpha_split.latency_bake,
-        };
+        let (anytime, _) = self.alpha_shares(test);
         RatioTestConfig {
-            alpha: self.alpha * share,
+            alpha: self.alpha * anytime,
             rho0: self.rho0,
             rho_tolerance: self.rho_tolerance,
             rho_detect: self.rho_detect,
@@ -310,16 +305,25 @@ impl Policy {
     /// The scheduled looks of a split test (`ErrorsSplit` or `LatencySplit`), with
     /// `look_share` of the test's α. The bake tests have none.
     pub fn looks(&self, test: CountTest) -> ScheduledLooks {
-        let share = match test {
-            CountTest::ErrorsSplit => self.alpha_split.errors_split,
-            CountTest::LatencySplit => self.alpha_split.latency_split,
-            CountTest::ErrorsBake | CountTest::LatencyBake => 0.0,
-        };
+        let (_, looks) = self.alpha_shares(test);
         ScheduledLooks::new(
-            self.alpha * share * self.look_share,
+            self.alpha * looks,
             self.look_rho0,
             self.look_max_events_per_minute,
         )
+    }
+
+    /// A test's shares of `alpha`: (its anytime e-process, its scheduled looks). A split
+    /// test's `alpha_split` share is divided by `look_share`; a bake test has no looks.
+    fn alpha_shares(&self, test: CountTest) -> (f64, f64) {
+        let s = &self.alpha_split;
+        let split = |share: f64| (share * (1.0 - self.look_share), share * self.look_share);
+        match test {
+            CountTest::ErrorsSplit => split(s.errors_split),
+            CountTest::LatencySplit => split(s.latency_split),
+            CountTest::ErrorsBake => (s.errors_bake, 0.0),
+            CountTest::LatencyBake => (s.latency_bake, 0.0),
+        }
     }
 
     /// A scheduled look that rejected: unhealthy, with the counts and the exact p-value.
