@@ -162,6 +162,9 @@ pub struct Observations {
     /// Queue metrics (only when the policy watches a queue).
     #[serde(default)]
     pub queue: Option<Fetched<QueueMetrics>>,
+    /// The old version's per-minute counts before the rollout (`ObservationPlan::history`).
+    #[serde(default)]
+    pub history: Option<Fetched<CountsWindow>>,
 }
 
 /// One pre-flight check's outcome.
@@ -233,4 +236,8 @@ pub struct ObservationPlan {
     pub counts: Option<CountsQuery>,
     /// Query queue metrics.
     pub queue: bool,
+    /// Query the old version's counts over the minutes before the rollout, the baseline of
+    /// the history looks (`None` once read, or when the policy reads none).
+    #[serde(default)]
+    pub history: Option<CountsQuery>,
 }

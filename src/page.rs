@@ -8,7 +8,7 @@ mod timeline;
 mod words;
 
 use crate::observe::VersionShare;
-use crate::policy::{describe_look, Verdict};
+use crate::policy::{describe_history, describe_look, Verdict};
 use crate::rollout::{AuditEvent, EventKind, Phase, Stage};
 use crate::status::RolloutView;
 use crate::time::Timestamp;
@@ -334,10 +334,15 @@ fn verdicts(view: &RolloutView) -> String {
         look.as_ref()
             .map_or(String::new(), |l| format!(" · {}", describe_look(l)))
     };
+    let history = a
+        .errors_history
+        .as_ref()
+        .map_or(String::new(), |h| format!(" · {}", describe_history(h)));
     let errors_numbers = match &a.errors_test {
         Some(t) => format!("{} · {window}", words::test_numbers(t)),
         None => window,
-    } + &look(&a.errors_look);
+    } + &look(&a.errors_look)
+        + &history;
     let latency_numbers = a.latency_test.as_ref().map_or(String::new(), |t| {
         format!("slow requests: {}", words::test_numbers(t))
     }) + &look(&a.latency_look);

@@ -3,7 +3,10 @@
 //! reasons and numbers / inconclusive with why). Missing data is never healthy.
 
 use crate::observe::{Probe, QueueMetrics, VersionLatency};
-use crate::stats::{Look, LookKind, LookSkipped, RatioSummary, RatioTestConfig, ScheduledLooks};
+use crate::stats::{
+    HistoryLook, HistoryLooks, HistorySkipped, Look, LookKind, LookSkipped, RatioSummary,
+    RatioTestConfig, ScheduledLooks,
+};
 use serde::{Deserialize, Serialize};
 
 mod verdict;
@@ -66,11 +69,30 @@ pub struct Policy {
     /// beyond it, burstiness confined to one version outweighs Poisson noise and the exact
     /// test would be overconfident (docs/benchmark.md, "Overdispersion").
     pub look_max_events_per_minute: f64,
+    /// Minutes before the rollout over which the old version's own rates are read, as the
+    /// baseline of the history looks (180; 0 turns them off, at most 1440). At low traffic
+    /// this is what tells a handful of new-version 5xx from bad luck.
+    pub history_minutes: u32,
+    /// Share of the 5xx split test's α spent at the history looks (0.2), taken before
+    /// `look_share` divides the rest. 0 turns them off. Slow requests have none: they are
+    /// many (the concurrent tests see them well) and their rate drifts with load.
+    pub history_share: f64,
+    /// Null of the history looks: new rate ≤ this × the old version's rate before the
+    /// rollout (1.5): how far the old version's own rate may drift between the window and
+    /// the split before the history looks lean on the guard (next field).
+    pub history_margin: f64,
+    /// Level of the concurrent guard (0.05): a history look rejects only when exact
+    /// concurrent looks of "new ≤ old" at this level have rejected too, which bounds false
+    /// rollbacks through the history looks by this, whatever the drift.
+    pub history_guard_alpha: f64,
 }
 
 /// Margin of the 5xx ceiling in Poisson standard deviations (one-sided ≈ 0.1% per look
 /// for a version exactly at the ceiling; far less for one below it).
 pub const CEILING_Z: f64 = 3.09;
+
+/// Longest baseline window the history looks may read (a day).
+pub const MAX_HISTORY_MINUTES: u32 = 1440;
 
 /// Shares of `alpha` for the four sequential tests that can roll back. They run on
 /// different data but may all look at the same release, so the chance that *any* of them
@@ -127,6 +149,10 @@ impl Default for Policy {
             look_interim_share: 0.25,
             look_rho0: 1.0,
             look_max_events_per_minute: 30.0,
+            history_minutes: 180,
+            history_share: 0.2,
+            history_margin: 1.5,
+            history_guard_alpha: 0.05,
         }
     }
 }
@@ -267,6 +293,30 @@ impl Policy {
                 "(0, ∞)",
             ));
         }
+        if self.history_minutes > MAX_HISTORY_MINUTES {
+            return Err(out_of_range(
+                "history_minutes",
+                f64::from(self.history_minutes),
+                "[0, 1440]",
+            ));
+        }
+        if !(self.history_share >= 0.0 && self.history_share < 1.0) {
+            return Err(out_of_range("history_share", self.history_share, "[0, 1)"));
+        }
+        if !(self.history_margin.is_finite() && self.history_margin >= 1.0) {
+            return Err(out_of_range(
+                "history_margin",
+                self.history_margin,
+                "[1, ∞)",
+            ));
+        }
+        if !(self.history_guard_alpha > 0.0 && self.history_guard_alpha < 1.0) {
+            return Err(out_of_range(
+                "history_guard_alpha",
+                self.history_guard_alpha,
+                "(0, 1)",
+            ));
+        }
         let s = &self.alpha_split;
         let shares = [
             s.errors_split,
@@ -292,7 +342,7 @@ impl Policy {
     /// The configuration of one sequential test: its share of `alpha` (for the split tests,
     /// less what the scheduled looks spend), the shared floors.
     pub fn test_config(&self, test: CountTest) -> RatioTestConfig {
-        let (anytime, _) = self.alpha_shares(test);
+        let (anytime, _, _) = self.alpha_shares(test);
         RatioTestConfig {
             alpha: self.alpha * anytime,
             rho0: self.rho0,
@@ -303,9 +353,9 @@ impl Policy {
     }
 
     /// The scheduled looks of a split test (`ErrorsSplit` or `LatencySplit`), with
-    /// `look_share` of the test's α. The bake tests have none.
+    /// `look_share` of what the history looks leave of the test's α. The bake tests have none.
     pub fn looks(&self, test: CountTest) -> ScheduledLooks {
-        let (_, looks) = self.alpha_shares(test);
+        let (_, looks, _) = self.alpha_shares(test);
         ScheduledLooks::new(
             self.alpha * looks,
             self.look_rho0,
@@ -313,16 +363,45 @@ impl Policy {
         )
     }
 
-    /// A test's shares of `alpha`: (its anytime e-process, its scheduled looks). A split
-    /// test's `alpha_split` share is divided by `look_share`; a bake test has no looks.
-    fn alpha_shares(&self, test: CountTest) -> (f64, f64) {
+    /// The history looks of a split test, with its share of α (see `alpha_shares`: only the
+    /// 5xx split test has one, and none when `history_minutes` is 0).
+    pub fn history_looks(&self, test: CountTest) -> HistoryLooks {
+        let (_, _, history) = self.alpha_shares(test);
+        HistoryLooks::new(
+            self.alpha * history,
+            self.history_margin,
+            self.history_guard_alpha,
+            self.look_rho0,
+            self.look_max_events_per_minute,
+        )
+    }
+
+    /// A test's shares of `alpha`: (its anytime e-process, its scheduled looks, its history
+    /// looks). The 5xx split share gives `history_share` to the history looks (when a window
+    /// is read at all), then `look_share` of the rest to the scheduled looks; the slow-request
+    /// split share has no history looks (slow requests are many, and their rate drifts with
+    /// load), only `look_share`; a bake test has neither.
+    fn alpha_shares(&self, test: CountTest) -> (f64, f64, f64) {
         let s = &self.alpha_split;
-        let split = |share: f64| (share * (1.0 - self.look_share), share * self.look_share);
+        let history_share = if self.history_minutes > 0 {
+            self.history_share
+        } else {
+            0.0
+        };
+        let split = |share: f64, history_share: f64| {
+            let history = share * history_share;
+            let rest = share - history;
+            (
+                rest * (1.0 - self.look_share),
+                rest * self.look_share,
+                history,
+            )
+        };
         match test {
-            CountTest::ErrorsSplit => split(s.errors_split),
-            CountTest::LatencySplit => split(s.latency_split),
-            CountTest::ErrorsBake => (s.errors_bake, 0.0),
-            CountTest::LatencyBake => (s.latency_bake, 0.0),
+            CountTest::ErrorsSplit => split(s.errors_split, history_share),
+            CountTest::LatencySplit => split(s.latency_split, 0.0),
+            CountTest::ErrorsBake => (s.errors_bake, 0.0, 0.0),
+            CountTest::LatencyBake => (s.latency_bake, 0.0, 0.0),
         }
     }
 
@@ -344,6 +423,25 @@ impl Policy {
             ),
             observed,
             limit,
+        })
+    }
+
+    /// A history look that rejected: unhealthy, with the rates against the baseline's.
+    pub fn judge_history(&self, signal: Signal, look: &HistoryLook) -> Verdict {
+        let what = match signal {
+            Signal::Latency => format!("requests over {} ms", self.latency_p95_ceiling_ms),
+            _ => "5xx".to_string(),
+        };
+        Verdict::unhealthy(Reason {
+            signal,
+            detail: format!(
+                "new version's {what} above {}× the old version's own rate before the \
+                 rollout, and above the old version's during the split: {}",
+                look.margin,
+                describe_history(look)
+            ),
+            observed: look.p_value,
+            limit: look.alpha,
         })
     }
 
@@ -539,6 +637,61 @@ pub fn look_name(look: &Look) -> String {
         LookKind::Interim { step } => {
             format!("look during step {} (look {})", step + 1, look.number)
         }
+    }
+}
+
+/// A history look in one line: the new version's split-time rate against the baseline's.
+pub fn describe_history(look: &HistoryLook) -> String {
+    let which = match look.kind {
+        LookKind::Closing => "history look over the whole split".to_string(),
+        LookKind::StepEnd { step } => format!("history look at the end of step {}", step + 1),
+        LookKind::Interim { step } => format!("history look during step {}", step + 1),
+    };
+    let Some(b) = look.baseline else {
+        return format!("{which}: no baseline read from before the rollout");
+    };
+    let window = format!(
+        "{:.0}/{:.0} ({}) over {} minutes before the rollout",
+        b.bad,
+        b.requests,
+        rate(b.bad, b.requests),
+        b.minutes
+    );
+    match &look.skipped {
+        Some(HistorySkipped::NoBaseline) => format!("{which}: no baseline read"),
+        Some(HistorySkipped::TooManyEvents { per_minute, limit }) => format!(
+            "{which}: skipped, {per_minute:.0} bad events a minute (limit {limit:.0})"
+        ),
+        Some(HistorySkipped::NoEvents) => {
+            format!("{which}: no new-version bad events yet; old version {window}")
+        }
+        Some(HistorySkipped::Drifted {
+            old_bad,
+            old_requests,
+            p_value,
+        }) => format!(
+            "{which}: skipped, the old version's own rate drifted since ({old_bad}/{old_requests:.0}, \
+             {}, now vs {window}; p = {})",
+            rate(*old_bad as f64, *old_requests),
+            format_probability(*p_value),
+        ),
+        None => format!(
+            "{which}: new {}/{:.0} ({}) vs old {window}; {:.1} expected at {}× that, \
+             p = {} (α {}); concurrent guard {} at {}",
+            look.new_bad,
+            look.new_requests,
+            rate(look.new_bad as f64, look.new_requests),
+            look.null_mean,
+            look.margin,
+            format_probability(look.p_value),
+            format_probability(look.alpha),
+            if look.guard_rejected {
+                "rejected new ≤ old"
+            } else {
+                "not rejected"
+            },
+            format_probability(look.guard_alpha),
+        ),
     }
 }
 

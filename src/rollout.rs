@@ -277,6 +277,9 @@ pub enum WriteOutcome {
 }
 
 /// A fact for `step`.
+// One input per tick, built once and moved into `step`: boxing the tick's observations
+// would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "input")]
 pub enum Input {
@@ -511,6 +514,7 @@ pub fn plan(state: &RolloutState, now: Timestamp) -> ObservationPlan {
                 probe_healthz: true,
                 counts: counts_query(state, now),
                 queue: state.policy.queue.is_some(),
+                history: history_query(state),
                 ..read
             }
         }
@@ -531,6 +535,26 @@ fn counts_query(state: &RolloutState, now: Timestamp) -> Option<CountsQuery> {
         from,
         to,
         latency_from: to.plus_minutes(-i64::from(state.policy.window_minutes)),
+        slow_above_ms: state.policy.latency_p95_ceiling_ms,
+    })
+}
+
+/// The baseline window of the history looks: the old version's `history_minutes` before the
+/// rollout started (ending `ingestion_lag_minutes` before it, so every minute has arrived),
+/// until it has been read (or failed too often).
+fn history_query(state: &RolloutState) -> Option<CountsQuery> {
+    let minutes = i64::from(state.policy.history_minutes);
+    if minutes == 0 || state.policy.history_share <= 0.0 || !state.signals.history_wanted() {
+        return None;
+    }
+    let lag = i64::from(state.policy.ingestion_lag_minutes);
+    let to = state.started_at.floor_minute().plus_minutes(-lag);
+    Some(CountsQuery {
+        new_version: state.version_id.clone(),
+        old_version: state.baseline_version_id.clone(),
+        from: to.plus_minutes(-minutes),
+        to,
+        latency_from: to,
         slow_above_ms: state.policy.latency_p95_ceiling_ms,
     })
 }

@@ -2,12 +2,18 @@
 //! sequential tests they feed, the debounce streaks, and the per-tick assessment that turns
 //! them into one verdict per signal. Idempotent: a repeated tick adds nothing.
 
-use crate::observe::{Fetched, MinuteCounts, Observations, Probe, VersionCounts};
+use crate::observe::{CountsWindow, Fetched, MinuteCounts, Observations, Probe, VersionCounts};
 use crate::policy::{Breach, CountTest, Gap, Policy, Signal, Verdict};
-use crate::stats::{BakeTest, Look, LookKind, PairCounts, RatioSummary, RatioTest, ScheduledLooks};
+use crate::stats::{
+    BakeTest, Baseline, HistoryLook, HistoryLooks, Look, LookKind, PairCounts, RatioSummary,
+    RatioTest, ScheduledLooks,
+};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
+
+/// Failed reads of the baseline window before the history looks give up.
+pub const MAX_HISTORY_FAILURES: u32 = 3;
 
 /// Cumulative evidence for one rollout. Bounded in size: the tests are fixed-size and
 /// `recent` holds at most `Policy::window_minutes` minutes.
@@ -35,6 +41,18 @@ pub struct SignalState {
     /// The latest split step whose end-of-dwell look was taken.
     #[serde(default)]
     pub last_step_look: Option<usize>,
+    /// 5xx over the split against the old version's rate before the rollout (at step ends
+    /// and the closing look; see `HistoryLooks`).
+    #[serde(default)]
+    pub errors_history: HistoryLooks,
+    /// The same for slow requests.
+    #[serde(default)]
+    pub slow_history: HistoryLooks,
+    /// Whether the baseline window has been read, and how often reading it failed.
+    #[serde(default)]
+    pub history_read: bool,
+    #[serde(default)]
+    pub history_failures: u32,
     /// The latest counted minutes (trailing window for the 5xx ceiling).
     pub recent: VecDeque<MinuteCounts>,
     /// Totals since the current step began (for reports).
@@ -89,6 +107,9 @@ pub struct TickFacts {
     pub queue: Option<Breach>,
     /// Why the queue metrics failed this tick, if they did.
     pub queue_failed: Option<String>,
+    /// Why reading the baseline window before the rollout failed this tick, if it did.
+    #[serde(default)]
+    pub history_failed: Option<String>,
     /// The probe result counted this tick.
     pub probe: Option<Probe>,
     /// Each version's p95 (ms) over the tick's trailing latency window, when it had
@@ -125,6 +146,12 @@ pub struct Assessment {
     /// The latest scheduled look of the slow-request split test.
     #[serde(default)]
     pub latency_look: Option<Look>,
+    /// The latest history look of the 5xx split test.
+    #[serde(default)]
+    pub errors_history: Option<HistoryLook>,
+    /// The latest history look of the slow-request split test.
+    #[serde(default)]
+    pub latency_history: Option<HistoryLook>,
     /// Trailing-window totals behind the 5xx ceiling.
     pub window: PairTotals,
 }
@@ -149,6 +176,10 @@ impl SignalState {
             errors_looks: policy.looks(CountTest::ErrorsSplit),
             slow_looks: policy.looks(CountTest::LatencySplit),
             last_step_look: None,
+            errors_history: policy.history_looks(CountTest::ErrorsSplit),
+            slow_history: policy.history_looks(CountTest::LatencySplit),
+            history_read: false,
+            history_failures: 0,
             recent: VecDeque::new(),
             step_totals: PairTotals::default(),
             healthz_failures: 0,
@@ -193,6 +224,41 @@ impl SignalState {
         }
         self.errors_looks.look(kind, allowance);
         self.slow_looks.look(kind, allowance);
+        self.errors_history.look(kind, allowance);
+        self.slow_history.look(kind, allowance);
+    }
+
+    /// The baseline window is still to be read (`MAX_HISTORY_FAILURES` failures give up:
+    /// the history looks then test nothing, and everything else goes on).
+    pub fn history_wanted(&self) -> bool {
+        !self.history_read && self.history_failures < MAX_HISTORY_FAILURES
+    }
+
+    /// Reads the old version's counts before the rollout into both history looks' baseline.
+    fn ingest_history(&mut self, history: Option<&Fetched<CountsWindow>>, facts: &mut TickFacts) {
+        match history {
+            _ if !self.history_wanted() => {}
+            None => {}
+            Some(Fetched::Failed { why }) => {
+                self.history_failures += 1;
+                facts.history_failed = Some(why.clone());
+            }
+            Some(Fetched::Ok(window)) => {
+                self.history_read = true;
+                let in_window = |m: &&MinuteCounts| m.minute >= window.from && m.minute < window.to;
+                let mut errors = Baseline::default();
+                let mut slow = Baseline::default();
+                for m in window.minutes.iter().filter(in_window) {
+                    let counts = pair(m, |c| c.errors);
+                    if counts.old_total > 0.0 {
+                        errors.add(counts.old_total, counts.old_bad);
+                        slow.add(counts.old_total, pair(m, |c| c.slow).old_bad);
+                    }
+                }
+                self.errors_history.set_baseline(errors);
+                self.slow_history.set_baseline(slow);
+            }
+        }
     }
 
     /// The end-of-dwell look of split step `step` is still to be taken.
@@ -229,6 +295,7 @@ impl SignalState {
                 facts.probe = Some(probe.clone());
             }
         }
+        self.ingest_history(obs.history.as_ref(), &mut facts);
         self.ingest_counts(policy, obs.counts.as_ref(), now, &mut facts);
         if let Some(Fetched::Failed { why }) = &obs.queue {
             facts.queue_failed = Some(why.clone());
@@ -347,6 +414,8 @@ impl SignalState {
             self.slow.observe(slow);
             self.errors_looks.observe(errors);
             self.slow_looks.observe(slow);
+            self.errors_history.observe(errors);
+            self.slow_history.observe(slow);
             return;
         }
         if self.errors_bake.is_none() {
@@ -390,12 +459,19 @@ impl SignalState {
                 .rejected()
                 .map_or(Verdict::Healthy, |look| policy.judge_look(signal, look))
         };
+        let history = |looks: &HistoryLooks, signal| {
+            looks
+                .rejected()
+                .map_or(Verdict::Healthy, |look| policy.judge_history(signal, look))
+        };
         let errors = self
             .errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test)
-            .worst(looked(&self.errors_looks, Signal::Errors));
+            .worst(looked(&self.errors_looks, Signal::Errors))
+            .worst(history(&self.errors_history, Signal::Errors));
         let latency = self
             .latency_verdict(policy, facts, &split.1, &bake.1, &latency_test)
-            .worst(looked(&self.slow_looks, Signal::Latency));
+            .worst(looked(&self.slow_looks, Signal::Latency))
+            .worst(history(&self.slow_history, Signal::Latency));
         let queue = policy.queue.as_ref().map(|t| self.queue_verdict(t, facts));
         Assessment {
             healthz,
@@ -406,6 +482,8 @@ impl SignalState {
             latency_test,
             errors_look: self.errors_looks.latest().cloned(),
             latency_look: self.slow_looks.latest().cloned(),
+            errors_history: self.errors_history.latest().cloned(),
+            latency_history: self.slow_history.latest().cloned(),
             window,
         }
     }

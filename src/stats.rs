@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod history;
 mod looks;
+pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped};
 pub use looks::{Look, LookKind, LookSkipped, RobustLook, ScheduledLooks};
 
 /// One minute's sample-weighted counts for the two versions serving side by side.

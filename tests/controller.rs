@@ -410,3 +410,37 @@ fn the_clock_never_runs_backwards_for_a_rollout() {
     let stored = h.store.rollout.borrow();
     assert_eq!(stored.as_ref().unwrap().last_now, minute(5));
 }
+
+#[test]
+fn the_old_versions_baseline_before_the_rollout_is_read_once_on_the_first_tick() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 4);
+    let bounds: Vec<(i64, i64)> = h
+        .world
+        .calls
+        .borrow()
+        .iter()
+        .filter(|c| c.url.ends_with("/sql"))
+        .map(|c| {
+            let body = c.body.as_deref().unwrap_or("");
+            let mut at = body
+                .split("toDateTime(")
+                .skip(1)
+                .filter_map(|rest| rest.split(')').next()?.parse::<i64>().ok());
+            (at.next().unwrap(), at.next().unwrap())
+        })
+        .collect();
+    // 180 minutes ending the 2-minute ingestion lag before the deploy hook, asked once.
+    let start = minute(0).millis() / 1000;
+    let window = (start - 182 * 60, start - 2 * 60);
+    assert_eq!(
+        bounds.iter().filter(|b| **b == window).count(),
+        1,
+        "{bounds:?}"
+    );
+    let stored = h.store.rollout.borrow();
+    let signals = &stored.as_ref().expect("a rollout").state.signals;
+    let baseline = signals.errors_history.baseline().expect("baseline read");
+    assert_eq!(baseline.minutes, 180);
+}

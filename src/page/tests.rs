@@ -165,6 +165,24 @@ impl World {
             healthz: plan.probe_healthz.then_some(Probe::Ok),
             counts,
             queue: None,
+            // Before the rollout the stable version served everything at its own rate.
+            history: plan.history.map(|q| {
+                let n = q.to.minute_index() - q.from.minute_index();
+                Fetched::Ok(CountsWindow {
+                    from: q.from,
+                    to: q.to,
+                    minutes: (0..n)
+                        .map(|i| MinuteCounts {
+                            minute: q.from.plus_minutes(i),
+                            new: VersionCounts::default(),
+                            old: version(per_minute, traffic.old_errors),
+                            sample_interval: 1.0,
+                        })
+                        .collect(),
+                    new_latency: VersionLatency::default(),
+                    old_latency: VersionLatency::default(),
+                })
+            }),
         }
     }
 
@@ -224,6 +242,16 @@ fn index_shows_phase_split_time_on_step_and_verdict_numbers() {
     );
     assert!(html.contains("<td>/healthz</td><td class=\"ok\">healthy</td>"));
     assert!(html.contains("hold: 5 min of dwell left"));
+    // The history look comes at the end of the step's dwell, against 180 minutes of the
+    // stable version before the rollout (too many 5xx a minute for it here).
+    w.run(6..=10, HEALTHY);
+    let html = render_index("production", &[w.entry()], w.now);
+    assert!(
+        html.contains(
+            "history look at the end of step 1: skipped, 60 bad events a minute (limit 30)"
+        ),
+        "{html}"
+    );
     assert!(html.contains("href=\"/rollouts/mauntic-gateway\""));
 }
 

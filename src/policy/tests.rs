@@ -45,25 +45,58 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
             looks.look(LookKind::Closing, 1.0).map_or(0.0, |l| l.alpha)
         })
         .sum();
-    let total = anytime + looks;
+    let history: f64 = CountTest::ALL
+        .iter()
+        .map(|t| {
+            let mut looks = policy.history_looks(*t);
+            looks.look(LookKind::Closing, 1.0).map_or(0.0, |l| l.alpha)
+        })
+        .sum();
+    let total = anytime + looks + history;
     assert!((total - policy.alpha).abs() < 1e-12, "total {total}");
-    assert!((policy.test_config(CountTest::ErrorsSplit).alpha - 0.002).abs() < 1e-12);
+    // 5xx split: 0.8 of α; 0.2 of that to the history looks, 0.75 of the rest to the looks.
+    assert!((policy.test_config(CountTest::ErrorsSplit).alpha - 0.0016).abs() < 1e-12);
+    assert!(
+        (history - 0.01 * 0.8 * 0.2).abs() < 1e-12,
+        "history {history}"
+    );
+
+    // Without a window to read, the history looks' share goes back to the other two.
+    let none = Policy {
+        history_minutes: 0,
+        ..Policy::default()
+    };
+    assert!((none.test_config(CountTest::ErrorsSplit).alpha - 0.002).abs() < 1e-12);
+    assert!(none
+        .history_looks(CountTest::ErrorsSplit)
+        .latest()
+        .is_none());
+    let mut off = none.history_looks(CountTest::ErrorsSplit);
+    assert!(off.look(LookKind::Closing, 1.0).is_none());
 }
 
 #[test]
-fn looks_are_refused_outside_their_ranges() {
+fn looks_and_history_looks_are_refused_outside_their_ranges() {
     for (field, value) in [
         ("look_share", 1.0),
         ("look_share", -0.1),
         ("look_rho0", 0.9),
         ("look_interim_share", 1.5),
         ("look_max_events_per_minute", 0.0),
+        ("history_minutes", 1441.0),
+        ("history_share", 1.0),
+        ("history_margin", 0.99),
+        ("history_guard_alpha", 0.0),
     ] {
         let mut policy = Policy::default();
         match field {
             "look_share" => policy.look_share = value,
             "look_rho0" => policy.look_rho0 = value,
             "look_interim_share" => policy.look_interim_share = value,
+            "history_minutes" => policy.history_minutes = value as u32,
+            "history_share" => policy.history_share = value,
+            "history_margin" => policy.history_margin = value,
+            "history_guard_alpha" => policy.history_guard_alpha = value,
             _ => policy.look_max_events_per_minute = value,
         }
         assert!(policy.validate().is_err(), "{field} = {value} accepted");

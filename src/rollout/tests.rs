@@ -7,7 +7,7 @@ use crate::observe::{
     Check, CountsWindow, Fetched, MinuteCounts, Probe, VersionCounts, VersionLatency,
 };
 use crate::policy::QueueThresholds;
-use crate::stats::LookKind;
+use crate::stats::{HistorySkipped, LookKind};
 
 const T0: Timestamp = Timestamp::from_millis(1_795_773_600_000); // 2026-11-27T10:00:00Z
 
@@ -104,6 +104,24 @@ fn observe(
             },
         })
     });
+    // Before the rollout the old version served everything at its own rates.
+    let history = p.history.map(|q| {
+        let n = q.to.minute_index() - q.from.minute_index();
+        Fetched::Ok(CountsWindow {
+            from: q.from,
+            to: q.to,
+            minutes: (0..n)
+                .map(|i| MinuteCounts {
+                    minute: q.from.plus_minutes(i),
+                    new: VersionCounts::default(),
+                    old: self::counts(per_minute, traffic.old_errors),
+                    sample_interval: 1.0,
+                })
+                .collect(),
+            new_latency: VersionLatency::default(),
+            old_latency: VersionLatency::default(),
+        })
+    });
     Observations {
         deployment: p.read_deployment.then(|| {
             Fetched::Ok(LiveDeployment {
@@ -115,6 +133,7 @@ fn observe(
         healthz: p.probe_healthz.then_some(Probe::Ok),
         counts,
         queue: None,
+        history,
     }
 }
 
@@ -1043,7 +1062,8 @@ fn looks_follow_the_schedule_and_a_repeated_tick_takes_none() {
         .expect("interim looks");
     assert_eq!(interim.kind, LookKind::Interim { step: 0 });
     // Nine ticks into a 10-minute dwell of step 1 of 2: (0 + ¼·0.9²)/2 of the budget.
-    let budget = s.policy.alpha * s.policy.alpha_split.errors_split * s.policy.look_share;
+    let p = &s.policy;
+    let budget = p.alpha * p.alpha_split.errors_split * (1.0 - p.history_share) * p.look_share;
     assert!((interim.alpha - budget * 0.25 * 0.81 / 2.0).abs() < 1e-12);
     let (s, _) = run(s, 10..=10, HEALTHY);
     let end = s
@@ -1125,4 +1145,130 @@ fn first_ticks_at_100_percent_say_the_bake_test_has_not_started() {
     let (s, _) = run(s, 22..=24, HEALTHY);
     let a = s.last_assessment.as_ref().expect("assessed");
     assert!(a.errors_test.is_some() && !a.errors.to_string().contains("bake test starts"));
+}
+
+#[test]
+fn the_baseline_window_before_the_rollout_is_read_once() {
+    let s = ramping(false);
+    let q = plan(&s, at(1))
+        .history
+        .expect("asks for the baseline window");
+    // 180 minutes ending the ingestion lag (2 minutes) before the rollout started.
+    assert_eq!((q.from, q.to), (at(-182), at(-2)));
+    assert_eq!(
+        (q.new_version.as_str(), q.old_version.as_str()),
+        ("new", "old")
+    );
+    let (s, _) = run(s, 1..=1, HEALTHY);
+    assert!(plan(&s, at(2)).history.is_none(), "read once");
+    let baseline = s.signals.errors_history.baseline().expect("baseline");
+    assert_eq!(baseline.minutes, 180);
+    assert!((baseline.requests - 180.0 * 6000.0).abs() < 1e-6);
+    assert!((baseline.bad - 180.0 * 60.0).abs() < 1e-6);
+}
+
+#[test]
+fn a_failing_baseline_read_is_given_up_after_three_tries_and_holds_nothing() {
+    let mut s = ramping(false);
+    for m in 1..=4 {
+        let live = s.deployment.live.clone();
+        let mut obs = observe(&s, at(m), HEALTHY, &live);
+        assert_eq!(obs.history.is_some(), m <= 3, "minute {m}");
+        if obs.history.is_some() {
+            obs.history = Some(Fetched::Failed { why: "503".into() });
+        }
+        let (next, actions) = step(s, Input::Tick(obs), at(m));
+        if m <= 3 {
+            let said = actions.iter().any(|a| match a {
+                Action::RecordEvent(e) => e
+                    .details
+                    .iter()
+                    .any(|d| d.contains("baseline before the rollout failed") && d.contains("503")),
+                _ => false,
+            });
+            assert!(said, "the audit event says the read failed (minute {m})");
+        }
+        s = confirm(next, &actions, at(m)).0;
+    }
+    assert!(s.signals.errors_history.baseline().is_none());
+    // Everything else goes on: the healthy release is promoted when its dwell ends.
+    let (s, _) = run(s, 5..=10, HEALTHY);
+    assert_eq!(s.phase, Phase::Ramping { step: 1 });
+}
+
+/// Minute counts for the first step (10%) of a low-traffic world: `new` and `old` 5xx in
+/// each minute, 60 and 540 requests.
+fn low_traffic_tick(s: RolloutState, m: i64, new: f64, old: f64) -> (RolloutState, Vec<Action>) {
+    let live = s.deployment.live.clone();
+    let traffic = Traffic {
+        rps: 10.0,
+        new_errors: 0.0,
+        old_errors: 0.0001,
+        new_p95_ms: 120.0,
+    };
+    let mut obs = observe(&s, at(m), traffic, &live);
+    if let Some(Fetched::Ok(window)) = obs.counts.as_mut() {
+        for minute in &mut window.minutes {
+            minute.new.errors = new;
+            minute.old.errors = old;
+        }
+    }
+    let (next, actions) = step(s, Input::Tick(obs), at(m));
+    confirm(next, &actions, at(m))
+}
+
+#[test]
+fn a_few_new_version_5xx_against_a_quiet_baseline_roll_back_through_the_history_look() {
+    // The baseline: 0.01% over 180 minutes at 10 rps (about 11 5xx in 108,000 requests).
+    // In the 10% step the new version serves 3 5xx in 480 requests, the old version 1 in
+    // 4,320 (in line with its baseline): too few for the concurrent looks alone (p ≈ 0.0037
+    // against 0.0024 at the step end), enough for their 5% guard, and far above 1.5 × the
+    // baseline (p ≈ 1e-4).
+    let mut s = ramping(false);
+    for m in 1..=10 {
+        let new = if (3..=5).contains(&m) { 1.0 } else { 0.0 };
+        let old = if m == 3 { 1.0 } else { 0.0 };
+        s = low_traffic_tick(s, m, new, old).0;
+    }
+    let look = s.signals.errors_looks.latest().expect("step-end look");
+    assert!(
+        !look.rejected,
+        "the concurrent looks alone do not reject: {look:?}"
+    );
+    let history = s
+        .signals
+        .errors_history
+        .rejected()
+        .expect("history look rejected");
+    assert_eq!(history.kind, LookKind::StepEnd { step: 0 });
+    assert_eq!(history.new_bad, 3);
+    assert!(history.guard_rejected && history.p_value < history.alpha);
+    assert!(
+        matches!(
+            s.phase,
+            Phase::RollingBack { .. } | Phase::RolledBack { .. }
+        ),
+        "{:?}",
+        s.phase
+    );
+    let reason = format!("{:?}", s.last_assessment.as_ref().unwrap().errors);
+    assert!(reason.contains("before the rollout"), "{reason}");
+
+    // The same counts with the old version as bad during the split as the new one (an
+    // incident both share): the old version's own counts show the drift from the
+    // baseline, the history look is skipped, and nothing is rolled back.
+    let mut s = ramping(false);
+    for m in 1..=10 {
+        let bad = if (3..=5).contains(&m) { 1.0 } else { 0.0 };
+        s = low_traffic_tick(s, m, bad, 9.0 * bad).0;
+    }
+    let history = s.signals.errors_history.latest().expect("history look");
+    assert!(
+        matches!(history.skipped, Some(HistorySkipped::Drifted { .. })) && !history.rejected,
+        "{history:?}"
+    );
+    assert!(!matches!(
+        s.phase,
+        Phase::RollingBack { .. } | Phase::RolledBack { .. }
+    ));
 }

@@ -8,9 +8,11 @@ use super::{
     Stage,
 };
 use crate::observe::{Fetched, LiveDeployment, Observations};
-use crate::policy::{describe_look, describe_needed, format_e_value, Gap, Reason, Signal, Verdict};
+use crate::policy::{
+    describe_history, describe_look, describe_needed, format_e_value, Gap, Reason, Signal, Verdict,
+};
 use crate::rollout::deployment::ReadEffect;
-use crate::signals::{Assessment, TickFacts};
+use crate::signals::{Assessment, TickFacts, MAX_HISTORY_FAILURES};
 use crate::stats::LookKind;
 use crate::time::Timestamp;
 
@@ -164,6 +166,13 @@ fn evaluate(
         s.last_recorded_minute = Some(now.minute_index());
         let mut event = s.event(now, EventKind::Tick, summarize(&decision));
         event.details = verdict_lines(&assessment);
+        if let Some(why) = &facts.history_failed {
+            event.details.push(format!(
+                "5xx history looks: reading the old version's baseline before the rollout \
+                 failed ({} of {MAX_HISTORY_FAILURES} tries): {why}",
+                s.signals.history_failures
+            ));
+        }
         event.assessment = Some(assessment.clone());
         event.facts = Some(facts);
         event.decision = Some(decision.clone());
@@ -425,6 +434,11 @@ pub(super) fn verdict_lines(a: &Assessment) -> Vec<String> {
     for (name, look) in [("5xx", &a.errors_look), ("latency", &a.latency_look)] {
         if let Some(look) = look {
             lines.push(format!("{name}: {}", describe_look(look)));
+        }
+    }
+    for (name, look) in [("5xx", &a.errors_history), ("latency", &a.latency_history)] {
+        if let Some(look) = look {
+            lines.push(format!("{name}: {}", describe_history(look)));
         }
     }
     if let Some(queue) = &a.queue {

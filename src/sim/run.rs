@@ -325,6 +325,7 @@ fn drive_ours(
             healthz: plan.probe_healthz.then(|| world.probe(tick)),
             counts: plan.counts.as_ref().map(|q| world.counts(q, tick)),
             queue: if plan.queue { world.queue(tick) } else { None },
+            history: plan.history.as_ref().map(|q| world.history(q, tick)),
         };
         let (next, actions) = rollout::step(state, Input::Tick(observations), now);
         state = shell.carry_out(next, actions, now, tick);

@@ -36,6 +36,11 @@ pub struct ScenarioFile {
     /// Analytics Engine `_sample_interval` (1 = unsampled).
     #[serde(default)]
     pub sample_interval: Option<f64>,
+    /// The stable version's 5xx and slow rates before the deploy hook (the window the gate
+    /// reads as its baseline history), as a multiple of its rates during the run (default 1:
+    /// nothing drifted). Traffic there is the first `rps` value.
+    #[serde(default)]
+    pub history_drift: Option<f64>,
     /// Metric and probe failures over minute ranges.
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -173,6 +178,8 @@ pub struct Scenario {
     pub overdispersion: Overdispersion,
     /// Analytics Engine sample interval (≥ 1).
     pub sample_interval: f64,
+    /// The stable version's rates before the deploy hook, as a multiple of its own (> 0).
+    pub history_drift: f64,
     /// Faults.
     pub faults: Vec<Fault>,
     /// The rollout schedule.
@@ -268,6 +275,10 @@ impl Scenario {
         if !(sample_interval.is_finite() && sample_interval >= 1.0) {
             return Err(invalid("sample_interval", "must be ≥ 1"));
         }
+        let history_drift = file.history_drift.unwrap_or(1.0);
+        if !(history_drift.is_finite() && history_drift > 0.0) {
+            return Err(invalid("history_drift", "must be a positive number"));
+        }
         for (i, fault) in file.faults.iter().enumerate() {
             let range = fault.range();
             if range.start >= range.end {
@@ -306,6 +317,7 @@ impl Scenario {
             candidate_changes_at_min: file.candidate_changes_at_min,
             overdispersion,
             sample_interval,
+            history_drift,
             faults: file.faults,
             schedule,
             policy,

@@ -76,13 +76,17 @@ pub struct World<'a> {
     pub minutes: Vec<Minute>,
     /// P(slower than the ceiling): baseline, candidate.
     slow_rates: (f64, f64),
+    /// Draws for the minutes before the deploy hook (its own stream, so reading the history
+    /// does not shift the run's).
+    history_rng: Rng,
 }
 
 impl<'a> World<'a> {
     /// A world where the stable version serves everything until a split is written.
-    pub fn new(scenario: &'a Scenario, rng: Rng) -> Self {
+    pub fn new(scenario: &'a Scenario, mut rng: Rng) -> Self {
         let ceiling = scenario.policy.latency_p95_ceiling_ms;
         World {
+            history_rng: Rng::from_seed(rng.next_u64()),
             slow_rates: (
                 scenario.baseline.latency.slower_than(ceiling),
                 scenario.candidate.latency.slower_than(ceiling),
@@ -266,6 +270,58 @@ impl<'a> World<'a> {
             minutes,
             new_latency,
             old_latency,
+        })
+    }
+
+    /// Answers the gate's baseline-history query at tick `tick`: the stable version alone,
+    /// at the first traffic level, its rates × `history_drift`, with the run's
+    /// overdispersion and sampling (an outage at `tick` fails it like any query).
+    pub fn history(&mut self, q: &CountsQuery, tick: u32) -> Fetched<CountsWindow> {
+        if self.metrics_down(tick) {
+            return Fetched::Failed {
+                why: "Analytics Engine SQL API answered 503 (simulated outage)".into(),
+            };
+        }
+        let sc = self.scenario;
+        let od = &sc.overdispersion;
+        let rng = &mut self.history_rng;
+        let error_rate = sc.baseline.error_rate * sc.history_drift;
+        let slow_rate = self.slow_rates.0 * sc.history_drift;
+        let interval = sc.sample_interval;
+        let keep = 1.0 / interval;
+        let mut minutes = Vec::new();
+        for minute in minute_of(q.from)..minute_of(q.to) {
+            let mean_requests = sc.rps_at(0) * 60.0 * rng.gamma_mean_one(od.requests);
+            let requests = rng.poisson(mean_requests);
+            let e = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
+            let s = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
+            let mut stored = TrueCounts {
+                requests,
+                errors: rng.binomial(requests, (error_rate * e).min(1.0)),
+                slow: rng.binomial(requests, (slow_rate * s).min(1.0)),
+            };
+            if interval > 1.0 {
+                stored = TrueCounts {
+                    requests: rng.binomial(stored.requests, keep),
+                    errors: rng.binomial(stored.errors, keep),
+                    slow: rng.binomial(stored.slow, keep),
+                };
+            }
+            if stored.requests > 0 {
+                minutes.push(MinuteCounts {
+                    minute: T0.plus_minutes(minute),
+                    new: VersionCounts::default(),
+                    old: weighted(stored, interval),
+                    sample_interval: interval,
+                });
+            }
+        }
+        Fetched::Ok(CountsWindow {
+            from: q.from,
+            to: q.to,
+            minutes,
+            new_latency: VersionLatency::default(),
+            old_latency: VersionLatency::default(),
         })
     }
 

@@ -192,6 +192,11 @@ impl ScheduledLooks {
         self.latest.as_ref()
     }
 
+    /// α of all the looks together.
+    pub fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
     /// Looks taken so far.
     pub fn count(&self) -> usize {
         self.boundaries.len()
@@ -390,7 +395,7 @@ impl ScheduledLooks {
 
 /// Whole events from a (possibly sample-scaled) count, capped far above anything a look
 /// would test (`MAX_EVENTS`), so sums of counts cannot overflow.
-fn round_count(count: f64) -> u64 {
+pub(super) fn round_count(count: f64) -> u64 {
     const CAP: f64 = 1e12;
     if count.is_finite() && count > 0.0 {
         count.round().min(CAP) as u64
@@ -438,6 +443,17 @@ fn student_t_upper_tail(t: f64, df: f64) -> f64 {
     } else {
         1.0 - 0.5 * two_sided
     }
+}
+
+/// P(X ≥ k) for X ~ Binomial(n, p): I_p(k, n − k + 1), and 1 at k = 0.
+pub(super) fn binomial_upper_tail(n: u64, p: f64, k: u64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    incomplete_beta(k as f64, (n - k + 1) as f64, p.clamp(0.0, 1.0))
 }
 
 /// Regularized incomplete beta I_x(a, b) by Lentz's continued fraction (Numerical Recipes

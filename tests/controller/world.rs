@@ -14,11 +14,12 @@ pub const NEW: &str = "11111111-1111-4111-8111-111111111111";
 pub const OLD: &str = "22222222-2222-4222-8222-222222222222";
 pub const OTHER: &str = "33333333-3333-4333-8333-333333333333";
 
-/// One recorded call: method and URL.
+/// One recorded call: method, URL and body.
 #[derive(Clone, Debug)]
 pub struct Call {
     pub method: Method,
     pub url: String,
+    pub body: Option<String>,
 }
 
 /// A scripted failure: the next call whose URL contains `url_part` gets `response`.
@@ -243,6 +244,7 @@ impl HttpClient for World {
         self.calls.borrow_mut().push(Call {
             method: req.method,
             url: req.url.clone(),
+            body: req.body.clone(),
         });
         let fault = {
             let mut faults = self.faults.borrow_mut();

@@ -1,0 +1,426 @@
+//! The baseline-history look: the new version's split-time bad events against the old
+//! version's own rate over the hours before the rollout, with a drift margin, and rejecting
+//! only when a concurrent comparison agrees. Pure and sync. Method and validity:
+//! docs/statistics.md, "The baseline-history look".
+
+use super::looks::{binomial_upper_tail, round_count};
+use super::{LookKind, LookSkipped, PairCounts, ScheduledLooks};
+use serde::{Deserialize, Serialize};
+
+/// The old version's counts over the minutes before the rollout (per sample, like the split's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Minutes of the window that had requests.
+    pub minutes: u32,
+    /// Requests the old version served.
+    pub requests: f64,
+    /// Of those, bad (5xx, or slower than the ceiling).
+    pub bad: f64,
+}
+
+/// The history looks of one count signal over one rollout's split.
+///
+/// Counts are Poisson with rates proportional to requests. Given n = k + h (k the new
+/// version's bad events over the split, h the old version's over the baseline window), k is
+/// binomial with p = λ₁N₁/(λ₁N₁ + λₕNₕ), so "λ₁ ≤ margin × λₕ" is tested exactly by the
+/// binomial tail at p₀ = margin·N₁/(margin·N₁ + Nₕ). That null holds while the old version's
+/// rate during the split has drifted up by less than `margin` since the window; beyond that
+/// a look can reject only when the `guard` (exact concurrent looks of "new ≤ old" at
+/// `guard_alpha`, the same boundary machinery as `ScheduledLooks`) has rejected too, so the
+/// chance of a false rollback through this look stays within `guard_alpha` however large the
+/// drift; and a look is skipped while the old version's own split-time counts show the
+/// drift (`DRIFT_CHECK_ALPHA`), which keeps it far below that when the drift is visible. Looks are taken at step ends and at the closing look; each spends `alpha` times the
+/// allowance added since the previous one (Bonferroni), so together they spend at most `alpha`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryLooks {
+    /// α of all the history looks together (0: none).
+    alpha: f64,
+    /// Drift margin: the null is "new rate ≤ margin × the baseline's rate".
+    margin: f64,
+    /// See `Policy::look_max_events_per_minute`; applies to the baseline window too.
+    max_events_per_minute: f64,
+    /// The old version before the rollout, once read.
+    baseline: Option<Baseline>,
+    /// Exact concurrent looks at the guard's α, fed the same minutes and looks.
+    guard: ScheduledLooks,
+    /// The new version's requests and bad events over the split minutes (per sample).
+    new_requests: f64,
+    new_bad: u64,
+    /// The old version's over the same minutes (the drift check).
+    #[serde(default)]
+    old_requests: f64,
+    #[serde(default)]
+    old_bad: u64,
+    /// Allowance spent by the history looks so far.
+    spent: f64,
+    /// The latest history look (the rejecting one, once one rejects).
+    latest: Option<HistoryLook>,
+}
+
+/// One history look's outcome, with the numbers behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryLook {
+    /// Where in the schedule.
+    pub kind: LookKind,
+    /// The new version's bad events and requests over the split so far.
+    pub new_bad: u64,
+    pub new_requests: f64,
+    /// The old version's counts before the rollout (`None`: not read).
+    pub baseline: Option<Baseline>,
+    /// The null's drift margin.
+    pub margin: f64,
+    /// New-version bad events expected at exactly `margin` × the baseline's rate.
+    pub null_mean: f64,
+    /// Exact p-value of `new_bad` under the null (1 when skipped).
+    pub p_value: f64,
+    /// This look's level (its share of the history looks' α).
+    pub alpha: f64,
+    /// The concurrent guard's level, and whether it has rejected "new ≤ old".
+    pub guard_alpha: f64,
+    pub guard_rejected: bool,
+    /// `p_value ≤ alpha` and the guard rejected.
+    pub rejected: bool,
+    /// Why nothing was tested, if nothing was.
+    pub skipped: Option<HistorySkipped>,
+}
+
+/// Why a history look tested nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "why")]
+pub enum HistorySkipped {
+    /// The baseline window was not read (yet), or failed, or had no requests.
+    NoBaseline,
+    /// No bad events from the new version yet.
+    NoEvents,
+    /// Too many bad events a minute (in the split or the window) for the Poisson model
+    /// across hours.
+    TooManyEvents { per_minute: f64, limit: f64 },
+    /// The old version's own rate during the split is above `margin` × the baseline's
+    /// (p-value ≤ `DRIFT_CHECK_ALPHA`): the baseline no longer describes it.
+    Drifted {
+        old_bad: u64,
+        old_requests: f64,
+        p_value: f64,
+    },
+}
+
+/// Level of the drift check: a history look is skipped while the old version's split-time
+/// bad events reject "old ≤ margin × baseline" at this level.
+pub const DRIFT_CHECK_ALPHA: f64 = 0.05;
+
+impl Baseline {
+    /// Adds one minute of the old version's requests and bad events.
+    pub fn add(&mut self, requests: f64, bad: f64) {
+        self.minutes += 1;
+        self.requests += requests;
+        self.bad += bad;
+    }
+}
+
+impl HistoryLooks {
+    /// History looks sharing `alpha` against "new ≤ `margin` × baseline", guarded by exact
+    /// concurrent looks of "new ≤ `guard_rho0` × old" at `guard_alpha`.
+    pub fn new(
+        alpha: f64,
+        margin: f64,
+        guard_alpha: f64,
+        guard_rho0: f64,
+        max_events_per_minute: f64,
+    ) -> Self {
+        HistoryLooks {
+            alpha,
+            margin,
+            max_events_per_minute,
+            guard: ScheduledLooks::new(guard_alpha, guard_rho0, max_events_per_minute),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the baseline once; a window without requests is no baseline.
+    pub fn set_baseline(&mut self, baseline: Baseline) {
+        let usable = baseline.requests.is_finite()
+            && baseline.requests > 0.0
+            && baseline.bad.is_finite()
+            && baseline.bad >= 0.0;
+        if self.baseline.is_none() && usable {
+            self.baseline = Some(baseline);
+        }
+    }
+
+    /// The baseline, once read.
+    pub fn baseline(&self) -> Option<&Baseline> {
+        self.baseline.as_ref()
+    }
+
+    /// The latest history look taken, if any.
+    pub fn latest(&self) -> Option<&HistoryLook> {
+        self.latest.as_ref()
+    }
+
+    /// The history look that rejected, if one did (latched: looks stop after that).
+    pub fn rejected(&self) -> Option<&HistoryLook> {
+        self.latest.as_ref().filter(|l| l.rejected)
+    }
+
+    fn finished(&self) -> bool {
+        self.alpha <= 0.0
+            || self
+                .latest
+                .as_ref()
+                .is_some_and(|l| l.rejected || l.kind == LookKind::Closing)
+    }
+
+    /// Counts one split minute (as `ScheduledLooks::observe`).
+    pub fn observe(&mut self, minute: PairCounts) {
+        if self.finished() || minute.new_share().is_none() || !minute.is_valid() {
+            return;
+        }
+        self.guard.observe(minute);
+        self.new_requests += minute.new_total;
+        self.new_bad = self.new_bad.saturating_add(round_count(minute.new_bad));
+        self.old_requests += minute.old_total;
+        self.old_bad = self.old_bad.saturating_add(round_count(minute.old_bad));
+    }
+
+    /// Takes the guard's look of `kind` at `allowance` and, at a step end or the closing
+    /// look, a history look spending `alpha` × the allowance added since the last one.
+    /// Returns the history look, if one was taken.
+    pub fn look(&mut self, kind: LookKind, allowance: f64) -> Option<&HistoryLook> {
+        if self.finished() {
+            return None;
+        }
+        let guard_look = self.guard.look(kind, allowance).cloned();
+        if matches!(kind, LookKind::Interim { .. }) {
+            return None;
+        }
+        let allowance = if kind == LookKind::Closing {
+            1.0
+        } else if allowance.is_nan() {
+            self.spent
+        } else {
+            allowance.clamp(self.spent, 1.0)
+        };
+        let alpha = self.alpha * (allowance - self.spent);
+        self.spent = allowance;
+        let guard_rejected = self.guard.rejected().is_some();
+        let null_mean = self.baseline.map_or(0.0, |b| {
+            self.margin * self.new_requests * b.bad / b.requests
+        });
+        let skipped = self.skip_reason(guard_look.and_then(|l| l.skipped));
+        let p_value = match (&skipped, self.baseline) {
+            (None, Some(b)) => self.exceedance(self.new_bad, self.new_requests, &b),
+            _ => 1.0,
+        };
+        self.latest = Some(HistoryLook {
+            kind,
+            new_bad: self.new_bad,
+            new_requests: self.new_requests,
+            baseline: self.baseline,
+            margin: self.margin,
+            null_mean,
+            p_value,
+            alpha,
+            guard_alpha: self.guard_alpha(),
+            guard_rejected,
+            rejected: skipped.is_none() && alpha > 0.0 && p_value <= alpha && guard_rejected,
+            skipped,
+        });
+        self.latest.as_ref()
+    }
+
+    fn guard_alpha(&self) -> f64 {
+        self.guard.alpha()
+    }
+
+    fn skip_reason(&self, guard_skipped: Option<LookSkipped>) -> Option<HistorySkipped> {
+        let Some(baseline) = self.baseline else {
+            return Some(HistorySkipped::NoBaseline);
+        };
+        if let Some(LookSkipped::TooManyEvents { per_minute, limit }) = guard_skipped {
+            return Some(HistorySkipped::TooManyEvents { per_minute, limit });
+        }
+        let per_minute = baseline.bad / f64::from(baseline.minutes.max(1));
+        if per_minute > self.max_events_per_minute {
+            return Some(HistorySkipped::TooManyEvents {
+                per_minute,
+                limit: self.max_events_per_minute,
+            });
+        }
+        if self.new_bad == 0 {
+            return Some(HistorySkipped::NoEvents);
+        }
+        let drift_p = self.exceedance(self.old_bad, self.old_requests, &baseline);
+        (drift_p <= DRIFT_CHECK_ALPHA).then_some(HistorySkipped::Drifted {
+            old_bad: self.old_bad,
+            old_requests: self.old_requests,
+            p_value: drift_p,
+        })
+    }
+
+    /// Exact p-value of `bad` events over `requests` against "rate ≤ margin × the
+    /// baseline's", conditional on those events plus the baseline's.
+    fn exceedance(&self, bad: u64, requests: f64, baseline: &Baseline) -> f64 {
+        let h = round_count(baseline.bad);
+        let p0 = self.margin * requests / (self.margin * requests + baseline.requests);
+        binomial_upper_tail(bad + h, p0, bad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::tests::minute;
+
+    fn baseline(requests: f64, bad: f64) -> Baseline {
+        Baseline {
+            minutes: 180,
+            requests,
+            bad,
+        }
+    }
+
+    #[test]
+    fn p_value_is_the_exact_binomial_tail_of_the_new_versions_share() {
+        // 4 new-version events over 1,000 requests; 2 over 10,000 baseline requests; margin
+        // 1: p0 = 1000/11000 = 1/11, n = 6, P(X ≥ 4) = Σ_{k≥4} C(6,k) p0^k (1-p0)^(6-k).
+        let mut looks = HistoryLooks::new(0.01, 1.0, 0.5, 1.0, 30.0);
+        looks.set_baseline(baseline(10_000.0, 2.0));
+        looks.observe(minute(1000.0, 4.0, 1000.0, 0.0));
+        let look = looks.look(LookKind::Closing, 1.0).unwrap().clone();
+        let p: f64 = 1.0 / 11.0;
+        let exact: f64 = (4..=6)
+            .map(|k| {
+                let choose = [1.0, 6.0, 15.0, 20.0, 15.0, 6.0, 1.0][k as usize];
+                choose * p.powi(k) * (1.0 - p).powi(6 - k)
+            })
+            .sum();
+        assert!(
+            (look.p_value - exact).abs() < 1e-12,
+            "{} vs {exact}",
+            look.p_value
+        );
+        assert!((look.null_mean - 0.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rejects_a_large_regression_only_with_the_guard_and_without_visible_drift() {
+        // 8 new-version 5xx over 360 requests against 0.1% before the rollout: far beyond
+        // 1.5 × the baseline. The old version served 0 bad events during the split, so the
+        // guard (new ≤ old, 50%) rejects and so does the history look.
+        let mut looks = HistoryLooks::new(0.002, 1.5, 0.05, 1.0, 30.0);
+        looks.set_baseline(baseline(10_800.0, 11.0));
+        looks.observe(minute(360.0, 8.0, 840.0, 0.0));
+        let look = looks.look(LookKind::Closing, 1.0).unwrap();
+        assert!(
+            look.guard_rejected && look.p_value < 0.002 && look.rejected,
+            "{look:?}"
+        );
+
+        // One new-version 5xx in 1,000 requests against none in ten million before the
+        // rollout is far above the baseline (p ≈ 1.5e-4), but one event cannot make the
+        // concurrent guard reject: nothing is rejected.
+        let mut lone = HistoryLooks::new(0.002, 1.5, 0.05, 1.0, 30.0);
+        lone.set_baseline(baseline(1e7, 0.0));
+        lone.observe(minute(1000.0, 1.0, 1000.0, 0.0));
+        let look = lone.look(LookKind::Closing, 1.0).unwrap();
+        assert!(
+            look.p_value < 0.002 && !look.guard_rejected && !look.rejected,
+            "{look:?}"
+        );
+
+        // The same new-version counts as first, but the old version is as bad during the
+        // split (an incident both share): its own counts show the drift from the baseline,
+        // and the look is skipped.
+        let mut shared = HistoryLooks::new(0.002, 1.5, 0.05, 1.0, 30.0);
+        shared.set_baseline(baseline(10_800.0, 11.0));
+        shared.observe(minute(360.0, 8.0, 840.0, 19.0));
+        let look = shared.look(LookKind::Closing, 1.0).unwrap();
+        assert!(
+            matches!(
+                look.skipped,
+                Some(HistorySkipped::Drifted { old_bad: 19, .. })
+            ),
+            "{look:?}"
+        );
+        assert!(!look.rejected);
+    }
+
+    #[test]
+    fn looks_spend_only_the_allowance_added_since_the_last_and_interims_none() {
+        let mut looks = HistoryLooks::new(0.01, 1.5, 0.05, 1.0, 30.0);
+        looks.set_baseline(baseline(10_000.0, 10.0));
+        looks.observe(minute(100.0, 0.0, 900.0, 1.0));
+        assert!(looks.look(LookKind::Interim { step: 0 }, 0.1).is_none());
+        let first = looks.look(LookKind::StepEnd { step: 0 }, 0.5).unwrap();
+        assert!((first.alpha - 0.005).abs() < 1e-15, "{first:?}");
+        assert_eq!(first.skipped, Some(HistorySkipped::NoEvents));
+        looks.observe(minute(500.0, 1.0, 500.0, 1.0));
+        let closing = looks.look(LookKind::Closing, 0.7).unwrap();
+        assert!((closing.alpha - 0.005).abs() < 1e-15, "{closing:?}");
+        assert!(looks.look(LookKind::Closing, 1.0).is_none(), "finished");
+    }
+
+    #[test]
+    fn nothing_is_tested_without_a_baseline_or_with_too_many_events() {
+        let mut none = HistoryLooks::new(0.01, 1.5, 0.05, 1.0, 30.0);
+        none.set_baseline(baseline(0.0, 0.0));
+        none.observe(minute(360.0, 8.0, 840.0, 0.0));
+        let look = none.look(LookKind::Closing, 1.0).unwrap();
+        assert_eq!(look.skipped, Some(HistorySkipped::NoBaseline));
+        assert!(!look.rejected);
+
+        let mut busy = HistoryLooks::new(0.01, 1.5, 0.05, 1.0, 30.0);
+        busy.set_baseline(baseline(1e7, 180.0 * 40.0));
+        busy.observe(minute(360.0, 8.0, 840.0, 0.0));
+        let look = busy.look(LookKind::Closing, 1.0).unwrap();
+        assert!(matches!(
+            look.skipped,
+            Some(HistorySkipped::TooManyEvents { .. })
+        ));
+        assert!(!look.rejected);
+    }
+
+    /// Seeded A/A runs at the baseline's own rate: the history looks (with the guard) reject
+    /// within their α; with the split's rate drifted to 3 × the baseline's (beyond the
+    /// margin), the guard keeps false rejections within its α.
+    #[test]
+    fn false_rejections_stay_within_alpha_and_within_the_guards_alpha_under_drift() {
+        use crate::sim::rng::Rng;
+        let runs = 4000;
+        let rate = 0.004;
+        let count = |drift: f64, seed: u64| {
+            let mut rng = Rng::from_seed(seed);
+            let mut rejected = 0;
+            for _ in 0..runs {
+                let mut looks = HistoryLooks::new(0.05, 1.5, 0.05, 1.0, 30.0);
+                let h = rng.poisson(10_800.0 * rate) as f64;
+                looks.set_baseline(baseline(10_800.0, h));
+                for (share, minutes) in [(0.1, 10), (0.5, 10)] {
+                    for _ in 0..minutes {
+                        let (n1, n0) = (60.0 * share, 60.0 * (1.0 - share));
+                        let e1 = rng.poisson(n1 * rate * drift) as f64;
+                        let e0 = rng.poisson(n0 * rate * drift) as f64;
+                        looks.observe(minute(n1, e1, n0, e0));
+                        looks.look(LookKind::Interim { step: 0 }, 0.0);
+                    }
+                    if share < 0.5 {
+                        looks.look(LookKind::StepEnd { step: 0 }, 0.5);
+                    }
+                }
+                looks.look(LookKind::Closing, 1.0);
+                rejected += usize::from(looks.rejected().is_some());
+            }
+            rejected as f64 / runs as f64
+        };
+        let stationary = count(1.0, 7);
+        let drifted = count(3.0, 8);
+        // Binomial tolerance: 3 standard errors above α at 4,000 runs.
+        let tolerance = |a: f64| a + 3.0 * (a * (1.0 - a) / runs as f64).sqrt();
+        assert!(stationary <= tolerance(0.05), "stationary {stationary}");
+        assert!(drifted <= tolerance(0.05), "drifted {drifted}");
+        assert!(
+            drifted > stationary,
+            "drift beyond the margin is what the guard is for"
+        );
+    }
+}
