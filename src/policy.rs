@@ -54,8 +54,9 @@ pub struct Policy {
     /// Analytics Engine ingestion lag: the newest minutes not yet counted (2).
     pub ingestion_lag_minutes: u32,
     /// Share of each split test's α spent at the scheduled looks (0.75): exact tests when a
-    /// split step's dwell ends and once the whole split is counted. The rest goes to the
-    /// anytime e-process, which catches large regressions between looks. 0 turns looks off.
+    /// split step's dwell ends and once the whole split is counted (for 5xx, shared with the
+    /// history looks: `history_share`). The rest goes to the anytime e-process, which
+    /// catches large regressions between looks. 0 turns looks off.
     pub look_share: f64,
     /// Share of each split step's slice of the looks' budget that the looks before the end
     /// of its dwell may spend, growing with the square of the dwell elapsed (0.25): faster
@@ -73,9 +74,10 @@ pub struct Policy {
     /// baseline of the history looks (180; 0 turns them off, at most 1440). At low traffic
     /// this is what tells a handful of new-version 5xx from bad luck.
     pub history_minutes: u32,
-    /// Share of the 5xx split test's α spent at the history looks (0.2), taken before
-    /// `look_share` divides the rest. 0 turns them off. Slow requests have none: they are
-    /// many (the concurrent tests see them well) and their rate drifts with load.
+    /// Share of the 5xx split test's looks budget (`look_share` of its α) spent at the
+    /// history looks (0.25); the scheduled looks keep the rest. 0 turns them off. Slow
+    /// requests have none: they are many (the concurrent tests see them well) and their
+    /// rate drifts with load.
     pub history_share: f64,
     /// Null of the history looks: new rate ≤ this × the old version's rate before the
     /// rollout (1.5): how far the old version's own rate may drift between the window and
@@ -150,7 +152,7 @@ impl Default for Policy {
             look_rho0: 1.0,
             look_max_events_per_minute: 30.0,
             history_minutes: 180,
-            history_share: 0.2,
+            history_share: 0.25,
             history_margin: 1.5,
             history_guard_alpha: 0.05,
         }
@@ -377,10 +379,11 @@ impl Policy {
     }
 
     /// A test's shares of `alpha`: (its anytime e-process, its scheduled looks, its history
-    /// looks). The 5xx split share gives `history_share` to the history looks (when a window
-    /// is read at all), then `look_share` of the rest to the scheduled looks; the slow-request
-    /// split share has no history looks (slow requests are many, and their rate drifts with
-    /// load), only `look_share`; a bake test has neither.
+    /// looks). A split test's share gives `look_share` to its looks; for 5xx, `history_share`
+    /// of that goes to the history looks (when a window is read at all). Slow requests have no
+    /// history looks (they are many, and their rate drifts with load); a bake test has
+    /// neither. The e-process's share, which the exposure rule projects, does not depend on
+    /// the history looks.
     fn alpha_shares(&self, test: CountTest) -> (f64, f64, f64) {
         let s = &self.alpha_split;
         let history_share = if self.history_minutes > 0 {
@@ -389,13 +392,9 @@ impl Policy {
             0.0
         };
         let split = |share: f64, history_share: f64| {
-            let history = share * history_share;
-            let rest = share - history;
-            (
-                rest * (1.0 - self.look_share),
-                rest * self.look_share,
-                history,
-            )
+            let looks = share * self.look_share;
+            let history = looks * history_share;
+            (share - looks, looks - history, history)
         };
         match test {
             CountTest::ErrorsSplit => split(s.errors_split, history_share),

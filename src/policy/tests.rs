@@ -54,19 +54,21 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         .sum();
     let total = anytime + looks + history;
     assert!((total - policy.alpha).abs() < 1e-12, "total {total}");
-    // 5xx split: 0.8 of α; 0.2 of that to the history looks, 0.75 of the rest to the looks.
-    assert!((policy.test_config(CountTest::ErrorsSplit).alpha - 0.0016).abs() < 1e-12);
-    assert!(
-        (history - 0.01 * 0.8 * 0.2).abs() < 1e-12,
-        "history {history}"
-    );
+    // 5xx split: 0.8 of α; 0.75 of that to the looks, a quarter of which to the history
+    // looks; the e-process keeps 0.25 whether or not there are history looks.
+    assert!((policy.test_config(CountTest::ErrorsSplit).alpha - 0.002).abs() < 1e-12);
+    let expected = 0.01 * 0.8 * 0.75 * 0.25;
+    assert!((history - expected).abs() < 1e-12, "history {history}");
 
-    // Without a window to read, the history looks' share goes back to the other two.
+    // Without a window to read, the history looks' share goes back to the scheduled looks.
     let none = Policy {
         history_minutes: 0,
         ..Policy::default()
     };
     assert!((none.test_config(CountTest::ErrorsSplit).alpha - 0.002).abs() < 1e-12);
+    let mut looks = none.looks(CountTest::ErrorsSplit);
+    let closing = looks.look(LookKind::Closing, 1.0).unwrap().alpha;
+    assert!((closing - 0.006).abs() < 1e-12, "{closing}");
     assert!(none
         .history_looks(CountTest::ErrorsSplit)
         .latest()
