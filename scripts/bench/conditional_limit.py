@@ -7,7 +7,8 @@ events given each step's total (Lehmann). This prints its power at a fixed horiz
 as the issue's reference cells define them (0.1% base 5xx, 10% for 10 min then 50% for 10
 min, fixed requests per minute, Poisson bad events), randomized to size alpha (the best any
 such test can do) and not randomized at several alphas (what a gate that never rolls back
-on a coin flip can do). Stdlib only; seeded; about 30 s:
+on a coin flip can do), and what a baseline window before the rollout adds to it. Stdlib
+only; seeded; about a minute:
 
     python3 scripts/bench/conditional_limit.py
 """
@@ -63,6 +64,32 @@ def power(means, shares, alpha, randomized, runs, seed=1):
     return total / runs
 
 
+def binomial_upper_tail(n, p, k):
+    return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
+
+
+def power_with_history(means, shares, history_minutes, runs, seed=3):
+    """Union of the conditional test (alpha 0.45%) and the history look (alpha 0.075%, margin
+    1.5, guard: the conditional test at 5%). `means` are `main`'s split cells; the old version
+    served 540 requests a minute-of-traffic in the 10% step's 10 minutes, so over the window
+    it serves 60 x history_minutes, with history_minutes / 9 times the 10% step's old events."""
+    rng = random.Random(seed)
+    (new_a, old_a), (new_b, old_b) = means
+    history_mean = old_a * history_minutes / 9.0
+    p0 = 1.5 * 360.0 / (1.5 * 360.0 + 60.0 * history_minutes)  # requests cancel the rps
+    total = 0.0
+    for _ in range(runs):
+        a, c = poisson(new_a, rng), poisson(old_a, rng)
+        b, d = poisson(new_b, rng), poisson(old_b, rng)
+        h = poisson(history_mean, rng)
+        law = null_law(a + c, b + d, shares[0], shares[1])
+        new_bad = a + b
+        p_concurrent = sum(law[new_bad:])
+        p_history = binomial_upper_tail(new_bad + h, p0, new_bad) if new_bad else 1.0
+        total += (p_concurrent <= 0.0045) or (p_history <= 0.00075 and p_concurrent <= 0.05)
+    return total / runs
+
+
 def main():
     # Requests per 10-minute step at r rps: 10% step new 60r, old 540r; 50% step 300r each.
     def split(rps, new_rate, old_rate):
@@ -94,6 +121,15 @@ def main():
         best = power(means, shares, 0.01, True, 5000)
         plain = power(means, shares, 0.006, False, 5000)
         print(f"{name}: randomized, alpha 1%: {best:.1%}; not randomized, alpha 0.6%: {plain:.1%}")
+    # What a baseline window before the rollout adds (docs/statistics.md, "The baseline-history
+    # look"): the old version's 5xx over 180 minutes at the same traffic; the new version's
+    # split 5xx tested against 1.5 x that rate at the closing look's half of the history
+    # looks' alpha (0.6% x 0.25 / 2), rejecting only with the 5% concurrent guard; in union
+    # with the conditional test at the scheduled looks' alpha (0.45%); not randomized.
+    for name, means in cells.items():
+        with_history = power_with_history(means, shares, 180, runs=10000)
+        print(f"{name}: conditional test at 0.45% or history look (180 min, margin 1.5): "
+              f"{with_history:.1%}")
     # p95 +25% at 10 rps: slow requests 5% vs 2%, the 8 minutes of the 10% step visible when
     # its dwell ends (2-minute lag); one step, so the second is empty.
     step = [(8 * 60 * 0.05, 8 * 540 * 0.02), (0.0, 0.0)]
