@@ -137,6 +137,29 @@ pub struct CountsWindow {
     pub old_latency: VersionLatency,
 }
 
+#[cfg(test)]
+impl CountsWindow {
+    /// The window `query` asks for, every minute with the same `new` and `old` counts and
+    /// no latency: a steady scripted world (the window before a rollout, in tests).
+    pub fn steady(query: &CountsQuery, new: VersionCounts, old: VersionCounts) -> CountsWindow {
+        let n = query.to.minute_index() - query.from.minute_index();
+        CountsWindow {
+            from: query.from,
+            to: query.to,
+            minutes: (0..n)
+                .map(|i| MinuteCounts {
+                    minute: query.from.plus_minutes(i),
+                    new,
+                    old,
+                    sample_interval: 1.0,
+                })
+                .collect(),
+            new_latency: VersionLatency::default(),
+            old_latency: VersionLatency::default(),
+        }
+    }
+}
+
 /// Queue metrics over the tick's window (from the `queue.metric` events; not per version).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueueMetrics {

@@ -167,21 +167,8 @@ impl World {
             queue: None,
             // Before the rollout the stable version served everything at its own rate.
             history: plan.history.map(|q| {
-                let n = q.to.minute_index() - q.from.minute_index();
-                Fetched::Ok(CountsWindow {
-                    from: q.from,
-                    to: q.to,
-                    minutes: (0..n)
-                        .map(|i| MinuteCounts {
-                            minute: q.from.plus_minutes(i),
-                            new: VersionCounts::default(),
-                            old: version(per_minute, traffic.old_errors),
-                            sample_interval: 1.0,
-                        })
-                        .collect(),
-                    new_latency: VersionLatency::default(),
-                    old_latency: VersionLatency::default(),
-                })
+                let old = version(per_minute, traffic.old_errors);
+                Fetched::Ok(CountsWindow::steady(&q, VersionCounts::default(), old))
             }),
         }
     }

@@ -106,21 +106,8 @@ fn observe(
     });
     // Before the rollout the old version served everything at its own rates.
     let history = p.history.map(|q| {
-        let n = q.to.minute_index() - q.from.minute_index();
-        Fetched::Ok(CountsWindow {
-            from: q.from,
-            to: q.to,
-            minutes: (0..n)
-                .map(|i| MinuteCounts {
-                    minute: q.from.plus_minutes(i),
-                    new: VersionCounts::default(),
-                    old: self::counts(per_minute, traffic.old_errors),
-                    sample_interval: 1.0,
-                })
-                .collect(),
-            new_latency: VersionLatency::default(),
-            old_latency: VersionLatency::default(),
-        })
+        let old = self::counts(per_minute, traffic.old_errors);
+        Fetched::Ok(CountsWindow::steady(&q, VersionCounts::default(), old))
     });
     Observations {
         deployment: p.read_deployment.then(|| {
@@ -135,6 +122,14 @@ fn observe(
         queue: None,
         history,
     }
+}
+
+/// Rolling back, or already rolled back (writes are confirmed at once here).
+fn rolled_back(s: &RolloutState) -> bool {
+    matches!(
+        s.phase,
+        Phase::RollingBack { .. } | Phase::RolledBack { .. }
+    )
 }
 
 fn stable() -> VersionShare {
@@ -1109,14 +1104,7 @@ fn closing_look_rolls_back_a_regression_the_anytime_floor_lets_through() {
     );
     assert!(!s.signals.errors.summary().regression);
     let (s, actions) = run(s, 22..=22, worse);
-    assert!(
-        matches!(
-            s.phase,
-            Phase::RollingBack { .. } | Phase::RolledBack { .. }
-        ),
-        "{:?}",
-        s.phase
-    );
+    assert!(rolled_back(&s), "{:?}", s.phase);
     let look = s
         .signals
         .errors_looks
@@ -1243,14 +1231,7 @@ fn a_few_new_version_5xx_against_a_quiet_baseline_roll_back_through_the_history_
     assert_eq!(history.kind, LookKind::StepEnd { step: 0 });
     assert_eq!(history.new_bad, 3);
     assert!(history.guard_rejected && history.p_value < history.alpha);
-    assert!(
-        matches!(
-            s.phase,
-            Phase::RollingBack { .. } | Phase::RolledBack { .. }
-        ),
-        "{:?}",
-        s.phase
-    );
+    assert!(rolled_back(&s), "{:?}", s.phase);
     let reason = format!("{:?}", s.last_assessment.as_ref().unwrap().errors);
     assert!(reason.contains("before the rollout"), "{reason}");
 
@@ -1267,8 +1248,5 @@ fn a_few_new_version_5xx_against_a_quiet_baseline_roll_back_through_the_history_
         matches!(history.skipped, Some(HistorySkipped::Drifted { .. })) && !history.rejected,
         "{history:?}"
     );
-    assert!(!matches!(
-        s.phase,
-        Phase::RollingBack { .. } | Phase::RolledBack { .. }
-    ));
+    assert!(!rolled_back(&s), "{:?}", s.phase);
 }
