@@ -6,7 +6,7 @@ use crate::observe::{CountsWindow, Fetched, MinuteCounts, Observations, Probe, V
 use crate::policy::{Breach, CountTest, Gap, Policy, Signal, Verdict};
 use crate::stats::{
     BakeTest, Baseline, HistoryLook, HistoryLooks, Look, LookKind, PairCounts, RatioSummary,
-    RatioTest, ScheduledLooks,
+    RatioTest, ScheduledLooks, DEFAULT_BASE_RATE_FLOOR,
 };
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -444,7 +444,9 @@ impl SignalState {
             t.add(m);
             t
         });
-        let split = (self.errors.summary(), self.slow.summary());
+        let mut split = (self.errors.summary(), self.slow.summary());
+        looks_exposure(policy, &mut split.0, &self.errors_looks);
+        looks_exposure(policy, &mut split.1, &self.slow_looks);
         let bake = (
             self.errors_bake.as_ref().map(BakeTest::summary),
             self.slow_bake.as_ref().map(BakeTest::summary),
@@ -610,6 +612,33 @@ fn evidence(
 
 /// The test input for one minute, scaled down by the sample interval (see
 /// `PairCounts::per_sample`: feeding `SUM(_sample_interval)` straight in overstates evidence).
+/// The exposure rule, counting the scheduled looks too: when the e-process's projection
+/// falls short, a new version at `rho_detect` × the pooled rate (floored like the
+/// e-process's) that looks at the α spent so far would have caught with probability
+/// ≥ `power` meets it as well (docs/statistics.md, "Exposure rule").
+fn looks_exposure(policy: &Policy, summary: &mut RatioSummary, looks: &ScheduledLooks) {
+    if summary.exposure_met {
+        return;
+    }
+    let requests = summary.new_total + summary.old_total;
+    let pooled = if requests > 0.0 {
+        (summary.new_bad + summary.old_bad) / requests
+    } else {
+        0.0
+    };
+    let rate = pooled.max(DEFAULT_BASE_RATE_FLOOR);
+    let power = looks.detection_power(
+        summary.new_total,
+        summary.old_total,
+        rate,
+        policy.rho_detect,
+    );
+    if power.is_some_and(|p| p >= policy.power) {
+        summary.exposure_met = true;
+        summary.new_requests_needed = 0.0;
+    }
+}
+
 fn pair(minute: &MinuteCounts, bad: impl Fn(&VersionCounts) -> f64) -> PairCounts {
     PairCounts {
         new_total: minute.new.requests,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 mod history;
 mod looks;
 pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped};
-pub use looks::{Look, LookKind, LookSkipped, RobustLook, ScheduledLooks};
+pub use looks::{conditional_power, Look, LookKind, LookSkipped, RobustLook, ScheduledLooks};
 
 /// One minute's sample-weighted counts for the two versions serving side by side.
 /// Counts are `SUM(_sample_interval)` values, so they may be non-integer after scaling.

@@ -1250,3 +1250,45 @@ fn a_few_new_version_5xx_against_a_quiet_baseline_roll_back_through_the_history_
     );
     assert!(!rolled_back(&s), "{:?}", s.phase);
 }
+
+#[test]
+fn the_looks_power_counts_as_promotion_evidence_where_the_e_process_falls_short() {
+    // 6 rps at 0.1% 5xx: by the end of the 10% step the new version has served about 290
+    // requests. The e-process's exposure rule projects too little power at its α for that;
+    // the step-end look (α 0.45% × ½) would have caught a ×10 regression (5% against the
+    // 0.5% floor) with probability ≥ 90%, so the step is promoted on time.
+    let slow = Traffic {
+        rps: 6.0,
+        new_errors: 0.001,
+        old_errors: 0.001,
+        new_p95_ms: 120.0,
+    };
+    let (s, _) = run(ramping(false), 1..=10, slow);
+    assert_eq!(
+        s.phase,
+        Phase::Ramping { step: 1 },
+        "promoted at the dwell's end"
+    );
+    assert!(
+        !s.signals.errors.summary().exposure_met,
+        "not by the e-process alone"
+    );
+
+    // Without looks the same release holds at 10%.
+    let (held, _) = start(
+        request(false),
+        Policy {
+            look_share: 0.0,
+            ..Policy::default()
+        },
+        T0,
+    );
+    let (held, actions) = step(held, Input::Preflight(report()), T0);
+    let held = confirm(held, &actions, T0).0;
+    let (held, _) = run(held, 1..=10, slow);
+    assert_eq!(
+        held.phase,
+        Phase::Ramping { step: 0 },
+        "holds without the looks"
+    );
+}

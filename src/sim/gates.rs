@@ -8,7 +8,7 @@ use super::run::{finish, RunOutcome};
 use super::scenario::Scenario;
 use super::traffic::{tick_time, World};
 use crate::policy::{CountTest, Signal};
-use crate::stats::{PairCounts, RatioTest};
+use crate::stats::{conditional_power, PairCounts, RatioTest, DEFAULT_BASE_RATE_FLOOR};
 
 /// Flagger's builtin `request-success-rate` threshold (`thresholdRange.min: 99`).
 pub const FLAGGER_MIN_SUCCESS_PERCENT: f64 = 99.0;
@@ -60,7 +60,7 @@ pub fn run_comparator(scenario: &Scenario, comparator: Comparator, rng: Rng) -> 
             }
             Check::Pass if dwell_over => {
                 outcome.promotions += 1;
-                if !evidence.supports(&world, visible_end) {
+                if !evidence.supports(&world, visible_end, stage) {
                     outcome.unsupported_promotions += 1;
                 }
                 if stage + 1 == steps.len() {
@@ -98,6 +98,15 @@ struct Evidence {
     tolerance: f64,
     /// First minute not yet fed.
     next: u32,
+    /// What the looks part of the rule needs: our 5xx looks' α, their null ratio, their
+    /// events-a-minute limit, the regression to detect and with what power, and how many
+    /// split steps share the looks' α.
+    looks_alpha: f64,
+    look_rho0: f64,
+    look_max_events_per_minute: f64,
+    rho_detect: f64,
+    power: f64,
+    split_steps: usize,
 }
 
 impl Evidence {
@@ -107,12 +116,20 @@ impl Evidence {
             test: RatioTest::new(policy.test_config(CountTest::ErrorsSplit)),
             tolerance: policy.rho_tolerance,
             next: 0,
+            looks_alpha: policy.looks(CountTest::ErrorsSplit).alpha(),
+            look_rho0: policy.look_rho0,
+            look_max_events_per_minute: policy.look_max_events_per_minute,
+            rho_detect: policy.rho_detect,
+            power: policy.power,
+            split_steps: scenario.schedule.steps().len().saturating_sub(1).max(1),
         }
     }
 
     /// Feeds minutes up to `visible_end` (stored rows: what the core tests after dividing by
-    /// the sample interval) and says whether the evidence would allow a promotion.
-    fn supports(&mut self, world: &World<'_>, visible_end: u32) -> bool {
+    /// the sample interval) and says whether the evidence would allow a promotion out of
+    /// schedule step `stage`: our rule, the e-process's bound or exposure, or the looks' power
+    /// at the α our looks would have spent by the end of that step (fixed-sample, as ours).
+    fn supports(&mut self, world: &World<'_>, visible_end: u32, stage: usize) -> bool {
         while self.next < visible_end {
             if let Some(m) = world.minutes.get(self.next as usize) {
                 self.test.observe(PairCounts {
@@ -125,7 +142,26 @@ impl Evidence {
             self.next += 1;
         }
         let summary = self.test.summary();
-        summary.exposure_met || summary.upper_bound < self.tolerance
+        if summary.exposure_met || summary.upper_bound < self.tolerance {
+            return true;
+        }
+        let requests = summary.new_total + summary.old_total;
+        let events = summary.new_bad + summary.old_bad;
+        if requests <= 0.0 || events / f64::from(self.next.max(1)) > self.look_max_events_per_minute
+        {
+            return false;
+        }
+        let allowance = ((stage + 1) as f64 / self.split_steps as f64).min(1.0);
+        let rate = (events / requests).max(DEFAULT_BASE_RATE_FLOOR);
+        let power = conditional_power(
+            summary.new_total,
+            summary.old_total,
+            rate,
+            self.rho_detect,
+            self.look_rho0,
+            self.looks_alpha * allowance,
+        );
+        power >= self.power
     }
 }
 

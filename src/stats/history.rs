@@ -3,8 +3,8 @@
 //! only when a concurrent comparison agrees. Pure and sync. Method and validity:
 //! docs/statistics.md, "The baseline-history look".
 
-use super::looks::{binomial_upper_tail, round_count};
-use super::{LookKind, LookSkipped, PairCounts, ScheduledLooks};
+use super::looks::{binomial_upper_tail, round_count, MAX_EVENTS};
+use super::{LookKind, PairCounts, ScheduledLooks};
 use serde::{Deserialize, Serialize};
 
 /// The old version's counts over the minutes before the rollout (per sample, like the split's).
@@ -25,12 +25,14 @@ pub struct Baseline {
 /// binomial with p = λ₁N₁/(λ₁N₁ + λₕNₕ), so "λ₁ ≤ margin × λₕ" is tested exactly by the
 /// binomial tail at p₀ = margin·N₁/(margin·N₁ + Nₕ). That null holds while the old version's
 /// rate during the split has drifted up by less than `margin` since the window; beyond that
-/// a look can reject only when the `guard` (exact concurrent looks of "new ≤ old" at
-/// `guard_alpha`, the same boundary machinery as `ScheduledLooks`) has rejected too, so the
-/// chance of a false rollback through this look stays within `guard_alpha` however large the
-/// drift; and a look is skipped while the old version's own split-time counts show the
-/// drift (`DRIFT_CHECK_ALPHA`), which keeps it far below that when the drift is visible. Looks are taken at step ends and at the closing look; each spends `alpha` times the
-/// allowance added since the previous one (Bonferroni), so together they spend at most `alpha`.
+/// a look can reject only when the `guard` (exact concurrent looks of "new ≤ `guard_rho0` ×
+/// old" at `guard_alpha`, the same boundary machinery and caveats as `ScheduledLooks`) has
+/// rejected too, so the chance of a false rollback through this look stays within
+/// `guard_alpha` however large the drift, as far as the guard itself is valid; and a look is
+/// skipped while the old version's own split-time counts show the drift
+/// (`DRIFT_CHECK_ALPHA`), which keeps it far below that when the drift is visible. Looks
+/// are taken at step ends and at the closing look; each spends `alpha` times the allowance
+/// added since the previous one (Bonferroni), so together they spend at most `alpha`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HistoryLooks {
     /// α of all the history looks together (0: none).
@@ -51,6 +53,11 @@ pub struct HistoryLooks {
     old_requests: f64,
     #[serde(default)]
     old_bad: u64,
+    /// Split minutes counted (both versions served) and their bad events, for the
+    /// events-a-minute limit (checked here, not only through the guard's look, which is not
+    /// taken on a tick without fresh minutes).
+    #[serde(default)]
+    minutes: u32,
     /// Allowance spent by the history looks so far.
     spent: f64,
     /// The latest history look (the rejecting one, once one rejects).
@@ -180,6 +187,7 @@ impl HistoryLooks {
         self.new_bad = self.new_bad.saturating_add(round_count(minute.new_bad));
         self.old_requests += minute.old_total;
         self.old_bad = self.old_bad.saturating_add(round_count(minute.old_bad));
+        self.minutes += 1;
     }
 
     /// Takes the guard's look of `kind` at `allowance` and, at a step end or the closing
@@ -189,7 +197,7 @@ impl HistoryLooks {
         if self.finished() {
             return None;
         }
-        let guard_look = self.guard.look(kind, allowance).cloned();
+        self.guard.look(kind, allowance);
         if matches!(kind, LookKind::Interim { .. }) {
             return None;
         }
@@ -206,7 +214,7 @@ impl HistoryLooks {
         let null_mean = self.baseline.map_or(0.0, |b| {
             self.margin * self.new_requests * b.bad / b.requests
         });
-        let skipped = self.skip_reason(guard_look.and_then(|l| l.skipped));
+        let skipped = self.skip_reason();
         let p_value = match (&skipped, self.baseline) {
             (None, Some(b)) => self.exceedance(self.new_bad, self.new_requests, &b),
             _ => 1.0,
@@ -232,15 +240,15 @@ impl HistoryLooks {
         self.guard.alpha()
     }
 
-    fn skip_reason(&self, guard_skipped: Option<LookSkipped>) -> Option<HistorySkipped> {
+    fn skip_reason(&self) -> Option<HistorySkipped> {
         let Some(baseline) = self.baseline else {
             return Some(HistorySkipped::NoBaseline);
         };
-        if let Some(LookSkipped::TooManyEvents { per_minute, limit }) = guard_skipped {
-            return Some(HistorySkipped::TooManyEvents { per_minute, limit });
-        }
-        let per_minute = baseline.bad / f64::from(baseline.minutes.max(1));
-        if per_minute > self.max_events_per_minute {
+        let split_events = self.new_bad.saturating_add(self.old_bad) as f64;
+        let split = split_events / f64::from(self.minutes.max(1));
+        let window = baseline.bad / f64::from(baseline.minutes.max(1));
+        let per_minute = split.max(window);
+        if per_minute > self.max_events_per_minute || split_events > MAX_EVENTS as f64 {
             return Some(HistorySkipped::TooManyEvents {
                 per_minute,
                 limit: self.max_events_per_minute,
@@ -258,11 +266,12 @@ impl HistoryLooks {
     }
 
     /// Exact p-value of `bad` events over `requests` against "rate ≤ margin × the
-    /// baseline's", conditional on those events plus the baseline's.
+    /// baseline's", conditional on those events plus the baseline's (rounded up: more
+    /// baseline events only make the test more cautious).
     fn exceedance(&self, bad: u64, requests: f64, baseline: &Baseline) -> f64 {
-        let h = round_count(baseline.bad);
+        let h = round_count(baseline.bad.ceil());
         let p0 = self.margin * requests / (self.margin * requests + baseline.requests);
-        binomial_upper_tail(bad + h, p0, bad)
+        binomial_upper_tail(bad.saturating_add(h), p0, bad)
     }
 }
 
@@ -377,6 +386,23 @@ mod tests {
             look.skipped,
             Some(HistorySkipped::TooManyEvents { .. })
         ));
+        assert!(!look.rejected);
+    }
+
+    #[test]
+    fn too_many_split_events_skip_a_look_even_when_the_guard_takes_none() {
+        // 40 bad events a minute in the split (over the limit of 30). The guard's interim
+        // look on the same minutes is taken first, so at the step end it has nothing fresh
+        // and takes no look; the history look must still see the rate and skip.
+        let mut looks = HistoryLooks::new(0.01, 1.5, 0.05, 1.0, 30.0);
+        looks.set_baseline(baseline(1e6, 100.0));
+        looks.observe(minute(100.0, 30.0, 900.0, 10.0));
+        assert!(looks.look(LookKind::Interim { step: 0 }, 0.2).is_none());
+        let look = looks.look(LookKind::StepEnd { step: 0 }, 0.5).unwrap();
+        assert!(
+            matches!(look.skipped, Some(HistorySkipped::TooManyEvents { per_minute, .. }) if per_minute == 40.0),
+            "{look:?}"
+        );
         assert!(!look.rejected);
     }
 
