@@ -136,8 +136,8 @@ class QueueProfile:
         )
 
 
-SCENARIO_FIELDS = {"rps", "versions", "default_version", "sample_interval", "seed", "dataset",
-                   "queue", "healthz_timeout_s"}
+SCENARIO_FIELDS = {"rps", "versions", "default_version", "sample_interval", "seed", "epoch_ms",
+                   "dataset", "queue", "healthz_timeout_s"}
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,7 @@ class Scenario:
     default_version: VersionProfile = VersionProfile()
     sample_interval: int = 1
     seed: int = 0
+    epoch_ms: int = 0
     dataset: str = "mauntic_logs"
     queue: QueueProfile | None = None
     healthz_timeout_s: float = 30.0
@@ -171,6 +172,9 @@ class Scenario:
         seed = d.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ScenarioError("seed must be an integer")
+        epoch_ms = d.get("epoch_ms", 0)
+        if isinstance(epoch_ms, bool) or not isinstance(epoch_ms, int):
+            raise ScenarioError("epoch_ms must be an integer (ms)")
         dataset = d.get("dataset", "mauntic_logs")
         if not isinstance(dataset, str) or not dataset.replace("_", "a").isalnum():
             raise ScenarioError("dataset must match [A-Za-z0-9_]+")
@@ -180,6 +184,7 @@ class Scenario:
             default_version=VersionProfile.from_json(d.get("default_version", {}), "default_version"),
             sample_interval=si,
             seed=seed,
+            epoch_ms=epoch_ms,
             dataset=dataset,
             queue=QueueProfile.from_json(d["queue"]) if d.get("queue") is not None else None,
             healthz_timeout_s=_num(d, "healthz_timeout_s", 30.0, 0, 3600),
@@ -268,7 +273,7 @@ def poisson(r: random.Random, lam: float) -> int:
 
 def http_rows(script: str, minute_ms: int, sc: Scenario, splits: list[Split]) -> list[Row]:
     """One minute of sampled HTTP data points for `script`."""
-    r = minute_rng(sc.seed, script, minute_ms)
+    r = minute_rng(sc.seed, script, minute_ms - sc.epoch_ms)
     rate = sc.rps / sc.sample_interval  # stored rows per second
     if rate <= 0:
         return []

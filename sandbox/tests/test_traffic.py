@@ -30,6 +30,22 @@ def test_same_seed_same_points_other_seed_other_points():
     assert rows_for(other, splits, 3) != rows_for(sc, splits, 3)
 
 
+def test_with_an_epoch_the_same_scenario_gives_the_same_traffic_at_any_start():
+    later = M0 + 37 * 60_000
+    first = Scenario.from_json({"rps": 5, "seed": 3, "epoch_ms": M0})
+    second = Scenario.from_json({"rps": 5, "seed": 3, "epoch_ms": later})
+    a, _ = minute_rows("s", M0 + 60_000, first, [Split(M0, ((A, 100.0),))], M0, None)
+    b, _ = minute_rows("s", later + 60_000, second, [Split(later, ((A, 100.0),))], later, None)
+    shift = (later - M0) // 1000  # rows carry whole seconds in field 1
+    assert a, "the minute has requests"
+    assert [r[:1] + (r[1] + shift,) + r[2:] for r in a] == b
+    unanchored = Scenario.from_json({"rps": 5, "seed": 3})
+    c, _ = minute_rows("s", later + 60_000, unanchored, [Split(later, ((A, 100.0),))], later, None)
+    assert c != b, "without an epoch the traffic follows the wall clock"
+    with pytest.raises(ScenarioError, match="epoch_ms"):
+        Scenario.from_json({"epoch_ms": "soon"})
+
+
 def test_a_minute_does_not_depend_on_generation_order():
     sc = Scenario.from_json({"rps": 5, "seed": 3})
     splits = [Split(M0, ((A, 100.0),))]
