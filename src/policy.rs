@@ -425,16 +425,12 @@ impl Policy {
         })
     }
 
-    /// A history look that rejected: unhealthy, with the rates against the baseline's.
-    pub fn judge_history(&self, signal: Signal, look: &HistoryLook) -> Verdict {
-        let what = match signal {
-            Signal::Latency => format!("requests over {} ms", self.latency_p95_ceiling_ms),
-            _ => "5xx".to_string(),
-        };
+    /// A 5xx history look that rejected: unhealthy, with the rates against the baseline's.
+    pub fn judge_history(&self, look: &HistoryLook) -> Verdict {
         Verdict::unhealthy(Reason {
-            signal,
+            signal: Signal::Errors,
             detail: format!(
-                "new version's {what} above {}× the old version's own rate before the \
+                "new version's 5xx above {}× the old version's own rate before the \
                  rollout, and above the old version's during the split: {}",
                 look.margin,
                 describe_history(look)

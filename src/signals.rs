@@ -42,12 +42,10 @@ pub struct SignalState {
     #[serde(default)]
     pub last_step_look: Option<usize>,
     /// 5xx over the split against the old version's rate before the rollout (at step ends
-    /// and the closing look; see `HistoryLooks`).
+    /// and the closing look; see `HistoryLooks`). Slow requests have none (`Policy::
+    /// history_share`).
     #[serde(default)]
     pub errors_history: HistoryLooks,
-    /// The same for slow requests.
-    #[serde(default)]
-    pub slow_history: HistoryLooks,
     /// Whether the baseline window has been read, and how often reading it failed.
     #[serde(default)]
     pub history_read: bool,
@@ -149,9 +147,6 @@ pub struct Assessment {
     /// The latest history look of the 5xx split test.
     #[serde(default)]
     pub errors_history: Option<HistoryLook>,
-    /// The latest history look of the slow-request split test.
-    #[serde(default)]
-    pub latency_history: Option<HistoryLook>,
     /// Trailing-window totals behind the 5xx ceiling.
     pub window: PairTotals,
 }
@@ -177,7 +172,6 @@ impl SignalState {
             slow_looks: policy.looks(CountTest::LatencySplit),
             last_step_look: None,
             errors_history: policy.history_looks(CountTest::ErrorsSplit),
-            slow_history: policy.history_looks(CountTest::LatencySplit),
             history_read: false,
             history_failures: 0,
             recent: VecDeque::new(),
@@ -225,7 +219,6 @@ impl SignalState {
         self.errors_looks.look(kind, allowance);
         self.slow_looks.look(kind, allowance);
         self.errors_history.look(kind, allowance);
-        self.slow_history.look(kind, allowance);
     }
 
     /// The baseline window is still to be read (`MAX_HISTORY_FAILURES` failures give up:
@@ -234,7 +227,7 @@ impl SignalState {
         !self.history_read && self.history_failures < MAX_HISTORY_FAILURES
     }
 
-    /// Reads the old version's counts before the rollout into both history looks' baseline.
+    /// Reads the old version's 5xx before the rollout into the history looks' baseline.
     fn ingest_history(&mut self, history: Option<&Fetched<CountsWindow>>, facts: &mut TickFacts) {
         match history {
             _ if !self.history_wanted() => {}
@@ -247,16 +240,13 @@ impl SignalState {
                 self.history_read = true;
                 let in_window = |m: &&MinuteCounts| m.minute >= window.from && m.minute < window.to;
                 let mut errors = Baseline::default();
-                let mut slow = Baseline::default();
                 for m in window.minutes.iter().filter(in_window) {
                     let counts = pair(m, |c| c.errors);
                     if counts.old_total > 0.0 {
                         errors.add(counts.old_total, counts.old_bad);
-                        slow.add(counts.old_total, pair(m, |c| c.slow).old_bad);
                     }
                 }
                 self.errors_history.set_baseline(errors);
-                self.slow_history.set_baseline(slow);
             }
         }
     }
@@ -415,7 +405,6 @@ impl SignalState {
             self.errors_looks.observe(errors);
             self.slow_looks.observe(slow);
             self.errors_history.observe(errors);
-            self.slow_history.observe(slow);
             return;
         }
         if self.errors_bake.is_none() {
@@ -461,19 +450,17 @@ impl SignalState {
                 .rejected()
                 .map_or(Verdict::Healthy, |look| policy.judge_look(signal, look))
         };
-        let history = |looks: &HistoryLooks, signal| {
-            looks
-                .rejected()
-                .map_or(Verdict::Healthy, |look| policy.judge_history(signal, look))
-        };
+        let history = self
+            .errors_history
+            .rejected()
+            .map_or(Verdict::Healthy, |look| policy.judge_history(look));
         let errors = self
             .errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test)
             .worst(looked(&self.errors_looks, Signal::Errors))
-            .worst(history(&self.errors_history, Signal::Errors));
+            .worst(history);
         let latency = self
             .latency_verdict(policy, facts, &split.1, &bake.1, &latency_test)
-            .worst(looked(&self.slow_looks, Signal::Latency))
-            .worst(history(&self.slow_history, Signal::Latency));
+            .worst(looked(&self.slow_looks, Signal::Latency));
         let queue = policy.queue.as_ref().map(|t| self.queue_verdict(t, facts));
         Assessment {
             healthz,
@@ -485,7 +472,6 @@ impl SignalState {
             errors_look: self.errors_looks.latest().cloned(),
             latency_look: self.slow_looks.latest().cloned(),
             errors_history: self.errors_history.latest().cloned(),
-            latency_history: self.slow_history.latest().cloned(),
             window,
         }
     }

@@ -436,10 +436,8 @@ pub(super) fn verdict_lines(a: &Assessment) -> Vec<String> {
             lines.push(format!("{name}: {}", describe_look(look)));
         }
     }
-    for (name, look) in [("5xx", &a.errors_history), ("latency", &a.latency_history)] {
-        if let Some(look) = look {
-            lines.push(format!("{name}: {}", describe_history(look)));
-        }
+    if let Some(look) = &a.errors_history {
+        lines.push(format!("5xx: {}", describe_history(look)));
     }
     if let Some(queue) = &a.queue {
         lines.push(format!("queue: {queue}"));
