@@ -606,13 +606,7 @@ fn looks_exposure(policy: &Policy, summary: &mut RatioSummary, looks: &Scheduled
     if summary.exposure_met {
         return;
     }
-    let requests = summary.new_total + summary.old_total;
-    let pooled = if requests > 0.0 {
-        (summary.new_bad + summary.old_bad) / requests
-    } else {
-        0.0
-    };
-    let rate = pooled.max(DEFAULT_BASE_RATE_FLOOR);
+    let rate = summary.assumed_base_rate(DEFAULT_BASE_RATE_FLOOR);
     let power = looks.detection_power(
         summary.new_total,
         summary.old_total,

@@ -112,6 +112,21 @@ pub struct RatioSummary {
     pub new_requests_needed: f64,
 }
 
+impl RatioSummary {
+    /// The pooled bad-event rate of both versions over the summary's counts, at least
+    /// `floor`: the base rate a hypothetical regression is measured against when the
+    /// scheduled looks' power counts toward the exposure rule.
+    pub fn assumed_base_rate(&self, floor: f64) -> f64 {
+        let requests = self.new_total + self.old_total;
+        let pooled = if requests > 0.0 {
+            (self.new_bad + self.old_bad) / requests
+        } else {
+            0.0
+        };
+        pooled.max(floor)
+    }
+}
+
 /// Default smallest old-version bad-event rate (per request) the exposure rule assumes: with
 /// fewer observed bad events, it asks whether a new version at `rho_detect ×` this rate would
 /// have been caught. See docs/statistics.md, "Exposure rule". 0.5% (was 0.1%) was chosen with

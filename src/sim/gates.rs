@@ -7,7 +7,7 @@ use super::rng::Rng;
 use super::run::{finish, RunOutcome};
 use super::scenario::Scenario;
 use super::traffic::{tick_time, World};
-use crate::policy::{CountTest, Signal};
+use crate::policy::{CountTest, Policy, Signal};
 use crate::stats::{conditional_power, PairCounts, RatioTest, DEFAULT_BASE_RATE_FLOOR};
 
 /// Flagger's builtin `request-success-rate` threshold (`thresholdRange.min: 99`).
@@ -95,17 +95,12 @@ pub fn run_comparator(scenario: &Scenario, comparator: Comparator, rng: Rng) -> 
 /// the gate could have seen. Comparators do not consult it; it only judges their promotions.
 struct Evidence {
     test: RatioTest,
-    tolerance: f64,
     /// First minute not yet fed.
     next: u32,
-    /// What the looks part of the rule needs: our 5xx looks' α, their null ratio, their
-    /// events-a-minute limit, the regression to detect and with what power, and how many
-    /// split steps share the looks' α.
+    /// The scenario's policy, for the looks part of the rule, with our 5xx looks' α and
+    /// how many split steps share it.
+    policy: Policy,
     looks_alpha: f64,
-    look_rho0: f64,
-    look_max_events_per_minute: f64,
-    rho_detect: f64,
-    power: f64,
     split_steps: usize,
 }
 
@@ -114,13 +109,9 @@ impl Evidence {
         let policy = &scenario.policy;
         Evidence {
             test: RatioTest::new(policy.test_config(CountTest::ErrorsSplit)),
-            tolerance: policy.rho_tolerance,
             next: 0,
             looks_alpha: policy.looks(CountTest::ErrorsSplit).alpha(),
-            look_rho0: policy.look_rho0,
-            look_max_events_per_minute: policy.look_max_events_per_minute,
-            rho_detect: policy.rho_detect,
-            power: policy.power,
+            policy: policy.clone(),
             split_steps: scenario.schedule.steps().len().saturating_sub(1).max(1),
         }
     }
@@ -142,26 +133,26 @@ impl Evidence {
             self.next += 1;
         }
         let summary = self.test.summary();
-        if summary.exposure_met || summary.upper_bound < self.tolerance {
+        if summary.exposure_met || summary.upper_bound < self.policy.rho_tolerance {
             return true;
         }
+        let policy = &self.policy;
         let requests = summary.new_total + summary.old_total;
         let events = summary.new_bad + summary.old_bad;
-        if requests <= 0.0 || events / f64::from(self.next.max(1)) > self.look_max_events_per_minute
-        {
+        let per_minute = events / f64::from(self.next.max(1));
+        if requests <= 0.0 || per_minute > policy.look_max_events_per_minute {
             return false;
         }
         let allowance = ((stage + 1) as f64 / self.split_steps as f64).min(1.0);
-        let rate = (events / requests).max(DEFAULT_BASE_RATE_FLOOR);
         let power = conditional_power(
             summary.new_total,
             summary.old_total,
-            rate,
-            self.rho_detect,
-            self.look_rho0,
+            summary.assumed_base_rate(DEFAULT_BASE_RATE_FLOOR),
+            policy.rho_detect,
+            policy.look_rho0,
             self.looks_alpha * allowance,
         );
-        power >= self.power
+        power >= policy.power
     }
 }
 
