@@ -46,6 +46,26 @@ pub struct TrueCounts {
     pub slow: u64,
 }
 
+impl TrueCounts {
+    /// `requests`, each bad with probability `error_p` (5xx) and `slow_p` (slow), capped at 1.
+    fn draw(rng: &mut Rng, requests: u64, error_p: f64, slow_p: f64) -> TrueCounts {
+        TrueCounts {
+            requests,
+            errors: rng.binomial(requests, error_p.min(1.0)),
+            slow: rng.binomial(requests, slow_p.min(1.0)),
+        }
+    }
+
+    /// Each request and event kept with probability `keep` (sampling, late data).
+    fn thinned(self, rng: &mut Rng, keep: f64) -> TrueCounts {
+        TrueCounts {
+            requests: rng.binomial(self.requests, keep),
+            errors: rng.binomial(self.errors, keep),
+            slow: rng.binomial(self.slow, keep),
+        }
+    }
+}
+
 /// One generated minute.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Minute {
@@ -169,11 +189,7 @@ impl<'a> World<'a> {
         let mut draw = |requests: u64, error_rate: f64, slow_rate: f64| {
             let e = shared.0 * rng.gamma_mean_one(od.per_version);
             let s = shared.1 * rng.gamma_mean_one(od.per_version);
-            TrueCounts {
-                requests,
-                errors: rng.binomial(requests, (error_rate * e).min(1.0)),
-                slow: rng.binomial(requests, (slow_rate * s).min(1.0)),
-            }
+            TrueCounts::draw(rng, requests, error_rate * e, slow_rate * s)
         };
         let new = draw(new_requests, candidate.error_rate, new_slow_rate);
         let old = draw(old_requests, sc.baseline.error_rate, base_slow);
@@ -197,12 +213,7 @@ impl<'a> World<'a> {
         if interval <= 1.0 {
             return counts;
         }
-        let keep = 1.0 / interval;
-        TrueCounts {
-            requests: self.rng.binomial(counts.requests, keep),
-            errors: self.rng.binomial(counts.errors, keep),
-            slow: self.rng.binomial(counts.slow, keep),
-        }
+        counts.thinned(&mut self.rng, 1.0 / interval)
     }
 
     /// The counts a query at tick `tick` reads for `minute`: stored rows × interval, thinned
@@ -226,19 +237,11 @@ impl<'a> World<'a> {
         };
         let (mut new, mut old) = (m.stored_new, m.stored_old);
         if let Some(fraction) = arrived {
-            new = self.thin(new, fraction);
-            old = self.thin(old, fraction);
+            new = new.thinned(&mut self.rng, fraction);
+            old = old.thinned(&mut self.rng, fraction);
         }
         let interval = self.scenario.sample_interval;
         (weighted(new, interval), weighted(old, interval))
-    }
-
-    fn thin(&mut self, c: TrueCounts, fraction: f64) -> TrueCounts {
-        TrueCounts {
-            requests: self.rng.binomial(c.requests, fraction),
-            errors: self.rng.binomial(c.errors, fraction),
-            slow: self.rng.binomial(c.slow, fraction),
-        }
     }
 
     /// Answers the gate's counts query at tick `tick`.
@@ -288,24 +291,15 @@ impl<'a> World<'a> {
         let error_rate = sc.baseline.error_rate * sc.history_drift;
         let slow_rate = self.slow_rates.0 * sc.history_drift;
         let interval = sc.sample_interval;
-        let keep = 1.0 / interval;
         let mut minutes = Vec::new();
         for minute in minute_of(q.from)..minute_of(q.to) {
             let mean_requests = sc.rps_at(0) * 60.0 * rng.gamma_mean_one(od.requests);
             let requests = rng.poisson(mean_requests);
             let e = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
             let s = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
-            let mut stored = TrueCounts {
-                requests,
-                errors: rng.binomial(requests, (error_rate * e).min(1.0)),
-                slow: rng.binomial(requests, (slow_rate * s).min(1.0)),
-            };
+            let mut stored = TrueCounts::draw(rng, requests, error_rate * e, slow_rate * s);
             if interval > 1.0 {
-                stored = TrueCounts {
-                    requests: rng.binomial(stored.requests, keep),
-                    errors: rng.binomial(stored.errors, keep),
-                    slow: rng.binomial(stored.slow, keep),
-                };
+                stored = stored.thinned(rng, 1.0 / interval);
             }
             if stored.requests > 0 {
                 minutes.push(MinuteCounts {
