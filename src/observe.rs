@@ -91,6 +91,9 @@ pub struct VersionCounts {
     pub errors: f64,
     /// Requests slower than the latency ceiling (`CountsQuery::slow_above_ms`).
     pub slow: f64,
+    /// Requests slower than `CountsQuery::very_slow_above_ms` (a subset of `slow`).
+    #[serde(default)]
+    pub very_slow: f64,
 }
 
 /// Both versions' counts for the minute starting at `minute`.
@@ -244,6 +247,9 @@ pub struct CountsQuery {
     pub latency_from: Timestamp,
     /// A request slower than this (ms) counts as slow.
     pub slow_above_ms: f64,
+    /// A request slower than this (ms) counts as very slow (`Policy::very_slow_ms`).
+    #[serde(default)]
+    pub very_slow_above_ms: f64,
 }
 
 /// What the shell should fetch before the next `step`. Everything false/`None` means idle.

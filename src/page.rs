@@ -345,7 +345,10 @@ fn verdicts(view: &RolloutView) -> String {
         + &history;
     let latency_numbers = a.latency_test.as_ref().map_or(String::new(), |t| {
         format!("slow requests: {}", words::test_numbers(t))
-    }) + &look(&a.latency_look);
+    }) + &look(&a.latency_look)
+        + &a.very_slow_look.as_ref().map_or(String::new(), |l| {
+            format!(" · very slow requests: {}", describe_look(l))
+        });
     let mut rows = vec![
         ("/healthz", &a.healthz, String::new()),
         ("5xx", &a.errors, errors_numbers),

@@ -41,6 +41,11 @@ pub struct Policy {
     pub window_minutes: u32,
     /// Absolute p95 latency ceiling in ms; also the "slow request" threshold (250).
     pub latency_p95_ceiling_ms: f64,
+    /// A request slower than this many times the p95 ceiling is "very slow" (4: 1 s by
+    /// default). Very slow requests get their own exact looks (`AlphaSplit::very_slow_split`):
+    /// a tail regression (a few requests stalling) barely moves p95 or the slow share, but
+    /// multiplies the very slow share many times over.
+    pub very_slow_factor: f64,
     /// New-version requests needed in the window to judge p95 (50).
     pub latency_min_requests: f64,
     /// Consecutive judged windows over the p95 ceiling before unhealthy (3).
@@ -89,6 +94,12 @@ pub struct Policy {
     pub history_guard_alpha: f64,
 }
 
+/// The very slow looks skip above this many events a minute (or the policy's
+/// `look_max_events_per_minute`, if lower): very slow requests are meant to be rare, and
+/// where they are common the slow-request tests see a tail regression well (it doubles
+/// their count), while per-version bursts would make an exact test overconfident.
+pub const VERY_SLOW_MAX_EVENTS_PER_MINUTE: f64 = 10.0;
+
 /// Margin of the 5xx ceiling in Poisson standard deviations (one-sided ≈ 0.1% per look
 /// for a version exactly at the ceiling; far less for one below it).
 pub const CEILING_Z: f64 = 3.09;
@@ -96,13 +107,14 @@ pub const CEILING_Z: f64 = 3.09;
 /// Longest baseline window the history looks may read (a day).
 pub const MAX_HISTORY_MINUTES: u32 = 1440;
 
-/// Shares of `alpha` for the four sequential tests that can roll back. They run on
+/// Shares of `alpha` for the five sequential tests that can roll back. They run on
 /// different data but may all look at the same release, so the chance that *any* of them
 /// falsely fires is at most the sum of their alphas (union bound); the shares must sum to
-/// ≤ 1. Default: 5xx during the split 0.8, slow requests during the split 0.1, 5xx and slow
-/// requests during the bake 0.05 each: most budget where most decisions are (each split
-/// share is then divided between the anytime e-process and the scheduled looks by
-/// `Policy::look_share`). Chosen with the simulator: docs/benchmark.md.
+/// ≤ 1. Default: 5xx during the split 0.8, slow requests during the split 0.1, 5xx during
+/// the bake 0.05, slow requests during the bake 0.03, very slow requests during the split
+/// 0.02: most budget where most decisions are (each of the first two split shares is then
+/// divided between the anytime e-process and the scheduled looks by `Policy::look_share`).
+/// Chosen with the simulator: docs/benchmark.md.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlphaSplit {
@@ -114,6 +126,9 @@ pub struct AlphaSplit {
     pub errors_bake: f64,
     /// Slow requests at 100% against the old version's split-time rate.
     pub latency_bake: f64,
+    /// Very slow requests (`Policy::very_slow_factor`), new vs old, at the scheduled looks
+    /// only (no e-process, no bake); 0 turns them off.
+    pub very_slow_split: f64,
 }
 
 /// Queue thresholds (queue depth is not per version).
@@ -141,6 +156,7 @@ impl Default for Policy {
             error_ceiling_min_requests: 200.0,
             window_minutes: 5,
             latency_p95_ceiling_ms: 250.0,
+            very_slow_factor: 4.0,
             latency_min_requests: 50.0,
             latency_consecutive: 3,
             healthz_failures: 3,
@@ -165,7 +181,8 @@ impl Default for AlphaSplit {
             errors_split: 0.8,
             latency_split: 0.1,
             errors_bake: 0.05,
-            latency_bake: 0.05,
+            latency_bake: 0.03,
+            very_slow_split: 0.02,
         }
     }
 }
@@ -178,6 +195,17 @@ impl Default for QueueThresholds {
             consecutive: 3,
         }
     }
+}
+
+/// The bad events a set of scheduled looks counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LookedEvents {
+    /// 5xx.
+    Errors,
+    /// Requests slower than the p95 ceiling.
+    Slow,
+    /// Requests slower than `Policy::very_slow_ms`.
+    VerySlow,
 }
 
 /// Why a policy was refused.
@@ -261,6 +289,13 @@ impl Policy {
                 "(0, ∞)",
             ));
         }
+        if !(self.very_slow_factor.is_finite() && self.very_slow_factor > 1.0) {
+            return Err(out_of_range(
+                "very_slow_factor",
+                self.very_slow_factor,
+                "(1, ∞)",
+            ));
+        }
         let counts = [
             ("window_minutes", self.window_minutes),
             ("latency_consecutive", self.latency_consecutive),
@@ -326,10 +361,20 @@ impl Policy {
             s.errors_bake,
             s.latency_bake,
         ];
-        if shares.iter().any(|share| !(*share > 0.0 && *share <= 1.0)) {
-            return Err(out_of_range("alpha_split share", s.errors_split, "(0, 1]"));
+        if let Some(share) = shares
+            .iter()
+            .find(|share| !(**share > 0.0 && **share <= 1.0))
+        {
+            return Err(out_of_range("alpha_split share", *share, "(0, 1]"));
         }
-        let sum: f64 = shares.iter().sum();
+        if !(0.0..=1.0).contains(&s.very_slow_split) {
+            return Err(out_of_range(
+                "alpha_split.very_slow_split",
+                s.very_slow_split,
+                "[0, 1]",
+            ));
+        }
+        let sum: f64 = shares.iter().sum::<f64>() + s.very_slow_split;
         if sum > 1.0 + 1e-9 {
             return Err(PolicyError::AlphaSplitOverBudget { sum });
         }
@@ -362,6 +407,24 @@ impl Policy {
             self.alpha * looks,
             self.look_rho0,
             self.look_max_events_per_minute,
+        )
+    }
+
+    /// The very-slow-request threshold in ms: `very_slow_factor` × the p95 ceiling.
+    pub fn very_slow_ms(&self) -> f64 {
+        self.very_slow_factor * self.latency_p95_ceiling_ms
+    }
+
+    /// The exact looks of very slow requests, new vs old, with all of `very_slow_split`:
+    /// the same schedule and null as the other split tests' looks. Very slow requests are
+    /// rare, so these looks run where the Poisson model holds, and the other latency tests
+    /// cover the rest.
+    pub fn very_slow_looks(&self) -> ScheduledLooks {
+        ScheduledLooks::new(
+            self.alpha * self.alpha_split.very_slow_split,
+            self.look_rho0,
+            self.look_max_events_per_minute
+                .min(VERY_SLOW_MAX_EVENTS_PER_MINUTE),
         )
     }
 
@@ -405,10 +468,17 @@ impl Policy {
     }
 
     /// A scheduled look that rejected: unhealthy, with the counts and the exact p-value.
-    pub fn judge_look(&self, signal: Signal, look: &Look) -> Verdict {
-        let what = match signal {
-            Signal::Latency => format!("requests over {} ms", self.latency_p95_ceiling_ms),
-            _ => "5xx".to_string(),
+    pub fn judge_look(&self, counted: LookedEvents, look: &Look) -> Verdict {
+        let (signal, what) = match counted {
+            LookedEvents::Errors => (Signal::Errors, "5xx".to_string()),
+            LookedEvents::Slow => (
+                Signal::Latency,
+                format!("requests over {} ms", self.latency_p95_ceiling_ms),
+            ),
+            LookedEvents::VerySlow => (
+                Signal::Latency,
+                format!("very slow requests (over {} ms)", self.very_slow_ms()),
+            ),
         };
         let (observed, limit) = match look.robust.as_ref().filter(|r| r.rejected) {
             Some(r) => (r.p_value, r.alpha),

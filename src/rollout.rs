@@ -536,6 +536,7 @@ fn counts_query(state: &RolloutState, now: Timestamp) -> Option<CountsQuery> {
         to,
         latency_from: to.plus_minutes(-i64::from(state.policy.window_minutes)),
         slow_above_ms: state.policy.latency_p95_ceiling_ms,
+        very_slow_above_ms: state.policy.very_slow_ms(),
     })
 }
 
@@ -556,6 +557,7 @@ fn history_query(state: &RolloutState) -> Option<CountsQuery> {
         to,
         latency_from: to,
         slow_above_ms: state.policy.latency_p95_ceiling_ms,
+        very_slow_above_ms: state.policy.very_slow_ms(),
     })
 }
 

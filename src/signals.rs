@@ -3,7 +3,7 @@
 //! them into one verdict per signal. Idempotent: a repeated tick adds nothing.
 
 use crate::observe::{CountsWindow, Fetched, MinuteCounts, Observations, Probe, VersionCounts};
-use crate::policy::{Breach, CountTest, Gap, Policy, Signal, Verdict};
+use crate::policy::{Breach, CountTest, Gap, LookedEvents, Policy, Signal, Verdict};
 use crate::stats::{
     BakeTest, Baseline, HistoryLook, HistoryLooks, Look, LookKind, PairCounts, RatioSummary,
     RatioTest, ScheduledLooks, DEFAULT_BASE_RATE_FLOOR,
@@ -38,6 +38,9 @@ pub struct SignalState {
     /// The same for slow requests.
     #[serde(default)]
     pub slow_looks: ScheduledLooks,
+    /// The same for very slow requests (`Policy::very_slow_looks`: looks only).
+    #[serde(default)]
+    pub very_slow_looks: ScheduledLooks,
     /// The latest split step whose end-of-dwell look was taken.
     #[serde(default)]
     pub last_step_look: Option<usize>,
@@ -86,6 +89,7 @@ impl PairTotals {
             sum.requests += part.requests;
             sum.errors += part.errors;
             sum.slow += part.slow;
+            sum.very_slow += part.very_slow;
         }
     }
 }
@@ -144,6 +148,9 @@ pub struct Assessment {
     /// The latest scheduled look of the slow-request split test.
     #[serde(default)]
     pub latency_look: Option<Look>,
+    /// The latest scheduled look of very slow requests.
+    #[serde(default)]
+    pub very_slow_look: Option<Look>,
     /// The latest history look of the 5xx split test.
     #[serde(default)]
     pub errors_history: Option<HistoryLook>,
@@ -170,6 +177,7 @@ impl SignalState {
             slow_bake: None,
             errors_looks: policy.looks(CountTest::ErrorsSplit),
             slow_looks: policy.looks(CountTest::LatencySplit),
+            very_slow_looks: policy.very_slow_looks(),
             last_step_look: None,
             errors_history: policy.history_looks(CountTest::ErrorsSplit),
             history_read: false,
@@ -207,7 +215,7 @@ impl SignalState {
         }
     }
 
-    /// A scheduled look of both split tests (see `ScheduledLooks::look`); the tick decides
+    /// A scheduled look of every split test (see `ScheduledLooks::look`); the tick decides
     /// when and with what allowance. A `StepEnd` look is taken once per step.
     pub fn look(&mut self, kind: LookKind, allowance: f64) {
         if let LookKind::StepEnd { step } = kind {
@@ -218,6 +226,7 @@ impl SignalState {
         }
         self.errors_looks.look(kind, allowance);
         self.slow_looks.look(kind, allowance);
+        self.very_slow_looks.look(kind, allowance);
         self.errors_history.look(kind, allowance);
     }
 
@@ -404,6 +413,7 @@ impl SignalState {
             self.slow.observe(slow);
             self.errors_looks.observe(errors);
             self.slow_looks.observe(slow);
+            self.very_slow_looks.observe(pair(minute, |c| c.very_slow));
             self.errors_history.observe(errors);
             return;
         }
@@ -445,10 +455,10 @@ impl SignalState {
         } else {
             (Some(split.0.clone()), Some(split.1.clone()))
         };
-        let looked = |looks: &ScheduledLooks, signal| {
+        let looked = |looks: &ScheduledLooks, counted| {
             looks
                 .rejected()
-                .map_or(Verdict::Healthy, |look| policy.judge_look(signal, look))
+                .map_or(Verdict::Healthy, |look| policy.judge_look(counted, look))
         };
         let history = self
             .errors_history
@@ -456,11 +466,12 @@ impl SignalState {
             .map_or(Verdict::Healthy, |look| policy.judge_history(look));
         let errors = self
             .errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test)
-            .worst(looked(&self.errors_looks, Signal::Errors))
+            .worst(looked(&self.errors_looks, LookedEvents::Errors))
             .worst(history);
         let latency = self
             .latency_verdict(policy, facts, &split.1, &bake.1, &latency_test)
-            .worst(looked(&self.slow_looks, Signal::Latency));
+            .worst(looked(&self.slow_looks, LookedEvents::Slow))
+            .worst(looked(&self.very_slow_looks, LookedEvents::VerySlow));
         let queue = policy.queue.as_ref().map(|t| self.queue_verdict(t, facts));
         Assessment {
             healthz,
@@ -471,6 +482,7 @@ impl SignalState {
             latency_test,
             errors_look: self.errors_looks.latest().cloned(),
             latency_look: self.slow_looks.latest().cloned(),
+            very_slow_look: self.very_slow_looks.latest().cloned(),
             errors_history: self.errors_history.latest().cloned(),
             window,
         }

@@ -198,6 +198,34 @@ fn a_healthy_release_goes_ten_fifty_hundred_and_completes() {
 }
 
 #[test]
+fn new_stalls_among_as_many_slow_requests_roll_back_through_the_very_slow_looks() {
+    let h = Harness::new();
+    // Both versions 5% over the p95 ceiling; the new one has 0.5% of requests over 1 s, the
+    // old none: the slow-request test sees a ratio of 1, the very slow looks 3 against 0 a
+    // minute in the first step.
+    h.world.slow_rates.set((0.05, 0.05));
+    h.world.very_slow_rates.set((0.005, 0.0));
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 10);
+    assert!(
+        matches!(h.phase(), Phase::RolledBack { .. }),
+        "{:?}",
+        h.phase()
+    );
+    assert_eq!(h.world.written_percents(), [0.0, 10.0, 0.0]);
+    let slack = h.world.slack.borrow();
+    let rolling_back = slack
+        .iter()
+        .map(|m| m.to_string())
+        .find(|t| t.contains("Rolling back"))
+        .expect("a rollback message");
+    assert!(
+        rolling_back.contains("very slow requests (over 1000 ms)"),
+        "{rolling_back}"
+    );
+}
+
+#[test]
 fn a_five_fold_error_regression_rolls_back_to_stable() {
     let h = Harness::new();
     h.world.error_rates.set((0.005, 0.001));

@@ -246,6 +246,7 @@ fn version_counts(requests: f64, b: Behaviour) -> VersionCounts {
         requests,
         errors: requests * b.error_rate,
         slow: requests * b.slow_rate,
+        very_slow: 0.0,
     }
 }
 

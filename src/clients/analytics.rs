@@ -142,6 +142,7 @@ mod alias {
     pub const REQUESTS: &str = "requests";
     pub const ERRORS_5XX: &str = "errors_5xx";
     pub const SLOW: &str = "slow";
+    pub const VERY_SLOW: &str = "very_slow";
     pub const P95_MS: &str = "p95_ms";
     pub const STORED_ROWS: &str = "stored_rows";
     pub const QUEUE: &str = "queue";
@@ -182,8 +183,8 @@ fn query_prologue(
 }
 
 /// One query for all per-version HTTP signals over `[from, to)`, one row per version and
-/// minute: requests, 5xx, requests slower than `latency_ceiling_ms` (all
-/// `SUM(_sample_interval)`), the sample-weighted p95 latency, and the number of stored
+/// minute: requests, 5xx, requests slower than `latency_ceiling_ms` and than `very_slow_ms`
+/// (all `SUM(_sample_interval)`), the sample-weighted p95 latency, and the number of stored
 /// (sampled) rows behind them. `count()` there is deliberate: it counts rows, not
 /// requests, so that `requests / stored_rows` is the mean sample interval the
 /// statistics use to avoid overstating evidence. The caller has already
@@ -194,7 +195,7 @@ fn query_prologue(
 /// [`AnalyticsError::InvalidDataset`], the [`Columns::validate`] errors,
 /// [`AnalyticsError::InvalidVersionId`] for a non-UUID, [`AnalyticsError::InvalidTimeRange`]
 /// unless `0 <= from < to`, [`AnalyticsError::InvalidNumber`] for a negative or non-finite
-/// ceiling.
+/// threshold.
 pub fn build_http_query(
     dataset: &str,
     columns: &Columns,
@@ -202,6 +203,7 @@ pub fn build_http_query(
     from: Timestamp,
     to: Timestamp,
     latency_ceiling_ms: f64,
+    very_slow_ms: f64,
 ) -> Result<String, AnalyticsError> {
     let (from_s, to_s) = query_prologue(dataset, columns, from, to)?;
     for v in versions {
@@ -209,11 +211,16 @@ pub fn build_http_query(
             return Err(AnalyticsError::InvalidVersionId(v.to_string()));
         }
     }
-    if !latency_ceiling_ms.is_finite() || latency_ceiling_ms < 0.0 {
-        return Err(AnalyticsError::InvalidNumber {
-            what: "latency ceiling (ms)",
-            value: latency_ceiling_ms.to_string(),
-        });
+    for (what, value) in [
+        ("latency ceiling (ms)", latency_ceiling_ms),
+        ("very slow threshold (ms)", very_slow_ms),
+    ] {
+        if !value.is_finite() || value < 0.0 {
+            return Err(AnalyticsError::InvalidNumber {
+                what,
+                value: value.to_string(),
+            });
+        }
     }
     let Columns {
         version,
@@ -233,6 +240,7 @@ pub fn build_http_query(
          SUM(_sample_interval) AS {r},\n  \
          SUM(if({status} >= 500, _sample_interval, 0)) AS {e},\n  \
          SUM(if({latency_ms} > {ceiling}, _sample_interval, 0)) AS {s},\n  \
+         SUM(if({latency_ms} > {very_slow_ms}, _sample_interval, 0)) AS {vs},\n  \
          quantileExactWeighted(0.95)({latency_ms}, _sample_interval) AS {p},\n  \
          count() AS {n}\n\
          FROM {dataset}\n\
@@ -248,6 +256,7 @@ pub fn build_http_query(
         r = alias::REQUESTS,
         e = alias::ERRORS_5XX,
         s = alias::SLOW,
+        vs = alias::VERY_SLOW,
         p = alias::P95_MS,
         n = alias::STORED_ROWS,
     ))

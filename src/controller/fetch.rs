@@ -161,6 +161,7 @@ async fn query_counts<H: HttpClient, S>(
             from,
             query.to,
             query.slow_above_ms,
+            query.very_slow_above_ms,
         )
         .map_err(|e| e.to_string())?;
         let req = analytics::build_sql_request(&ctl.config.api, token(ctl)?, sql)
@@ -218,6 +219,7 @@ fn counts(row: &HttpRow) -> VersionCounts {
         requests: row.requests,
         errors: row.errors_5xx,
         slow: row.slow,
+        very_slow: row.very_slow,
     }
 }
 
@@ -387,6 +389,7 @@ mod tests {
             requests,
             errors_5xx: errors,
             slow: 0.0,
+            very_slow: 0.0,
             p95_ms: Some(p95),
             stored_rows: requests / 2.0,
         }
@@ -401,6 +404,7 @@ mod tests {
             to: Timestamp::from_millis(T0 + 4 * MINUTE_MS),
             latency_from: Timestamp::from_millis(T0),
             slow_above_ms: 250.0,
+            very_slow_above_ms: 1000.0,
         };
         let rows = [
             row(0, NEW, 10.0, 0.0, 100.0),

@@ -130,6 +130,7 @@ impl World {
             requests,
             errors: requests * rate,
             slow: requests * 0.02,
+            very_slow: 0.0,
         };
         let counts = plan.counts.map(|q| {
             let n = q.to.minute_index() - q.from.minute_index();

@@ -52,7 +52,15 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
             looks.look(LookKind::Closing, 1.0).map_or(0.0, |l| l.alpha)
         })
         .sum();
-    let total = anytime + looks + history;
+    let very_slow = policy
+        .very_slow_looks()
+        .look(LookKind::Closing, 1.0)
+        .map_or(0.0, |l| l.alpha);
+    assert!(
+        (very_slow - 0.01 * 0.02).abs() < 1e-12,
+        "very slow {very_slow}"
+    );
+    let total = anytime + looks + history + very_slow;
     assert!((total - policy.alpha).abs() < 1e-12, "total {total}");
     // 5xx split: 0.8 of α; 0.75 of that to the looks, a quarter of which to the history
     // looks; the e-process keeps 0.25 whether or not there are history looks.
@@ -153,10 +161,54 @@ fn invalid_policies_are_refused() {
                 ..Policy::default()
             },
         ),
+        (
+            "very slow share over budget",
+            Policy {
+                alpha_split: AlphaSplit {
+                    very_slow_split: 0.05,
+                    ..AlphaSplit::default()
+                },
+                ..Policy::default()
+            },
+        ),
+        (
+            "very slow share negative",
+            Policy {
+                alpha_split: AlphaSplit {
+                    very_slow_split: -0.01,
+                    latency_bake: 0.05,
+                    ..AlphaSplit::default()
+                },
+                ..Policy::default()
+            },
+        ),
+        (
+            "very slow no slower than slow",
+            Policy {
+                very_slow_factor: 1.0,
+                ..Policy::default()
+            },
+        ),
     ];
     for (name, policy) in cases {
         assert!(policy.validate().is_err(), "{name}");
     }
+}
+
+#[test]
+fn very_slow_looks_use_their_share_and_turn_off_at_zero() {
+    let policy = Policy::default();
+    assert_eq!(policy.very_slow_ms(), 1000.0);
+    let off = Policy {
+        alpha_split: AlphaSplit {
+            very_slow_split: 0.0,
+            ..AlphaSplit::default()
+        },
+        ..Policy::default()
+    };
+    assert!(off.validate().is_ok());
+    assert!(off.very_slow_looks().finished());
+    assert!(!policy.very_slow_looks().finished());
 }
 
 #[test]

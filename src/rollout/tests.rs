@@ -63,6 +63,7 @@ fn counts(requests: f64, error_rate: f64) -> VersionCounts {
         requests,
         errors: requests * error_rate,
         slow: requests * 0.02,
+        very_slow: 0.0,
     }
 }
 

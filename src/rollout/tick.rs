@@ -431,7 +431,12 @@ pub(super) fn verdict_lines(a: &Assessment) -> Vec<String> {
         });
         lines.push(format!("{name}: {verdict}{numbers}"));
     }
-    for (name, look) in [("5xx", &a.errors_look), ("latency", &a.latency_look)] {
+    let looks = [
+        ("5xx", &a.errors_look),
+        ("latency", &a.latency_look),
+        ("very slow requests", &a.very_slow_look),
+    ];
+    for (name, look) in looks {
         if let Some(look) = look {
             lines.push(format!("{name}: {}", describe_look(look)));
         }

@@ -20,6 +20,9 @@ pub const T0: Timestamp = Timestamp::from_millis(1_795_773_600_000);
 /// split a little into a minute, and that minute mixes the two splits (as in production).
 pub const TICK_OFFSET_MS: i64 = 3_000;
 
+/// Mixed into the history's seed to seed the very slow requests' stream.
+const TAIL_STREAM: u64 = 0x7a11_5eed_0f00_d1e5;
+
 /// Version ids the simulated rollout uses.
 pub const NEW_VERSION: &str = "candidate";
 /// See `NEW_VERSION`.
@@ -44,26 +47,62 @@ pub struct TrueCounts {
     pub errors: u64,
     /// Requests slower than the policy's latency ceiling.
     pub slow: u64,
+    /// Of those, requests slower than the policy's very slow threshold.
+    pub very_slow: u64,
 }
 
 impl TrueCounts {
-    /// `requests`, each bad with probability `error_p` (5xx) and `slow_p` (slow), capped at 1.
-    fn draw(rng: &mut Rng, requests: u64, error_p: f64, slow_p: f64) -> TrueCounts {
+    /// `requests`, each bad with probability `error_p` (5xx) and `slow_p` (slow), capped at 1,
+    /// and each slow one very slow with probability `very_slow_given_slow`. The very slow
+    /// draws come from `tail`, so the other draws keep the streams they had before very slow
+    /// requests were counted.
+    fn draw(
+        rng: &mut Rng,
+        tail: &mut Rng,
+        requests: u64,
+        (error_p, slow_p): (f64, f64),
+        very_slow_given_slow: f64,
+    ) -> TrueCounts {
+        let errors = rng.binomial(requests, error_p.min(1.0));
+        let slow = rng.binomial(requests, slow_p.min(1.0));
         TrueCounts {
             requests,
-            errors: rng.binomial(requests, error_p.min(1.0)),
-            slow: rng.binomial(requests, slow_p.min(1.0)),
+            errors,
+            slow,
+            very_slow: tail.binomial(slow, very_slow_given_slow.clamp(0.0, 1.0)),
         }
     }
 
-    /// Each request and event kept with probability `keep` (sampling, late data).
-    fn thinned(self, rng: &mut Rng, keep: f64) -> TrueCounts {
+    /// Each request and event kept with probability `keep` (sampling, late data); the very
+    /// slow ones kept are those among the kept slow ones (drawn from `tail`).
+    fn thinned(self, rng: &mut Rng, tail: &mut Rng, keep: f64) -> TrueCounts {
+        let requests = rng.binomial(self.requests, keep);
+        let errors = rng.binomial(self.errors, keep);
+        let slow = rng.binomial(self.slow, keep);
         TrueCounts {
-            requests: rng.binomial(self.requests, keep),
-            errors: rng.binomial(self.errors, keep),
-            slow: rng.binomial(self.slow, keep),
+            requests,
+            errors,
+            slow,
+            very_slow: chosen_among(tail, slow, self.slow, self.very_slow),
         }
     }
+}
+
+/// Of `total` items, `marked` of them marked, `chosen` picked uniformly without replacement:
+/// how many marked ones were picked (hypergeometric, by picking the marked items first).
+fn chosen_among(rng: &mut Rng, chosen: u64, total: u64, marked: u64) -> u64 {
+    let (mut left, mut to_pick, mut got) = (total, chosen.min(total), 0);
+    for _ in 0..marked.min(total) {
+        if to_pick == 0 {
+            break;
+        }
+        if rng.uniform() * (left as f64) < to_pick as f64 {
+            got += 1;
+            to_pick -= 1;
+        }
+        left -= 1;
+    }
+    got
 }
 
 /// One generated minute.
@@ -96,20 +135,40 @@ pub struct World<'a> {
     pub minutes: Vec<Minute>,
     /// P(slower than the ceiling): baseline, candidate.
     slow_rates: (f64, f64),
+    /// P(very slow | slow): baseline, candidate.
+    very_slow_given_slow: (f64, f64),
     /// Draws for the minutes before the deploy hook (its own stream, so reading the history
     /// does not shift the run's).
     history_rng: Rng,
+    /// Draws of very slow requests (their own stream, derived from the history's seed, so
+    /// counting them shifts no other draw).
+    tail_rng: Rng,
 }
 
 impl<'a> World<'a> {
     /// A world where the stable version serves everything until a split is written.
     pub fn new(scenario: &'a Scenario, mut rng: Rng) -> Self {
         let ceiling = scenario.policy.latency_p95_ceiling_ms;
+        let very_slow = scenario.policy.very_slow_ms();
+        let given_slow = |latency: &LatencyModel| {
+            let slow = latency.slower_than(ceiling);
+            if slow > 0.0 {
+                latency.slower_than(very_slow) / slow
+            } else {
+                0.0
+            }
+        };
+        let history_seed = rng.next_u64();
         World {
-            history_rng: Rng::from_seed(rng.next_u64()),
+            history_rng: Rng::from_seed(history_seed),
+            tail_rng: Rng::from_seed(history_seed ^ TAIL_STREAM),
             slow_rates: (
                 scenario.baseline.latency.slower_than(ceiling),
                 scenario.candidate.latency.slower_than(ceiling),
+            ),
+            very_slow_given_slow: (
+                given_slow(&scenario.baseline.latency),
+                given_slow(&scenario.candidate.latency),
             ),
             scenario,
             rng,
@@ -184,15 +243,22 @@ impl<'a> World<'a> {
         let changed = sc.candidate_changes_at_min.is_none_or(|at| minute >= at);
         let candidate = sc.candidate_at(minute);
         let (base_slow, cand_slow) = self.slow_rates;
-        let new_slow_rate = if changed { cand_slow } else { base_slow };
+        let (base_tail, cand_tail) = self.very_slow_given_slow;
+        let (new_slow_rate, new_tail) = if changed {
+            (cand_slow, cand_tail)
+        } else {
+            (base_slow, base_tail)
+        };
         let shared = (rng.gamma_mean_one(od.shared), rng.gamma_mean_one(od.shared));
-        let mut draw = |requests: u64, error_rate: f64, slow_rate: f64| {
+        let tail = &mut self.tail_rng;
+        let mut draw = |requests: u64, error_rate: f64, slow_rate: f64, very_slow: f64| {
             let e = shared.0 * rng.gamma_mean_one(od.per_version);
             let s = shared.1 * rng.gamma_mean_one(od.per_version);
-            TrueCounts::draw(rng, requests, error_rate * e, slow_rate * s)
+            let rates = (error_rate * e, slow_rate * s);
+            TrueCounts::draw(rng, tail, requests, rates, very_slow)
         };
-        let new = draw(new_requests, candidate.error_rate, new_slow_rate);
-        let old = draw(old_requests, sc.baseline.error_rate, base_slow);
+        let new = draw(new_requests, candidate.error_rate, new_slow_rate, new_tail);
+        let old = draw(old_requests, sc.baseline.error_rate, base_slow, base_tail);
         let stored_new = self.sample(new);
         let stored_old = self.sample(old);
         let expected_bad = new.requests as f64 * (sc.baseline.error_rate + base_slow);
@@ -213,7 +279,7 @@ impl<'a> World<'a> {
         if interval <= 1.0 {
             return counts;
         }
-        counts.thinned(&mut self.rng, 1.0 / interval)
+        counts.thinned(&mut self.rng, &mut self.tail_rng, 1.0 / interval)
     }
 
     /// The counts a query at tick `tick` reads for `minute`: stored rows × interval, thinned
@@ -237,8 +303,8 @@ impl<'a> World<'a> {
         };
         let (mut new, mut old) = (m.stored_new, m.stored_old);
         if let Some(fraction) = arrived {
-            new = new.thinned(&mut self.rng, fraction);
-            old = old.thinned(&mut self.rng, fraction);
+            new = new.thinned(&mut self.rng, &mut self.tail_rng, fraction);
+            old = old.thinned(&mut self.rng, &mut self.tail_rng, fraction);
         }
         let interval = self.scenario.sample_interval;
         (weighted(new, interval), weighted(old, interval))
@@ -297,9 +363,12 @@ impl<'a> World<'a> {
             let requests = rng.poisson(mean_requests);
             let e = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
             let s = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
-            let mut stored = TrueCounts::draw(rng, requests, error_rate * e, slow_rate * s);
+            let rates = (error_rate * e, slow_rate * s);
+            let tail = &mut self.tail_rng;
+            let mut stored =
+                TrueCounts::draw(rng, tail, requests, rates, self.very_slow_given_slow.0);
             if interval > 1.0 {
-                stored = stored.thinned(rng, 1.0 / interval);
+                stored = stored.thinned(rng, tail, 1.0 / interval);
             }
             if stored.requests > 0 {
                 minutes.push(MinuteCounts {
@@ -414,6 +483,7 @@ fn weighted(c: TrueCounts, interval: f64) -> VersionCounts {
         requests: c.requests as f64 * interval,
         errors: c.errors as f64 * interval,
         slow: c.slow as f64 * interval,
+        very_slow: c.very_slow as f64 * interval,
     }
 }
 
@@ -442,6 +512,57 @@ mod tests {
         let mixed = 0.1 * 0.05 + 0.5 * 0.95;
         assert!((world.minutes[10].share - mixed).abs() < 1e-9);
         assert!((world.minutes[0].share - 0.095).abs() < 1e-9);
+    }
+
+    #[test]
+    fn very_slow_requests_are_a_sampled_part_of_the_slow_ones_at_the_models_rate() {
+        let text = r#"{"name": "t", "rps": 100, "minutes": 30, "sample_interval": 2,
+            "baseline": {"error_rate": 0.001, "latency": {"median_ms": 80, "p95_ms": 200}},
+            "candidate": {"error_rate": 0.001, "latency": {"median_ms": 80, "p95_ms": 200,
+                "tail": {"fraction": 0.02, "median_ms": 1000, "p95_ms": 2500}}}}"#;
+        let sc = Scenario::from_json(text).expect("valid scenario");
+        let mut world = World::new(&sc, Rng::from_seed(4));
+        world.set_share(tick_time(0), 0.5);
+        world.advance_to(tick_time(30));
+        let (mut true_new, mut stored_new, mut old) = (0, 0, 0);
+        for m in &world.minutes[1..] {
+            for c in [m.new, m.old, m.stored_new, m.stored_old] {
+                assert!(c.very_slow <= c.slow, "{c:?}");
+            }
+            true_new += m.new.very_slow;
+            stored_new += m.stored_new.very_slow;
+            old += m.old.very_slow;
+        }
+        // 29 minutes × 3000 new-version requests × ~1% over 1 s (half of the 2% tail); the
+        // baseline's body almost never gets there; sampling keeps about half.
+        let expected = 29.0 * 3000.0 * sc.candidate.latency.slower_than(1000.0);
+        assert!(
+            (true_new as f64 - expected).abs() < 5.0 * expected.sqrt(),
+            "{true_new}"
+        );
+        assert!(old <= 2, "{old}");
+        let kept = stored_new as f64 / true_new as f64;
+        assert!((kept - 0.5).abs() < 0.1, "{kept}");
+    }
+
+    #[test]
+    fn chosen_among_is_hypergeometric() {
+        let mut rng = Rng::from_seed(5);
+        let draws: Vec<u64> = (0..20_000)
+            .map(|_| chosen_among(&mut rng, 30, 100, 20))
+            .collect();
+        assert!(draws.iter().all(|&d| d <= 20));
+        let mean = draws.iter().sum::<u64>() as f64 / draws.len() as f64;
+        // Mean 30 × 20 / 100 = 6; variance 6 × 0.8 × 70/99 ≈ 3.39.
+        assert!((mean - 6.0).abs() < 0.06, "{mean}");
+        let var = draws
+            .iter()
+            .map(|&d| (d as f64 - mean).powi(2))
+            .sum::<f64>()
+            / 20_000.0;
+        assert!((var - 3.39).abs() < 0.2, "{var}");
+        assert_eq!(chosen_among(&mut rng, 100, 100, 20), 20);
+        assert_eq!(chosen_among(&mut rng, 0, 100, 20), 0);
     }
 
     #[test]
@@ -474,6 +595,7 @@ mod tests {
             to: T0.plus_minutes(9),
             latency_from: T0.plus_minutes(4),
             slow_above_ms: 250.0,
+            very_slow_above_ms: 1000.0,
         };
         assert!(matches!(world.counts(&q, 5), Fetched::Failed { .. }));
         let Fetched::Ok(window) = world.counts(&q, 11) else {

@@ -12,7 +12,7 @@ const FROM: Timestamp = Timestamp::from_millis(1_795_773_600_000); // 2026-11-27
 const TO: Timestamp = Timestamp::from_millis(1_795_773_780_000); // 10:03:00Z
 
 fn http_query(columns: &Columns) -> Result<String, AnalyticsError> {
-    build_http_query("mauntic_logs", columns, [NEW, OLD], FROM, TO, 250.0)
+    build_http_query("mauntic_logs", columns, [NEW, OLD], FROM, TO, 250.0, 1000.0)
 }
 
 #[test]
@@ -31,8 +31,16 @@ fn http_query_uses_configured_columns_and_ceiling() {
         http_event: "request".into(),
         ..Columns::default()
     };
-    let sql =
-        build_http_query("health_metrics", &columns, [NEW, OLD], FROM, TO, 312.5).expect("valid");
+    let sql = build_http_query(
+        "health_metrics",
+        &columns,
+        [NEW, OLD],
+        FROM,
+        TO,
+        312.5,
+        1250.0,
+    )
+    .expect("valid");
     let want = format!(
         "SELECT
   blob3 AS version,
@@ -40,6 +48,7 @@ fn http_query_uses_configured_columns_and_ceiling() {
   SUM(_sample_interval) AS requests,
   SUM(if(double7 >= 500, _sample_interval, 0)) AS errors_5xx,
   SUM(if(double8 > 312.5, _sample_interval, 0)) AS slow,
+  SUM(if(double8 > 1250, _sample_interval, 0)) AS very_slow,
   quantileExactWeighted(0.95)(double8, _sample_interval) AS p95_ms,
   count() AS stored_rows
 FROM health_metrics
@@ -88,6 +97,7 @@ fn nothing_unvalidated_reaches_the_sql() {
                 FROM,
                 TO,
                 250.0,
+                1000.0,
             ),
             "dataset",
         ),
@@ -100,6 +110,7 @@ fn nothing_unvalidated_reaches_the_sql() {
                 FROM,
                 TO,
                 250.0,
+                1000.0,
             ),
             "version",
         ),
@@ -111,6 +122,7 @@ fn nothing_unvalidated_reaches_the_sql() {
                 TO,
                 FROM,
                 250.0,
+                1000.0,
             ),
             "window",
         ),
@@ -122,6 +134,7 @@ fn nothing_unvalidated_reaches_the_sql() {
                 FROM,
                 TO,
                 f64::NAN,
+                1000.0,
             ),
             "ceiling",
         ),
@@ -133,8 +146,21 @@ fn nothing_unvalidated_reaches_the_sql() {
                 FROM,
                 TO,
                 -1.0,
+                1000.0,
             ),
             "ceiling",
+        ),
+        (
+            build_http_query(
+                "mauntic_logs",
+                &Columns::default(),
+                [NEW, OLD],
+                FROM,
+                TO,
+                250.0,
+                f64::INFINITY,
+            ),
+            "very slow threshold",
         ),
         (
             build_queue_query("mauntic_logs", &Columns::default(), &["q\n1"], FROM, TO),
@@ -183,6 +209,7 @@ fn http_rows_parse_with_quoted_and_plain_integers_alike() {
     assert_eq!(first.requests, 58.0);
     assert_eq!(first.errors_5xx, 0.0);
     assert_eq!(first.slow, 6.0);
+    assert_eq!(first.very_slow, 1.0);
     assert_eq!(first.p95_ms, Some(358.8));
     assert_eq!(first.stored_rows, 30.0);
     assert!((first.mean_sample_interval() - 58.0 / 30.0).abs() < 1e-12);
@@ -218,8 +245,8 @@ fn queue_rows_parse() {
 #[test]
 fn odd_but_valid_values_parse() {
     let body = format!(
-        r#"{{"meta":[],"data":[{{"version":"{NEW}","minute":"2026-11-27 10:00:00","requests":"12","errors_5xx":1.0,"slow":"0","p95_ms":null,"stored_rows":12}},
-          {{"version":"{OLD}","minute":1795773600,"requests":3,"errors_5xx":"0","slow":0,"p95_ms":"nan","stored_rows":"3"}}],"rows":2}}"#
+        r#"{{"meta":[],"data":[{{"version":"{NEW}","minute":"2026-11-27 10:00:00","requests":"12","errors_5xx":1.0,"slow":"0","very_slow":"0","p95_ms":null,"stored_rows":12}},
+          {{"version":"{OLD}","minute":1795773600,"requests":3,"errors_5xx":"0","slow":0,"very_slow":0,"p95_ms":"nan","stored_rows":"3"}}],"rows":2}}"#
     );
     let rows = parse_http_rows(&HttpResponse::new(200, body)).expect("parses");
     assert_eq!(rows[0].minute, FROM);
@@ -235,7 +262,7 @@ type ErrorCheck = fn(&AnalyticsError) -> bool;
 fn failures_are_errors_never_panics() {
     let row = |fields: &str| format!(r#"{{"meta":[],"data":[{{{fields}}}],"rows":1}}"#);
     let good = format!(
-        r#""version":"{NEW}","minute":1795773600,"requests":1,"errors_5xx":0,"slow":0,"p95_ms":1,"stored_rows":1"#
+        r#""version":"{NEW}","minute":1795773600,"requests":1,"errors_5xx":0,"slow":0,"very_slow":0,"p95_ms":1,"stored_rows":1"#
     );
     let cases: Vec<(HttpResponse, ErrorCheck)> = vec![
         (

@@ -39,6 +39,10 @@ pub struct World {
     pub requests_per_minute: Cell<f64>,
     /// 5xx rate of the new and the old version.
     pub error_rates: Cell<(f64, f64)>,
+    /// Share of requests slower than the p95 ceiling, new and old version.
+    pub slow_rates: Cell<(f64, f64)>,
+    /// Share of requests slower than the very slow threshold (a part of the slow ones).
+    pub very_slow_rates: Cell<(f64, f64)>,
     pub healthz_status: Cell<u16>,
     pub known_versions: Vec<&'static str>,
 }
@@ -53,6 +57,8 @@ impl World {
             slack: RefCell::new(Vec::new()),
             requests_per_minute: Cell::new(6_000.0),
             error_rates: Cell::new((0.001, 0.001)),
+            slow_rates: Cell::new((0.0, 0.0)),
+            very_slow_rates: Cell::new((0.0, 0.0)),
             healthz_status: Cell::new(200),
             known_versions: vec![NEW, OLD, OTHER],
         }
@@ -169,16 +175,23 @@ impl World {
                 .find(|(id, _)| id == v)
                 .map_or(0.0, |(_, p)| p / 100.0)
         };
-        let (new_rate, old_rate) = self.error_rates.get();
+        let (errors, slow, very_slow) = (
+            self.error_rates.get(),
+            self.slow_rates.get(),
+            self.very_slow_rates.get(),
+        );
         let mut data = Vec::new();
         let mut minute = from;
         while minute < to {
-            for (version, rate) in [(NEW, new_rate), (OLD, old_rate)] {
+            for (version, pick) in [(NEW, 0), (OLD, 1)] {
+                let rate = |rates: (f64, f64)| if pick == 0 { rates.0 } else { rates.1 };
                 let requests = (self.requests_per_minute.get() * share(version)).round();
+                let count = |rates| (requests * rate(rates)).round().to_string();
                 if requests > 0.0 {
                     data.push(json!({"version": version, "minute": minute.to_string(),
-                        "requests": requests.to_string(), "errors_5xx": (requests * rate).round().to_string(),
-                        "slow": "0", "p95_ms": 80.0, "stored_rows": requests.to_string()}));
+                        "requests": requests.to_string(), "errors_5xx": count(errors),
+                        "slow": count(slow), "very_slow": count(very_slow), "p95_ms": 80.0,
+                        "stored_rows": requests.to_string()}));
                 }
             }
             minute += 60;
