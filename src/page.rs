@@ -8,7 +8,7 @@ mod timeline;
 mod words;
 
 use crate::observe::VersionShare;
-use crate::policy::{describe_history, describe_look, Verdict};
+use crate::policy::{describe_bake_look, describe_history, describe_look, Verdict};
 use crate::rollout::{AuditEvent, EventKind, Phase, Stage};
 use crate::status::RolloutView;
 use crate::time::Timestamp;
@@ -338,17 +338,23 @@ fn verdicts(view: &RolloutView) -> String {
         .errors_history
         .as_ref()
         .map_or(String::new(), |h| format!(" · {}", describe_history(h)));
+    let bake_look = |look: &Option<crate::stats::BakeLook>| {
+        look.as_ref()
+            .map_or(String::new(), |l| format!(" · {}", describe_bake_look(l)))
+    };
     let errors_numbers = match &a.errors_test {
         Some(t) => format!("{} · {window}", words::test_numbers(t)),
         None => window,
     } + &look(&a.errors_look)
-        + &history;
+        + &history
+        + &bake_look(&a.errors_bake_look);
     let latency_numbers = a.latency_test.as_ref().map_or(String::new(), |t| {
         format!("slow requests: {}", words::test_numbers(t))
     }) + &look(&a.latency_look)
         + &a.very_slow_look.as_ref().map_or(String::new(), |l| {
             format!(" · very slow requests: {}", describe_look(l))
-        });
+        })
+        + &bake_look(&a.latency_bake_look);
     let mut rows = vec![
         ("/healthz", &a.healthz, String::new()),
         ("5xx", &a.errors, errors_numbers),

@@ -4,8 +4,8 @@
 
 use crate::observe::{Probe, QueueMetrics, VersionLatency};
 use crate::stats::{
-    HistoryLook, HistoryLooks, HistorySkipped, Look, LookKind, LookSkipped, RatioSummary,
-    RatioTestConfig, ScheduledLooks,
+    BakeLook, BakeLooks, BakeSkipped, HistoryLook, HistoryLooks, HistorySkipped, Look, LookKind,
+    LookSkipped, RatioSummary, RatioTestConfig, ScheduledLooks,
 };
 use serde::{Deserialize, Serialize};
 
@@ -400,7 +400,8 @@ impl Policy {
     }
 
     /// The scheduled looks of a split test (`ErrorsSplit` or `LatencySplit`), with
-    /// `look_share` of what the history looks leave of the test's α. The bake tests have none.
+    /// `look_share` of what the history looks leave of the test's α (a bake test's looks are
+    /// `bake_looks`).
     pub fn looks(&self, test: CountTest) -> ScheduledLooks {
         let (_, looks, _) = self.alpha_shares(test);
         ScheduledLooks::new(
@@ -428,6 +429,19 @@ impl Policy {
         )
     }
 
+    /// The exact looks of a bake test (`ErrorsBake` or `LatencyBake`), with `look_share` of
+    /// its α, against "new ≤ `rho0` × the old version's split-time rate" (the e-process's
+    /// floor: the bake has no concurrent control, so its margin absorbs drift between the
+    /// split and the bake).
+    pub fn bake_looks(&self, test: CountTest) -> BakeLooks {
+        let (_, looks, _) = self.alpha_shares(test);
+        BakeLooks::new(
+            self.alpha * looks,
+            self.rho0,
+            self.look_max_events_per_minute,
+        )
+    }
+
     /// The history looks of a split test, with its share of α (see `alpha_shares`: only the
     /// 5xx split test has one, and none when `history_minutes` is 0).
     pub fn history_looks(&self, test: CountTest) -> HistoryLooks {
@@ -441,12 +455,12 @@ impl Policy {
         )
     }
 
-    /// A test's shares of `alpha`: (its anytime e-process, its scheduled looks, its history
-    /// looks). A split test's share gives `look_share` to its looks; for 5xx, `history_share`
-    /// of that goes to the history looks (when a window is read at all). Slow requests have no
-    /// history looks (they are many, and their rate drifts with load); a bake test has
-    /// neither. The e-process's share, which the exposure rule projects, does not depend on
-    /// the history looks.
+    /// A test's shares of `alpha`: (its anytime e-process, its scheduled or bake looks, its
+    /// history looks). Each test's share gives `look_share` to its looks; for the 5xx split,
+    /// `history_share` of that goes to the history looks (when a window is read at all). Slow
+    /// requests have no history looks (they are many, and their rate drifts with load); a
+    /// bake test has none either. The e-process's share, which the exposure rule projects,
+    /// does not depend on the history looks.
     fn alpha_shares(&self, test: CountTest) -> (f64, f64, f64) {
         let s = &self.alpha_split;
         let history_share = if self.history_minutes > 0 {
@@ -462,8 +476,8 @@ impl Policy {
         match test {
             CountTest::ErrorsSplit => split(s.errors_split, history_share),
             CountTest::LatencySplit => split(s.latency_split, 0.0),
-            CountTest::ErrorsBake => (s.errors_bake, 0.0, 0.0),
-            CountTest::LatencyBake => (s.latency_bake, 0.0, 0.0),
+            CountTest::ErrorsBake => split(s.errors_bake, 0.0),
+            CountTest::LatencyBake => split(s.latency_bake, 0.0),
         }
     }
 
@@ -492,6 +506,25 @@ impl Policy {
             ),
             observed,
             limit,
+        })
+    }
+
+    /// A bake look that rejected: unhealthy, with the bake's rate against the reference's.
+    pub fn judge_bake_look(&self, signal: Signal, look: &BakeLook) -> Verdict {
+        let what = match signal {
+            Signal::Latency => format!("requests over {} ms", self.latency_p95_ceiling_ms),
+            _ => "5xx".to_string(),
+        };
+        Verdict::unhealthy(Reason {
+            signal,
+            detail: format!(
+                "new version's {what} at 100% above {}× the old version's rate during the \
+                 split: {}",
+                look.margin,
+                describe_bake_look(look)
+            ),
+            observed: look.p_value,
+            limit: look.alpha,
         })
     }
 
@@ -702,6 +735,44 @@ pub fn look_name(look: &Look) -> String {
         LookKind::Interim { step } => {
             format!("look during step {} (look {})", step + 1, look.number)
         }
+    }
+}
+
+/// A bake look in one line: the new version's rate at 100% against the split-time reference.
+pub fn describe_bake_look(look: &BakeLook) -> String {
+    let which = if look.closing {
+        "closing bake look".to_string()
+    } else {
+        format!("bake look {}", look.number)
+    };
+    let Some(r) = look.reference else {
+        return format!("{which}: no reference from the split");
+    };
+    let reference = format!(
+        "{:.0}/{:.0} ({}) over the split",
+        r.bad,
+        r.requests,
+        rate(r.bad, r.requests)
+    );
+    let new = format!(
+        "{}/{:.0} ({}) at 100%",
+        look.new_bad,
+        look.new_requests,
+        rate(look.new_bad as f64, look.new_requests)
+    );
+    match &look.skipped {
+        Some(BakeSkipped::NoReference) => format!("{which}: no reference from the split"),
+        Some(BakeSkipped::NoEvents) => format!("{which}: no bad events at 100% yet"),
+        Some(BakeSkipped::TooManyEvents { per_minute, limit }) => {
+            format!("{which}: skipped, {per_minute:.0} bad events a minute (limit {limit:.0})")
+        }
+        None => format!(
+            "{which}: {new} against {reference}, {:.1} expected at {}×; p = {} (α {})",
+            look.null_mean,
+            look.margin,
+            format_probability(look.p_value),
+            format_probability(look.alpha)
+        ),
     }
 }
 

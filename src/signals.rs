@@ -5,8 +5,8 @@
 use crate::observe::{CountsWindow, Fetched, MinuteCounts, Observations, Probe, VersionCounts};
 use crate::policy::{Breach, CountTest, Gap, LookedEvents, Policy, Signal, Verdict};
 use crate::stats::{
-    BakeTest, Baseline, HistoryLook, HistoryLooks, Look, LookKind, PairCounts, RatioSummary,
-    RatioTest, ScheduledLooks, DEFAULT_BASE_RATE_FLOOR,
+    BakeLook, BakeLooks, BakeTest, Baseline, HistoryLook, HistoryLooks, Look, LookKind, PairCounts,
+    RatioSummary, RatioTest, ScheduledLooks, DEFAULT_BASE_RATE_FLOOR,
 };
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,15 @@ pub struct SignalState {
     pub errors_bake: Option<BakeTest>,
     /// Slow requests at 100% against the old version's split-time rate.
     pub slow_bake: Option<BakeTest>,
+    /// Exact looks of the bake's 5xx against the same reference (`BakeLooks`).
+    #[serde(default)]
+    pub errors_bake_looks: BakeLooks,
+    /// The same for slow requests.
+    #[serde(default)]
+    pub slow_bake_looks: BakeLooks,
+    /// Split minutes counted (the bake looks' reference spans them).
+    #[serde(default)]
+    pub split_minutes: u32,
     /// Exact 5xx tests at the schedule's looks (every split tick, most of the budget at the
     /// end of each split step's dwell but the last's and once the whole split is counted).
     #[serde(default)]
@@ -154,6 +163,12 @@ pub struct Assessment {
     /// The latest history look of the 5xx split test.
     #[serde(default)]
     pub errors_history: Option<HistoryLook>,
+    /// The latest bake look of 5xx.
+    #[serde(default)]
+    pub errors_bake_look: Option<BakeLook>,
+    /// The latest bake look of slow requests.
+    #[serde(default)]
+    pub latency_bake_look: Option<BakeLook>,
     /// Trailing-window totals behind the 5xx ceiling.
     pub window: PairTotals,
 }
@@ -175,6 +190,9 @@ impl SignalState {
             slow: RatioTest::new(policy.test_config(CountTest::LatencySplit)),
             errors_bake: None,
             slow_bake: None,
+            errors_bake_looks: policy.bake_looks(CountTest::ErrorsBake),
+            slow_bake_looks: policy.bake_looks(CountTest::LatencyBake),
+            split_minutes: 0,
             errors_looks: policy.looks(CountTest::ErrorsSplit),
             slow_looks: policy.looks(CountTest::LatencySplit),
             very_slow_looks: policy.very_slow_looks(),
@@ -234,6 +252,12 @@ impl SignalState {
     /// the history looks then test nothing, and everything else goes on).
     pub fn history_wanted(&self) -> bool {
         !self.history_read && self.history_failures < MAX_HISTORY_FAILURES
+    }
+
+    /// A look of both bake tests' exact looks at `allowance` (see `BakeLooks::look`).
+    pub fn bake_look(&mut self, allowance: f64) {
+        self.errors_bake_looks.look(allowance);
+        self.slow_bake_looks.look(allowance);
     }
 
     /// Reads the old version's 5xx before the rollout into the history looks' baseline.
@@ -409,6 +433,9 @@ impl SignalState {
         let baking = self.bake_from.is_some_and(|from| minute.minute >= from);
         if !baking {
             let (errors, slow) = (pair(minute, |c| c.errors), pair(minute, |c| c.slow));
+            if errors.old_total > 0.0 {
+                self.split_minutes += 1;
+            }
             self.errors.observe(errors);
             self.slow.observe(slow);
             self.errors_looks.observe(errors);
@@ -424,15 +451,25 @@ impl SignalState {
             let slow_cfg = policy.test_config(CountTest::LatencyBake);
             self.errors_bake = Some(BakeTest::new(errors_cfg, errors.old_bad, errors.old_total));
             self.slow_bake = Some(BakeTest::new(slow_cfg, slow.old_bad, slow.old_total));
+            let reference = |s: &RatioSummary| Baseline {
+                minutes: self.split_minutes,
+                requests: s.old_total,
+                bad: s.old_bad,
+            };
+            self.errors_bake_looks.start(reference(&errors));
+            self.slow_bake_looks.start(reference(&slow));
         }
         let errors = pair(minute, |c| c.errors);
         if let Some(test) = self.errors_bake.as_mut() {
             test.observe(errors.new_total, errors.new_bad);
         }
+        self.errors_bake_looks
+            .observe(errors.new_total, errors.new_bad);
         let slow = pair(minute, |c| c.slow);
         if let Some(test) = self.slow_bake.as_mut() {
             test.observe(slow.new_total, slow.new_bad);
         }
+        self.slow_bake_looks.observe(slow.new_total, slow.new_bad);
     }
 
     /// This tick's verdicts. `baking` selects which tests give promotion evidence; a
@@ -464,14 +501,21 @@ impl SignalState {
             .errors_history
             .rejected()
             .map_or(Verdict::Healthy, |look| policy.judge_history(look));
+        let baked = |looks: &BakeLooks, signal| {
+            looks.rejected().map_or(Verdict::Healthy, |look| {
+                policy.judge_bake_look(signal, look)
+            })
+        };
         let errors = self
             .errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test)
             .worst(looked(&self.errors_looks, LookedEvents::Errors))
-            .worst(history);
+            .worst(history)
+            .worst(baked(&self.errors_bake_looks, Signal::Errors));
         let latency = self
             .latency_verdict(policy, facts, &split.1, &bake.1, &latency_test)
             .worst(looked(&self.slow_looks, LookedEvents::Slow))
-            .worst(looked(&self.very_slow_looks, LookedEvents::VerySlow));
+            .worst(looked(&self.very_slow_looks, LookedEvents::VerySlow))
+            .worst(baked(&self.slow_bake_looks, Signal::Latency));
         let queue = policy.queue.as_ref().map(|t| self.queue_verdict(t, facts));
         Assessment {
             healthz,
@@ -484,6 +528,8 @@ impl SignalState {
             latency_look: self.slow_looks.latest().cloned(),
             very_slow_look: self.very_slow_looks.latest().cloned(),
             errors_history: self.errors_history.latest().cloned(),
+            errors_bake_look: self.errors_bake_looks.latest().cloned(),
+            latency_bake_look: self.slow_bake_looks.latest().cloned(),
             window,
         }
     }

@@ -6,8 +6,10 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod bake_looks;
 mod history;
 mod looks;
+pub use bake_looks::{BakeLook, BakeLooks, BakeSkipped};
 pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped};
 pub use looks::{conditional_power, Look, LookKind, LookSkipped, RobustLook, ScheduledLooks};
 
@@ -1504,7 +1506,7 @@ mod tests {
     // ---------- seeded Monte Carlo ----------
 
     /// SplitMix64: a tiny, good-enough PRNG for simulation (tests only).
-    struct SplitMix64(u64);
+    pub(super) struct SplitMix64(pub(super) u64);
 
     impl SplitMix64 {
         fn next_u64(&mut self) -> u64 {
@@ -1525,7 +1527,7 @@ mod tests {
         }
 
         /// Knuth's product method below mean 50, a rounded normal above (request counts).
-        fn poisson(&mut self, mean: f64) -> f64 {
+        pub(super) fn poisson(&mut self, mean: f64) -> f64 {
             if mean <= 0.0 {
                 return 0.0;
             }

@@ -404,6 +404,30 @@ fn regression_that_starts_at_full_traffic_is_caught_in_the_bake() {
 }
 
 #[test]
+fn regression_in_the_last_minutes_of_the_bake_is_caught_by_the_closing_bake_look() {
+    // ×5 from minute 24 at 10 rps: by the tick that could complete (minute 30) the gate has
+    // seen four bad minutes at 100% (15 5xx a minute), too few for the e-process (it pays for
+    // not knowing the reference rate) but plenty for the exact look against the split-time
+    // reference.
+    let mut world = World::new(10.0, GOOD);
+    world.new_changes = Some((
+        24,
+        Behaviour {
+            error_rate: 5.0 * GOOD.error_rate,
+            ..GOOD
+        },
+    ));
+    let s = world.run(request(), 40);
+    let Phase::RolledBack { cause } = &s.phase else {
+        panic!("{:?}", s.phase)
+    };
+    let text = format!("{cause:?}");
+    assert!(text.contains("at 100% above 1.5×"), "{text}");
+    assert!(text.contains("closing bake look"), "{text}");
+    assert_eq!(world.new_percents(), vec![10.0, 50.0, 100.0, 0.0]);
+}
+
+#[test]
 fn metric_outage_holds_then_the_rollout_continues() {
     let mut world = World::new(100.0, GOOD);
     world.counts_down = 8..14;

@@ -38,13 +38,22 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         .iter()
         .map(|t| policy.test_config(*t).alpha)
         .sum();
-    let looks: f64 = CountTest::ALL
+    let looks: f64 = [CountTest::ErrorsSplit, CountTest::LatencySplit]
         .iter()
         .map(|t| {
             let mut looks = policy.looks(*t);
             looks.look(LookKind::Closing, 1.0).map_or(0.0, |l| l.alpha)
         })
         .sum();
+    let bake_looks: f64 = [CountTest::ErrorsBake, CountTest::LatencyBake]
+        .iter()
+        .map(|t| policy.bake_looks(*t).alpha())
+        .sum();
+    // The bakes give `look_share` of their α to their exact looks.
+    assert!(
+        (bake_looks - 0.01 * 0.08 * 0.75).abs() < 1e-12,
+        "{bake_looks}"
+    );
     let history: f64 = CountTest::ALL
         .iter()
         .map(|t| {
@@ -60,7 +69,7 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         (very_slow - 0.01 * 0.02).abs() < 1e-12,
         "very slow {very_slow}"
     );
-    let total = anytime + looks + history + very_slow;
+    let total = anytime + looks + bake_looks + history + very_slow;
     assert!((total - policy.alpha).abs() < 1e-12, "total {total}");
     // 5xx split: 0.8 of α; 0.75 of that to the looks, a quarter of which to the history
     // looks; the e-process keeps 0.25 whether or not there are history looks.

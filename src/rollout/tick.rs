@@ -9,7 +9,8 @@ use super::{
 };
 use crate::observe::{Fetched, LiveDeployment, Observations};
 use crate::policy::{
-    describe_history, describe_look, describe_needed, format_e_value, Gap, Reason, Signal, Verdict,
+    describe_bake_look, describe_history, describe_look, describe_needed, format_e_value, Gap,
+    Reason, Signal, Verdict,
 };
 use crate::rollout::deployment::ReadEffect;
 use crate::signals::{Assessment, TickFacts, MAX_HISTORY_FAILURES};
@@ -190,6 +191,10 @@ fn evaluate(
 /// not from the looks' counts (docs/statistics.md, "Scheduled looks", says where promotions
 /// read them).
 fn take_look(s: &mut RolloutState, stage: Stage, facts: &TickFacts, now: Timestamp) {
+    if stage == Stage::Baking {
+        take_bake_look(s, facts, now);
+        return;
+    }
     let (Stage::Ramping { step }, Some(live_since)) = (stage, s.clock.live_since) else {
         return;
     };
@@ -214,6 +219,36 @@ fn take_look(s: &mut RolloutState, stage: Stage, facts: &TickFacts, now: Timesta
         (LookKind::Interim { step }, (i + share * x * x) / n)
     };
     s.signals.look(kind, allowance);
+}
+
+/// The bake looks of this tick (see `BakeLooks`), on a tick that counted fresh bake minutes:
+/// before the end of the bake's dwell they may have spent s·(elapsed/dwell)² of their budget
+/// (s = `Policy::look_interim_share`), from its end all of it, so the look on the tick that
+/// could complete the rollout spends the rest. The times come from the clock and the
+/// schedule, not from the counts.
+fn take_bake_look(s: &mut RolloutState, facts: &TickFacts, now: Timestamp) {
+    let Some(live_since) = s.clock.live_since else {
+        return;
+    };
+    let Some(dwell) = s
+        .schedule
+        .step(s.schedule.last_index())
+        .map(|st| st.dwell_minutes)
+    else {
+        return;
+    };
+    if facts.minutes_counted == 0 || facts.counts_gap.is_some() {
+        return;
+    }
+    let elapsed = minutes_between(live_since, now) as f64;
+    let dwell = f64::from(dwell.max(1));
+    let allowance = if elapsed >= dwell {
+        1.0
+    } else {
+        let x = (elapsed / dwell).clamp(0.0, 1.0);
+        s.policy.look_interim_share * x * x
+    };
+    s.signals.bake_look(allowance);
 }
 
 fn decide(
@@ -443,6 +478,14 @@ pub(super) fn verdict_lines(a: &Assessment) -> Vec<String> {
     }
     if let Some(look) = &a.errors_history {
         lines.push(format!("5xx: {}", describe_history(look)));
+    }
+    for (name, look) in [
+        ("5xx", &a.errors_bake_look),
+        ("latency", &a.latency_bake_look),
+    ] {
+        if let Some(look) = look {
+            lines.push(format!("{name}: {}", describe_bake_look(look)));
+        }
     }
     if let Some(queue) = &a.queue {
         lines.push(format!("queue: {queue}"));

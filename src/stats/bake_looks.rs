@@ -1,0 +1,326 @@
+//! The bake's exact looks: at 100% the new version's bad events since the bake began against
+//! the old version's rate over the split (the same reference as `BakeTest`), with the
+//! practical-significance floor as margin, each look spending the allowance added since the
+//! last (Bonferroni). Pure and sync. Method and validity: docs/statistics.md, "The bake".
+
+use super::looks::{binomial_upper_tail, round_count, MAX_EVENTS};
+use super::Baseline;
+use serde::{Deserialize, Serialize};
+
+/// The bake looks of one count signal.
+///
+/// Counts are Poisson with rates proportional to requests. Given n = k + h (k the new
+/// version's bad events over the bake so far, h the old version's over the split), k is
+/// binomial with p = λ₁N₁/(λ₁N₁ + λₒNₒ), so "λ₁ ≤ margin × λₒ" is tested exactly by the
+/// binomial tail at p₀ = margin·N₁/(margin·N₁ + Nₒ), as the history looks do with their
+/// window. The e-process (`BakeTest`) pays for not knowing the reference rate by taking the
+/// worst rate its evidence allows; conditioning on n pays nothing, which is what lets a
+/// regression that appears in the bake be caught in the few minutes before it completes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BakeLooks {
+    /// α of all the bake looks together (0: none).
+    alpha: f64,
+    /// The null is "new rate ≤ margin × the reference's".
+    margin: f64,
+    /// Skip when the bake or the reference averaged more bad events a minute than this.
+    max_events_per_minute: f64,
+    /// The old version over the split, set when the bake starts.
+    reference: Option<Baseline>,
+    /// The new version's requests and bad events over the bake minutes (per sample).
+    new_requests: f64,
+    new_bad: u64,
+    minutes: u32,
+    /// `minutes` when the latest look was taken.
+    minutes_at_last_look: u32,
+    /// Allowance spent so far.
+    spent: f64,
+    /// The latest look (the rejecting one, once one rejects).
+    latest: Option<BakeLook>,
+}
+
+/// One bake look's outcome, with the numbers behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BakeLook {
+    /// 1-based count of looks taken.
+    pub number: u32,
+    /// The bake's closing look (all of the α left).
+    pub closing: bool,
+    /// The new version's bad events and requests over the bake so far.
+    pub new_bad: u64,
+    pub new_requests: f64,
+    /// The old version's counts over the split.
+    pub reference: Option<Baseline>,
+    /// The null's margin.
+    pub margin: f64,
+    /// New-version bad events expected at exactly `margin` × the reference's rate.
+    pub null_mean: f64,
+    /// Exact p-value of `new_bad` under the null (1 when skipped).
+    pub p_value: f64,
+    /// This look's level (its share of the bake looks' α).
+    pub alpha: f64,
+    /// `p_value ≤ alpha`.
+    pub rejected: bool,
+    /// Why nothing was tested, if nothing was.
+    pub skipped: Option<BakeSkipped>,
+}
+
+/// Why a bake look tested nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "why")]
+pub enum BakeSkipped {
+    /// The split left no reference (the old version served nothing).
+    NoReference,
+    /// No bad events from the new version yet.
+    NoEvents,
+    /// Too many bad events a minute (in the bake or the reference) for the Poisson model.
+    TooManyEvents { per_minute: f64, limit: f64 },
+}
+
+impl BakeLooks {
+    /// Bake looks sharing `alpha` against "new ≤ `margin` × reference".
+    pub fn new(alpha: f64, margin: f64, max_events_per_minute: f64) -> Self {
+        BakeLooks {
+            alpha,
+            margin,
+            max_events_per_minute,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the reference once, when the bake starts; one without requests is none.
+    pub fn start(&mut self, reference: Baseline) {
+        let usable = reference.requests.is_finite()
+            && reference.requests > 0.0
+            && reference.bad.is_finite()
+            && reference.bad >= 0.0;
+        if self.reference.is_none() && usable {
+            self.reference = Some(reference);
+        }
+    }
+
+    /// α of all the bake looks together.
+    pub fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    /// The latest look taken, if any.
+    pub fn latest(&self) -> Option<&BakeLook> {
+        self.latest.as_ref()
+    }
+
+    /// The look that rejected, if one did (latched: looks stop after that).
+    pub fn rejected(&self) -> Option<&BakeLook> {
+        self.latest.as_ref().filter(|l| l.rejected)
+    }
+
+    fn finished(&self) -> bool {
+        self.alpha <= 0.0
+            || self
+                .latest
+                .as_ref()
+                .is_some_and(|l| l.rejected || l.closing)
+    }
+
+    /// Counts one bake minute of the new version (per sample; invalid counts are ignored).
+    pub fn observe(&mut self, new_total: f64, new_bad: f64) {
+        let valid = [new_total, new_bad]
+            .iter()
+            .all(|c| c.is_finite() && *c >= 0.0);
+        if self.finished() || !valid || new_total <= 0.0 {
+            return;
+        }
+        self.new_requests += new_total;
+        self.new_bad = self.new_bad.saturating_add(round_count(new_bad));
+        self.minutes += 1;
+    }
+
+    /// Takes a look that may have spent `alpha × allowance` with the earlier ones (`allowance`
+    /// in [0, 1], never decreasing; 1 closes the looks), spending the increment. `None` when
+    /// finished or when no minute was counted since the last look.
+    pub fn look(&mut self, allowance: f64) -> Option<&BakeLook> {
+        if self.finished() || self.minutes == self.minutes_at_last_look {
+            return None;
+        }
+        let allowance = if allowance.is_nan() {
+            self.spent
+        } else {
+            allowance.clamp(self.spent, 1.0)
+        };
+        let alpha = self.alpha * (allowance - self.spent);
+        self.spent = allowance;
+        self.minutes_at_last_look = self.minutes;
+        let null_mean = self.reference.map_or(0.0, |r| {
+            self.margin * self.new_requests * r.bad / r.requests
+        });
+        let skipped = self.skip_reason();
+        let p_value = match (&skipped, self.reference) {
+            (None, Some(r)) => {
+                let h = round_count(r.bad.ceil());
+                let n1 = self.margin * self.new_requests;
+                let p0 = n1 / (n1 + r.requests);
+                binomial_upper_tail(self.new_bad.saturating_add(h), p0, self.new_bad)
+            }
+            _ => 1.0,
+        };
+        let number = self.latest.as_ref().map_or(1, |l| l.number + 1);
+        self.latest = Some(BakeLook {
+            number,
+            closing: allowance >= 1.0,
+            new_bad: self.new_bad,
+            new_requests: self.new_requests,
+            reference: self.reference,
+            margin: self.margin,
+            null_mean,
+            p_value,
+            alpha,
+            rejected: skipped.is_none() && alpha > 0.0 && p_value <= alpha,
+            skipped,
+        });
+        self.latest.as_ref()
+    }
+
+    fn skip_reason(&self) -> Option<BakeSkipped> {
+        let Some(reference) = self.reference else {
+            return Some(BakeSkipped::NoReference);
+        };
+        let bake = self.new_bad as f64 / f64::from(self.minutes.max(1));
+        let split = reference.bad / f64::from(reference.minutes.max(1));
+        let per_minute = bake.max(split);
+        let events = self.new_bad as f64 + reference.bad;
+        if per_minute > self.max_events_per_minute || events > MAX_EVENTS as f64 {
+            return Some(BakeSkipped::TooManyEvents {
+                per_minute,
+                limit: self.max_events_per_minute,
+            });
+        }
+        (self.new_bad == 0).then_some(BakeSkipped::NoEvents)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(requests: f64, bad: f64) -> Baseline {
+        Baseline {
+            minutes: 20,
+            requests,
+            bad,
+        }
+    }
+
+    /// The bake of `x5-100rps-in-bake`, run 0: three healthy minutes, then four at ×5.
+    fn fed(looks: &mut BakeLooks) {
+        looks.start(reference(84_139.0, 96.0));
+        for (requests, bad) in [
+            (6012.0, 7.0),
+            (6068.0, 4.0),
+            (6039.0, 6.0),
+            (5961.0, 27.0),
+            (5909.0, 32.0),
+            (6094.0, 33.0),
+            (6068.0, 23.0),
+        ] {
+            looks.observe(requests, bad);
+        }
+    }
+
+    #[test]
+    fn a_regression_that_appears_in_the_bake_is_rejected_where_the_e_process_was_not() {
+        // The e-process's e-value there was 131 against a threshold of 2,000.
+        let mut looks = BakeLooks::new(0.01 * 0.05 * 0.75, 1.5, 30.0);
+        fed(&mut looks);
+        let look = looks.look(1.0).expect("a look").clone();
+        assert_eq!((look.new_bad, look.number), (132, 1));
+        assert!(look.closing && look.rejected, "{look:?}");
+        assert!(look.p_value < 1e-5, "{}", look.p_value);
+        assert!((look.null_mean - 1.5 * 42_151.0 * 96.0 / 84_139.0).abs() < 1e-9);
+        assert!(looks.look(1.0).is_none(), "latched");
+    }
+
+    #[test]
+    fn the_p_value_is_the_binomial_tail_given_both_counts() {
+        let mut looks = BakeLooks::new(0.05, 1.0, 30.0);
+        looks.start(reference(1000.0, 1.0));
+        looks.observe(1000.0, 2.0);
+        // n = 3, p0 = 1/2: P(X ≥ 2) = 4/8.
+        let look = looks.look(1.0).unwrap();
+        assert!((look.p_value - 0.5).abs() < 1e-12, "{}", look.p_value);
+        assert!(!look.rejected);
+    }
+
+    #[test]
+    fn looks_spend_increments_and_only_on_fresh_minutes() {
+        let mut looks = BakeLooks::new(0.001, 1.5, 30.0);
+        looks.start(reference(84_139.0, 96.0));
+        looks.observe(6000.0, 6.0);
+        let first = looks.look(0.1).unwrap().alpha;
+        assert!((first - 0.0001).abs() < 1e-15);
+        assert!(looks.look(0.2).is_none(), "no new minute");
+        looks.observe(6000.0, 6.0);
+        let second = looks.look(0.05).unwrap().alpha;
+        assert_eq!(second, 0.0, "an allowance never goes back");
+        looks.observe(6000.0, 6.0);
+        let closing = looks.look(1.0).unwrap().clone();
+        assert!((closing.alpha - 0.0009).abs() < 1e-15);
+        assert_eq!(closing.number, 3);
+        assert!(!closing.rejected);
+    }
+
+    #[test]
+    fn nothing_is_tested_without_a_reference_events_or_within_the_poisson_limit() {
+        let mut none = BakeLooks::new(0.001, 1.5, 30.0);
+        none.observe(6000.0, 60.0);
+        let look = none.look(1.0).unwrap();
+        assert_eq!(look.skipped, Some(BakeSkipped::NoReference));
+        assert!(!look.rejected);
+
+        let mut quiet = BakeLooks::new(0.001, 1.5, 30.0);
+        quiet.start(reference(84_139.0, 96.0));
+        quiet.observe(6000.0, 0.0);
+        assert_eq!(
+            quiet.look(0.5).unwrap().skipped,
+            Some(BakeSkipped::NoEvents)
+        );
+
+        let mut busy = BakeLooks::new(0.001, 1.5, 30.0);
+        busy.start(reference(84_139.0, 96.0));
+        busy.observe(6000.0, 400.0);
+        let look = busy.look(1.0).unwrap();
+        assert!(matches!(
+            look.skipped,
+            Some(BakeSkipped::TooManyEvents { .. })
+        ));
+        assert!(!look.rejected);
+
+        let mut off = BakeLooks::new(0.0, 1.5, 30.0);
+        fed(&mut off);
+        assert!(off.look(1.0).is_none());
+    }
+
+    #[test]
+    fn a_healthy_bake_rejects_at_most_alpha_of_the_time() {
+        // Poisson counts at exactly the reference's rate (the null's margin 1 here, its
+        // hardest case): 20,000 seeded bakes of 8 looks each, α 5%.
+        let mut rng = crate::stats::tests::SplitMix64(7);
+        let (runs, alpha) = (20_000, 0.05);
+        let mut rejected = 0;
+        for _ in 0..runs {
+            let mut looks = BakeLooks::new(alpha, 1.0, 30.0);
+            let reference_bad = rng.poisson(20.0 * 3.0);
+            looks.start(reference(20.0 * 3000.0, reference_bad));
+            for minute in 1..=8 {
+                looks.observe(3000.0, rng.poisson(3.0));
+                let x = f64::from(minute) / 8.0;
+                let allowance = if minute == 8 { 1.0 } else { 0.25 * x * x };
+                looks.look(allowance);
+            }
+            rejected += usize::from(looks.rejected().is_some());
+        }
+        let rate = rejected as f64 / f64::from(runs);
+        let tolerance = 3.0 * (alpha * (1.0 - alpha) / f64::from(runs)).sqrt();
+        assert!(rate <= alpha + tolerance, "{rate}");
+        // Discrete and Bonferroni, so below α (3.1% here), but the looks do spend it.
+        assert!(rate > 0.02, "{rate}");
+    }
+}
