@@ -58,10 +58,11 @@ pub struct Policy {
     pub max_minutes_without_evidence: u32,
     /// Analytics Engine ingestion lag: the newest minutes not yet counted (2).
     pub ingestion_lag_minutes: u32,
-    /// Share of each split test's α spent at the scheduled looks (0.75): exact tests when a
-    /// split step's dwell ends and once the whole split is counted (for 5xx, shared with the
-    /// history looks: `history_share`). The rest goes to the anytime e-process, which
-    /// catches large regressions between looks. 0 turns looks off.
+    /// Share of each split and bake test's α spent at exact looks (0.75): for a split test
+    /// the scheduled looks, mostly when a split step's dwell ends and once the whole split is
+    /// counted (for 5xx, shared with the history looks: `history_share`); for a bake test
+    /// the bake looks, mostly when the bake's dwell ends. The rest goes to the anytime
+    /// e-process, which catches large regressions between looks. 0 turns looks off.
     pub look_share: f64,
     /// Share of each split step's slice of the looks' budget that the looks before the end
     /// of its dwell may spend, growing with the square of the dwell elapsed (0.25): faster
@@ -112,8 +113,8 @@ pub const MAX_HISTORY_MINUTES: u32 = 1440;
 /// falsely fires is at most the sum of their alphas (union bound); the shares must sum to
 /// ≤ 1. Default: 5xx during the split 0.8, slow requests during the split 0.1, 5xx during
 /// the bake 0.05, slow requests during the bake 0.03, very slow requests during the split
-/// 0.02: most budget where most decisions are (each of the first two split shares is then
-/// divided between the anytime e-process and the scheduled looks by `Policy::look_share`).
+/// 0.02: most budget where most decisions are (each of the first four shares is then
+/// divided between the anytime e-process and exact looks by `Policy::look_share`).
 /// Chosen with the simulator: docs/benchmark.md.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
