@@ -3,7 +3,7 @@
 //! practical-significance floor as margin, each look spending the allowance added since the
 //! last (Bonferroni). Pure and sync. Method and validity: docs/statistics.md, "The bake".
 
-use super::looks::{binomial_upper_tail, round_count, MAX_EVENTS};
+use super::looks::{round_count, MAX_EVENTS};
 use super::Baseline;
 use serde::{Deserialize, Serialize};
 
@@ -89,11 +89,7 @@ impl BakeLooks {
 
     /// Sets the reference once, when the bake starts; one without requests is none.
     pub fn start(&mut self, reference: Baseline) {
-        let usable = reference.requests.is_finite()
-            && reference.requests > 0.0
-            && reference.bad.is_finite()
-            && reference.bad >= 0.0;
-        if self.reference.is_none() && usable {
+        if self.reference.is_none() && reference.is_usable() {
             self.reference = Some(reference);
         }
     }
@@ -154,12 +150,7 @@ impl BakeLooks {
         });
         let skipped = self.skip_reason();
         let p_value = match (&skipped, self.reference) {
-            (None, Some(r)) => {
-                let h = round_count(r.bad.ceil());
-                let n1 = self.margin * self.new_requests;
-                let p0 = n1 / (n1 + r.requests);
-                binomial_upper_tail(self.new_bad.saturating_add(h), p0, self.new_bad)
-            }
+            (None, Some(r)) => r.exceedance(self.margin, self.new_bad, self.new_requests),
             _ => 1.0,
         };
         let number = self.latest.as_ref().map_or(1, |l| l.number + 1);

@@ -122,6 +122,20 @@ impl Baseline {
         self.requests += requests;
         self.bad += bad;
     }
+
+    /// Finite counts with some requests: something a look can compare against.
+    pub(super) fn is_usable(&self) -> bool {
+        self.requests.is_finite() && self.requests > 0.0 && self.bad.is_finite() && self.bad >= 0.0
+    }
+
+    /// Exact p-value of `bad` events over `requests` against "rate ≤ margin × this one's",
+    /// conditional on those events plus this one's (rounded up: more reference events only
+    /// make the test more cautious).
+    pub(super) fn exceedance(&self, margin: f64, bad: u64, requests: f64) -> f64 {
+        let h = round_count(self.bad.ceil());
+        let p0 = margin * requests / (margin * requests + self.requests);
+        binomial_upper_tail(bad.saturating_add(h), p0, bad)
+    }
 }
 
 impl HistoryLooks {
@@ -145,11 +159,7 @@ impl HistoryLooks {
 
     /// Sets the baseline once; a window without requests is no baseline.
     pub fn set_baseline(&mut self, baseline: Baseline) {
-        let usable = baseline.requests.is_finite()
-            && baseline.requests > 0.0
-            && baseline.bad.is_finite()
-            && baseline.bad >= 0.0;
-        if self.baseline.is_none() && usable {
+        if self.baseline.is_none() && baseline.is_usable() {
             self.baseline = Some(baseline);
         }
     }
@@ -216,7 +226,7 @@ impl HistoryLooks {
         });
         let skipped = self.skip_reason();
         let p_value = match (&skipped, self.baseline) {
-            (None, Some(b)) => self.exceedance(self.new_bad, self.new_requests, &b),
+            (None, Some(b)) => b.exceedance(self.margin, self.new_bad, self.new_requests),
             _ => 1.0,
         };
         self.latest = Some(HistoryLook {
@@ -257,21 +267,12 @@ impl HistoryLooks {
         if self.new_bad == 0 {
             return Some(HistorySkipped::NoEvents);
         }
-        let drift_p = self.exceedance(self.old_bad, self.old_requests, &baseline);
+        let drift_p = baseline.exceedance(self.margin, self.old_bad, self.old_requests);
         (drift_p <= DRIFT_CHECK_ALPHA).then_some(HistorySkipped::Drifted {
             old_bad: self.old_bad,
             old_requests: self.old_requests,
             p_value: drift_p,
         })
-    }
-
-    /// Exact p-value of `bad` events over `requests` against "rate ≤ margin × the
-    /// baseline's", conditional on those events plus the baseline's (rounded up: more
-    /// baseline events only make the test more cautious).
-    fn exceedance(&self, bad: u64, requests: f64, baseline: &Baseline) -> f64 {
-        let h = round_count(baseline.bad.ceil());
-        let p0 = self.margin * requests / (self.margin * requests + baseline.requests);
-        binomial_upper_tail(bad.saturating_add(h), p0, bad)
     }
 }
 

@@ -88,78 +88,40 @@ fn nothing_unvalidated_reaches_the_sql() {
         latency_ms: "double2) OR 1=1 --".into(),
         ..Columns::default()
     };
+    // The default query with one argument changed.
+    let query = |dataset: &str, old: &str, (from, to), (slow, very_slow)| {
+        build_http_query(
+            dataset,
+            &Columns::default(),
+            [NEW, old],
+            from,
+            to,
+            slow,
+            very_slow,
+        )
+    };
+    let (window, thresholds) = ((FROM, TO), (250.0, 1000.0));
     let cases: Vec<(Result<String, AnalyticsError>, &str)> = vec![
         (
-            build_http_query(
-                "logs; DROP TABLE x",
-                &Columns::default(),
-                [NEW, OLD],
-                FROM,
-                TO,
-                250.0,
-                1000.0,
-            ),
+            query("logs; DROP TABLE x", OLD, window, thresholds),
             "dataset",
         ),
         (http_query(&bad_columns), "column"),
         (
-            build_http_query(
-                "mauntic_logs",
-                &Columns::default(),
-                [NEW, "x') OR ('1'='1"],
-                FROM,
-                TO,
-                250.0,
-                1000.0,
-            ),
+            query("mauntic_logs", "x') OR ('1'='1", window, thresholds),
             "version",
         ),
+        (query("mauntic_logs", OLD, (TO, FROM), thresholds), "window"),
         (
-            build_http_query(
-                "mauntic_logs",
-                &Columns::default(),
-                [NEW, OLD],
-                TO,
-                FROM,
-                250.0,
-                1000.0,
-            ),
-            "window",
-        ),
-        (
-            build_http_query(
-                "mauntic_logs",
-                &Columns::default(),
-                [NEW, OLD],
-                FROM,
-                TO,
-                f64::NAN,
-                1000.0,
-            ),
+            query("mauntic_logs", OLD, window, (f64::NAN, 1000.0)),
             "ceiling",
         ),
         (
-            build_http_query(
-                "mauntic_logs",
-                &Columns::default(),
-                [NEW, OLD],
-                FROM,
-                TO,
-                -1.0,
-                1000.0,
-            ),
+            query("mauntic_logs", OLD, window, (-1.0, 1000.0)),
             "ceiling",
         ),
         (
-            build_http_query(
-                "mauntic_logs",
-                &Columns::default(),
-                [NEW, OLD],
-                FROM,
-                TO,
-                250.0,
-                f64::INFINITY,
-            ),
+            query("mauntic_logs", OLD, window, (250.0, f64::INFINITY)),
             "very slow threshold",
         ),
         (
