@@ -241,6 +241,17 @@ fn index_shows_phase_split_time_on_step_and_verdict_numbers() {
         "{html}"
     );
     assert!(html.contains("href=\"/rollouts/mauntic-gateway\""));
+    // Very slow requests have their own looks (none served here), and the bake its own.
+    assert!(
+        html.contains("very slow requests: look at the end of step 1: no bad events to test"),
+        "{html}"
+    );
+    w.run(11..=25, HEALTHY);
+    let html = render_index("production", &[w.entry()], w.now);
+    assert!(
+        html.contains("bake look 2: skipped, 60 bad events a minute (limit 30)"),
+        "{html}"
+    );
 }
 
 #[test]
