@@ -248,7 +248,6 @@ pub struct CountsQuery {
     /// A request slower than this (ms) counts as slow.
     pub slow_above_ms: f64,
     /// A request slower than this (ms) counts as very slow (`Policy::very_slow_ms`).
-    #[serde(default)]
     pub very_slow_above_ms: f64,
 }
 

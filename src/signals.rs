@@ -456,6 +456,12 @@ impl SignalState {
                 requests: s.old_total,
                 bad: s.old_bad,
             };
+            // A rollout stored before the bake looks existed has them at α 0 while its bake
+            // e-processes get only their share: give it the policy's looks now.
+            if self.errors_bake_looks.alpha() <= 0.0 && self.slow_bake_looks.alpha() <= 0.0 {
+                self.errors_bake_looks = policy.bake_looks(CountTest::ErrorsBake);
+                self.slow_bake_looks = policy.bake_looks(CountTest::LatencyBake);
+            }
             self.errors_bake_looks.start(reference(&errors));
             self.slow_bake_looks.start(reference(&slow));
         }

@@ -205,6 +205,29 @@ fn invalid_policies_are_refused() {
 }
 
 #[test]
+fn a_policy_written_for_the_four_old_shares_is_refused_with_the_way_out() {
+    let old: Policy = serde_json::from_str(
+        r#"{"alpha_split": {"errors_split": 0.8, "latency_split": 0.1,
+            "errors_bake": 0.05, "latency_bake": 0.05}}"#,
+    )
+    .expect("parses");
+    let message = old.validate().expect_err("1.02 is over budget").to_string();
+    for part in [
+        "sum to 1.02",
+        "very_slow_split 0.02",
+        "latency_bake 0.05",
+        "set very_slow_split to 0",
+    ] {
+        assert!(message.contains(part), "{part} missing from {message}");
+    }
+    let huge = Policy {
+        very_slow_factor: 1e308,
+        ..Policy::default()
+    };
+    assert!(huge.validate().is_err(), "an infinite threshold");
+}
+
+#[test]
 fn very_slow_looks_use_their_share_and_turn_off_at_zero() {
     let policy = Policy::default();
     assert_eq!(policy.very_slow_ms(), 1000.0);

@@ -199,4 +199,32 @@ fn bake_minutes_feed_the_bake_test_against_the_split_reference() {
     assert_eq!((bake.old_bad, bake.old_total), (27.0, 2700.0));
     assert_eq!(bake.new_total, 200.0);
     assert_eq!(state.errors.summary().new_total, 300.0);
+    // The bake looks got the same reference, over the three split minutes.
+    state.bake_look(1.0);
+    let look = state.errors_bake_looks.latest().expect("a bake look");
+    let reference = look.reference.expect("reference");
+    assert_eq!((reference.minutes, reference.bad), (3, 27.0));
+    assert_eq!((look.new_bad, look.new_requests), (2, 200.0));
+    assert!(look.closing && !look.rejected, "{look:?}");
+}
+
+#[test]
+fn a_rollout_stored_before_the_bake_looks_gets_them_when_its_bake_starts() {
+    let (policy, state) = counting();
+    let mut stored = serde_json::to_value(&state).expect("serializes");
+    for field in ["errors_bake_looks", "slow_bake_looks", "split_minutes"] {
+        stored.as_object_mut().unwrap().remove(field);
+    }
+    let mut state: SignalState = serde_json::from_value(stored).expect("old state reads");
+    assert_eq!(state.errors_bake_looks.alpha(), 0.0);
+    state.ingest(&policy, &window(0, 3, None), at(5));
+    state.begin_bake(at(2));
+    state.ingest(&policy, &window(3, 5, None), at(7));
+    let want = policy.bake_looks(CountTest::ErrorsBake).alpha();
+    assert!(want > 0.0);
+    assert_eq!(state.errors_bake_looks.alpha(), want);
+    assert_eq!(
+        state.slow_bake_looks.alpha(),
+        policy.bake_looks(CountTest::LatencyBake).alpha()
+    );
 }

@@ -20,8 +20,10 @@ pub const T0: Timestamp = Timestamp::from_millis(1_795_773_600_000);
 /// split a little into a minute, and that minute mixes the two splits (as in production).
 pub const TICK_OFFSET_MS: i64 = 3_000;
 
-/// Mixed into the history's seed to seed the very slow requests' stream.
+/// Mixed into the history's seed to seed the very slow requests' streams (the run's, and
+/// the window's before the deploy hook).
 const TAIL_STREAM: u64 = 0x7a11_5eed_0f00_d1e5;
+const HISTORY_TAIL_STREAM: u64 = 0x4157_0a11_7a11_0001;
 
 /// Version ids the simulated rollout uses.
 pub const NEW_VERSION: &str = "candidate";
@@ -143,6 +145,9 @@ pub struct World<'a> {
     /// Draws of very slow requests (their own stream, derived from the history's seed, so
     /// counting them shifts no other draw).
     tail_rng: Rng,
+    /// The same for the window before the deploy hook (so that when and how often it is
+    /// read moves none of the run's draws).
+    history_tail_rng: Rng,
 }
 
 impl<'a> World<'a> {
@@ -162,6 +167,7 @@ impl<'a> World<'a> {
         World {
             history_rng: Rng::from_seed(history_seed),
             tail_rng: Rng::from_seed(history_seed ^ TAIL_STREAM),
+            history_tail_rng: Rng::from_seed(history_seed ^ HISTORY_TAIL_STREAM),
             slow_rates: (
                 scenario.baseline.latency.slower_than(ceiling),
                 scenario.candidate.latency.slower_than(ceiling),
@@ -364,7 +370,7 @@ impl<'a> World<'a> {
             let e = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
             let s = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
             let rates = (error_rate * e, slow_rate * s);
-            let tail = &mut self.tail_rng;
+            let tail = &mut self.history_tail_rng;
             let mut stored =
                 TrueCounts::draw(rng, tail, requests, rates, self.very_slow_given_slow.0);
             if interval > 1.0 {
