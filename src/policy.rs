@@ -235,7 +235,8 @@ pub enum PolicyError {
     },
 }
 
-/// Which of the four sequential tests.
+/// Which of the four e-process tests (each with its exact looks; very slow requests have
+/// looks only: `Policy::very_slow_looks`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CountTest {
