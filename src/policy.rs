@@ -198,7 +198,7 @@ impl Default for QueueThresholds {
     }
 }
 
-/// The bad events a set of scheduled looks counts.
+/// The bad events a set of exact looks (scheduled or bake) counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LookedEvents {
     /// 5xx.
@@ -495,17 +495,7 @@ impl Policy {
 
     /// A scheduled look that rejected: unhealthy, with the counts and the exact p-value.
     pub fn judge_look(&self, counted: LookedEvents, look: &Look) -> Verdict {
-        let (signal, what) = match counted {
-            LookedEvents::Errors => (Signal::Errors, "5xx".to_string()),
-            LookedEvents::Slow => (
-                Signal::Latency,
-                format!("requests over {} ms", self.latency_p95_ceiling_ms),
-            ),
-            LookedEvents::VerySlow => (
-                Signal::Latency,
-                format!("very slow requests (over {} ms)", self.very_slow_ms()),
-            ),
-        };
+        let (signal, what) = self.looked_events(counted);
         let (observed, limit) = match look.robust.as_ref().filter(|r| r.rejected) {
             Some(r) => (r.p_value, r.alpha),
             None => (look.p_value, look.alpha),
@@ -521,12 +511,24 @@ impl Policy {
         })
     }
 
+    /// The signal a set of looks judges, and its bad events in words.
+    fn looked_events(&self, counted: LookedEvents) -> (Signal, String) {
+        match counted {
+            LookedEvents::Errors => (Signal::Errors, "5xx".to_string()),
+            LookedEvents::Slow => (
+                Signal::Latency,
+                format!("requests over {} ms", self.latency_p95_ceiling_ms),
+            ),
+            LookedEvents::VerySlow => (
+                Signal::Latency,
+                format!("very slow requests (over {} ms)", self.very_slow_ms()),
+            ),
+        }
+    }
+
     /// A bake look that rejected: unhealthy, with the bake's rate against the reference's.
-    pub fn judge_bake_look(&self, signal: Signal, look: &BakeLook) -> Verdict {
-        let what = match signal {
-            Signal::Latency => format!("requests over {} ms", self.latency_p95_ceiling_ms),
-            _ => "5xx".to_string(),
-        };
+    pub fn judge_bake_look(&self, counted: LookedEvents, look: &BakeLook) -> Verdict {
+        let (signal, what) = self.looked_events(counted);
         Verdict::unhealthy(Reason {
             signal,
             detail: format!(

@@ -516,12 +516,12 @@ impl SignalState {
             .errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test)
             .worst(looked(&self.errors_looks, LookedEvents::Errors))
             .worst(history)
-            .worst(baked(&self.errors_bake_looks, Signal::Errors));
+            .worst(baked(&self.errors_bake_looks, LookedEvents::Errors));
         let latency = self
             .latency_verdict(policy, facts, &split.1, &bake.1, &latency_test)
             .worst(looked(&self.slow_looks, LookedEvents::Slow))
             .worst(looked(&self.very_slow_looks, LookedEvents::VerySlow))
-            .worst(baked(&self.slow_bake_looks, Signal::Latency));
+            .worst(baked(&self.slow_bake_looks, LookedEvents::Slow));
         let queue = policy.queue.as_ref().map(|t| self.queue_verdict(t, facts));
         Assessment {
             healthz,
