@@ -182,8 +182,9 @@ fn evaluate(
     act(s, stage, decision, assessment, now, out);
 }
 
-/// The scheduled look of this tick, on a tick that counted fresh split minutes (a failed
-/// query postpones it). Of n split steps, step i's looks may have spent i/n of the budget
+/// The exact looks of this tick, on a tick that counted fresh minutes (a failed query
+/// postpones them): the scheduled looks while ramping, the bake looks while baking. Of n
+/// split steps, step i's looks may have spent i/n of the budget
 /// before it, (i + s·(elapsed/dwell)²)/n during it (s = `Policy::look_interim_share`: small
 /// early, as large regressions show anyway), and (i + 1)/n from the end of its dwell
 /// (the last step has no end look: the closing look, at the start of the bake, spends the
@@ -191,50 +192,10 @@ fn evaluate(
 /// not from the looks' counts (docs/statistics.md, "Scheduled looks", says where promotions
 /// read them).
 fn take_look(s: &mut RolloutState, stage: Stage, facts: &TickFacts, now: Timestamp) {
-    if stage == Stage::Baking {
-        take_bake_look(s, facts, now);
-        return;
-    }
-    let (Stage::Ramping { step }, Some(live_since)) = (stage, s.clock.live_since) else {
+    let (Some(index), Some(live_since)) = (s.step_index(stage), s.clock.live_since) else {
         return;
     };
-    let split_steps = s.schedule.last_index();
-    let Some(dwell) = s.schedule.step(step).map(|st| st.dwell_minutes) else {
-        return;
-    };
-    if facts.minutes_counted == 0 || facts.counts_gap.is_some() || step >= split_steps {
-        return;
-    }
-    let elapsed = minutes_between(live_since, now) as f64;
-    let dwell = f64::from(dwell.max(1));
-    let ended = step + 1 < split_steps && elapsed >= dwell;
-    let (i, n) = (step as f64, split_steps as f64);
-    let (kind, allowance) = if ended && s.signals.step_end_due(step) {
-        (LookKind::StepEnd { step }, (i + 1.0) / n)
-    } else if ended {
-        (LookKind::Interim { step }, (i + 1.0) / n)
-    } else {
-        let x = (elapsed / dwell).clamp(0.0, 1.0);
-        let share = s.policy.look_interim_share;
-        (LookKind::Interim { step }, (i + share * x * x) / n)
-    };
-    s.signals.look(kind, allowance);
-}
-
-/// The bake looks of this tick (see `BakeLooks`), on a tick that counted fresh bake minutes:
-/// before the end of the bake's dwell they may have spent s·(elapsed/dwell)² of their budget
-/// (s = `Policy::look_interim_share`), from its end all of it, so the look on the tick that
-/// could complete the rollout spends the rest. The times come from the clock and the
-/// schedule, not from the counts.
-fn take_bake_look(s: &mut RolloutState, facts: &TickFacts, now: Timestamp) {
-    let Some(live_since) = s.clock.live_since else {
-        return;
-    };
-    let Some(dwell) = s
-        .schedule
-        .step(s.schedule.last_index())
-        .map(|st| st.dwell_minutes)
-    else {
+    let Some(dwell) = s.schedule.step(index).map(|st| st.dwell_minutes) else {
         return;
     };
     if facts.minutes_counted == 0 || facts.counts_gap.is_some() {
@@ -242,13 +203,30 @@ fn take_bake_look(s: &mut RolloutState, facts: &TickFacts, now: Timestamp) {
     }
     let elapsed = minutes_between(live_since, now) as f64;
     let dwell = f64::from(dwell.max(1));
-    let allowance = if elapsed >= dwell {
-        1.0
-    } else {
-        let x = (elapsed / dwell).clamp(0.0, 1.0);
-        s.policy.look_interim_share * x * x
+    let x = (elapsed / dwell).clamp(0.0, 1.0);
+    let interim = s.policy.look_interim_share * x * x;
+    let Stage::Ramping { step } = stage else {
+        // The bake looks (see `BakeLooks`): the interim share before the end of the bake's
+        // dwell, all of it from there, so the look on the tick that could complete the
+        // rollout spends the rest.
+        s.signals
+            .bake_look(if elapsed >= dwell { 1.0 } else { interim });
+        return;
     };
-    s.signals.bake_look(allowance);
+    let split_steps = s.schedule.last_index();
+    if step >= split_steps {
+        return;
+    }
+    let ended = step + 1 < split_steps && elapsed >= dwell;
+    let (i, n) = (step as f64, split_steps as f64);
+    let (kind, allowance) = if ended && s.signals.step_end_due(step) {
+        (LookKind::StepEnd { step }, (i + 1.0) / n)
+    } else if ended {
+        (LookKind::Interim { step }, (i + 1.0) / n)
+    } else {
+        (LookKind::Interim { step }, (i + interim) / n)
+    };
+    s.signals.look(kind, allowance);
 }
 
 fn decide(
