@@ -35,11 +35,16 @@ DEFAULT_SECRETS = {
 }
 
 
+class PortTaken(RuntimeError):
+    """wrangler dev exited because a port it was given was taken in the meantime."""
+
+
 class Gate:
     """One `wrangler dev` process serving the gate on 127.0.0.1:<port>."""
 
     def __init__(self, extra_vars: dict[str, str] | None = None, ready_timeout_s: float = 120,
                  port: int | None = None):
+        self.fixed_port = port is not None
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.state_dir = tempfile.mkdtemp(prefix="gate-state-")
@@ -49,6 +54,20 @@ class Gate:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "Gate":
+        # free_port() only finds a port that was free a moment ago; another process on the
+        # machine can take it before wrangler binds it. That is a race in the harness, not a
+        # gate failure: start again on fresh ports (a port the caller fixed is kept).
+        for attempt in range(3):
+            try:
+                return self._start()
+            except PortTaken:
+                if self.fixed_port or attempt == 2:
+                    raise
+                self.port = free_port()
+                self.base = f"http://127.0.0.1:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start(self) -> "Gate":
         cmd = [
             str(ROOT / "node_modules/.bin/wrangler"), "dev",
             "--ip", "127.0.0.1", "--port", str(self.port),
@@ -78,7 +97,9 @@ class Gate:
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc and self.proc.poll() is not None:
-                raise RuntimeError(f"wrangler dev exited early ({self.proc.returncode}):\n{self.log_tail()}")
+                tail = self.log_tail()
+                kind = PortTaken if "Address already in use" in tail else RuntimeError
+                raise kind(f"wrangler dev exited early ({self.proc.returncode}):\n{tail}")
             try:
                 status, _ = self.get("/healthz", timeout=2)
                 if status in (200, 503):
