@@ -94,6 +94,9 @@ pub struct VersionCounts {
     /// Requests slower than `CountsQuery::very_slow_above_ms` (a subset of `slow`).
     #[serde(default)]
     pub very_slow: f64,
+    /// Requests slower than `CountsQuery::approach_above_ms` (a superset of `slow`).
+    #[serde(default)]
+    pub approaching: f64,
 }
 
 /// Both versions' counts for the minute starting at `minute`.
@@ -249,6 +252,8 @@ pub struct CountsQuery {
     pub slow_above_ms: f64,
     /// A request slower than this (ms) counts as very slow (`Policy::very_slow_ms`).
     pub very_slow_above_ms: f64,
+    /// A request slower than this (ms) is approaching the ceiling (`Policy::approach_ms`).
+    pub approach_above_ms: f64,
 }
 
 /// What the shell should fetch before the next `step`. Everything false/`None` means idle.

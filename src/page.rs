@@ -354,6 +354,9 @@ fn verdicts(view: &RolloutView) -> String {
         + &a.very_slow_look.as_ref().map_or(String::new(), |l| {
             format!(" · very slow requests: {}", describe_look(l))
         })
+        + &a.approach_look.as_ref().map_or(String::new(), |l| {
+            format!(" · approaching the ceiling: {}", describe_look(l))
+        })
         + &bake_look(&a.latency_bake_look);
     let mut rows = vec![
         ("/healthz", &a.healthz, String::new()),

@@ -46,6 +46,11 @@ pub struct Policy {
     /// a tail regression (a few requests stalling) barely moves p95 or the slow share, but
     /// multiplies the very slow share many times over.
     pub very_slow_factor: f64,
+    /// A request slower than this fraction of the p95 ceiling is "approaching" it (0.5: 125
+    /// ms by default). A latency shift moves these long before p95 reaches the ceiling, and
+    /// they are many, so their looks (`approach_share`) see a shift the slow-request tests
+    /// see only late; the looks model burstiness from the window before the rollout.
+    pub approach_factor: f64,
     /// New-version requests needed in the window to judge p95 (50).
     pub latency_min_requests: f64,
     /// Consecutive judged windows over the p95 ceiling before unhealthy (3).
@@ -93,6 +98,15 @@ pub struct Policy {
     /// concurrent looks of "new ≤ old" at this level have rejected too, which bounds false
     /// rollbacks through the history looks by this, whatever the drift.
     pub history_guard_alpha: f64,
+    /// Share of the slow-request split test's looks budget (`look_share` of its α) spent at
+    /// the approach looks (`approach_factor`; 0.5); the slow-request looks keep the rest. 0,
+    /// or `history_minutes` 0 (their burstiness comes from that window), turns them off.
+    pub approach_share: f64,
+    /// Null of the approach looks: the new version's share of requests approaching the
+    /// ceiling is at most this × the old version's (1.1). Not 1 like `look_rho0`: these
+    /// counts are large, so a ratio of 1 would roll back a release a few percent slower
+    /// (for the grid's latency model 1.1 is about 4% slower, 1.25 about 10%).
+    pub approach_rho0: f64,
 }
 
 /// The very slow looks skip above this many events a minute (or the policy's
@@ -100,6 +114,15 @@ pub struct Policy {
 /// where they are common the slow-request tests see a tail regression well (it doubles
 /// their count), while per-version bursts would make an exact test overconfident.
 pub const VERY_SLOW_MAX_EVENTS_PER_MINUTE: f64 = 10.0;
+
+/// The approach looks model burstiness instead of skipping where it would matter, and thin
+/// each minute to at most this many expected events (after the inflation): at 10 rps a
+/// minute has about 130, and where there are more, the extra power is not needed while the
+/// exact looks' work grows with the square of the events they count.
+pub const APPROACH_EVENTS_PER_MINUTE: f64 = 200.0;
+
+/// Their skip limit, then, is only a backstop far above what thinning lets through.
+pub const APPROACH_MAX_EVENTS_PER_MINUTE: f64 = 5_000.0;
 
 /// Margin of the 5xx ceiling in Poisson standard deviations (one-sided ≈ 0.1% per look
 /// for a version exactly at the ceiling; far less for one below it).
@@ -158,6 +181,7 @@ impl Default for Policy {
             window_minutes: 5,
             latency_p95_ceiling_ms: 250.0,
             very_slow_factor: 4.0,
+            approach_factor: 0.5,
             latency_min_requests: 50.0,
             latency_consecutive: 3,
             healthz_failures: 3,
@@ -172,6 +196,8 @@ impl Default for Policy {
             history_share: 0.25,
             history_margin: 1.5,
             history_guard_alpha: 0.05,
+            approach_share: 0.5,
+            approach_rho0: 1.1,
         }
     }
 }
@@ -207,6 +233,8 @@ pub enum LookedEvents {
     Slow,
     /// Requests slower than `Policy::very_slow_ms`.
     VerySlow,
+    /// Requests slower than `Policy::approach_ms`.
+    Approaching,
 }
 
 /// Why a policy was refused.
@@ -303,6 +331,13 @@ impl Policy {
                 "(1, ∞)",
             ));
         }
+        if !(self.approach_factor > 0.0 && self.approach_factor < 1.0) {
+            return Err(out_of_range(
+                "approach_factor",
+                self.approach_factor,
+                "(0, 1)",
+            ));
+        }
         let counts = [
             ("window_minutes", self.window_minutes),
             ("latency_consecutive", self.latency_consecutive),
@@ -346,6 +381,16 @@ impl Policy {
         }
         if !(self.history_share >= 0.0 && self.history_share < 1.0) {
             return Err(out_of_range("history_share", self.history_share, "[0, 1)"));
+        }
+        if !(self.approach_share >= 0.0 && self.approach_share < 1.0) {
+            return Err(out_of_range(
+                "approach_share",
+                self.approach_share,
+                "[0, 1)",
+            ));
+        }
+        if !(self.approach_rho0.is_finite() && self.approach_rho0 >= 1.0) {
+            return Err(out_of_range("approach_rho0", self.approach_rho0, "[1, ∞)"));
         }
         if !(self.history_margin.is_finite() && self.history_margin >= 1.0) {
             return Err(out_of_range(
@@ -441,6 +486,24 @@ impl Policy {
         )
     }
 
+    /// The approaching threshold in ms: `approach_factor` × the p95 ceiling.
+    pub fn approach_ms(&self) -> f64 {
+        self.approach_factor * self.latency_p95_ceiling_ms
+    }
+
+    /// The exact looks of requests approaching the ceiling, new vs old, with `approach_share`
+    /// of the slow-request split test's looks budget: the same schedule as the other looks,
+    /// against "ratio ≤ `approach_rho0`", fed counts scaled down by the burstiness of the
+    /// window before the rollout (`SignalState`), so their limit is only the work bound.
+    pub fn approach_looks(&self) -> ScheduledLooks {
+        let (_, _, approach) = self.alpha_shares(CountTest::LatencySplit);
+        ScheduledLooks::new(
+            self.alpha * approach,
+            self.approach_rho0,
+            APPROACH_MAX_EVENTS_PER_MINUTE,
+        )
+    }
+
     /// The exact looks of a bake test (`ErrorsBake` or `LatencyBake`), with `look_share` of
     /// its α, against "new ≤ `rho0` × the old version's split-time rate" (the e-process's
     /// floor: the bake has no concurrent control, so its margin absorbs drift between the
@@ -454,10 +517,10 @@ impl Policy {
         )
     }
 
-    /// The history looks of a split test, with its share of α (see `alpha_shares`: only the
-    /// 5xx split test has one, and none when `history_minutes` is 0).
-    pub fn history_looks(&self, test: CountTest) -> HistoryLooks {
-        let (_, _, history) = self.alpha_shares(test);
+    /// The history looks of the 5xx split test, with its share of α (see `alpha_shares`;
+    /// none when `history_minutes` is 0).
+    pub fn history_looks(&self) -> HistoryLooks {
+        let (_, _, history) = self.alpha_shares(CountTest::ErrorsSplit);
         HistoryLooks::new(
             self.alpha * history,
             self.history_margin,
@@ -467,27 +530,24 @@ impl Policy {
         )
     }
 
-    /// A test's shares of `alpha`: (its anytime e-process, its scheduled or bake looks, its
-    /// history looks). Each test's share gives `look_share` to its looks; for the 5xx split,
-    /// `history_share` of that goes to the history looks (when a window is read at all). Slow
-    /// requests have no history looks (they are many, and their rate drifts with load); a
-    /// bake test has none either. The e-process's share, which the exposure rule projects,
-    /// does not depend on the history looks.
+    /// A test's shares of `alpha`: (its anytime e-process, its scheduled or bake looks, the
+    /// looks that need the window before the rollout). Each test's share gives `look_share`
+    /// to its looks; for the 5xx split, `history_share` of that goes to the history looks,
+    /// and for the slow-request split `approach_share` to the approach looks (when a window
+    /// is read at all). Slow requests have no history looks (they are many, and their rate
+    /// drifts with load); a bake test has neither. The e-process's share, which the exposure
+    /// rule projects, depends on neither.
     fn alpha_shares(&self, test: CountTest) -> (f64, f64, f64) {
         let s = &self.alpha_split;
-        let history_share = if self.history_minutes > 0 {
-            self.history_share
-        } else {
-            0.0
-        };
+        let windowed = |share: f64| if self.history_minutes > 0 { share } else { 0.0 };
         let split = |share: f64, history_share: f64| {
             let looks = share * self.look_share;
             let history = looks * history_share;
             (share - looks, looks - history, history)
         };
         match test {
-            CountTest::ErrorsSplit => split(s.errors_split, history_share),
-            CountTest::LatencySplit => split(s.latency_split, 0.0),
+            CountTest::ErrorsSplit => split(s.errors_split, windowed(self.history_share)),
+            CountTest::LatencySplit => split(s.latency_split, windowed(self.approach_share)),
             CountTest::ErrorsBake => split(s.errors_bake, 0.0),
             CountTest::LatencyBake => split(s.latency_bake, 0.0),
         }
@@ -522,6 +582,13 @@ impl Policy {
             LookedEvents::VerySlow => (
                 Signal::Latency,
                 format!("very slow requests (over {} ms)", self.very_slow_ms()),
+            ),
+            LookedEvents::Approaching => (
+                Signal::Latency,
+                format!(
+                    "requests approaching the ceiling (over {} ms)",
+                    self.approach_ms()
+                ),
             ),
         }
     }

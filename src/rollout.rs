@@ -537,15 +537,17 @@ fn counts_query(state: &RolloutState, now: Timestamp) -> Option<CountsQuery> {
         latency_from: to.plus_minutes(-i64::from(state.policy.window_minutes)),
         slow_above_ms: state.policy.latency_p95_ceiling_ms,
         very_slow_above_ms: state.policy.very_slow_ms(),
+        approach_above_ms: state.policy.approach_ms(),
     })
 }
 
-/// The baseline window of the history looks: the old version's `history_minutes` before the
-/// rollout started (ending `ingestion_lag_minutes` before it, so every minute has arrived),
-/// until it has been read (or failed too often).
+/// The baseline window of the history and approach looks: the old version's
+/// `history_minutes` before the rollout started (ending `ingestion_lag_minutes` before it,
+/// so every minute has arrived), until it has been read (or failed too often).
 fn history_query(state: &RolloutState) -> Option<CountsQuery> {
     let minutes = i64::from(state.policy.history_minutes);
-    if minutes == 0 || state.policy.history_share <= 0.0 || !state.signals.history_wanted() {
+    let wanted = state.policy.history_share > 0.0 || state.policy.approach_share > 0.0;
+    if minutes == 0 || !wanted || !state.signals.history_wanted() {
         return None;
     }
     let lag = i64::from(state.policy.ingestion_lag_minutes);
@@ -558,6 +560,7 @@ fn history_query(state: &RolloutState) -> Option<CountsQuery> {
         latency_from: to,
         slow_above_ms: state.policy.latency_p95_ceiling_ms,
         very_slow_above_ms: state.policy.very_slow_ms(),
+        approach_above_ms: state.policy.approach_ms(),
     })
 }
 

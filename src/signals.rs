@@ -3,10 +3,12 @@
 //! them into one verdict per signal. Idempotent: a repeated tick adds nothing.
 
 use crate::observe::{CountsWindow, Fetched, MinuteCounts, Observations, Probe, VersionCounts};
-use crate::policy::{Breach, CountTest, Gap, LookedEvents, Policy, Signal, Verdict};
+use crate::policy::{
+    Breach, CountTest, Gap, LookedEvents, Policy, Signal, Verdict, APPROACH_EVENTS_PER_MINUTE,
+};
 use crate::stats::{
-    BakeLook, BakeLooks, BakeTest, Baseline, HistoryLook, HistoryLooks, Look, LookKind, PairCounts,
-    RatioSummary, RatioTest, ScheduledLooks, DEFAULT_BASE_RATE_FLOOR,
+    BakeLook, BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, HistoryLook, HistoryLooks,
+    Look, LookKind, PairCounts, RatioSummary, RatioTest, ScheduledLooks, DEFAULT_BASE_RATE_FLOOR,
 };
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -50,6 +52,16 @@ pub struct SignalState {
     /// The same for very slow requests (`Policy::very_slow_looks`: looks only).
     #[serde(default)]
     pub very_slow_looks: ScheduledLooks,
+    /// The same for requests approaching the ceiling (`Policy::approach_looks`), fed each
+    /// minute's counts scaled down by `approach_bursts`; they count nothing until the window
+    /// before the rollout has been read.
+    #[serde(default)]
+    pub approach_looks: ScheduledLooks,
+    /// The old version's burstiness in approaching requests over the window before the
+    /// rollout, as the scaling of split minutes (`None`: not read yet, or too few minutes
+    /// to tell).
+    #[serde(default)]
+    pub approach_bursts: Option<BurstScale>,
     /// The latest split step whose end-of-dwell look was taken.
     #[serde(default)]
     pub last_step_look: Option<usize>,
@@ -99,6 +111,7 @@ impl PairTotals {
             sum.errors += part.errors;
             sum.slow += part.slow;
             sum.very_slow += part.very_slow;
+            sum.approaching += part.approaching;
         }
     }
 }
@@ -160,6 +173,9 @@ pub struct Assessment {
     /// The latest scheduled look of very slow requests.
     #[serde(default)]
     pub very_slow_look: Option<Look>,
+    /// The latest scheduled look of requests approaching the ceiling.
+    #[serde(default)]
+    pub approach_look: Option<Look>,
     /// The latest history look of the 5xx split test.
     #[serde(default)]
     pub errors_history: Option<HistoryLook>,
@@ -196,8 +212,10 @@ impl SignalState {
             errors_looks: policy.looks(CountTest::ErrorsSplit),
             slow_looks: policy.looks(CountTest::LatencySplit),
             very_slow_looks: policy.very_slow_looks(),
+            approach_looks: policy.approach_looks(),
+            approach_bursts: None,
             last_step_look: None,
-            errors_history: policy.history_looks(CountTest::ErrorsSplit),
+            errors_history: policy.history_looks(),
             history_read: false,
             history_failures: 0,
             recent: VecDeque::new(),
@@ -245,6 +263,7 @@ impl SignalState {
         self.errors_looks.look(kind, allowance);
         self.slow_looks.look(kind, allowance);
         self.very_slow_looks.look(kind, allowance);
+        self.approach_looks.look(kind, allowance);
         self.errors_history.look(kind, allowance);
     }
 
@@ -260,7 +279,8 @@ impl SignalState {
         self.slow_bake_looks.look(allowance);
     }
 
-    /// Reads the old version's 5xx before the rollout into the history looks' baseline.
+    /// Reads the old version's minutes before the rollout: its 5xx into the history looks'
+    /// baseline, the burstiness of its approaching requests for the approach looks.
     fn ingest_history(&mut self, history: Option<&Fetched<CountsWindow>>, facts: &mut TickFacts) {
         match history {
             _ if !self.history_wanted() => {}
@@ -280,6 +300,15 @@ impl SignalState {
                     }
                 }
                 self.errors_history.set_baseline(errors);
+                self.approach_bursts = Burstiness::estimate(
+                    window
+                        .minutes
+                        .iter()
+                        .filter(in_window)
+                        .map(|m| pair(m, |c| c.approaching))
+                        .map(|c| (c.old_total, c.old_bad)),
+                )
+                .map(|bursts| BurstScale::new(bursts, APPROACH_EVENTS_PER_MINUTE));
             }
         }
     }
@@ -441,6 +470,11 @@ impl SignalState {
             self.errors_looks.observe(errors);
             self.slow_looks.observe(slow);
             self.very_slow_looks.observe(pair(minute, |c| c.very_slow));
+            if let Some(scale) = self.approach_bursts.as_mut() {
+                let approaching = pair(minute, |c| c.approaching);
+                self.approach_looks
+                    .observe(scale.scale(approaching, policy.approach_rho0));
+            }
             self.errors_history.observe(errors);
             return;
         }
@@ -521,6 +555,7 @@ impl SignalState {
             .latency_verdict(policy, facts, &split.1, &bake.1, &latency_test)
             .worst(looked(&self.slow_looks, LookedEvents::Slow))
             .worst(looked(&self.very_slow_looks, LookedEvents::VerySlow))
+            .worst(looked(&self.approach_looks, LookedEvents::Approaching))
             .worst(baked(&self.slow_bake_looks, LookedEvents::Slow));
         let queue = policy.queue.as_ref().map(|t| self.queue_verdict(t, facts));
         Assessment {
@@ -533,6 +568,7 @@ impl SignalState {
             errors_look: self.errors_looks.latest().cloned(),
             latency_look: self.slow_looks.latest().cloned(),
             very_slow_look: self.very_slow_looks.latest().cloned(),
+            approach_look: self.approach_looks.latest().cloned(),
             errors_history: self.errors_history.latest().cloned(),
             errors_bake_look: self.errors_bake_looks.latest().cloned(),
             latency_bake_look: self.slow_bake_looks.latest().cloned(),

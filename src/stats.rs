@@ -7,9 +7,11 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod bake_looks;
+mod bursts;
 mod history;
 mod looks;
 pub use bake_looks::{BakeLook, BakeLooks, BakeSkipped};
+pub use bursts::{BurstScale, Burstiness};
 pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped};
 pub use looks::{conditional_power, Look, LookKind, LookSkipped, RobustLook, ScheduledLooks};
 
@@ -259,6 +261,13 @@ impl PairCounts {
         [self.new_total, self.new_bad, self.old_total, self.old_bad]
             .iter()
             .all(|c| c.is_finite() && *c >= 0.0)
+    }
+
+    /// The share of the bad events that would come from the new version if its rate were
+    /// `rho0` × the old one's (0 when either version served nothing).
+    pub fn null_share(&self, rho0: f64) -> f64 {
+        self.new_share()
+            .map_or(0.0, |q| rho0 * q / (rho0 * q + 1.0 - q))
     }
 
     /// The new version's share of requests, when both versions served some.

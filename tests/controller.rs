@@ -226,6 +226,33 @@ fn new_stalls_among_as_many_slow_requests_roll_back_through_the_very_slow_looks(
 }
 
 #[test]
+fn a_latency_shift_short_of_the_ceiling_rolls_back_through_the_approach_looks() {
+    let h = Harness::new();
+    // Nothing over the 250 ms ceiling in either version, but a third of the new version's
+    // requests over 125 ms against a fifth of the old one's (before the rollout too, which
+    // is where the looks read the old version's burstiness: none here).
+    h.world.approach_rates.set((0.33, 0.2));
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 10);
+    assert!(
+        matches!(h.phase(), Phase::RolledBack { .. }),
+        "{:?}",
+        h.phase()
+    );
+    assert_eq!(h.world.written_percents(), [0.0, 10.0, 0.0]);
+    let slack = h.world.slack.borrow();
+    let rolling_back = slack
+        .iter()
+        .map(|m| m.to_string())
+        .find(|t| t.contains("Rolling back"))
+        .expect("a rollback message");
+    assert!(
+        rolling_back.contains("requests approaching the ceiling (over 125 ms)"),
+        "{rolling_back}"
+    );
+}
+
+#[test]
 fn a_five_fold_error_regression_rolls_back_to_stable() {
     let h = Harness::new();
     h.world.error_rates.set((0.005, 0.001));

@@ -247,6 +247,8 @@ fn version_counts(requests: f64, b: Behaviour) -> VersionCounts {
         errors: requests * b.error_rate,
         slow: requests * b.slow_rate,
         very_slow: 0.0,
+        // Approaching the ceiling: as many as are over it (nothing between).
+        approaching: requests * b.slow_rate,
     }
 }
 

@@ -51,8 +51,8 @@ def test_gate_http_query_runs_and_counts_match_the_model(sb: Client):
     assert a.status == 200 and a.headers["content-type"].startswith("application/json")
     body = a.json()
     assert [m["name"] for m in body["meta"]] == ["version", "minute", "requests", "errors_5xx", "slow",
-                                                 "very_slow", "p95_ms", "stored_rows"]
-    assert all(int(r["very_slow"]) <= int(r["slow"]) for r in body["data"])
+                                                 "very_slow", "approaching", "p95_ms", "stored_rows"]
+    assert all(int(r["very_slow"]) <= int(r["slow"]) <= int(r["approaching"]) for r in body["data"])
     assert body["rows"] == 60 == len(body["data"])
     first = body["data"][0]
     assert first["minute"] == str(T0_S) and isinstance(first["requests"], str)  # 64-bit ints quoted

@@ -143,6 +143,7 @@ mod alias {
     pub const ERRORS_5XX: &str = "errors_5xx";
     pub const SLOW: &str = "slow";
     pub const VERY_SLOW: &str = "very_slow";
+    pub const APPROACHING: &str = "approaching";
     pub const P95_MS: &str = "p95_ms";
     pub const STORED_ROWS: &str = "stored_rows";
     pub const QUEUE: &str = "queue";
@@ -182,9 +183,20 @@ fn query_prologue(
     time_bounds(from, to)
 }
 
+/// The latency thresholds the HTTP query counts requests over, in ms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LatencyThresholds {
+    /// The p95 ceiling: requests over it are slow.
+    pub slow_ms: f64,
+    /// Very slow (`Policy::very_slow_ms`).
+    pub very_slow_ms: f64,
+    /// Approaching the ceiling (`Policy::approach_ms`).
+    pub approach_ms: f64,
+}
+
 /// One query for all per-version HTTP signals over `[from, to)`, one row per version and
-/// minute: requests, 5xx, requests slower than `latency_ceiling_ms` and than `very_slow_ms`
-/// (all `SUM(_sample_interval)`), the sample-weighted p95 latency, and the number of stored
+/// minute: requests, 5xx, requests slower than each of `thresholds` (all
+/// `SUM(_sample_interval)`), the sample-weighted p95 latency, and the number of stored
 /// (sampled) rows behind them. `count()` there is deliberate: it counts rows, not
 /// requests, so that `requests / stored_rows` is the mean sample interval the
 /// statistics use to avoid overstating evidence. The caller has already
@@ -202,8 +214,7 @@ pub fn build_http_query(
     versions: [&str; 2],
     from: Timestamp,
     to: Timestamp,
-    latency_ceiling_ms: f64,
-    very_slow_ms: f64,
+    thresholds: LatencyThresholds,
 ) -> Result<String, AnalyticsError> {
     let (from_s, to_s) = query_prologue(dataset, columns, from, to)?;
     for v in versions {
@@ -211,9 +222,15 @@ pub fn build_http_query(
             return Err(AnalyticsError::InvalidVersionId(v.to_string()));
         }
     }
+    let LatencyThresholds {
+        slow_ms,
+        very_slow_ms,
+        approach_ms,
+    } = thresholds;
     for (what, value) in [
-        ("latency ceiling (ms)", latency_ceiling_ms),
+        ("latency ceiling (ms)", slow_ms),
         ("very slow threshold (ms)", very_slow_ms),
+        ("approaching threshold (ms)", approach_ms),
     ] {
         if !value.is_finite() || value < 0.0 {
             return Err(AnalyticsError::InvalidNumber {
@@ -230,8 +247,7 @@ pub fn build_http_query(
         ..
     } = columns;
     let event = quote_sql_string(&columns.http_event)?;
-    // Rust's f64 Display never uses exponent notation, so this is plain SQL decimal text.
-    let ceiling = latency_ceiling_ms;
+    // Rust's f64 Display never uses exponent notation, so these are plain SQL decimal text.
     let [new, old] = versions;
     Ok(format!(
         "SELECT\n  \
@@ -239,8 +255,9 @@ pub fn build_http_query(
          {MINUTE_EXPR} AS {m},\n  \
          SUM(_sample_interval) AS {r},\n  \
          SUM(if({status} >= 500, _sample_interval, 0)) AS {e},\n  \
-         SUM(if({latency_ms} > {ceiling}, _sample_interval, 0)) AS {s},\n  \
+         SUM(if({latency_ms} > {slow_ms}, _sample_interval, 0)) AS {s},\n  \
          SUM(if({latency_ms} > {very_slow_ms}, _sample_interval, 0)) AS {vs},\n  \
+         SUM(if({latency_ms} > {approach_ms}, _sample_interval, 0)) AS {a},\n  \
          quantileExactWeighted(0.95)({latency_ms}, _sample_interval) AS {p},\n  \
          count() AS {n}\n\
          FROM {dataset}\n\
@@ -257,6 +274,7 @@ pub fn build_http_query(
         e = alias::ERRORS_5XX,
         s = alias::SLOW,
         vs = alias::VERY_SLOW,
+        a = alias::APPROACHING,
         p = alias::P95_MS,
         n = alias::STORED_ROWS,
     ))

@@ -160,8 +160,11 @@ async fn query_counts<H: HttpClient, S>(
             [&query.new_version, &query.old_version],
             from,
             query.to,
-            query.slow_above_ms,
-            query.very_slow_above_ms,
+            analytics::LatencyThresholds {
+                slow_ms: query.slow_above_ms,
+                very_slow_ms: query.very_slow_above_ms,
+                approach_ms: query.approach_above_ms,
+            },
         )
         .map_err(|e| e.to_string())?;
         let req = analytics::build_sql_request(&ctl.config.api, token(ctl)?, sql)
@@ -220,6 +223,7 @@ fn counts(row: &HttpRow) -> VersionCounts {
         errors: row.errors_5xx,
         slow: row.slow,
         very_slow: row.very_slow,
+        approaching: row.approaching,
     }
 }
 
@@ -390,6 +394,7 @@ mod tests {
             errors_5xx: errors,
             slow: 0.0,
             very_slow: 0.0,
+            approaching: 0.0,
             p95_ms: Some(p95),
             stored_rows: requests / 2.0,
         }
@@ -405,6 +410,7 @@ mod tests {
             latency_from: Timestamp::from_millis(T0),
             slow_above_ms: 250.0,
             very_slow_above_ms: 1000.0,
+            approach_above_ms: 125.0,
         };
         let rows = [
             row(0, NEW, 10.0, 0.0, 100.0),

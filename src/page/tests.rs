@@ -131,6 +131,7 @@ impl World {
             errors: requests * rate,
             slow: requests * 0.02,
             very_slow: 0.0,
+            approaching: requests * 0.2,
         };
         let counts = plan.counts.map(|q| {
             let n = q.to.minute_index() - q.from.minute_index();
@@ -244,6 +245,15 @@ fn index_shows_phase_split_time_on_step_and_verdict_numbers() {
     // Very slow requests have their own looks (none served here), and the bake its own.
     assert!(
         html.contains("very slow requests: look at the end of step 1: no bad events to test"),
+        "{html}"
+    );
+    // So do requests approaching the ceiling (a fifth of all here, ~1,200 a minute),
+    // thinned to 200 expected a minute: 8 minutes, 1,600 events.
+    assert!(
+        html.contains(
+            "approaching the ceiling: look at the end of step 1: 160 of 1600 bad events from \
+             the new version, 174.3 expected at ratio 1.1"
+        ),
         "{html}"
     );
     w.run(11..=25, HEALTHY);

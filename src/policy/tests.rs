@@ -54,13 +54,14 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         (bake_looks - 0.01 * 0.08 * 0.75).abs() < 1e-12,
         "{bake_looks}"
     );
-    let history: f64 = CountTest::ALL
-        .iter()
-        .map(|t| {
-            let mut looks = policy.history_looks(*t);
-            looks.look(LookKind::Closing, 1.0).map_or(0.0, |l| l.alpha)
-        })
-        .sum();
+    let history = policy
+        .history_looks()
+        .look(LookKind::Closing, 1.0)
+        .map_or(0.0, |l| l.alpha);
+    let approach = policy
+        .approach_looks()
+        .look(LookKind::Closing, 1.0)
+        .map_or(0.0, |l| l.alpha);
     let very_slow = policy
         .very_slow_looks()
         .look(LookKind::Closing, 1.0)
@@ -69,13 +70,16 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         (very_slow - 0.01 * 0.02).abs() < 1e-12,
         "very slow {very_slow}"
     );
-    let total = anytime + looks + bake_looks + history + very_slow;
+    let total = anytime + looks + bake_looks + history + approach + very_slow;
     assert!((total - policy.alpha).abs() < 1e-12, "total {total}");
     // 5xx split: 0.8 of α; 0.75 of that to the looks, a quarter of which to the history
     // looks; the e-process keeps 0.25 whether or not there are history looks.
     assert!((policy.test_config(CountTest::ErrorsSplit).alpha - 0.002).abs() < 1e-12);
     let expected = 0.01 * 0.8 * 0.75 * 0.25;
     assert!((history - expected).abs() < 1e-12, "history {history}");
+    // Slow requests: 0.1 of α; 0.75 of that to the looks, half of which to the approach looks.
+    let expected = 0.01 * 0.1 * 0.75 * 0.5;
+    assert!((approach - expected).abs() < 1e-12, "approach {approach}");
 
     // Without a window to read, the history looks' share goes back to the scheduled looks.
     let none = Policy {
@@ -86,12 +90,15 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
     let mut looks = none.looks(CountTest::ErrorsSplit);
     let closing = looks.look(LookKind::Closing, 1.0).unwrap().alpha;
     assert!((closing - 0.006).abs() < 1e-12, "{closing}");
-    assert!(none
-        .history_looks(CountTest::ErrorsSplit)
-        .latest()
-        .is_none());
-    let mut off = none.history_looks(CountTest::ErrorsSplit);
+    assert!(none.history_looks().latest().is_none());
+    let mut off = none.history_looks();
     assert!(off.look(LookKind::Closing, 1.0).is_none());
+    // The approach looks' burstiness comes from the window too: without it, their share
+    // goes back to the slow-request looks.
+    assert!(none.approach_looks().finished());
+    let mut slow = none.looks(CountTest::LatencySplit);
+    let closing = slow.look(LookKind::Closing, 1.0).unwrap().alpha;
+    assert!((closing - 0.01 * 0.1 * 0.75).abs() < 1e-12, "{closing}");
 }
 
 #[test]
@@ -106,6 +113,11 @@ fn looks_and_history_looks_are_refused_outside_their_ranges() {
         ("history_share", 1.0),
         ("history_margin", 0.99),
         ("history_guard_alpha", 0.0),
+        ("approach_factor", 0.0),
+        ("approach_factor", 1.0),
+        ("approach_share", 1.0),
+        ("approach_share", -0.5),
+        ("approach_rho0", 0.99),
     ] {
         let mut policy = Policy::default();
         match field {
@@ -116,6 +128,9 @@ fn looks_and_history_looks_are_refused_outside_their_ranges() {
             "history_share" => policy.history_share = value,
             "history_margin" => policy.history_margin = value,
             "history_guard_alpha" => policy.history_guard_alpha = value,
+            "approach_factor" => policy.approach_factor = value,
+            "approach_share" => policy.approach_share = value,
+            "approach_rho0" => policy.approach_rho0 = value,
             _ => policy.look_max_events_per_minute = value,
         }
         assert!(policy.validate().is_err(), "{field} = {value} accepted");

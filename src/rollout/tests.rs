@@ -64,6 +64,7 @@ fn counts(requests: f64, error_rate: f64) -> VersionCounts {
         errors: requests * error_rate,
         slow: requests * 0.02,
         very_slow: 0.0,
+        approaching: requests * 0.2,
     }
 }
 
@@ -1172,7 +1173,7 @@ fn a_failing_baseline_read_is_given_up_after_three_tries_and_holds_nothing() {
                 Action::RecordEvent(e) => e
                     .details
                     .iter()
-                    .any(|d| d.contains("baseline before the rollout failed") && d.contains("503")),
+                    .any(|d| d.contains("window before the rollout failed") && d.contains("503")),
                 _ => false,
             });
             assert!(said, "the audit event says the read failed (minute {m})");
@@ -1180,6 +1181,7 @@ fn a_failing_baseline_read_is_given_up_after_three_tries_and_holds_nothing() {
         s = confirm(next, &actions, at(m)).0;
     }
     assert!(s.signals.errors_history.baseline().is_none());
+    assert!(s.signals.approach_bursts.is_none());
     // Everything else goes on: the healthy release is promoted when its dwell ends.
     let (s, _) = run(s, 5..=10, HEALTHY);
     assert_eq!(s.phase, Phase::Ramping { step: 1 });

@@ -169,8 +169,8 @@ fn evaluate(
         event.details = verdict_lines(&assessment);
         if let Some(why) = &facts.history_failed {
             event.details.push(format!(
-                "5xx history looks: reading the old version's baseline before the rollout \
-                 failed ({} of {MAX_HISTORY_FAILURES} tries): {why}",
+                "5xx history and approach looks: reading the old version's window before the \
+                 rollout failed ({} of {MAX_HISTORY_FAILURES} tries): {why}",
                 s.signals.history_failures
             ));
         }
@@ -448,6 +448,7 @@ pub(super) fn verdict_lines(a: &Assessment) -> Vec<String> {
         ("5xx", &a.errors_look),
         ("latency", &a.latency_look),
         ("very slow requests", &a.very_slow_look),
+        ("requests approaching the ceiling", &a.approach_look),
     ];
     for (name, look) in looks {
         if let Some(look) = look {

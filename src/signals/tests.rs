@@ -18,12 +18,14 @@ fn minute(m: i64, new_requests: f64, new_errors: f64) -> MinuteCounts {
             errors: new_errors,
             slow: 0.0,
             very_slow: 0.0,
+            approaching: 0.0,
         },
         old: VersionCounts {
             requests: 900.0,
             errors: 9.0,
             slow: 0.0,
             very_slow: 0.0,
+            approaching: 0.0,
         },
         sample_interval: 1.0,
     }

@@ -24,6 +24,9 @@ pub const TICK_OFFSET_MS: i64 = 3_000;
 /// the window's before the deploy hook).
 const TAIL_STREAM: u64 = 0x7a11_5eed_0f00_d1e5;
 const HISTORY_TAIL_STREAM: u64 = 0x4157_0a11_7a11_0001;
+/// The same for requests approaching the ceiling.
+const APPROACH_STREAM: u64 = 0x0a11_0ac4_0000_0125;
+const HISTORY_APPROACH_STREAM: u64 = 0x4157_0a11_0ac4_0125;
 
 /// Version ids the simulated rollout uses.
 pub const NEW_VERSION: &str = "candidate";
@@ -51,41 +54,71 @@ pub struct TrueCounts {
     pub slow: u64,
     /// Of those, requests slower than the policy's very slow threshold.
     pub very_slow: u64,
+    /// Requests slower than the policy's approaching threshold (slow ones included).
+    pub approaching: u64,
+}
+
+/// Random streams of the counts added after the first ones (very slow, approaching), each
+/// its own, so that counting them shifted none of the draws before them.
+pub struct SideStreams {
+    /// Very slow requests.
+    pub tail: Rng,
+    /// Requests approaching the ceiling.
+    pub approach: Rng,
+}
+
+/// One version's per-request probabilities in one minute.
+#[derive(Clone, Copy, Debug)]
+struct Rates {
+    /// 5xx.
+    error: f64,
+    /// Slower than the ceiling.
+    slow: f64,
+    /// Very slow, given slow.
+    very_slow_given_slow: f64,
+    /// Approaching the ceiling but not over it.
+    approach_band: f64,
 }
 
 impl TrueCounts {
-    /// `requests`, each bad with probability `error_p` (5xx) and `slow_p` (slow), capped at 1,
-    /// and each slow one very slow with probability `very_slow_given_slow`. The very slow
-    /// draws come from `tail`, so the other draws keep the streams they had before very slow
-    /// requests were counted.
-    fn draw(
-        rng: &mut Rng,
-        tail: &mut Rng,
-        requests: u64,
-        (error_p, slow_p): (f64, f64),
-        very_slow_given_slow: f64,
-    ) -> TrueCounts {
-        let errors = rng.binomial(requests, error_p.min(1.0));
-        let slow = rng.binomial(requests, slow_p.min(1.0));
+    /// `requests`, each bad with probability `rates.error` (5xx) and `rates.slow` (slow),
+    /// capped at 1, each slow one very slow with probability `rates.very_slow_given_slow`,
+    /// and each one not slow approaching the ceiling with probability `rates.approach_band`
+    /// out of what is not slow. The later counts come from `side`.
+    fn draw(rng: &mut Rng, side: &mut SideStreams, requests: u64, rates: Rates) -> TrueCounts {
+        let errors = rng.binomial(requests, rates.error.min(1.0));
+        let slow_p = rates.slow.min(1.0);
+        let slow = rng.binomial(requests, slow_p);
+        let band = if slow_p < 1.0 {
+            (rates.approach_band / (1.0 - slow_p)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         TrueCounts {
             requests,
             errors,
             slow,
-            very_slow: tail.binomial(slow, very_slow_given_slow.clamp(0.0, 1.0)),
+            very_slow: side
+                .tail
+                .binomial(slow, rates.very_slow_given_slow.clamp(0.0, 1.0)),
+            approaching: slow + side.approach.binomial(requests - slow, band),
         }
     }
 
     /// Each request and event kept with probability `keep` (sampling, late data); the very
-    /// slow ones kept are those among the kept slow ones (drawn from `tail`).
-    fn thinned(self, rng: &mut Rng, tail: &mut Rng, keep: f64) -> TrueCounts {
+    /// slow ones kept are those among the kept slow ones, and the approaching ones kept are
+    /// the kept slow ones and as many of the rest as chance keeps (drawn from `side`).
+    fn thinned(self, rng: &mut Rng, side: &mut SideStreams, keep: f64) -> TrueCounts {
         let requests = rng.binomial(self.requests, keep);
         let errors = rng.binomial(self.errors, keep);
         let slow = rng.binomial(self.slow, keep);
+        let below = self.approaching.saturating_sub(self.slow);
         TrueCounts {
             requests,
             errors,
             slow,
-            very_slow: chosen_among(tail, slow, self.slow, self.very_slow),
+            very_slow: chosen_among(&mut side.tail, slow, self.slow, self.very_slow),
+            approaching: slow + side.approach.binomial(below, keep),
         }
     }
 }
@@ -139,15 +172,17 @@ pub struct World<'a> {
     slow_rates: (f64, f64),
     /// P(very slow | slow): baseline, candidate.
     very_slow_given_slow: (f64, f64),
+    /// P(approaching the ceiling but not over it): baseline, candidate.
+    approach_bands: (f64, f64),
     /// Draws for the minutes before the deploy hook (its own stream, so reading the history
     /// does not shift the run's).
     history_rng: Rng,
-    /// Draws of very slow requests (their own stream, derived from the history's seed, so
+    /// Draws of the later counts (their own streams, derived from the history's seed, so
     /// counting them shifts no other draw).
-    tail_rng: Rng,
+    side: SideStreams,
     /// The same for the window before the deploy hook (so that when and how often it is
     /// read moves none of the run's draws).
-    history_tail_rng: Rng,
+    history_side: SideStreams,
 }
 
 impl<'a> World<'a> {
@@ -163,11 +198,25 @@ impl<'a> World<'a> {
                 0.0
             }
         };
+        let approach = scenario.policy.approach_ms();
+        let band = |latency: &LatencyModel| {
+            (latency.slower_than(approach) - latency.slower_than(ceiling)).max(0.0)
+        };
         let history_seed = rng.next_u64();
         World {
             history_rng: Rng::from_seed(history_seed),
-            tail_rng: Rng::from_seed(history_seed ^ TAIL_STREAM),
-            history_tail_rng: Rng::from_seed(history_seed ^ HISTORY_TAIL_STREAM),
+            side: SideStreams {
+                tail: Rng::from_seed(history_seed ^ TAIL_STREAM),
+                approach: Rng::from_seed(history_seed ^ APPROACH_STREAM),
+            },
+            history_side: SideStreams {
+                tail: Rng::from_seed(history_seed ^ HISTORY_TAIL_STREAM),
+                approach: Rng::from_seed(history_seed ^ HISTORY_APPROACH_STREAM),
+            },
+            approach_bands: (
+                band(&scenario.baseline.latency),
+                band(&scenario.candidate.latency),
+            ),
             slow_rates: (
                 scenario.baseline.latency.slower_than(ceiling),
                 scenario.candidate.latency.slower_than(ceiling),
@@ -250,21 +299,42 @@ impl<'a> World<'a> {
         let candidate = sc.candidate_at(minute);
         let (base_slow, cand_slow) = self.slow_rates;
         let (base_tail, cand_tail) = self.very_slow_given_slow;
-        let (new_slow_rate, new_tail) = if changed {
-            (cand_slow, cand_tail)
+        let (base_band, cand_band) = self.approach_bands;
+        let base = Rates {
+            error: sc.baseline.error_rate,
+            slow: base_slow,
+            very_slow_given_slow: base_tail,
+            approach_band: base_band,
+        };
+        let new_rates = if changed {
+            Rates {
+                error: candidate.error_rate,
+                slow: cand_slow,
+                very_slow_given_slow: cand_tail,
+                approach_band: cand_band,
+            }
         } else {
-            (base_slow, base_tail)
+            Rates {
+                error: candidate.error_rate,
+                ..base
+            }
         };
         let shared = (rng.gamma_mean_one(od.shared), rng.gamma_mean_one(od.shared));
-        let tail = &mut self.tail_rng;
-        let mut draw = |requests: u64, error_rate: f64, slow_rate: f64, very_slow: f64| {
+        let side = &mut self.side;
+        // A burst of slowness moves the approaching band with the slow requests.
+        let mut draw = |requests: u64, rates: Rates| {
             let e = shared.0 * rng.gamma_mean_one(od.per_version);
             let s = shared.1 * rng.gamma_mean_one(od.per_version);
-            let rates = (error_rate * e, slow_rate * s);
-            TrueCounts::draw(rng, tail, requests, rates, very_slow)
+            let burst = Rates {
+                error: rates.error * e,
+                slow: rates.slow * s,
+                approach_band: rates.approach_band * s,
+                ..rates
+            };
+            TrueCounts::draw(rng, side, requests, burst)
         };
-        let new = draw(new_requests, candidate.error_rate, new_slow_rate, new_tail);
-        let old = draw(old_requests, sc.baseline.error_rate, base_slow, base_tail);
+        let new = draw(new_requests, new_rates);
+        let old = draw(old_requests, base);
         let stored_new = self.sample(new);
         let stored_old = self.sample(old);
         let expected_bad = new.requests as f64 * (sc.baseline.error_rate + base_slow);
@@ -285,7 +355,7 @@ impl<'a> World<'a> {
         if interval <= 1.0 {
             return counts;
         }
-        counts.thinned(&mut self.rng, &mut self.tail_rng, 1.0 / interval)
+        counts.thinned(&mut self.rng, &mut self.side, 1.0 / interval)
     }
 
     /// The counts a query at tick `tick` reads for `minute`: stored rows × interval, thinned
@@ -309,8 +379,8 @@ impl<'a> World<'a> {
         };
         let (mut new, mut old) = (m.stored_new, m.stored_old);
         if let Some(fraction) = arrived {
-            new = new.thinned(&mut self.rng, &mut self.tail_rng, fraction);
-            old = old.thinned(&mut self.rng, &mut self.tail_rng, fraction);
+            new = new.thinned(&mut self.rng, &mut self.side, fraction);
+            old = old.thinned(&mut self.rng, &mut self.side, fraction);
         }
         let interval = self.scenario.sample_interval;
         (weighted(new, interval), weighted(old, interval))
@@ -369,12 +439,16 @@ impl<'a> World<'a> {
             let requests = rng.poisson(mean_requests);
             let e = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
             let s = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
-            let rates = (error_rate * e, slow_rate * s);
-            let tail = &mut self.history_tail_rng;
-            let mut stored =
-                TrueCounts::draw(rng, tail, requests, rates, self.very_slow_given_slow.0);
+            let rates = Rates {
+                error: error_rate * e,
+                slow: slow_rate * s,
+                very_slow_given_slow: self.very_slow_given_slow.0,
+                approach_band: self.approach_bands.0 * sc.history_drift * s,
+            };
+            let side = &mut self.history_side;
+            let mut stored = TrueCounts::draw(rng, side, requests, rates);
             if interval > 1.0 {
-                stored = stored.thinned(rng, tail, 1.0 / interval);
+                stored = stored.thinned(rng, side, 1.0 / interval);
             }
             if stored.requests > 0 {
                 minutes.push(MinuteCounts {
@@ -490,6 +564,7 @@ fn weighted(c: TrueCounts, interval: f64) -> VersionCounts {
         errors: c.errors as f64 * interval,
         slow: c.slow as f64 * interval,
         very_slow: c.very_slow as f64 * interval,
+        approaching: c.approaching as f64 * interval,
     }
 }
 
@@ -552,6 +627,68 @@ mod tests {
     }
 
     #[test]
+    fn approaching_requests_hold_the_slow_ones_and_come_at_the_models_rate_sampled_or_not() {
+        let text = r#"{"name": "t", "rps": 100, "minutes": 30, "sample_interval": 2,
+            "baseline": {"error_rate": 0.001, "latency": {"median_ms": 80, "p95_ms": 200}},
+            "candidate": {"error_rate": 0.001, "latency": {"median_ms": 100, "p95_ms": 250}}}"#;
+        let sc = Scenario::from_json(text).expect("valid scenario");
+        let mut world = World::new(&sc, Rng::from_seed(5));
+        world.set_share(tick_time(0), 0.5);
+        world.advance_to(tick_time(30));
+        let (mut new, mut stored_new, mut old, mut new_requests, mut old_requests) =
+            (0, 0, 0, 0, 0);
+        for m in &world.minutes[1..] {
+            for c in [m.new, m.old, m.stored_new, m.stored_old] {
+                assert!(
+                    c.slow <= c.approaching && c.approaching <= c.requests,
+                    "{c:?}"
+                );
+            }
+            new += m.new.approaching;
+            stored_new += m.stored_new.approaching;
+            old += m.old.approaching;
+            new_requests += m.new.requests;
+            old_requests += m.old.requests;
+        }
+        // Over 125 ms: 34% of the candidate's requests, 21% of the baseline's.
+        for (count, requests, latency) in [
+            (new, new_requests, &sc.candidate.latency),
+            (old, old_requests, &sc.baseline.latency),
+        ] {
+            let expected = requests as f64 * latency.slower_than(125.0);
+            assert!(
+                (count as f64 - expected).abs() < 5.0 * expected.sqrt(),
+                "{count} vs {expected}"
+            );
+        }
+        let kept = stored_new as f64 / new as f64;
+        assert!((kept - 0.5).abs() < 0.05, "{kept}");
+        // The window before the deploy hook: the baseline's rate, at the first traffic level.
+        let q = CountsQuery {
+            new_version: NEW_VERSION.into(),
+            old_version: OLD_VERSION.into(),
+            from: T0.plus_minutes(-60),
+            to: T0,
+            latency_from: T0,
+            slow_above_ms: 250.0,
+            very_slow_above_ms: 1000.0,
+            approach_above_ms: 125.0,
+        };
+        let Fetched::Ok(window) = world.history(&q, 0) else {
+            panic!("the history read failed");
+        };
+        let (approaching, requests) = window.minutes.iter().fold((0.0, 0.0), |(a, r), m| {
+            assert!(m.old.slow <= m.old.approaching);
+            (a + m.old.approaching, r + m.old.requests)
+        });
+        let expected = requests * sc.baseline.latency.slower_than(125.0);
+        assert!(
+            (approaching - expected).abs() < 2.0 * 5.0 * (expected / 2.0).sqrt(),
+            "{approaching} vs {expected}"
+        );
+    }
+
+    #[test]
     fn chosen_among_is_hypergeometric() {
         let mut rng = Rng::from_seed(5);
         let draws: Vec<u64> = (0..20_000)
@@ -602,6 +739,7 @@ mod tests {
             latency_from: T0.plus_minutes(4),
             slow_above_ms: 250.0,
             very_slow_above_ms: 1000.0,
+            approach_above_ms: 125.0,
         };
         assert!(matches!(world.counts(&q, 5), Fetched::Failed { .. }));
         let Fetched::Ok(window) = world.counts(&q, 11) else {

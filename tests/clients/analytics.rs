@@ -11,8 +11,15 @@ use rollout_gate::time::Timestamp;
 const FROM: Timestamp = Timestamp::from_millis(1_795_773_600_000); // 2026-11-27T10:00:00Z
 const TO: Timestamp = Timestamp::from_millis(1_795_773_780_000); // 10:03:00Z
 
+/// The default policy's thresholds: the 250 ms ceiling, 4× and ½× it.
+const THRESHOLDS: LatencyThresholds = LatencyThresholds {
+    slow_ms: 250.0,
+    very_slow_ms: 1000.0,
+    approach_ms: 125.0,
+};
+
 fn http_query(columns: &Columns) -> Result<String, AnalyticsError> {
-    build_http_query("mauntic_logs", columns, [NEW, OLD], FROM, TO, 250.0, 1000.0)
+    build_http_query("mauntic_logs", columns, [NEW, OLD], FROM, TO, THRESHOLDS)
 }
 
 #[test]
@@ -37,8 +44,11 @@ fn http_query_uses_configured_columns_and_ceiling() {
         [NEW, OLD],
         FROM,
         TO,
-        312.5,
-        1250.0,
+        LatencyThresholds {
+            slow_ms: 312.5,
+            very_slow_ms: 1250.0,
+            approach_ms: 156.25,
+        },
     )
     .expect("valid");
     let want = format!(
@@ -49,6 +59,7 @@ fn http_query_uses_configured_columns_and_ceiling() {
   SUM(if(double7 >= 500, _sample_interval, 0)) AS errors_5xx,
   SUM(if(double8 > 312.5, _sample_interval, 0)) AS slow,
   SUM(if(double8 > 1250, _sample_interval, 0)) AS very_slow,
+  SUM(if(double8 > 156.25, _sample_interval, 0)) AS approaching,
   quantileExactWeighted(0.95)(double8, _sample_interval) AS p95_ms,
   count() AS stored_rows
 FROM health_metrics
@@ -89,18 +100,22 @@ fn nothing_unvalidated_reaches_the_sql() {
         ..Columns::default()
     };
     // The default query with one argument changed.
-    let query = |dataset: &str, old: &str, (from, to), (slow, very_slow)| {
+    let query = |dataset: &str, old: &str, (from, to), thresholds| {
         build_http_query(
             dataset,
             &Columns::default(),
             [NEW, old],
             from,
             to,
-            slow,
-            very_slow,
+            thresholds,
         )
     };
-    let (window, thresholds) = ((FROM, TO), (250.0, 1000.0));
+    let with = |slow_ms, very_slow_ms, approach_ms| LatencyThresholds {
+        slow_ms,
+        very_slow_ms,
+        approach_ms,
+    };
+    let (window, thresholds) = ((FROM, TO), THRESHOLDS);
     let cases: Vec<(Result<String, AnalyticsError>, &str)> = vec![
         (
             query("logs; DROP TABLE x", OLD, window, thresholds),
@@ -113,16 +128,25 @@ fn nothing_unvalidated_reaches_the_sql() {
         ),
         (query("mauntic_logs", OLD, (TO, FROM), thresholds), "window"),
         (
-            query("mauntic_logs", OLD, window, (f64::NAN, 1000.0)),
+            query("mauntic_logs", OLD, window, with(f64::NAN, 1000.0, 125.0)),
             "ceiling",
         ),
         (
-            query("mauntic_logs", OLD, window, (-1.0, 1000.0)),
+            query("mauntic_logs", OLD, window, with(-1.0, 1000.0, 125.0)),
             "ceiling",
         ),
         (
-            query("mauntic_logs", OLD, window, (250.0, f64::INFINITY)),
+            query(
+                "mauntic_logs",
+                OLD,
+                window,
+                with(250.0, f64::INFINITY, 125.0),
+            ),
             "very slow threshold",
+        ),
+        (
+            query("mauntic_logs", OLD, window, with(250.0, 1000.0, -0.5)),
+            "approaching threshold",
         ),
         (
             build_queue_query("mauntic_logs", &Columns::default(), &["q\n1"], FROM, TO),
@@ -172,6 +196,7 @@ fn http_rows_parse_with_quoted_and_plain_integers_alike() {
     assert_eq!(first.errors_5xx, 0.0);
     assert_eq!(first.slow, 6.0);
     assert_eq!(first.very_slow, 1.0);
+    assert_eq!(first.approaching, 26.0);
     assert_eq!(first.p95_ms, Some(358.8));
     assert_eq!(first.stored_rows, 30.0);
     assert!((first.mean_sample_interval() - 58.0 / 30.0).abs() < 1e-12);
@@ -207,13 +232,14 @@ fn queue_rows_parse() {
 #[test]
 fn odd_but_valid_values_parse() {
     let body = format!(
-        r#"{{"meta":[],"data":[{{"version":"{NEW}","minute":"2026-11-27 10:00:00","requests":"12","errors_5xx":1.0,"slow":"0","very_slow":"0","p95_ms":null,"stored_rows":12}},
-          {{"version":"{OLD}","minute":1795773600,"requests":3,"errors_5xx":"0","slow":0,"very_slow":0,"p95_ms":"nan","stored_rows":"3"}}],"rows":2}}"#
+        r#"{{"meta":[],"data":[{{"version":"{NEW}","minute":"2026-11-27 10:00:00","requests":"12","errors_5xx":1.0,"slow":"0","very_slow":"0","approaching":"2","p95_ms":null,"stored_rows":12}},
+          {{"version":"{OLD}","minute":1795773600,"requests":3,"errors_5xx":"0","slow":0,"very_slow":0,"approaching":0.0,"p95_ms":"nan","stored_rows":"3"}}],"rows":2}}"#
     );
     let rows = parse_http_rows(&HttpResponse::new(200, body)).expect("parses");
     assert_eq!(rows[0].minute, FROM);
     assert_eq!(rows[0].p95_ms, None);
     assert_eq!(rows[0].errors_5xx, 1.0);
+    assert_eq!(rows[0].approaching, 2.0);
     assert_eq!(rows[1].p95_ms, None);
 }
 
@@ -224,7 +250,7 @@ type ErrorCheck = fn(&AnalyticsError) -> bool;
 fn failures_are_errors_never_panics() {
     let row = |fields: &str| format!(r#"{{"meta":[],"data":[{{{fields}}}],"rows":1}}"#);
     let good = format!(
-        r#""version":"{NEW}","minute":1795773600,"requests":1,"errors_5xx":0,"slow":0,"very_slow":0,"p95_ms":1,"stored_rows":1"#
+        r#""version":"{NEW}","minute":1795773600,"requests":1,"errors_5xx":0,"slow":0,"very_slow":0,"approaching":0,"p95_ms":1,"stored_rows":1"#
     );
     let cases: Vec<(HttpResponse, ErrorCheck)> = vec![
         (
@@ -276,6 +302,10 @@ fn failures_are_errors_never_panics() {
         (
             HttpResponse::new(200, row(&good.replace(r#""slow":0,"#, ""))),
             |e| matches!(e, AnalyticsError::BadRow { why, .. } if why == "missing `slow`"),
+        ),
+        (
+            HttpResponse::new(200, row(&good.replace(r#""approaching":0,"#, ""))),
+            |e| matches!(e, AnalyticsError::BadRow { why, .. } if why == "missing `approaching`"),
         ),
         (
             HttpResponse::new(

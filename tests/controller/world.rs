@@ -43,6 +43,8 @@ pub struct World {
     pub slow_rates: Cell<(f64, f64)>,
     /// Share of requests slower than the very slow threshold (a part of the slow ones).
     pub very_slow_rates: Cell<(f64, f64)>,
+    /// Share of requests slower than the approaching threshold (at least the slow ones).
+    pub approach_rates: Cell<(f64, f64)>,
     pub healthz_status: Cell<u16>,
     pub known_versions: Vec<&'static str>,
 }
@@ -59,6 +61,7 @@ impl World {
             error_rates: Cell::new((0.001, 0.001)),
             slow_rates: Cell::new((0.0, 0.0)),
             very_slow_rates: Cell::new((0.0, 0.0)),
+            approach_rates: Cell::new((0.0, 0.0)),
             healthz_status: Cell::new(200),
             known_versions: vec![NEW, OLD, OTHER],
         }
@@ -180,6 +183,8 @@ impl World {
             self.slow_rates.get(),
             self.very_slow_rates.get(),
         );
+        let ((a_new, a_old), (s_new, s_old)) = (self.approach_rates.get(), slow);
+        let approaching = (a_new.max(s_new), a_old.max(s_old));
         let mut data = Vec::new();
         let mut minute = from;
         while minute < to {
@@ -190,7 +195,8 @@ impl World {
                 if requests > 0.0 {
                     data.push(json!({"version": version, "minute": minute.to_string(),
                         "requests": requests.to_string(), "errors_5xx": count(errors),
-                        "slow": count(slow), "very_slow": count(very_slow), "p95_ms": 80.0,
+                        "slow": count(slow), "very_slow": count(very_slow),
+                        "approaching": count(approaching), "p95_ms": 80.0,
                         "stored_rows": requests.to_string()}));
                 }
             }

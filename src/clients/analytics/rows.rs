@@ -24,6 +24,8 @@ pub struct HttpRow {
     pub slow: f64,
     /// Requests slower than the very slow threshold the query was built with.
     pub very_slow: f64,
+    /// Requests slower than the approaching threshold the query was built with.
+    pub approaching: f64,
     /// Weighted p95 latency in ms; `None` when the engine gave no number (e.g. `nan`).
     pub p95_ms: Option<f64>,
     /// Stored rows behind the counts (each stands for `_sample_interval` requests).
@@ -75,6 +77,7 @@ pub fn parse_http_rows(resp: &HttpResponse) -> Result<Vec<HttpRow>, AnalyticsErr
                 errors_5xx: count_field(row, alias::ERRORS_5XX).map_err(bad)?,
                 slow: count_field(row, alias::SLOW).map_err(bad)?,
                 very_slow: count_field(row, alias::VERY_SLOW).map_err(bad)?,
+                approaching: count_field(row, alias::APPROACHING).map_err(bad)?,
                 p95_ms: optional_number(row, alias::P95_MS).map_err(bad)?,
                 stored_rows: count_field(row, alias::STORED_ROWS).map_err(bad)?,
             })

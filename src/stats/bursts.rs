@@ -1,0 +1,294 @@
+//! Burstiness of a count beyond Poisson, estimated from the old version's own minutes before
+//! the rollout, and the variance inflation it implies for one minute's split. Pure and sync.
+//! Method: docs/statistics.md, "Approaching the ceiling".
+
+use super::PairCounts;
+use serde::{Deserialize, Serialize};
+
+/// Minutes with requests the estimate needs (fewer: no estimate, and the looks that need
+/// one do not run).
+pub const MIN_MINUTES: u32 = 30;
+
+/// Squared coefficient of variation of a per-minute rate, beyond Poisson noise.
+///
+/// Model: in minute m a version's count is Poisson with mean r·Rₘ·Uₘ, Rₘ its requests and
+/// Uₘ a burst factor of mean 1 and variance c², so Var = μₘ + c²μₘ². Over the window,
+/// r̂ = Σx/ΣR, μₘ = r̂Rₘ and ĉ² = Σ((xₘ − μₘ)² − μₘ)/Σμₘ² (moments; 0 when negative). Its
+/// standard error under Poisson is √Σ(μₘ + 2μₘ²)/Σμₘ²; `c2_upper` adds one of them, so a
+/// window with no burstiness still inflates a little rather than not at all.
+///
+/// Used for one minute of a split with E expected events (both versions), of which a share p
+/// comes from the new version under the null, each version bursting independently with the
+/// same c²: the new version's excess N − pT has variance (1 − p)²·pE(1 + c²pE) + p²·(1 −
+/// p)E(1 + c²(1 − p)E) = p(1 − p)E·(1 + 2c²·p(1 − p)·E), the binomial's times `inflation`.
+/// E is the window's rate times the minute's requests, not the minute's count: a weight that
+/// moved with the count would favour minutes where one version burst and bias the sum.
+/// Bursts shared by both versions cancel in the split but not in the window, so the window
+/// overstates them: conservative there.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Burstiness {
+    /// Minutes of the window with requests.
+    pub minutes: u32,
+    /// Mean events a minute over the window (per sample).
+    pub mean_events: f64,
+    /// Events per request over the window.
+    pub rate: f64,
+    /// The moment estimate of c² (≥ 0).
+    pub c2: f64,
+    /// `c2` plus one standard error: what the inflation uses.
+    pub c2_upper: f64,
+}
+
+impl Burstiness {
+    /// The estimate from `(requests, events)` per minute (per sample, like the tests'
+    /// counts). `None` with fewer than `MIN_MINUTES` minutes with requests, or no events.
+    pub fn estimate(minutes: impl IntoIterator<Item = (f64, f64)>) -> Option<Burstiness> {
+        let minutes: Vec<(f64, f64)> = minutes
+            .into_iter()
+            .filter(|(r, x)| r.is_finite() && x.is_finite() && *r > 0.0 && *x >= 0.0)
+            .collect();
+        let n = u32::try_from(minutes.len()).ok()?;
+        let (requests, events) = minutes
+            .iter()
+            .fold((0.0, 0.0), |(r, x), m| (r + m.0, x + m.1));
+        if n < MIN_MINUTES || events <= 0.0 {
+            return None;
+        }
+        let rate = events / requests;
+        let (mut excess, mut mu2, mut null_var) = (0.0, 0.0, 0.0);
+        for (r, x) in &minutes {
+            let mu = rate * r;
+            excess += (x - mu).powi(2) - mu;
+            mu2 += mu * mu;
+            null_var += mu + 2.0 * mu * mu;
+        }
+        let c2 = (excess / mu2).max(0.0);
+        Some(Burstiness {
+            minutes: n,
+            mean_events: events / f64::from(n),
+            rate,
+            c2,
+            c2_upper: c2 + null_var.sqrt() / mu2,
+        })
+    }
+
+    /// Variance inflation of a split minute with `requests` requests (both versions, per
+    /// sample), a share `p` of its events from the new version under the null.
+    pub fn inflation(&self, requests: f64, p: f64) -> f64 {
+        let p = p.clamp(0.0, 1.0);
+        let events = self.rate * requests.max(0.0);
+        1.0 + 2.0 * self.c2_upper * p * (1.0 - p) * events
+    }
+}
+
+/// Split minutes scaled down by their inflation (`Burstiness::inflation`), the way
+/// `PairCounts::per_sample` scales sampled ones, and further where a minute would still
+/// bring more than `events_per_minute` expected events (dividing Poisson counts only makes
+/// the exact test more cautious, and it bounds its work, which grows with the square of the
+/// events it counts). Each version's rounding remainder is carried into the next minute:
+/// the exact looks count whole events, and rounding a scaled count of one or two events a
+/// minute afresh each minute would add its own noise.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BurstScale {
+    /// The old version's burstiness before the rollout.
+    pub bursts: Burstiness,
+    /// Expected events a minute kept at most (both versions, after scaling).
+    pub events_per_minute: f64,
+    /// Scaled events not yet passed on (each in [-0.5, 0.5)).
+    carry_new: f64,
+    carry_old: f64,
+}
+
+impl BurstScale {
+    /// Scaling by `bursts`, thinning to `events_per_minute`, nothing carried yet.
+    pub fn new(bursts: Burstiness, events_per_minute: f64) -> Self {
+        BurstScale {
+            bursts,
+            events_per_minute,
+            carry_new: 0.0,
+            carry_old: 0.0,
+        }
+    }
+
+    /// One minute (per sample) scaled by its inflation under the null "ratio ≤ `rho0`" or
+    /// by its expected events over `events_per_minute`, whichever is larger, its bad events
+    /// whole numbers.
+    pub fn scale(&mut self, minute: PairCounts, rho0: f64) -> PairCounts {
+        let requests = minute.new_total + minute.old_total;
+        let inflation = self.bursts.inflation(requests, minute.null_share(rho0));
+        let thinning = self.bursts.rate * requests / self.events_per_minute;
+        let scaled = minute.per_sample(inflation.max(thinning));
+        if !(scaled.new_bad.is_finite() && scaled.old_bad.is_finite()) {
+            return scaled;
+        }
+        let whole = |value: f64, carry: &mut f64| {
+            let rounded = (value + *carry).round().max(0.0);
+            *carry = value + *carry - rounded;
+            rounded
+        };
+        PairCounts {
+            new_bad: whole(scaled.new_bad, &mut self.carry_new),
+            old_bad: whole(scaled.old_bad, &mut self.carry_old),
+            ..scaled
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::rng::Rng;
+
+    fn window(rng: &mut Rng, minutes: u32, requests: u64, rate: f64, cv2: f64) -> Vec<(f64, f64)> {
+        (0..minutes)
+            .map(|_| {
+                let mean = requests as f64 * rate * rng.gamma_mean_one(cv2);
+                (requests as f64, rng.poisson(mean) as f64)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn poisson_minutes_give_a_c2_near_zero_and_an_upper_bound_of_about_one_standard_error() {
+        let mut rng = Rng::from_seed(7);
+        let b = Burstiness::estimate(window(&mut rng, 180, 600, 0.2, 0.0)).unwrap();
+        assert_eq!(b.minutes, 180);
+        assert!((b.mean_events - 120.0).abs() < 3.0, "{b:?}");
+        // One standard error at 120 events a minute over 180 minutes: √(2/180)/120 ≈ 0.00088.
+        let se = (180.0f64 * (120.0 + 2.0 * 14_400.0)).sqrt() / (180.0 * 14_400.0);
+        assert!(b.c2 < 3.0 * se, "{b:?}");
+        assert!(b.c2_upper >= se * 0.9 && b.c2_upper < 4.0 * se, "{b:?}");
+        assert!((b.rate - 0.2).abs() < 0.005, "{b:?}");
+        assert!(b.inflation(600.0, 0.5) < 1.3, "{}", b.inflation(600.0, 0.5));
+    }
+
+    #[test]
+    fn bursts_of_cv_30_percent_are_estimated_within_a_quarter() {
+        let mut rng = Rng::from_seed(11);
+        let b = Burstiness::estimate(window(&mut rng, 180, 600, 0.2, 0.09)).unwrap();
+        assert!((b.c2 - 0.09).abs() < 0.09 / 4.0, "{b:?}");
+        assert!(b.c2_upper > b.c2);
+        let expected = 1.0 + 2.0 * 0.1 * 0.9 * (500.0 * b.rate) * b.c2_upper;
+        assert!((b.inflation(500.0, 0.1) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn too_few_minutes_or_no_events_give_no_estimate() {
+        let mut rng = Rng::from_seed(3);
+        assert!(Burstiness::estimate(window(&mut rng, MIN_MINUTES - 1, 600, 0.2, 0.0)).is_none());
+        assert!(Burstiness::estimate(vec![(600.0, 0.0); 60]).is_none());
+        // Minutes without requests do not count towards the minimum.
+        let mut some = window(&mut rng, MIN_MINUTES - 1, 600, 0.2, 0.0);
+        some.extend([(0.0, 0.0); 10]);
+        assert!(Burstiness::estimate(some).is_none());
+    }
+
+    /// The share of seeded A/A rollouts (20 minutes at 10%, 600 requests a minute, a tenth of
+    /// them approaching the ceiling, each version with bursts of its own of CV 50%) whose
+    /// closing look at `alpha` rejects, with and without the inflation from 180 minutes of
+    /// the old version before the rollout.
+    fn aa_rejections(runs: u32, alpha: f64) -> (f64, f64) {
+        use crate::stats::{LookKind, PairCounts, ScheduledLooks};
+        let mut rng = Rng::from_seed(2026);
+        let (mut inflated, mut plain) = (0, 0);
+        for _ in 0..runs {
+            let bursts = Burstiness::estimate(window(&mut rng, 180, 600, 0.1, 0.25)).unwrap();
+            let mut scale = BurstScale::new(bursts, 1e9);
+            let mut with = ScheduledLooks::new(alpha, 1.0, 5_000.0);
+            let mut without = ScheduledLooks::new(alpha, 1.0, 5_000.0);
+            for _ in 0..20 {
+                let mut draw = |requests: f64| {
+                    let burst = rng.gamma_mean_one(0.25);
+                    rng.poisson(requests * 0.1 * burst) as f64
+                };
+                let (new_bad, old_bad) = (draw(60.0), draw(540.0));
+                let minute = PairCounts {
+                    new_total: 60.0,
+                    new_bad,
+                    old_total: 540.0,
+                    old_bad,
+                };
+                with.observe(scale.scale(minute, 1.0));
+                without.observe(minute);
+            }
+            let rejects = |looks: &mut ScheduledLooks| {
+                looks
+                    .look(LookKind::Closing, 1.0)
+                    .is_some_and(|l| l.rejected)
+            };
+            inflated += u32::from(rejects(&mut with));
+            plain += u32::from(rejects(&mut without));
+        }
+        let share = |n: u32| f64::from(n) / f64::from(runs);
+        (share(inflated), share(plain))
+    }
+
+    #[test]
+    fn inflated_exact_looks_keep_their_alpha_under_per_version_bursts_that_break_plain_ones() {
+        let (runs, alpha) = (800, 0.05);
+        let (inflated, plain) = aa_rejections(runs, alpha);
+        eprintln!("inflated {inflated}, plain {plain}");
+        let tolerance = 3.0 * (alpha * (1.0 - alpha) / f64::from(runs)).sqrt();
+        assert!(inflated <= alpha + tolerance, "inflated {inflated}");
+        // The same minutes without the inflation: the exact test is far overconfident.
+        assert!(plain > 2.5 * alpha, "plain {plain}");
+    }
+
+    #[test]
+    fn scaled_minutes_carry_their_rounding_so_the_totals_stay_within_half_an_event() {
+        let bursts = Burstiness::estimate(vec![(100.0, 10.0); 40]).unwrap();
+        let mut scale = BurstScale::new(bursts, 1e9);
+        let minute = PairCounts {
+            new_total: 50.0,
+            new_bad: 3.0,
+            old_total: 450.0,
+            old_bad: 27.0,
+        };
+        let inflation = bursts.inflation(500.0, 0.1);
+        assert!(inflation > 1.0);
+        let (mut new_bad, mut old_bad) = (0.0, 0.0);
+        for m in 1..=50 {
+            let scaled = scale.scale(minute, 1.0);
+            assert_eq!(scaled.new_bad.fract(), 0.0);
+            assert!((scaled.new_total - 50.0 / inflation).abs() < 1e-9);
+            new_bad += scaled.new_bad;
+            old_bad += scaled.old_bad;
+            let exact = f64::from(m) / inflation;
+            assert!((new_bad - 3.0 * exact).abs() <= 0.5 + 1e-9, "minute {m}");
+            assert!((old_bad - 27.0 * exact).abs() <= 0.5 + 1e-9, "minute {m}");
+        }
+    }
+
+    #[test]
+    fn minutes_with_more_expected_events_than_the_limit_are_thinned_to_it() {
+        // 10% of requests are events; 5,000 requests a minute are 500 expected events.
+        let bursts = Burstiness::estimate(vec![(1_000.0, 100.0); 40]).unwrap();
+        let mut scale = BurstScale::new(bursts, 200.0);
+        let minute = PairCounts {
+            new_total: 500.0,
+            new_bad: 50.0,
+            old_total: 4_500.0,
+            old_bad: 450.0,
+        };
+        assert!(bursts.inflation(5_000.0, 0.1) < 2.5);
+        let scaled = scale.scale(minute, 1.0);
+        assert!((scaled.new_total - 200.0).abs() < 1e-9, "{scaled:?}");
+        assert_eq!((scaled.new_bad, scaled.old_bad), (20.0, 180.0));
+        // Below the limit only the inflation applies.
+        let mut roomy = BurstScale::new(bursts, 1_000.0);
+        let inflation = bursts.inflation(5_000.0, 0.1);
+        let scaled = roomy.scale(minute, 1.0);
+        assert!(
+            (scaled.old_total - 4_500.0 / inflation).abs() < 1e-9,
+            "{scaled:?}"
+        );
+    }
+
+    #[test]
+    fn a_steady_window_estimates_exactly_zero_excess() {
+        // Counts exactly at their means: the excess is −Σμ, clamped to 0.
+        let b = Burstiness::estimate(vec![(100.0, 10.0); 40]).unwrap();
+        assert_eq!(b.c2, 0.0);
+        assert!(b.c2_upper > 0.0);
+    }
+}
