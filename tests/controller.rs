@@ -205,6 +205,12 @@ fn new_stalls_among_as_many_slow_requests_roll_back_through_the_very_slow_looks(
     // minute in the first step.
     h.world.slow_rates.set((0.05, 0.05));
     h.world.very_slow_rates.set((0.005, 0.0));
+    rolls_back_within_the_first_step_saying(&h, "very slow requests (over 1000 ms)");
+}
+
+/// Starts a rollout, ticks through the first step's ten minutes and checks that it rolled
+/// back from 10% with a Slack message naming `why`.
+fn rolls_back_within_the_first_step_saying(h: &Harness, why: &str) {
     block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
     h.tick_through(1, 10);
     assert!(
@@ -219,10 +225,7 @@ fn new_stalls_among_as_many_slow_requests_roll_back_through_the_very_slow_looks(
         .map(|m| m.to_string())
         .find(|t| t.contains("Rolling back"))
         .expect("a rollback message");
-    assert!(
-        rolling_back.contains("very slow requests (over 1000 ms)"),
-        "{rolling_back}"
-    );
+    assert!(rolling_back.contains(why), "{rolling_back}");
 }
 
 #[test]
@@ -232,24 +235,7 @@ fn a_latency_shift_short_of_the_ceiling_rolls_back_through_the_approach_looks() 
     // requests over 125 ms against a fifth of the old one's (before the rollout too, which
     // is where the looks read the old version's burstiness: none here).
     h.world.approach_rates.set((0.33, 0.2));
-    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
-    h.tick_through(1, 10);
-    assert!(
-        matches!(h.phase(), Phase::RolledBack { .. }),
-        "{:?}",
-        h.phase()
-    );
-    assert_eq!(h.world.written_percents(), [0.0, 10.0, 0.0]);
-    let slack = h.world.slack.borrow();
-    let rolling_back = slack
-        .iter()
-        .map(|m| m.to_string())
-        .find(|t| t.contains("Rolling back"))
-        .expect("a rollback message");
-    assert!(
-        rolling_back.contains("requests approaching the ceiling (over 125 ms)"),
-        "{rolling_back}"
-    );
+    rolls_back_within_the_first_step_saying(&h, "requests approaching the ceiling (over 125 ms)");
 }
 
 #[test]

@@ -227,7 +227,6 @@ mod tests {
     fn inflated_exact_looks_keep_their_alpha_under_per_version_bursts_that_break_plain_ones() {
         let (runs, alpha) = (800, 0.05);
         let (inflated, plain) = aa_rejections(runs, alpha);
-        eprintln!("inflated {inflated}, plain {plain}");
         let tolerance = 3.0 * (alpha * (1.0 - alpha) / f64::from(runs)).sqrt();
         assert!(inflated <= alpha + tolerance, "inflated {inflated}");
         // The same minutes without the inflation: the exact test is far overconfident.
