@@ -4,8 +4,8 @@
 
 use crate::observe::{Probe, QueueMetrics, VersionLatency};
 use crate::stats::{
-    BakeLook, BakeLooks, BakeSkipped, HistoryLook, HistoryLooks, HistorySkipped, Look, LookKind,
-    LookSkipped, RatioSummary, RatioTestConfig, ScheduledLooks,
+    BakeLook, BakeLooks, BakeSkipped, Burstiness, HistoryLook, HistoryLooks, HistorySkipped, Look,
+    LookKind, LookSkipped, RatioSummary, RatioTestConfig, ScheduledLooks,
 };
 use serde::{Deserialize, Serialize};
 
@@ -100,7 +100,8 @@ pub struct Policy {
     pub history_guard_alpha: f64,
     /// Share of the slow-request split test's looks budget (`look_share` of its α) spent at
     /// the approach looks (`approach_factor`; 0.5); the slow-request looks keep the rest. 0,
-    /// or `history_minutes` 0 (their burstiness comes from that window), turns them off.
+    /// or `history_minutes` under 30 (their burstiness comes from that window), turns them
+    /// off.
     pub approach_share: f64,
     /// Null of the approach looks: the new version's share of requests approaching the
     /// ceiling is at most this × the old version's (1.1). Not 1 like `look_rho0`: these
@@ -539,15 +540,25 @@ impl Policy {
     /// rule projects, depends on neither.
     fn alpha_shares(&self, test: CountTest) -> (f64, f64, f64) {
         let s = &self.alpha_split;
-        let windowed = |share: f64| if self.history_minutes > 0 { share } else { 0.0 };
+        let windowed = |share: f64, minutes: u32| {
+            if self.history_minutes >= minutes {
+                share
+            } else {
+                0.0
+            }
+        };
         let split = |share: f64, history_share: f64| {
             let looks = share * self.look_share;
             let history = looks * history_share;
             (share - looks, looks - history, history)
         };
         match test {
-            CountTest::ErrorsSplit => split(s.errors_split, windowed(self.history_share)),
-            CountTest::LatencySplit => split(s.latency_split, windowed(self.approach_share)),
+            CountTest::ErrorsSplit => split(s.errors_split, windowed(self.history_share, 1)),
+            // The approach looks' burstiness needs a window of some length.
+            CountTest::LatencySplit => split(
+                s.latency_split,
+                windowed(self.approach_share, Burstiness::MIN_MINUTES),
+            ),
             CountTest::ErrorsBake => split(s.errors_bake, 0.0),
             CountTest::LatencyBake => split(s.latency_bake, 0.0),
         }

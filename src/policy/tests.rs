@@ -96,6 +96,14 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
     // The approach looks' burstiness comes from the window too: without it, their share
     // goes back to the slow-request looks.
     assert!(none.approach_looks().finished());
+    let short = Policy {
+        history_minutes: 29,
+        ..Policy::default()
+    };
+    assert!(short.approach_looks().finished());
+    let mut slow = short.looks(CountTest::LatencySplit);
+    let closing = slow.look(LookKind::Closing, 1.0).unwrap().alpha;
+    assert!((closing - 0.01 * 0.1 * 0.75).abs() < 1e-12, "{closing}");
     let mut slow = none.looks(CountTest::LatencySplit);
     let closing = slow.look(LookKind::Closing, 1.0).unwrap().alpha;
     assert!((closing - 0.01 * 0.1 * 0.75).abs() < 1e-12, "{closing}");
