@@ -171,6 +171,21 @@ mod tests {
     use super::*;
     use crate::sim::rng::Rng;
 
+    /// 40 minutes of exactly `events` out of `requests`: no burstiness at all.
+    fn steady(requests: f64, events: f64) -> Burstiness {
+        Burstiness::estimate(vec![(requests, events); 40]).unwrap()
+    }
+
+    /// One split minute, new version first.
+    fn split(new_total: f64, new_bad: f64, old_total: f64, old_bad: f64) -> PairCounts {
+        PairCounts {
+            new_total,
+            new_bad,
+            old_total,
+            old_bad,
+        }
+    }
+
     fn window(rng: &mut Rng, minutes: u32, requests: u64, rate: f64, cv2: f64) -> Vec<(f64, f64)> {
         (0..minutes)
             .map(|_| {
@@ -181,12 +196,13 @@ mod tests {
     }
 
     #[test]
-    fn poisson_minutes_give_a_c2_near_zero_and_an_upper_bound_of_about_one_standard_error() {
+    fn poisson_minutes_give_a_c2_near_zero_and_an_upper_bound_of_about_two_standard_errors() {
         let mut rng = Rng::from_seed(7);
         let b = Burstiness::estimate(window(&mut rng, 180, 600, 0.2, 0.0)).unwrap();
         assert_eq!(b.minutes, 180);
         assert!((b.mean_events - 120.0).abs() < 3.0, "{b:?}");
-        // One standard error at 120 events a minute over 180 minutes: √(2/180)/120 ≈ 0.00088.
+        // One Poisson standard error at 120 events a minute over 180 minutes: √(2/180)/120 ≈
+        // 0.00088; the bound adds two of the larger of it and the empirical one.
         let se = (180.0f64 * (120.0 + 2.0 * 14_400.0)).sqrt() / (180.0 * 14_400.0);
         assert!(b.c2 < 3.0 * se, "{b:?}");
         assert!(
@@ -295,14 +311,9 @@ mod tests {
 
     #[test]
     fn scaled_minutes_carry_their_rounding_so_the_totals_stay_within_half_an_event() {
-        let bursts = Burstiness::estimate(vec![(100.0, 10.0); 40]).unwrap();
+        let bursts = steady(100.0, 10.0);
         let mut scale = BurstScale::new(bursts, 1e9);
-        let minute = PairCounts {
-            new_total: 50.0,
-            new_bad: 3.0,
-            old_total: 450.0,
-            old_bad: 27.0,
-        };
+        let minute = split(50.0, 3.0, 450.0, 27.0);
         let inflation = bursts.inflation(50.0, 0.1);
         assert!(inflation > 1.0);
         let (mut new_bad, mut old_bad) = (0.0, 0.0);
@@ -321,14 +332,9 @@ mod tests {
     #[test]
     fn minutes_with_more_expected_events_than_the_limit_are_thinned_to_it() {
         // 10% of requests are events; 5,000 requests a minute are 500 expected events.
-        let bursts = Burstiness::estimate(vec![(1_000.0, 100.0); 40]).unwrap();
+        let bursts = steady(1_000.0, 100.0);
         let mut scale = BurstScale::new(bursts, 200.0);
-        let minute = PairCounts {
-            new_total: 500.0,
-            new_bad: 50.0,
-            old_total: 4_500.0,
-            old_bad: 450.0,
-        };
+        let minute = split(500.0, 50.0, 4_500.0, 450.0);
         assert!(bursts.inflation(500.0, 0.1) < 2.5);
         let scaled = scale.scale(minute, 1.0);
         assert!((scaled.new_total - 200.0).abs() < 1e-9, "{scaled:?}");
@@ -346,14 +352,9 @@ mod tests {
     #[test]
     fn a_rate_that_rose_since_the_window_inflates_by_the_splits_rate() {
         // The window: 10% of requests; the split: 20% of the old version's.
-        let bursts = Burstiness::estimate(vec![(1_000.0, 100.0); 40]).unwrap();
+        let bursts = steady(1_000.0, 100.0);
         let mut scale = BurstScale::new(bursts, 1e9);
-        let minute = PairCounts {
-            new_total: 100.0,
-            new_bad: 20.0,
-            old_total: 900.0,
-            old_bad: 180.0,
-        };
+        let minute = split(100.0, 20.0, 900.0, 180.0);
         // The first minute has only the window's rate to go on: 100 expected events.
         let first = scale.scale(minute, 1.0);
         assert!((first.old_total - 900.0 / bursts.inflation(100.0, 0.1)).abs() < 1e-9);
@@ -365,14 +366,9 @@ mod tests {
 
     #[test]
     fn a_minute_where_one_version_served_nothing_passes_untouched() {
-        let bursts = Burstiness::estimate(vec![(1_000.0, 100.0); 40]).unwrap();
+        let bursts = steady(1_000.0, 100.0);
         let mut scale = BurstScale::new(bursts, 1e9);
-        let alone = PairCounts {
-            new_total: 0.0,
-            new_bad: 0.0,
-            old_total: 900.0,
-            old_bad: 97.0,
-        };
+        let alone = split(0.0, 0.0, 900.0, 97.0);
         assert_eq!(scale.scale(alone, 1.0), alone);
         assert_eq!(scale, BurstScale::new(bursts, 1e9));
     }
@@ -389,7 +385,7 @@ mod tests {
     #[test]
     fn a_steady_window_estimates_exactly_zero_excess() {
         // Counts exactly at their means: the excess is −Σμ, clamped to 0.
-        let b = Burstiness::estimate(vec![(100.0, 10.0); 40]).unwrap();
+        let b = steady(100.0, 10.0);
         assert_eq!(b.c2, 0.0);
         assert!(b.c2_upper > 0.0);
     }
