@@ -495,7 +495,8 @@ impl Policy {
     /// The exact looks of requests approaching the ceiling, new vs old, with `approach_share`
     /// of the slow-request split test's looks budget: the same schedule as the other looks,
     /// against "ratio ≤ `approach_rho0`", fed counts scaled down by the burstiness of the
-    /// window before the rollout (`SignalState`), so their limit is only the work bound.
+    /// window before the rollout and thinned to `APPROACH_EVENTS_PER_MINUTE` (`BurstScale`),
+    /// so their own skip limit is only a backstop.
     pub fn approach_looks(&self) -> ScheduledLooks {
         let (_, _, approach) = self.alpha_shares(CountTest::LatencySplit);
         ScheduledLooks::new(

@@ -138,7 +138,7 @@ impl BurstScale {
     /// whole numbers. A minute where a version served nothing (which the looks ignore) is
     /// returned as it is, and moves neither the carries nor the split's rate.
     pub fn scale(&mut self, minute: PairCounts, rho0: f64) -> PairCounts {
-        if !(minute.new_total > 0.0 && minute.old_total > 0.0 && minute.is_valid()) {
+        if minute.new_share().is_none() || !minute.is_valid() {
             return minute;
         }
         let split_rate = if self.old_requests > 0.0 {

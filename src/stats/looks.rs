@@ -237,10 +237,7 @@ impl ScheduledLooks {
     /// Minutes where one version served nothing carry no evidence and are ignored, as are
     /// minutes after the closing look.
     pub fn observe(&mut self, minute: PairCounts) {
-        let Some(q) = minute.new_share() else {
-            return;
-        };
-        if !minute.is_valid() || self.finished() {
+        if minute.new_share().is_none() || !minute.is_valid() || self.finished() {
             return;
         }
         self.minutes += 1;
@@ -251,8 +248,7 @@ impl ScheduledLooks {
         }
         self.events = self.events.saturating_add(events);
         let segment = self.boundaries.len() as u32;
-        let rho0 = self.rho0;
-        let p0 = rho0 * q / (rho0 * q + 1.0 - q);
+        let p0 = minute.null_share(self.rho0);
         let requests = minute.new_total + minute.old_total;
         if events >= ROBUST_MIN_EVENTS {
             let (e, k) = (events as f64, new_bad as f64);
