@@ -119,8 +119,10 @@ def main():
     }
     for name, means in others.items():
         best = power(means, shares, 0.01, True, 5000)
+        all_alpha = power(means, shares, 0.01, False, 5000)
         plain = power(means, shares, 0.006, False, 5000)
-        print(f"{name}: randomized, alpha 1%: {best:.1%}; not randomized, alpha 0.6%: {plain:.1%}")
+        print(f"{name}: randomized, alpha 1%: {best:.1%}; not randomized, alpha 1%: "
+              f"{all_alpha:.1%}; alpha 0.6%: {plain:.1%}")
     # What a baseline window before the rollout adds (docs/statistics.md, "The baseline-history
     # look"): the old version's 5xx over 180 minutes at the same traffic; the new version's
     # split 5xx tested against 1.5 x that rate at the closing look's half of the history

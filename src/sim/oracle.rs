@@ -6,7 +6,11 @@
 //! size is exactly α. Judged once at the end of the split it is the physical limit of
 //! detection at that exposure. Its time-to-detect is the first minute at which the oracle
 //! calibrated for that minute's exposure (its own critical value) rejects: a floor for any
-//! gate's time-to-detect.
+//! gate's time-to-detect, but not a test a gate could run, since looking every minute at
+//! α each adds up (`every_minute_size` says how much). The **anytime oracle** is one that
+//! could: the same statistic against one threshold for the whole split, set so that a
+//! healthy candidate crosses it at any minute in exactly α of the null runs (Wald's
+//! sequential probability ratio test, calibrated on the same null runs).
 
 use super::rng::Rng;
 use super::scenario::Scenario;
@@ -40,6 +44,13 @@ pub struct OracleReport {
     pub first_step_detection: f64,
     /// Ticks at which the oracle for the exposure seen by then first rejected (detected runs).
     pub detect_ticks: Vec<u32>,
+    /// Chance that a healthy candidate is rejected at some minute by that every-minute rule
+    /// (its size over the whole split; α only if a single minute were judged).
+    pub every_minute_size: f64,
+    /// The anytime oracle's power by the end of the split.
+    pub anytime_detection: f64,
+    /// Ticks at which the anytime oracle crossed its threshold (detected runs).
+    pub anytime_detect_ticks: Vec<u32>,
     /// The true 5xx and slow-request rate ratios (new/old) after the candidate changes.
     pub error_ratio: f64,
     /// See `error_ratio`.
@@ -108,11 +119,18 @@ pub fn evaluate(
     let at_end = critical[split as usize - 1];
     let finals: Vec<f64> = null_paths.iter().map(|p| p[split as usize - 1]).collect();
     let size = rejection_rate(&finals, at_end.0, at_end.1);
+    let every_minute_size = null_paths
+        .iter()
+        .map(|p| every_minute_weight(p, &critical))
+        .sum::<f64>()
+        / null_paths.len().max(1) as f64;
+    let anytime = anytime_threshold(&null_paths, alpha);
     let first_step = scenario.schedule.steps()[0].dwell_minutes.clamp(1, split) as usize;
     let lag = scenario.policy.ingestion_lag_minutes;
     let mut detection = 0.0;
     let mut first_step_detection = 0.0;
     let mut detect_ticks = Vec::new();
+    let mut anytime_detect_ticks = Vec::new();
     for run in 0..runs {
         let mut rng = Rng::derive(seed, &[name, ALTERNATIVE_STREAM, run as u64]);
         let coin = rng.uniform();
@@ -121,16 +139,17 @@ pub fn evaluate(
         let (c1, g1) = critical[first_step - 1];
         first_step_detection += reject_weight(path[first_step - 1], c1, g1);
         // At tick k the minutes before k − lag are visible (as for every gate).
-        let crossed = (1..=split + lag).find(|tick| {
-            let seen = tick.saturating_sub(lag).min(split) as usize;
-            seen > 0 && {
-                let (c, g) = critical[seen - 1];
-                crosses(path[seen - 1], c, g, coin)
-            }
-        });
-        if let Some(tick) = crossed {
-            detect_ticks.push(tick);
-        }
+        let first_crossing = |threshold: &dyn Fn(usize) -> (f64, f64)| {
+            (1..=split + lag).find(|tick| {
+                let seen = tick.saturating_sub(lag).min(split) as usize;
+                seen > 0 && {
+                    let (c, g) = threshold(seen - 1);
+                    crosses(path[seen - 1], c, g, coin)
+                }
+            })
+        };
+        detect_ticks.extend(first_crossing(&|t| critical[t]));
+        anytime_detect_ticks.extend(first_crossing(&|_| anytime));
     }
     Some(OracleReport {
         runs,
@@ -141,6 +160,9 @@ pub fn evaluate(
         detection: detection / runs as f64,
         first_step_detection: first_step_detection / runs as f64,
         detect_ticks,
+        every_minute_size,
+        anytime_detection: anytime_detect_ticks.len() as f64 / runs.max(1) as f64,
+        anytime_detect_ticks,
         error_ratio,
         slow_ratio,
     })
@@ -183,6 +205,26 @@ fn rejection_rate(values: &[f64], critical: f64, gamma: f64) -> f64 {
         .map(|v| reject_weight(*v, critical, gamma))
         .sum::<f64>()
         / values.len().max(1) as f64
+}
+
+/// The anytime oracle's `(c, γ)`: the (1 − α) quantile of each null path's maximum, so a
+/// null path crosses c at some minute with probability exactly α (randomized at ties).
+fn anytime_threshold(null_paths: &[Vec<f64>], alpha: f64) -> (f64, f64) {
+    let mut maxima: Vec<f64> = null_paths
+        .iter()
+        .map(|p| p.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+        .collect();
+    maxima.sort_by(|a, b| b.total_cmp(a));
+    critical_value(&maxima, alpha)
+}
+
+/// Chance over the coin that `path` crosses `critical[t]` at some minute t: 1 when it
+/// exceeds one, else the largest tie probability among the minutes it ties.
+fn every_minute_weight(path: &[f64], critical: &[(f64, f64)]) -> f64 {
+    path.iter()
+        .zip(critical)
+        .map(|(v, (c, g))| reject_weight(*v, *c, *g))
+        .fold(0.0, f64::max)
 }
 
 fn crosses(value: f64, critical: f64, gamma: f64, coin: f64) -> bool {
@@ -247,6 +289,79 @@ mod tests {
         assert_eq!(c, 2.0);
         assert!((gamma - 0.5 / 3.0).abs() < 1e-12);
         assert!((rejection_rate(&values, c, gamma) - 0.15).abs() < 1e-12);
+    }
+
+    /// Random walks of `minutes` steps of +1, 0 or −1 (ties abound, as at low counts).
+    fn walks(runs: usize, minutes: usize) -> Vec<Vec<f64>> {
+        let mut rng = Rng::from_seed(7);
+        (0..runs)
+            .map(|_| {
+                let mut total = 0.0;
+                (0..minutes)
+                    .map(|_| {
+                        total += (rng.uniform() * 3.0).floor() - 1.0;
+                        total
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn size_over_the_split(paths: &[Vec<f64>], critical: &[(f64, f64)]) -> f64 {
+        paths
+            .iter()
+            .map(|p| every_minute_weight(p, critical))
+            .sum::<f64>()
+            / paths.len() as f64
+    }
+
+    #[test]
+    fn one_threshold_over_the_split_is_crossed_by_exactly_alpha_of_null_paths() {
+        let paths = walks(4000, 20);
+        let threshold = anytime_threshold(&paths, 0.05);
+        let size = size_over_the_split(&paths, &[threshold; 20]);
+        assert!((size - 0.05).abs() < 1e-9, "size {size}");
+    }
+
+    #[test]
+    fn looking_every_minute_at_alpha_each_rejects_far_more_than_alpha_over_the_split() {
+        let paths = walks(4000, 20);
+        let critical: Vec<(f64, f64)> = (0..20)
+            .map(|t| {
+                let mut values: Vec<f64> = paths.iter().map(|p| p[t]).collect();
+                values.sort_by(|a, b| b.total_cmp(a));
+                critical_value(&values, 0.05)
+            })
+            .collect();
+        let last: Vec<f64> = paths.iter().map(|p| p[19]).collect();
+        let (c, g) = critical[19];
+        assert!((rejection_rate(&last, c, g) - 0.05).abs() < 1e-9);
+        let size = size_over_the_split(&paths, &critical);
+        assert!(size > 0.10, "every-minute size {size}");
+        // The one threshold sits at or above every minute's own.
+        let (any, _) = anytime_threshold(&paths, 0.05);
+        assert!(critical.iter().all(|(c, _)| *c <= any));
+    }
+
+    #[test]
+    fn the_anytime_oracle_pays_for_its_size_over_the_split_in_time_not_much_in_power() {
+        let scenario = Scenario::from_json(
+            r#"{"name": "t", "rps": 10, "minutes": 45,
+            "baseline": {"error_rate": 0.001, "latency": {"median_ms": 80, "p95_ms": 200}},
+            "candidate": {"error_rate": 0.005, "latency": {"median_ms": 80, "p95_ms": 200}}}"#,
+        )
+        .expect("valid scenario");
+        let report = evaluate(&scenario, 400, 4000, 1).expect("a regression");
+        assert!((report.size - 0.01).abs() < 1e-9);
+        assert!(report.every_minute_size > 2.0 * report.size);
+        let median = |ticks: &[u32]| {
+            let mut t = ticks.to_vec();
+            t.sort_unstable();
+            t[t.len() / 2]
+        };
+        // Its threshold is at or above every minute's own, so it crosses no earlier.
+        assert!(median(&report.anytime_detect_ticks) >= median(&report.detect_ticks));
+        assert!(report.anytime_detection > 0.8 * report.detection);
     }
 
     #[test]

@@ -61,6 +61,15 @@ pub struct OracleSummary {
     pub ttd_median: Option<f64>,
     /// 90th percentile of the same.
     pub ttd_p90: Option<f64>,
+    /// Chance that the every-minute version rejects a healthy candidate at some minute.
+    pub every_minute_size: f64,
+    /// The anytime oracle (one threshold, size α over the whole split): power by the end of
+    /// the split.
+    pub anytime_detection: f64,
+    /// Its median tick of detection (detected runs).
+    pub anytime_ttd_median: Option<f64>,
+    /// 90th percentile of the same.
+    pub anytime_ttd_p90: Option<f64>,
     /// Critical value, tie probability and achieved size of the calibrated test.
     pub critical: f64,
     /// See `critical`.
@@ -154,12 +163,18 @@ pub fn summarize(scenario: &Scenario, gate: GateKind, runs: &[RunOutcome]) -> Ga
 
 /// The oracle's summary.
 pub fn summarize_oracle(report: &OracleReport) -> OracleSummary {
-    let mut ticks: Vec<f64> = report.detect_ticks.iter().map(|t| f64::from(*t)).collect();
+    let minutes = |ticks: &[u32]| ticks.iter().map(|t| f64::from(*t)).collect::<Vec<f64>>();
+    let mut ticks = minutes(&report.detect_ticks);
+    let mut anytime = minutes(&report.anytime_detect_ticks);
     OracleSummary {
         detection: report.detection,
         first_step_detection: report.first_step_detection,
         ttd_median: quantile(&mut ticks, 0.5),
         ttd_p90: quantile(&mut ticks, 0.9),
+        every_minute_size: report.every_minute_size,
+        anytime_detection: report.anytime_detection,
+        anytime_ttd_median: quantile(&mut anytime, 0.5),
+        anytime_ttd_p90: quantile(&mut anytime, 0.9),
         critical: report.critical,
         tie_probability: report.tie_probability,
         size: report.size,
@@ -239,7 +254,7 @@ pub fn render_table(reports: &[ScenarioReport]) -> String {
         if let Some(o) = &r.oracle {
             let _ = writeln!(
                 out,
-                "   {:<10} {:>8} {:>9} {:>9} {:>8} {:>9}   (5xx ×{:.2}, slow ×{:.2}; critical {:.2}, size {})",
+                "   {:<10} {:>8} {:>9} {:>9} {:>8} {:>9}   (5xx ×{:.2}, slow ×{:.2}; critical {:.2}, size {}; looking every minute: size {})",
                 "oracle",
                 "",
                 pct(o.detection),
@@ -249,6 +264,18 @@ pub fn render_table(reports: &[ScenarioReport]) -> String {
                 o.error_ratio,
                 o.slow_ratio,
                 o.critical,
+                pct(o.size),
+                pct(o.every_minute_size)
+            );
+            let _ = writeln!(
+                out,
+                "   {:<10} {:>8} {:>9} {:>9} {:>8} {:>9}   (one threshold, size {} over the split)",
+                "anytime",
+                "",
+                pct(o.anytime_detection),
+                "",
+                minutes(o.anytime_ttd_median),
+                minutes(o.anytime_ttd_p90),
                 pct(o.size)
             );
         }
@@ -326,7 +353,7 @@ fn render_regressions(out: &mut String, reports: &[ScenarioReport], comparators:
     );
     let _ = writeln!(
         out,
-        "| scenario | oracle | ours, schedule forced (÷ oracle) | ours | ours overall | {} | ours / oracle in 1st step | ttd median ours / oracle (min) | ours ttd p90 | excess bad: ours / flagger-5 / window |",
+        "| scenario | oracle | ours, schedule forced (÷ oracle) | ours | ours overall | {} | ours / oracle in 1st step | ttd median ours / oracle / anytime oracle (min) | ours ttd p90 | excess bad: ours / flagger-5 / window |",
         comparators.join(" | ")
     );
     let _ = writeln!(
@@ -355,7 +382,7 @@ fn render_regressions(out: &mut String, reports: &[ScenarioReport], comparators:
             |name: &str| gate(r, name).map_or("-".into(), |g| format!("{:.0}", g.excess_bad_mean));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | **{}** | {} | {} | {} / {} | {} / {} | {} | {} / {} / {} |",
+            "| {} | {} | {} | **{}** | {} | {} | {} / {} | {} / {} / {} | {} | {} / {} / {} |",
             r.scenario,
             oracle.map_or("-".into(), |o| pct(o.detection)),
             forced,
@@ -366,6 +393,7 @@ fn render_regressions(out: &mut String, reports: &[ScenarioReport], comparators:
             oracle.map_or("-".into(), |o| pct(o.first_step_detection)),
             minutes(ours.ttd_median),
             minutes(oracle.and_then(|o| o.ttd_median)),
+            minutes(oracle.and_then(|o| o.anytime_ttd_median)),
             minutes(ours.ttd_p90),
             excess("ours"),
             excess("flagger-5"),
