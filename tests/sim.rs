@@ -39,18 +39,36 @@ fn options(runs: usize, gates: &[GateKind], threads: usize) -> Options {
 }
 
 #[test]
-fn every_scenario_in_the_grid_parses() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let files = sim::scenario::grid_files(&dir).expect("scenarios/ is readable");
-    assert!(files.len() >= 30, "the grid has {} files", files.len());
-    let mut names = Vec::new();
-    for file in &files {
-        let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        names.push(scenario.name);
+fn every_scenario_in_the_grid_and_the_sweeps_parses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut dirs = vec![root.clone()];
+    for entry in std::fs::read_dir(&root).expect("scenarios/ is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            dirs.push(path);
+        }
     }
-    names.sort();
-    names.dedup();
-    assert_eq!(names.len(), files.len(), "scenario names are unique");
+    assert!(dirs.len() >= 4, "scenarios/ and its sweeps: {dirs:?}");
+    for dir in &dirs {
+        let files = sim::scenario::grid_files(dir).expect("readable");
+        assert!(!files.is_empty(), "{} has no scenarios", dir.display());
+        let mut names = Vec::new();
+        for file in &files {
+            let scenario =
+                Scenario::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            names.push(scenario.name);
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            files.len(),
+            "names are unique in {}",
+            dir.display()
+        );
+    }
+    let grid = sim::scenario::grid_files(&root).expect("readable");
+    assert!(grid.len() >= 30, "the grid has {} files", grid.len());
 }
 
 #[test]
