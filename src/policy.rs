@@ -499,11 +499,13 @@ impl Policy {
     /// so their own skip limit is only a backstop.
     pub fn approach_looks(&self) -> ScheduledLooks {
         let (_, _, approach) = self.alpha_shares(CountTest::LatencySplit);
-        ScheduledLooks::new(
+        let mut looks = ScheduledLooks::new(
             self.alpha * approach,
             self.approach_rho0,
             APPROACH_MAX_EVENTS_PER_MINUTE,
-        )
+        );
+        looks.scale_for_bursts(APPROACH_MAX_EVENTS_PER_MINUTE);
+        looks
     }
 
     /// The exact looks of a bake test (`ErrorsBake` or `LatencyBake`), with `look_share` of
@@ -946,10 +948,11 @@ pub fn describe_look(look: &Look) -> String {
             ),
         },
         (None, Some(critical)) => format!(
-            "{which}: {} of {} bad events from the new version, {:.1} expected at ratio {}, \
+            "{which}: {} of {} {}bad events from the new version, {:.1} expected at ratio {}, \
              rejects at {critical}; p = {} (α {})",
             look.new_bad,
             look.events,
+            if look.scaled { "burst-scaled " } else { "" },
             look.null_mean,
             look.rho0,
             format_probability(look.p_value),

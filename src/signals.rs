@@ -5,6 +5,7 @@
 use crate::observe::{CountsWindow, Fetched, MinuteCounts, Observations, Probe, VersionCounts};
 use crate::policy::{
     Breach, CountTest, Gap, LookedEvents, Policy, Signal, Verdict, APPROACH_EVENTS_PER_MINUTE,
+    APPROACH_MAX_EVENTS_PER_MINUTE,
 };
 use crate::stats::{
     BakeLook, BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, HistoryLook, HistoryLooks,
@@ -62,6 +63,14 @@ pub struct SignalState {
     /// to tell).
     #[serde(default)]
     pub approach_bursts: Option<BurstScale>,
+    /// The scaling of split minutes for the 5xx and slow-request looks, when the window
+    /// before the rollout ran at half their events-a-minute limit or more (`None`: they
+    /// test raw counts under that limit, as below it the Poisson model holds).
+    #[serde(default)]
+    pub errors_bursts: Option<BurstScale>,
+    /// See `errors_bursts`.
+    #[serde(default)]
+    pub slow_bursts: Option<BurstScale>,
     /// The latest split step whose end-of-dwell look was taken.
     #[serde(default)]
     pub last_step_look: Option<usize>,
@@ -214,6 +223,8 @@ impl SignalState {
             very_slow_looks: policy.very_slow_looks(),
             approach_looks: policy.approach_looks(),
             approach_bursts: None,
+            errors_bursts: None,
+            slow_bursts: None,
             last_step_look: None,
             errors_history: policy.history_looks(),
             history_read: false,
@@ -280,8 +291,14 @@ impl SignalState {
     }
 
     /// Reads the old version's minutes before the rollout: its 5xx into the history looks'
-    /// baseline, the burstiness of its approaching requests for the approach looks.
-    fn ingest_history(&mut self, history: Option<&Fetched<CountsWindow>>, facts: &mut TickFacts) {
+    /// baseline; the burstiness of its approaching requests for the approach looks, and of
+    /// its 5xx and slow requests for those looks where they are busy (`scaled_looks`).
+    fn ingest_history(
+        &mut self,
+        policy: &Policy,
+        history: Option<&Fetched<CountsWindow>>,
+        facts: &mut TickFacts,
+    ) {
         match history {
             _ if !self.history_wanted() => {}
             None => {}
@@ -300,15 +317,21 @@ impl SignalState {
                     }
                 }
                 self.errors_history.set_baseline(errors);
-                self.approach_bursts = Burstiness::estimate(
-                    window
-                        .minutes
-                        .iter()
-                        .filter(in_window)
-                        .map(|m| pair(m, |c| c.approaching))
-                        .map(|c| (c.old_total, c.old_bad)),
-                )
-                .map(|bursts| BurstScale::new(bursts, APPROACH_EVENTS_PER_MINUTE));
+                let bursts = |events: fn(&VersionCounts) -> f64| {
+                    Burstiness::estimate(
+                        window
+                            .minutes
+                            .iter()
+                            .filter(in_window)
+                            .map(|m| pair(m, events))
+                            .map(|c| (c.old_total, c.old_bad)),
+                    )
+                };
+                self.approach_bursts = bursts(|c| c.approaching)
+                    .map(|bursts| BurstScale::new(bursts, APPROACH_EVENTS_PER_MINUTE));
+                self.errors_bursts =
+                    scaled_looks(policy, &mut self.errors_looks, bursts(|c| c.errors));
+                self.slow_bursts = scaled_looks(policy, &mut self.slow_looks, bursts(|c| c.slow));
             }
         }
     }
@@ -347,7 +370,7 @@ impl SignalState {
                 facts.probe = Some(probe.clone());
             }
         }
-        self.ingest_history(obs.history.as_ref(), &mut facts);
+        self.ingest_history(policy, obs.history.as_ref(), &mut facts);
         self.ingest_counts(policy, obs.counts.as_ref(), now, &mut facts);
         if let Some(Fetched::Failed { why }) = &obs.queue {
             facts.queue_failed = Some(why.clone());
@@ -467,8 +490,14 @@ impl SignalState {
             }
             self.errors.observe(errors);
             self.slow.observe(slow);
-            self.errors_looks.observe(errors);
-            self.slow_looks.observe(slow);
+            let scaled = |scale: &mut Option<BurstScale>, counts: PairCounts| {
+                scale
+                    .as_mut()
+                    .map_or(counts, |s| s.scale(counts, policy.look_rho0))
+            };
+            self.errors_looks
+                .observe(scaled(&mut self.errors_bursts, errors));
+            self.slow_looks.observe(scaled(&mut self.slow_bursts, slow));
             self.very_slow_looks.observe(pair(minute, |c| c.very_slow));
             if let Some(scale) = self.approach_bursts.as_mut() {
                 let approaching = pair(minute, |c| c.approaching);
@@ -717,6 +746,23 @@ fn looks_exposure(policy: &Policy, summary: &mut RatioSummary, looks: &Scheduled
         summary.exposure_met = true;
         summary.new_requests_needed = 0.0;
     }
+}
+
+/// The scaling for a split test's exact looks, from the old version's burstiness over the
+/// window before the rollout: only where that window averaged at least half the looks'
+/// events-a-minute limit (below it, raw counts keep the looks exact and every event whole),
+/// and only while the looks have counted nothing (`ScheduledLooks::scale_for_bursts`).
+/// Scaled counts are thinned to `APPROACH_EVENTS_PER_MINUTE`, so the limit rises to
+/// `APPROACH_MAX_EVENTS_PER_MINUTE`, a backstop as for the approach looks.
+fn scaled_looks(
+    policy: &Policy,
+    looks: &mut ScheduledLooks,
+    bursts: Option<Burstiness>,
+) -> Option<BurstScale> {
+    let bursts = bursts.filter(|b| b.mean_events >= policy.look_max_events_per_minute / 2.0)?;
+    looks
+        .scale_for_bursts(APPROACH_MAX_EVENTS_PER_MINUTE)
+        .then(|| BurstScale::new(bursts, APPROACH_EVENTS_PER_MINUTE))
 }
 
 fn pair(minute: &MinuteCounts, bad: impl Fn(&VersionCounts) -> f64) -> PairCounts {

@@ -1158,6 +1158,23 @@ fn the_baseline_window_before_the_rollout_is_read_once() {
 }
 
 #[test]
+fn the_5xx_and_slow_looks_scale_for_bursts_only_where_the_window_ran_at_half_their_limit() {
+    // 100 rps before the rollout: 60 5xx and 120 slow requests a minute, over half of 30.
+    let (s, _) = run(ramping(false), 1..=1, HEALTHY);
+    assert!(s.signals.errors_bursts.is_some() && s.signals.slow_bursts.is_some());
+    // 10 rps: 0.06 5xx and 12 slow requests a minute; the looks count raw minutes.
+    let quiet = Traffic {
+        rps: 10.0,
+        new_errors: 0.0001,
+        old_errors: 0.0001,
+        new_p95_ms: 120.0,
+    };
+    let (s, _) = run(ramping(false), 1..=1, quiet);
+    assert!(s.signals.errors_bursts.is_none() && s.signals.slow_bursts.is_none());
+    assert!(s.signals.approach_bursts.is_some(), "the window was read");
+}
+
+#[test]
 fn a_failing_baseline_read_is_given_up_after_three_tries_and_holds_nothing() {
     let mut s = ramping(false);
     for m in 1..=4 {

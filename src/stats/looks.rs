@@ -68,6 +68,9 @@ pub struct ScheduledLooks {
     z_events: f64,
     #[serde(default)]
     z_requests: f64,
+    /// Fed counts scaled for burstiness (`scale_for_bursts`).
+    #[serde(default)]
+    scaled: bool,
 }
 
 /// Bad events of minutes in one segment at (nearly) one share.
@@ -124,6 +127,9 @@ pub struct Look {
     /// too many events a minute.
     #[serde(default)]
     pub robust: Option<RobustLook>,
+    /// The counts were scaled down for the old version's burstiness (`BurstScale`).
+    #[serde(default)]
+    pub scaled: bool,
 }
 
 /// The robust closing look: a one-sided Student t test that the mean per-minute excess of
@@ -176,6 +182,18 @@ impl ScheduledLooks {
             max_events_per_minute,
             ..Self::default()
         }
+    }
+
+    /// Marks the looks as fed counts scaled for burstiness (`BurstScale`), and raises the
+    /// events-a-minute limit to `limit`, which is only a backstop then. Refused (false) once
+    /// a minute has been observed: minutes counted raw stay under the lower limit.
+    pub fn scale_for_bursts(&mut self, limit: f64) -> bool {
+        if self.minutes > 0 || self.events > 0 {
+            return false;
+        }
+        self.max_events_per_minute = self.max_events_per_minute.max(limit);
+        self.scaled = true;
+        true
     }
 
     /// True once the closing look was taken, a look rejected, or none can be (α 0).
@@ -329,6 +347,7 @@ impl ScheduledLooks {
                 || robust.as_ref().is_some_and(|r| r.rejected),
             skipped,
             robust,
+            scaled: self.scaled,
         };
         self.boundaries.push(critical);
         self.minutes_at_last_look = self.minutes;
@@ -747,6 +766,39 @@ mod tests {
         ));
         assert_eq!(look.critical, None);
         assert!(!look.rejected);
+    }
+
+    #[test]
+    fn scaling_for_bursts_lifts_the_event_limit_only_before_any_minute_is_counted() {
+        let busy = PairCounts {
+            new_total: 600.0,
+            new_bad: 30.0,
+            old_total: 5400.0,
+            old_bad: 60.0,
+        };
+        let mut scaled = ScheduledLooks::new(0.01, 1.0, 30.0);
+        assert!(scaled.scale_for_bursts(5000.0));
+        scaled.observe(busy);
+        let look = scaled
+            .look(LookKind::Interim { step: 0 }, 1.0)
+            .expect("a look");
+        assert!(
+            look.skipped.is_none() && look.scaled && look.rejected,
+            "{look:?}"
+        );
+        let mut raw = ScheduledLooks::new(0.01, 1.0, 30.0);
+        raw.observe(busy);
+        assert!(
+            !raw.scale_for_bursts(5000.0),
+            "a raw minute is already counted"
+        );
+        let look = raw
+            .look(LookKind::Interim { step: 0 }, 1.0)
+            .expect("a look");
+        assert!(
+            matches!(look.skipped, Some(LookSkipped::TooManyEvents { .. })) && !look.scaled,
+            "{look:?}"
+        );
     }
 
     #[test]
