@@ -116,14 +116,17 @@ pub struct Policy {
 /// their count), while per-version bursts would make an exact test overconfident.
 pub const VERY_SLOW_MAX_EVENTS_PER_MINUTE: f64 = 10.0;
 
-/// The approach looks model burstiness instead of skipping where it would matter, and thin
-/// each minute to at most this many expected events (after the inflation): at 10 rps a
-/// minute has about 130, and where there are more, the extra power is not needed while the
-/// exact looks' work grows with the square of the events they count.
-pub const APPROACH_EVENTS_PER_MINUTE: f64 = 200.0;
+/// Looks fed burst-scaled counts (the approach looks always; the 5xx and slow-request looks
+/// where the window before the rollout was busy) model burstiness instead of skipping where
+/// it would matter, and thin each minute to at most this many expected events (after the
+/// inflation): at 10 rps an approach minute has about 130, and where there are more, the
+/// extra power is not needed while the exact looks' work grows with the square of the
+/// events they count.
+pub const SCALED_EVENTS_PER_MINUTE: f64 = 200.0;
 
-/// Their skip limit, then, is only a backstop far above what thinning lets through.
-pub const APPROACH_MAX_EVENTS_PER_MINUTE: f64 = 5_000.0;
+/// The skip limit of looks fed burst-scaled counts: only a backstop far above what thinning
+/// lets through.
+pub const SCALED_MAX_EVENTS_PER_MINUTE: f64 = 5_000.0;
 
 /// Margin of the 5xx ceiling in Poisson standard deviations (one-sided ≈ 0.1% per look
 /// for a version exactly at the ceiling; far less for one below it).
@@ -495,16 +498,16 @@ impl Policy {
     /// The exact looks of requests approaching the ceiling, new vs old, with `approach_share`
     /// of the slow-request split test's looks budget: the same schedule as the other looks,
     /// against "ratio ≤ `approach_rho0`", fed counts scaled down by the burstiness of the
-    /// window before the rollout and thinned to `APPROACH_EVENTS_PER_MINUTE` (`BurstScale`),
+    /// window before the rollout and thinned to `SCALED_EVENTS_PER_MINUTE` (`BurstScale`),
     /// so their own skip limit is only a backstop.
     pub fn approach_looks(&self) -> ScheduledLooks {
         let (_, _, approach) = self.alpha_shares(CountTest::LatencySplit);
         let mut looks = ScheduledLooks::new(
             self.alpha * approach,
             self.approach_rho0,
-            APPROACH_MAX_EVENTS_PER_MINUTE,
+            SCALED_MAX_EVENTS_PER_MINUTE,
         );
-        looks.scale_for_bursts(APPROACH_MAX_EVENTS_PER_MINUTE);
+        looks.scale_for_bursts(SCALED_MAX_EVENTS_PER_MINUTE);
         looks
     }
 

@@ -4,8 +4,8 @@
 
 use crate::observe::{CountsWindow, Fetched, MinuteCounts, Observations, Probe, VersionCounts};
 use crate::policy::{
-    Breach, CountTest, Gap, LookedEvents, Policy, Signal, Verdict, APPROACH_EVENTS_PER_MINUTE,
-    APPROACH_MAX_EVENTS_PER_MINUTE,
+    Breach, CountTest, Gap, LookedEvents, Policy, Signal, Verdict, SCALED_EVENTS_PER_MINUTE,
+    SCALED_MAX_EVENTS_PER_MINUTE,
 };
 use crate::stats::{
     BakeLook, BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, HistoryLook, HistoryLooks,
@@ -292,7 +292,7 @@ impl SignalState {
 
     /// Reads the old version's minutes before the rollout: its 5xx into the history looks'
     /// baseline; the burstiness of its approaching requests for the approach looks, and of
-    /// its 5xx and slow requests for those looks where they are busy (`scaled_looks`).
+    /// its 5xx and slow requests for those looks where they are busy (`burst_scale_for`).
     fn ingest_history(
         &mut self,
         policy: &Policy,
@@ -328,10 +328,11 @@ impl SignalState {
                     )
                 };
                 self.approach_bursts = bursts(|c| c.approaching)
-                    .map(|bursts| BurstScale::new(bursts, APPROACH_EVENTS_PER_MINUTE));
+                    .map(|bursts| BurstScale::new(bursts, SCALED_EVENTS_PER_MINUTE));
                 self.errors_bursts =
-                    scaled_looks(policy, &mut self.errors_looks, bursts(|c| c.errors));
-                self.slow_bursts = scaled_looks(policy, &mut self.slow_looks, bursts(|c| c.slow));
+                    burst_scale_for(policy, &mut self.errors_looks, bursts(|c| c.errors));
+                self.slow_bursts =
+                    burst_scale_for(policy, &mut self.slow_looks, bursts(|c| c.slow));
             }
         }
     }
@@ -752,17 +753,17 @@ fn looks_exposure(policy: &Policy, summary: &mut RatioSummary, looks: &Scheduled
 /// window before the rollout: only where that window averaged at least half the looks'
 /// events-a-minute limit (below it, raw counts keep the looks exact and every event whole),
 /// and only while the looks have counted nothing (`ScheduledLooks::scale_for_bursts`).
-/// Scaled counts are thinned to `APPROACH_EVENTS_PER_MINUTE`, so the limit rises to
-/// `APPROACH_MAX_EVENTS_PER_MINUTE`, a backstop as for the approach looks.
-fn scaled_looks(
+/// Scaled counts are thinned to `SCALED_EVENTS_PER_MINUTE`, so the limit rises to
+/// `SCALED_MAX_EVENTS_PER_MINUTE`, a backstop as for the approach looks.
+fn burst_scale_for(
     policy: &Policy,
     looks: &mut ScheduledLooks,
     bursts: Option<Burstiness>,
 ) -> Option<BurstScale> {
     let bursts = bursts.filter(|b| b.mean_events >= policy.look_max_events_per_minute / 2.0)?;
     looks
-        .scale_for_bursts(APPROACH_MAX_EVENTS_PER_MINUTE)
-        .then(|| BurstScale::new(bursts, APPROACH_EVENTS_PER_MINUTE))
+        .scale_for_bursts(SCALED_MAX_EVENTS_PER_MINUTE)
+        .then(|| BurstScale::new(bursts, SCALED_EVENTS_PER_MINUTE))
 }
 
 fn pair(minute: &MinuteCounts, bad: impl Fn(&VersionCounts) -> f64) -> PairCounts {

@@ -1162,6 +1162,20 @@ fn the_5xx_and_slow_looks_scale_for_bursts_only_where_the_window_ran_at_half_the
     // 100 rps before the rollout: 60 5xx and 120 slow requests a minute, over half of 30.
     let (s, _) = run(ramping(false), 1..=1, HEALTHY);
     assert!(s.signals.errors_bursts.is_some() && s.signals.slow_bursts.is_some());
+    // Either side of 15 5xx a minute (6,000 requests a minute).
+    for (per_minute, scaled) in [(14.0, false), (16.0, true)] {
+        let traffic = Traffic {
+            new_errors: per_minute / 6000.0,
+            old_errors: per_minute / 6000.0,
+            ..HEALTHY
+        };
+        let (s, _) = run(ramping(false), 1..=1, traffic);
+        assert_eq!(
+            s.signals.errors_bursts.is_some(),
+            scaled,
+            "{per_minute} a minute"
+        );
+    }
     // 10 rps: 0.06 5xx and 12 slow requests a minute; the looks count raw minutes.
     let quiet = Traffic {
         rps: 10.0,
@@ -1172,6 +1186,41 @@ fn the_5xx_and_slow_looks_scale_for_bursts_only_where_the_window_ran_at_half_the
     let (s, _) = run(ramping(false), 1..=1, quiet);
     assert!(s.signals.errors_bursts.is_none() && s.signals.slow_bursts.is_none());
     assert!(s.signals.approach_bursts.is_some(), "the window was read");
+}
+
+#[test]
+fn a_window_read_after_split_minutes_were_counted_leaves_the_looks_raw() {
+    let mut s = ramping(false);
+    let mut m = 3;
+    // The window read fails until the looks have counted a split minute.
+    while s.signals.split_minutes == 0 {
+        let live = s.deployment.live.clone();
+        let mut obs = observe(&s, at(m), HEALTHY, &live);
+        if obs.history.is_some() {
+            obs.history = Some(Fetched::Failed { why: "503".into() });
+        }
+        let (next, actions) = step(s, Input::Tick(obs), at(m));
+        s = confirm(next, &actions, at(m)).0;
+        m += 1;
+        assert!(m < 10, "no split minute counted");
+    }
+    assert!(
+        s.signals.history_wanted(),
+        "{} failures",
+        s.signals.history_failures
+    );
+    let (s, _) = run(s, m..=m + 2, HEALTHY);
+    assert!(s.signals.history_read && s.signals.approach_bursts.is_some());
+    assert!(s.signals.errors_bursts.is_none() && s.signals.slow_bursts.is_none());
+    let look = s.signals.errors_looks.latest().expect("a look");
+    assert!(!look.scaled, "{look:?}");
+    assert!(
+        matches!(
+            look.skipped,
+            Some(crate::stats::LookSkipped::TooManyEvents { .. })
+        ),
+        "{look:?}"
+    );
 }
 
 #[test]

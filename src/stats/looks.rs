@@ -71,6 +71,11 @@ pub struct ScheduledLooks {
     /// Fed counts scaled for burstiness (`scale_for_bursts`).
     #[serde(default)]
     scaled: bool,
+    /// Requests of each version over the minutes counted, as fed (scaled ones when `scaled`).
+    #[serde(default)]
+    new_requests: f64,
+    #[serde(default)]
+    old_requests: f64,
 }
 
 /// Bad events of minutes in one segment at (nearly) one share.
@@ -227,9 +232,10 @@ impl ScheduledLooks {
 
     /// Promotion evidence from the looks: the probability that an exact look at the α they
     /// have spent so far would reject when the new version is at `rho` × `rate` and the old at
-    /// `rate`, over `new_requests` and `old_requests` (see `conditional_power`). `None` before
-    /// the first look, or when the latest was skipped for too many events (the looks do not
-    /// hold there) or rejected.
+    /// `rate`, over `new_requests` and `old_requests` (see `conditional_power`). Looks fed
+    /// burst-scaled counts use the scaled requests they counted instead: their exposure is
+    /// that much smaller. `None` before the first look, or when the latest was skipped for
+    /// too many events (the looks do not hold there) or rejected.
     pub fn detection_power(
         &self,
         new_requests: f64,
@@ -241,6 +247,11 @@ impl ScheduledLooks {
         if latest.rejected || matches!(latest.skipped, Some(LookSkipped::TooManyEvents { .. })) {
             return None;
         }
+        let (new_requests, old_requests) = if self.scaled {
+            (self.new_requests, self.old_requests)
+        } else {
+            (new_requests, old_requests)
+        };
         Some(conditional_power(
             new_requests,
             old_requests,
@@ -259,6 +270,8 @@ impl ScheduledLooks {
             return;
         }
         self.minutes += 1;
+        self.new_requests += minute.new_total;
+        self.old_requests += minute.old_total;
         let (new_bad, old_bad) = (round_count(minute.new_bad), round_count(minute.old_bad));
         let events = new_bad + old_bad;
         if events == 0 {
@@ -766,6 +779,39 @@ mod tests {
         ));
         assert_eq!(look.critical, None);
         assert!(!look.rejected);
+    }
+
+    #[test]
+    fn burst_scaled_looks_claim_power_only_for_the_exposure_they_counted() {
+        let raw = PairCounts {
+            new_total: 600.0,
+            new_bad: 6.0,
+            old_total: 5400.0,
+            old_bad: 54.0,
+        };
+        // The same minutes divided by an inflation of 4.
+        let quarter = PairCounts {
+            new_total: 150.0,
+            new_bad: 2.0,
+            old_total: 1350.0,
+            old_bad: 13.0,
+        };
+        let mut scaled = ScheduledLooks::new(0.01, 1.0, 30.0);
+        assert!(scaled.scale_for_bursts(5000.0));
+        // Raw looks with the limit out of the way, for comparison.
+        let mut plain = ScheduledLooks::new(0.01, 1.0, 5000.0);
+        for _ in 0..10 {
+            scaled.observe(quarter);
+            plain.observe(raw);
+        }
+        let step_end = LookKind::StepEnd { step: 0 };
+        let alpha = scaled.look(step_end, 0.5).expect("a look").alpha;
+        plain.look(step_end, 0.5);
+        // Asked with the e-process's raw totals, as `looks_exposure` asks.
+        let claim = |l: &ScheduledLooks| l.detection_power(6000.0, 54000.0, 0.01, 2.0);
+        let expected = conditional_power(1500.0, 13500.0, 0.01, 2.0, 1.0, alpha);
+        assert_eq!(claim(&scaled), Some(expected));
+        assert!(expected < claim(&plain).expect("a claim"));
     }
 
     #[test]
