@@ -1181,7 +1181,7 @@ fn the_5xx_and_slow_looks_scale_for_bursts_only_where_the_window_ran_at_half_the
         rps: 10.0,
         new_errors: 0.0001,
         old_errors: 0.0001,
-        new_p95_ms: 120.0,
+        ..HEALTHY
     };
     let (s, _) = run(ramping(false), 1..=1, quiet);
     assert!(s.signals.errors_bursts.is_none() && s.signals.slow_bursts.is_none());

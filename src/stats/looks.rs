@@ -783,19 +783,9 @@ mod tests {
 
     #[test]
     fn burst_scaled_looks_claim_power_only_for_the_exposure_they_counted() {
-        let raw = PairCounts {
-            new_total: 600.0,
-            new_bad: 6.0,
-            old_total: 5400.0,
-            old_bad: 54.0,
-        };
+        let raw = minute(600.0, 6.0, 5400.0, 54.0);
         // The same minutes divided by an inflation of 4.
-        let quarter = PairCounts {
-            new_total: 150.0,
-            new_bad: 2.0,
-            old_total: 1350.0,
-            old_bad: 13.0,
-        };
+        let quarter = minute(150.0, 2.0, 1350.0, 13.0);
         let mut scaled = ScheduledLooks::new(0.01, 1.0, 30.0);
         assert!(scaled.scale_for_bursts(5000.0));
         // Raw looks with the limit out of the way, for comparison.
@@ -816,12 +806,7 @@ mod tests {
 
     #[test]
     fn scaling_for_bursts_lifts_the_event_limit_only_before_any_minute_is_counted() {
-        let busy = PairCounts {
-            new_total: 600.0,
-            new_bad: 30.0,
-            old_total: 5400.0,
-            old_bad: 60.0,
-        };
+        let busy = minute(600.0, 30.0, 5400.0, 60.0);
         let mut scaled = ScheduledLooks::new(0.01, 1.0, 30.0);
         assert!(scaled.scale_for_bursts(5000.0));
         scaled.observe(busy);
