@@ -5,7 +5,7 @@
 use crate::observe::{Probe, QueueMetrics, VersionLatency};
 use crate::stats::{
     BakeLook, BakeLooks, BakeSkipped, Burstiness, HistoryLook, HistoryLooks, HistorySkipped, Look,
-    LookKind, LookSkipped, RatioSummary, RatioTestConfig, ScheduledLooks,
+    LookKind, LookSkipped, RatioSummary, RatioTestConfig, ScheduledLooks, LOOKS_MAX_EVENTS,
 };
 use serde::{Deserialize, Serialize};
 
@@ -929,27 +929,46 @@ pub fn describe_history(look: &HistoryLook) -> String {
     }
 }
 
+/// A look skipped for too many events (a minute, or in all) in one line, with the robust
+/// closing look when one was taken.
+fn describe_busy_look(look: &Look, which: &str, per_minute: f64, limit: f64) -> String {
+    let busy = |label: &str| {
+        if per_minute > limit {
+            format!("{per_minute:.0} bad events a minute ({label} {limit:.0})")
+        } else {
+            format!(
+                "{} bad events in all ({label} {LOOKS_MAX_EVENTS})",
+                look.events
+            )
+        }
+    };
+    match &look.robust {
+        Some(r) => format!(
+            "{which}: {}; robust t test over {} minutes: mean z {:.2}, spread {:.2}, t = {:.2}, \
+             p = {} (α {})",
+            busy("exact limit"),
+            r.minutes,
+            r.mean_z,
+            r.sd_z,
+            r.t,
+            format_probability(r.p_value),
+            format_probability(r.alpha),
+        ),
+        None => format!(
+            "{which}: skipped, {}; the anytime test decides",
+            busy("limit")
+        ),
+    }
+}
+
 /// A scheduled look in one line: what it saw against what the null expects.
 pub fn describe_look(look: &Look) -> String {
     let which = look_name(look);
     match (&look.skipped, look.critical) {
         (Some(LookSkipped::NoEvents), _) => format!("{which}: no bad events to test"),
-        (Some(LookSkipped::TooManyEvents { per_minute, limit }), _) => match &look.robust {
-            Some(r) => format!(
-                "{which}: {per_minute:.0} bad events a minute (exact limit {limit:.0}); robust \
-                 t test over {} minutes: mean z {:.2}, spread {:.2}, t = {:.2}, p = {} (α {})",
-                r.minutes,
-                r.mean_z,
-                r.sd_z,
-                r.t,
-                format_probability(r.p_value),
-                format_probability(r.alpha),
-            ),
-            None => format!(
-                "{which}: skipped, {per_minute:.0} bad events a minute (limit {limit:.0}); \
-                 the anytime test decides"
-            ),
-        },
+        (Some(LookSkipped::TooManyEvents { per_minute, limit }), _) => {
+            describe_busy_look(look, &which, *per_minute, *limit)
+        }
         (None, Some(critical)) => format!(
             "{which}: {} of {} {}bad events from the new version, {:.1} expected at ratio {}, \
              rejects at {critical}; p = {} (α {})",

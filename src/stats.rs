@@ -13,7 +13,10 @@ mod looks;
 pub use bake_looks::{BakeLook, BakeLooks, BakeSkipped};
 pub use bursts::{BurstScale, Burstiness};
 pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped};
-pub use looks::{conditional_power, Look, LookKind, LookSkipped, RobustLook, ScheduledLooks};
+pub use looks::{
+    conditional_power, Look, LookKind, LookSkipped, RobustLook, ScheduledLooks,
+    MAX_EVENTS as LOOKS_MAX_EVENTS,
+};
 
 /// One minute's sample-weighted counts for the two versions serving side by side.
 /// Counts are `SUM(_sample_interval)` values, so they may be non-integer after scaling.

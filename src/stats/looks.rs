@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 
 /// Share groups kept per segment (minutes between two looks) before the closest are merged.
 const GROUPS_PER_SEGMENT: usize = 24;
-/// Bad events above which a look is skipped to bound the work (the exact distribution has one
-/// entry per possible count). Far above `Policy::look_max_events_per_minute` × any split.
-pub(super) const MAX_EVENTS: u64 = 20_000;
+/// Bad events in all above which a look is skipped to bound the work (the exact distribution
+/// has one entry per possible count). Far above the raw `Policy::look_max_events_per_minute`
+/// × any split; burst-scaled looks, at 200 a minute, reach it after about 100 minutes.
+pub const MAX_EVENTS: u64 = 20_000;
 /// Looks before the closing one; after that only the closing look is taken (bounds the
 /// state and the work of a split held for hours).
 const MAX_LOOKS: usize = 240;
