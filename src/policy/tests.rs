@@ -447,7 +447,9 @@ fn a_look_past_the_exact_looks_total_says_so_rather_than_blaming_the_minute() {
     for _ in 0..101 {
         looks.observe(minute);
     }
-    let look = looks.look(LookKind::Interim { step: 0 }, 0.5).expect("a look");
+    let look = looks
+        .look(LookKind::Interim { step: 0 }, 0.5)
+        .expect("a look");
     let said = describe_look(look);
     assert!(
         said.contains("skipped, 20200 bad events in all (limit 20000)"),
