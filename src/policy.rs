@@ -974,7 +974,11 @@ pub fn describe_look(look: &Look) -> String {
              rejects at {critical}; p = {} (α {})",
             look.new_bad,
             look.events,
-            if look.scaled { "burst-scaled " } else { "" },
+            match (look.scaled, look.divisor) {
+                (true, Some(d)) => format!("burst-scaled (÷ {d:.2}) "),
+                (true, None) => "burst-scaled ".to_string(),
+                _ => String::new(),
+            },
             look.null_mean,
             look.rho0,
             format_probability(look.p_value),

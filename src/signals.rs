@@ -491,19 +491,24 @@ impl SignalState {
             }
             self.errors.observe(errors);
             self.slow.observe(slow);
-            let scaled = |scale: &mut Option<BurstScale>, counts: PairCounts| {
-                scale
-                    .as_mut()
-                    .map_or(counts, |s| s.scale(counts, policy.look_rho0))
-            };
-            self.errors_looks
-                .observe(scaled(&mut self.errors_bursts, errors));
-            self.slow_looks.observe(scaled(&mut self.slow_bursts, slow));
+            let rho0 = policy.look_rho0;
+            match self.errors_bursts.as_mut() {
+                Some(scale) => self
+                    .errors_looks
+                    .observe_scaled(errors, scale.scale(errors, rho0)),
+                None => self.errors_looks.observe(errors),
+            }
+            match self.slow_bursts.as_mut() {
+                Some(scale) => self
+                    .slow_looks
+                    .observe_scaled(slow, scale.scale(slow, rho0)),
+                None => self.slow_looks.observe(slow),
+            }
             self.very_slow_looks.observe(pair(minute, |c| c.very_slow));
             if let Some(scale) = self.approach_bursts.as_mut() {
                 let approaching = pair(minute, |c| c.approaching);
-                self.approach_looks
-                    .observe(scale.scale(approaching, policy.approach_rho0));
+                let scaled = scale.scale(approaching, policy.approach_rho0);
+                self.approach_looks.observe_scaled(approaching, scaled);
             }
             self.errors_history.observe(errors);
             return;

@@ -239,12 +239,12 @@ fn a_latency_shift_short_of_the_ceiling_rolls_back_through_the_approach_looks() 
 }
 
 #[test]
-fn a_doubling_of_frequent_5xx_rolls_back_in_the_first_step_through_burst_burst_scale_for() {
+fn a_doubling_of_frequent_5xx_rolls_back_in_the_first_step_through_burst_scaled_looks() {
     let h = Harness::new();
     // 1% 5xx at 100 rps is 60 a minute, over the exact looks' raw limit of 30; the stable
     // version's minutes before the rollout set the scaling that lets them count anyway.
     h.world.error_rates.set((0.02, 0.01));
-    rolls_back_within_the_first_step_saying(&h, "burst-scaled bad events");
+    rolls_back_within_the_first_step_saying(&h, "burst-scaled (÷ ");
 }
 
 #[test]

@@ -226,11 +226,12 @@ fn index_shows_phase_split_time_on_step_and_verdict_numbers() {
     assert!(html.contains("e-value "));
     // Looks at minutes 3, 4 and 5. The stable version served 60 5xx a minute before the
     // rollout, over half the looks' raw limit of 30, so they count minutes scaled for its
-    // burstiness (none here beyond the estimate's margin): 180 events become 173.
+    // burstiness (none here beyond the estimate's margin): 180 events become 173, and the
+    // line gives the divisor that turns them back.
     assert!(
         html.contains(
-            "look during step 1 (look 3): 17 of 173 burst-scaled bad events from the new \
-             version, 17.3 expected at ratio 1"
+            "look during step 1 (look 3): 17 of 173 burst-scaled (÷ 1.04) bad events from the \
+             new version, 17.3 expected at ratio 1"
         ),
         "{html}"
     );
@@ -257,8 +258,8 @@ fn index_shows_phase_split_time_on_step_and_verdict_numbers() {
     // 8 minutes, about 1,600 events.
     assert!(
         html.contains(
-            "approaching the ceiling: look at the end of step 1: 158 of 1584 burst-scaled bad \
-             events from the new version, 172.5 expected at ratio 1.1"
+            "approaching the ceiling: look at the end of step 1: 158 of 1584 burst-scaled (÷ \
+             6.06) bad events from the new version, 172.5 expected at ratio 1.1"
         ),
         "{html}"
     );

@@ -77,6 +77,9 @@ pub struct ScheduledLooks {
     new_requests: f64,
     #[serde(default)]
     old_requests: f64,
+    /// Requests of both versions over the same minutes before scaling (`observe_scaled`).
+    #[serde(default)]
+    raw_requests: f64,
 }
 
 /// Bad events of minutes in one segment at (nearly) one share.
@@ -136,6 +139,10 @@ pub struct Look {
     /// The counts were scaled down for the old version's burstiness (`BurstScale`).
     #[serde(default)]
     pub scaled: bool,
+    /// For scaled counts, the mean divisor over the minutes counted (raw requests over
+    /// scaled ones), so the raw counts can be told.
+    #[serde(default)]
+    pub divisor: Option<f64>,
 }
 
 /// The robust closing look: a one-sided Student t test that the mean per-minute excess of
@@ -263,6 +270,22 @@ impl ScheduledLooks {
         ))
     }
 
+    /// Counts one split minute given `raw` and as `scaled` for burstiness (`BurstScale`,
+    /// which scales requests and events alike), keeping the raw requests for the divisor.
+    pub fn observe_scaled(&mut self, raw: PairCounts, scaled: PairCounts) {
+        let minutes = self.minutes;
+        self.observe(scaled);
+        if self.minutes > minutes {
+            self.raw_requests += raw.new_total + raw.old_total;
+        }
+    }
+
+    /// Raw requests over scaled ones, for scaled looks that have counted some.
+    fn divisor(&self) -> Option<f64> {
+        let scaled = self.new_requests + self.old_requests;
+        (self.scaled && self.raw_requests > 0.0 && scaled > 0.0).then(|| self.raw_requests / scaled)
+    }
+
     /// Counts one split minute (rounded to whole events; see `PairCounts::per_sample`).
     /// Minutes where one version served nothing carry no evidence and are ignored, as are
     /// minutes after the closing look.
@@ -362,6 +385,7 @@ impl ScheduledLooks {
             skipped,
             robust,
             scaled: self.scaled,
+            divisor: self.divisor(),
         };
         self.boundaries.push(critical);
         self.minutes_at_last_look = self.minutes;
@@ -803,6 +827,35 @@ mod tests {
         let expected = conditional_power(1500.0, 13500.0, 0.01, 2.0, 1.0, alpha);
         assert_eq!(claim(&scaled), Some(expected));
         assert!(expected < claim(&plain).expect("a claim"));
+    }
+
+    #[test]
+    fn scaled_looks_tell_the_mean_divisor_of_their_counts() {
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 30.0);
+        assert!(looks.scale_for_bursts(5000.0));
+        looks.observe_scaled(
+            minute(600.0, 6.0, 5400.0, 54.0),
+            minute(150.0, 2.0, 1350.0, 13.0),
+        );
+        looks.observe_scaled(
+            minute(600.0, 6.0, 5400.0, 54.0),
+            minute(300.0, 3.0, 2700.0, 27.0),
+        );
+        // A minute one version did not serve counts for neither.
+        looks.observe_scaled(
+            minute(0.0, 0.0, 6000.0, 60.0),
+            minute(0.0, 0.0, 6000.0, 60.0),
+        );
+        let look = looks
+            .look(LookKind::Interim { step: 0 }, 0.5)
+            .expect("a look");
+        assert_eq!(look.divisor, Some(12000.0 / 4500.0));
+        let mut raw = ScheduledLooks::new(0.01, 1.0, 30.0);
+        raw.observe(minute(600.0, 6.0, 5400.0, 54.0));
+        let look = raw
+            .look(LookKind::Interim { step: 0 }, 0.5)
+            .expect("a look");
+        assert_eq!(look.divisor, None);
     }
 
     #[test]
