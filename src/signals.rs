@@ -492,23 +492,23 @@ impl SignalState {
             self.errors.observe(errors);
             self.slow.observe(slow);
             let rho0 = policy.look_rho0;
-            match self.errors_bursts.as_mut() {
-                Some(scale) => self
-                    .errors_looks
-                    .observe_scaled(errors, scale.scale(errors, rho0)),
-                None => self.errors_looks.observe(errors),
-            }
-            match self.slow_bursts.as_mut() {
-                Some(scale) => self
-                    .slow_looks
-                    .observe_scaled(slow, scale.scale(slow, rho0)),
-                None => self.slow_looks.observe(slow),
-            }
+            observe_split(
+                &mut self.errors_looks,
+                self.errors_bursts.as_mut(),
+                errors,
+                rho0,
+            );
+            observe_split(&mut self.slow_looks, self.slow_bursts.as_mut(), slow, rho0);
             self.very_slow_looks.observe(pair(minute, |c| c.very_slow));
+            // The approach looks count nothing until their scaling is known.
             if let Some(scale) = self.approach_bursts.as_mut() {
                 let approaching = pair(minute, |c| c.approaching);
-                let scaled = scale.scale(approaching, policy.approach_rho0);
-                self.approach_looks.observe_scaled(approaching, scaled);
+                observe_split(
+                    &mut self.approach_looks,
+                    Some(scale),
+                    approaching,
+                    policy.approach_rho0,
+                );
             }
             self.errors_history.observe(errors);
             return;
@@ -769,6 +769,20 @@ fn burst_scale_for(
     looks
         .scale_for_bursts(SCALED_MAX_EVENTS_PER_MINUTE)
         .then(|| BurstScale::new(bursts, SCALED_EVENTS_PER_MINUTE))
+}
+
+/// Counts one split minute into `looks`: scaled for burstiness under the null "ratio ≤
+/// `rho0`" when `scale` is set, raw otherwise.
+fn observe_split(
+    looks: &mut ScheduledLooks,
+    scale: Option<&mut BurstScale>,
+    counts: PairCounts,
+    rho0: f64,
+) {
+    match scale {
+        Some(scale) => looks.observe_scaled(counts, scale.scale(counts, rho0)),
+        None => looks.observe(counts),
+    }
 }
 
 fn pair(minute: &MinuteCounts, bad: impl Fn(&VersionCounts) -> f64) -> PairCounts {
