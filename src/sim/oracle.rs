@@ -111,15 +111,8 @@ pub fn evaluate(
             oracle.path(&null, scenario, rng)
         })
         .collect();
-    // One calibrated test per exposure: `critical[t - 1]` for the first t split minutes.
     let alpha = scenario.policy.alpha;
-    let critical: Vec<(f64, f64)> = (0..split as usize)
-        .map(|t| {
-            let mut values: Vec<f64> = null_paths.iter().map(|p| p[t]).collect();
-            values.sort_by(|a, b| b.total_cmp(a));
-            critical_value(&values, alpha)
-        })
-        .collect();
+    let critical = per_minute_critical(&null_paths, split as usize, alpha);
     let at_end = critical[split as usize - 1];
     let finals: Vec<f64> = null_paths.iter().map(|p| p[split as usize - 1]).collect();
     let size = rejection_rate(&finals, at_end.0, at_end.1);
@@ -198,6 +191,18 @@ fn rejection_rate(values: &[f64], critical: f64, gamma: f64) -> f64 {
         .map(|v| reject_weight(*v, critical, gamma))
         .sum::<f64>()
         / values.len().max(1) as f64
+}
+
+/// One calibrated test per exposure: `(c, γ)` at index t − 1 for the first t of `minutes`
+/// split minutes, each at `alpha` on its own.
+fn per_minute_critical(null_paths: &[Vec<f64>], minutes: usize, alpha: f64) -> Vec<(f64, f64)> {
+    (0..minutes)
+        .map(|t| {
+            let mut values: Vec<f64> = null_paths.iter().map(|p| p[t]).collect();
+            values.sort_by(|a, b| b.total_cmp(a));
+            critical_value(&values, alpha)
+        })
+        .collect()
 }
 
 /// The anytime oracle's `(c, γ)`: the (1 − α) quantile of each null path's maximum, so a
@@ -335,13 +340,7 @@ mod tests {
     #[test]
     fn looking_every_minute_at_alpha_each_rejects_far_more_than_alpha_over_the_split() {
         let paths = walks(4000, 20);
-        let critical: Vec<(f64, f64)> = (0..20)
-            .map(|t| {
-                let mut values: Vec<f64> = paths.iter().map(|p| p[t]).collect();
-                values.sort_by(|a, b| b.total_cmp(a));
-                critical_value(&values, 0.05)
-            })
-            .collect();
+        let critical = per_minute_critical(&paths, 20, 0.05);
         let last: Vec<f64> = paths.iter().map(|p| p[19]).collect();
         let (c, g) = critical[19];
         assert!((rejection_rate(&last, c, g) - 0.05).abs() < 1e-9);

@@ -165,15 +165,15 @@ pub fn summarize(scenario: &Scenario, gate: GateKind, runs: &[RunOutcome]) -> Ga
 
 /// The oracle's summary.
 pub fn summarize_oracle(report: &OracleReport) -> OracleSummary {
-    let minutes = |ticks: &[Option<u32>]| {
+    let detected = |ticks: &[Option<u32>]| {
         ticks
             .iter()
             .flatten()
             .map(|t| f64::from(*t))
             .collect::<Vec<f64>>()
     };
-    let mut ticks = minutes(&report.detect_ticks);
-    let mut anytime = minutes(&report.anytime_detect_ticks);
+    let mut ticks = detected(&report.detect_ticks);
+    let mut anytime = detected(&report.anytime_detect_ticks);
     OracleSummary {
         detection: report.detection,
         first_step_detection: report.first_step_detection,
