@@ -852,8 +852,12 @@ pub fn describe_bake_look(look: &BakeLook) -> String {
         r.requests,
         rate(r.bad, r.requests)
     );
+    let scaled = look
+        .divisor
+        .filter(|_| look.scaled)
+        .map_or(String::new(), |d| format!(", burst-scaled (÷ {d:.2})"));
     let new = format!(
-        "{}/{:.0} ({}) at 100%",
+        "{}/{:.0} ({}) at 100%{scaled}",
         look.new_bad,
         look.new_requests,
         rate(look.new_bad as f64, look.new_requests)

@@ -333,6 +333,20 @@ impl SignalState {
                     burst_scale_for(policy, &mut self.errors_looks, bursts(|c| c.errors));
                 self.slow_bursts =
                     burst_scale_for(policy, &mut self.slow_looks, bursts(|c| c.slow));
+                // The bake looks of a signal whose split looks are scaled are too: the bake
+                // runs at about the window's rate, where raw looks would skip.
+                for (scale, looks) in [
+                    (&self.errors_bursts, &mut self.errors_bake_looks),
+                    (&self.slow_bursts, &mut self.slow_bake_looks),
+                ] {
+                    if let Some(scale) = scale {
+                        looks.scale_for_bursts(
+                            scale.bursts,
+                            SCALED_EVENTS_PER_MINUTE,
+                            SCALED_MAX_EVENTS_PER_MINUTE,
+                        );
+                    }
+                }
             }
         }
     }
@@ -500,6 +514,10 @@ impl SignalState {
             );
             observe_split(&mut self.slow_looks, self.slow_bursts.as_mut(), slow, rho0);
             self.very_slow_looks.observe(pair(minute, |c| c.very_slow));
+            self.errors_bake_looks
+                .observe_reference(errors.old_total, errors.old_bad);
+            self.slow_bake_looks
+                .observe_reference(slow.old_total, slow.old_bad);
             // The approach looks count nothing until their scaling is known.
             if let Some(scale) = self.approach_bursts.as_mut() {
                 let approaching = pair(minute, |c| c.approaching);

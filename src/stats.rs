@@ -11,7 +11,7 @@ mod bursts;
 mod history;
 mod looks;
 pub use bake_looks::{BakeLook, BakeLooks, BakeSkipped};
-pub use bursts::{BurstScale, Burstiness};
+pub use bursts::{BurstScale, Burstiness, SeriesScale};
 pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped};
 pub use looks::{
     conditional_power, Look, LookKind, LookSkipped, RobustLook, ScheduledLooks,

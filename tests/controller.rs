@@ -494,3 +494,32 @@ fn the_old_versions_baseline_before_the_rollout_is_read_once_on_the_first_tick()
     let baseline = signals.errors_history.baseline().expect("baseline read");
     assert_eq!(baseline.minutes, 180);
 }
+
+#[test]
+fn a_regression_that_appears_in_the_bake_of_a_busy_service_rolls_back_through_burst_scaled_looks() {
+    let h = Harness::new();
+    // 1% 5xx at 100 rps is 60 a minute at 100%, over the raw bake looks' limit of 30; the
+    // stable version's minutes before the rollout set the scaling that lets them count.
+    h.world.error_rates.set((0.01, 0.01));
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 23);
+    assert!(h.phase() == Phase::Baking, "{:?}", h.phase());
+    // ×3 from minute 24. The e-process, whose bursty minutes count ×10 at most, needs four
+    // such minutes (minute 27); the scaled looks see it in the first tick that counts one.
+    h.world.error_rates.set((0.03, 0.01));
+    h.tick_through(24, 24);
+    assert!(
+        matches!(h.phase(), Phase::RolledBack { .. }),
+        "{:?}",
+        h.phase()
+    );
+    let slack = h.world.slack.borrow();
+    let rolling_back = slack
+        .iter()
+        .map(|m| m.to_string())
+        .find(|t| t.contains("Rolling back"))
+        .expect("a rollback message");
+    for words in ["bake look", "burst-scaled (÷ "] {
+        assert!(rolling_back.contains(words), "{words}: {rolling_back}");
+    }
+}

@@ -1,10 +1,11 @@
 //! The bake's exact looks: at 100% the new version's bad events since the bake began against
 //! the old version's rate over the split (the same reference as `BakeTest`), with the
 //! practical-significance floor as margin, each look spending the allowance added since the
-//! last (Bonferroni). Pure and sync. Method and validity: docs/statistics.md, "The bake".
+//! last (Bonferroni); on a busy service both sides are scaled for burstiness first. Pure and
+//! sync. Method and validity: docs/statistics.md, "The bake".
 
 use super::looks::{round_count, MAX_EVENTS};
-use super::Baseline;
+use super::{Baseline, Burstiness, SeriesScale};
 use serde::{Deserialize, Serialize};
 
 /// The bake looks of one count signal.
@@ -36,6 +37,23 @@ pub struct BakeLooks {
     spent: f64,
     /// The latest look (the rejecting one, once one rejects).
     latest: Option<BakeLook>,
+    /// Burst scaling of both sides (`scale_for_bursts`; `None`: raw counts).
+    #[serde(default)]
+    scaling: Option<BakeScaling>,
+    /// Split minutes offered to `observe_reference`, scaled or not.
+    #[serde(default)]
+    reference_minutes: u32,
+}
+
+/// The scaling of the bake looks' two sides, each minute by its own inflation
+/// (`SeriesScale`): the old version's split minutes as they are counted, which become the
+/// reference, then the bake's minutes.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct BakeScaling {
+    reference: SeriesScale,
+    /// The reference's minutes, scaled, once the split's are all counted.
+    scaled_reference: Baseline,
+    bake: SeriesScale,
 }
 
 /// One bake look's outcome, with the numbers behind it.
@@ -62,6 +80,13 @@ pub struct BakeLook {
     pub rejected: bool,
     /// Why nothing was tested, if nothing was.
     pub skipped: Option<BakeSkipped>,
+    /// Both sides' counts are burst-scaled (`BakeLooks::scale_for_bursts`); the counts
+    /// above are the scaled ones.
+    #[serde(default)]
+    pub scaled: bool,
+    /// When scaled: the bake's raw requests over its scaled ones (the mean divisor).
+    #[serde(default)]
+    pub divisor: Option<f64>,
 }
 
 /// Why a bake look tested nothing.
@@ -87,9 +112,58 @@ impl BakeLooks {
         }
     }
 
-    /// Sets the reference once, when the bake starts; one without requests is none.
-    pub fn start(&mut self, reference: Baseline) {
-        if self.reference.is_none() && reference.is_usable() {
+    /// Scales both sides for `bursts` (the old version's burstiness before the rollout), each
+    /// minute by its own inflation and thinned to `events_per_minute`, and raises the
+    /// events-a-minute limit to `limit`, a backstop. Only before the split's first minute is
+    /// counted (`observe_reference`), so a reference is never half raw; returns whether the
+    /// looks are scaled.
+    pub fn scale_for_bursts(
+        &mut self,
+        bursts: Burstiness,
+        events_per_minute: f64,
+        limit: f64,
+    ) -> bool {
+        if self.scaling.is_some() || self.reference.is_some() || self.reference_minutes > 0 {
+            return self.scaling.is_some();
+        }
+        self.max_events_per_minute = self.max_events_per_minute.max(limit);
+        self.scaling = Some(BakeScaling {
+            reference: SeriesScale::new(bursts, events_per_minute),
+            scaled_reference: Baseline::default(),
+            bake: SeriesScale::new(bursts, events_per_minute),
+        });
+        true
+    }
+
+    /// Counts one split minute of the old version (per sample) into the scaled reference;
+    /// nothing without scaling (the reference is then the split's raw totals, given to
+    /// `start`) or once the bake has started.
+    pub fn observe_reference(&mut self, old_total: f64, old_bad: f64) {
+        let valid = old_total.is_finite() && old_bad.is_finite() && old_bad >= 0.0;
+        if self.reference.is_some() || !valid || old_total <= 0.0 {
+            return;
+        }
+        self.reference_minutes += 1;
+        let Some(scaling) = self.scaling.as_mut() else {
+            return;
+        };
+        // The old version's expected events: its rate so far, at least the window's.
+        let rate = scaling.reference.raw_rate();
+        let (requests, bad) = scaling.reference.scale(old_total, old_bad, rate);
+        let r = &mut scaling.scaled_reference;
+        r.minutes += 1;
+        r.requests += requests;
+        r.bad += bad;
+    }
+
+    /// Sets the reference once, when the bake starts: the split's `raw` totals, or when
+    /// scaled the minutes counted by `observe_reference`. One without requests is none.
+    pub fn start(&mut self, raw: Baseline) {
+        if self.reference.is_some() {
+            return;
+        }
+        let reference = self.scaling.map_or(raw, |s| s.scaled_reference);
+        if reference.is_usable() {
             self.reference = Some(reference);
         }
     }
@@ -125,9 +199,28 @@ impl BakeLooks {
         if self.finished() || !valid || new_total <= 0.0 {
             return;
         }
+        let (new_total, new_bad) = match self.scaling.as_mut() {
+            // The new version's expected events at the null's largest rate: `margin` × the
+            // old version's over the split (at least the window's).
+            Some(scaling) => {
+                let rate = self.margin
+                    * scaling
+                        .reference
+                        .raw_rate()
+                        .max(scaling.reference.bursts.rate);
+                scaling.bake.scale(new_total, new_bad, rate)
+            }
+            None => (new_total, new_bad),
+        };
         self.new_requests += new_total;
         self.new_bad = self.new_bad.saturating_add(round_count(new_bad));
         self.minutes += 1;
+    }
+
+    /// The bake's raw requests over its scaled ones, when scaled.
+    fn divisor(&self) -> Option<f64> {
+        let scaling = self.scaling.as_ref()?;
+        (self.new_requests > 0.0).then(|| scaling.bake.raw_requests / self.new_requests)
     }
 
     /// Takes a look that may have spent `alpha × allowance` with the earlier ones (`allowance`
@@ -166,6 +259,8 @@ impl BakeLooks {
             alpha,
             rejected: skipped.is_none() && alpha > 0.0 && p_value <= alpha,
             skipped,
+            scaled: self.scaling.is_some(),
+            divisor: self.divisor(),
         });
         self.latest.as_ref()
     }
@@ -191,6 +286,7 @@ impl BakeLooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::rng::Rng;
 
     fn reference(requests: f64, bad: f64) -> Baseline {
         Baseline {
@@ -287,6 +383,128 @@ mod tests {
         let mut off = BakeLooks::new(0.0, 1.5, 30.0);
         fed(&mut off);
         assert!(off.look(1.0).is_none());
+    }
+
+    /// A busy service, 1% 5xx at 6,000 requests a minute (60 events), each minute's rate
+    /// moved by a gamma factor of squared CV `cv2` shared by both versions: 180 minutes of
+    /// the old version before the rollout (the window `looks` are scaled for, unless
+    /// `raw`), 20 split minutes of it (10 at 90%, 10 at 50%), then 8 bake minutes with the
+    /// new version at `ratio` × that rate from bake minute `from` (1-based), looked at as
+    /// the gate does. Returns the looks.
+    fn busy_bake(
+        rng: &mut Rng,
+        alpha: f64,
+        cv2: f64,
+        ratio: f64,
+        from: u32,
+        raw: bool,
+    ) -> BakeLooks {
+        let mut draw = |requests: f64, ratio: f64| {
+            let mean = requests * 0.01 * ratio * rng.gamma_mean_one(cv2);
+            (requests, rng.poisson(mean) as f64)
+        };
+        let window: Vec<(f64, f64)> = (0..180).map(|_| draw(6000.0, 1.0)).collect();
+        let mut looks = BakeLooks::new(alpha, 1.0, if raw { 1e9 } else { 30.0 });
+        if !raw {
+            let bursts = Burstiness::estimate(window).expect("an estimate");
+            assert!(looks.scale_for_bursts(bursts, 200.0, 5_000.0));
+        }
+        let (mut requests, mut bad) = (0.0, 0.0);
+        for minute in 0..20 {
+            let (total, events) = draw(if minute < 10 { 5400.0 } else { 3000.0 }, 1.0);
+            looks.observe_reference(total, events);
+            requests += total;
+            bad += events;
+        }
+        looks.start(Baseline {
+            minutes: 20,
+            requests,
+            bad,
+        });
+        for minute in 1..=8 {
+            let (total, events) = draw(6000.0, if minute >= from { ratio } else { 1.0 });
+            looks.observe(total, events);
+            let x = f64::from(minute) / 8.0;
+            looks.look(if minute == 8 { 1.0 } else { 0.25 * x * x });
+        }
+        looks
+    }
+
+    #[test]
+    fn burst_scaled_looks_catch_a_regression_on_a_service_too_busy_for_raw_ones() {
+        let mut rng = Rng::from_seed(5);
+        // ×3 from the fifth bake minute: 180 events a minute against 60.
+        let raw = {
+            let mut looks = BakeLooks::new(0.0003, 1.5, 30.0);
+            looks.start(reference(84_000.0, 840.0));
+            for minute in 1..=8 {
+                looks.observe(6000.0, if minute >= 5 { 180.0 } else { 60.0 });
+                looks.look(if minute == 8 { 1.0 } else { 0.1 });
+            }
+            looks
+        };
+        let look = raw.latest().expect("a look");
+        assert!(
+            matches!(look.skipped, Some(BakeSkipped::TooManyEvents { .. })) && !look.rejected,
+            "{look:?}"
+        );
+        let scaled = busy_bake(&mut rng, 0.0003, 0.01, 3.0, 5, false);
+        let look = scaled.rejected().expect("rejected");
+        assert!(look.scaled && look.skipped.is_none(), "{look:?}");
+        // Bursts of CV 10% at 60 expected events make each minute's variance 1 + 0.01 × 60
+        // = 1.6 times its mean; the estimate's upper bound adds its margin to that.
+        let divisor = look.divisor.expect("a divisor");
+        assert!(divisor > 1.6 && divisor < 3.0, "{divisor}");
+    }
+
+    #[test]
+    fn burst_scaled_looks_keep_their_alpha_under_bursts_that_break_raw_ones() {
+        // Bursts of CV 30% shared by both versions, which across minutes do not cancel.
+        let (runs, alpha) = (800, 0.05);
+        let mut rng = Rng::from_seed(2026);
+        let (mut scaled, mut raw) = (0, 0);
+        for _ in 0..runs {
+            scaled += u32::from(
+                busy_bake(&mut rng, alpha, 0.09, 1.0, 1, false)
+                    .rejected()
+                    .is_some(),
+            );
+            raw += u32::from(
+                busy_bake(&mut rng, alpha, 0.09, 1.0, 1, true)
+                    .rejected()
+                    .is_some(),
+            );
+        }
+        let share = |n: u32| f64::from(n) / f64::from(runs);
+        let (scaled, raw) = (share(scaled), share(raw));
+        eprintln!("scaled {scaled}, raw {raw}");
+        let tolerance = 3.0 * (alpha * (1.0 - alpha) / f64::from(runs)).sqrt();
+        assert!(scaled <= alpha + tolerance, "scaled {scaled}");
+        assert!(raw > 2.5 * alpha, "raw {raw}");
+    }
+
+    #[test]
+    fn scaling_starts_only_before_the_split_is_counted_so_no_reference_is_half_raw() {
+        let bursts = Burstiness::estimate(vec![(6000.0, 60.0); 40]).unwrap();
+        let mut late = BakeLooks::new(0.001, 1.5, 30.0);
+        late.observe_reference(5400.0, 54.0);
+        assert!(!late.scale_for_bursts(bursts, 200.0, 5_000.0));
+        late.start(reference(5400.0, 54.0));
+        late.observe(6000.0, 60.0);
+        let look = late.look(1.0).unwrap();
+        assert!(!look.scaled && look.divisor.is_none(), "{look:?}");
+        assert_eq!(look.reference, Some(reference(5400.0, 54.0)));
+
+        // In time: the reference is the scaled split minutes, not the raw totals given.
+        let mut early = BakeLooks::new(0.001, 1.5, 30.0);
+        assert!(early.scale_for_bursts(bursts, 200.0, 5_000.0));
+        early.observe_reference(5400.0, 54.0);
+        early.start(reference(5400.0, 54.0));
+        let r = early.reference.expect("a reference");
+        let inflation = 1.0 + bursts.c2_upper * 54.0;
+        assert_eq!(r.minutes, 1);
+        assert!((r.requests - 5400.0 / inflation).abs() < 1e-9, "{r:?}");
+        assert_eq!(r.bad, (54.0 / inflation).round());
     }
 
     #[test]

@@ -153,16 +153,84 @@ impl BurstScale {
         let inflation = self.bursts.inflation(events, minute.null_share(rho0));
         let thinning = events / self.events_per_minute;
         let scaled = minute.per_sample(inflation.max(thinning));
-        let whole = |value: f64, carry: &mut f64| {
-            let rounded = (value + *carry).round().max(0.0);
-            *carry = value + *carry - rounded;
-            rounded
-        };
         PairCounts {
             new_bad: whole(scaled.new_bad, &mut self.carry_new),
             old_bad: whole(scaled.old_bad, &mut self.carry_old),
             ..scaled
         }
+    }
+}
+
+/// `value` plus the remainder carried from earlier minutes, rounded to whole events; the new
+/// remainder (in [-0.5, 0.5)) is carried on.
+fn whole(value: f64, carry: &mut f64) -> f64 {
+    let rounded = (value + *carry).round().max(0.0);
+    *carry = value + *carry - rounded;
+    rounded
+}
+
+/// One version's minutes scaled by their own variance inflation, for a test that compares
+/// them with other minutes rather than within a split: the bake's minutes at 100% against
+/// the old version's over the split (`BakeLooks`). Across minutes, bursts shared by both
+/// versions do not cancel, so the whole burstiness the window shows applies: a minute with
+/// μ expected events has variance μ(1 + c²μ), and divided by that inflation its count has
+/// variance about its mean, as a Poisson count does. μ is the minute's requests times the
+/// caller's rate (for validity, the largest the null allows), and never the minute's own
+/// count. Thinned to `events_per_minute` and rounded with a carry, as `BurstScale` does.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesScale {
+    /// The old version's burstiness before the rollout.
+    pub bursts: Burstiness,
+    /// Expected events a minute kept at most (after scaling).
+    pub events_per_minute: f64,
+    /// Scaled events not yet passed on.
+    carry: f64,
+    /// Requests and events of the minutes scaled so far, before scaling.
+    pub raw_requests: f64,
+    pub raw_events: f64,
+}
+
+impl SeriesScale {
+    /// Scaling by `bursts`, thinning to `events_per_minute`, nothing carried yet.
+    pub fn new(bursts: Burstiness, events_per_minute: f64) -> Self {
+        SeriesScale {
+            bursts,
+            events_per_minute,
+            carry: 0.0,
+            raw_requests: 0.0,
+            raw_events: 0.0,
+        }
+    }
+
+    /// Events per request over the minutes scaled so far (0 before any).
+    pub fn raw_rate(&self) -> f64 {
+        if self.raw_requests > 0.0 {
+            self.raw_events / self.raw_requests
+        } else {
+            0.0
+        }
+    }
+
+    /// One minute's `(requests, events)` (per sample) divided by its inflation at `rate`
+    /// events per request (at least the window's), or by its expected events over
+    /// `events_per_minute`, whichever is larger; the events whole. A minute without requests
+    /// or with invalid counts is returned as it is and moves nothing.
+    pub fn scale(&mut self, requests: f64, events: f64, rate: f64) -> (f64, f64) {
+        let valid = requests.is_finite() && events.is_finite() && requests > 0.0 && events >= 0.0;
+        if !valid {
+            return (requests, events);
+        }
+        self.raw_requests += requests;
+        self.raw_events += events;
+        let rate = if rate.is_finite() {
+            self.bursts.rate.max(rate)
+        } else {
+            self.bursts.rate
+        };
+        let expected = rate * requests;
+        let inflation = 1.0 + self.bursts.c2_upper * expected;
+        let divisor = inflation.max(expected / self.events_per_minute);
+        (requests / divisor, whole(events / divisor, &mut self.carry))
     }
 }
 
@@ -371,6 +439,51 @@ mod tests {
         let alone = split(0.0, 0.0, 900.0, 97.0);
         assert_eq!(scale.scale(alone, 1.0), alone);
         assert_eq!(scale, BurstScale::new(bursts, 1e9));
+    }
+
+    #[test]
+    fn a_series_minute_is_divided_by_its_own_inflation_at_the_rate_given_or_the_windows() {
+        // The window: 10% of requests. One version alone, so the inflation is 1 + c²μ.
+        let bursts = steady(1_000.0, 100.0);
+        let mut series = SeriesScale::new(bursts, 1e9);
+        let (requests, events) = series.scale(900.0, 90.0, 0.0);
+        let inflation = 1.0 + bursts.c2_upper * 90.0;
+        assert!((requests - 900.0 / inflation).abs() < 1e-9);
+        assert_eq!(events, (90.0 / inflation).round());
+        // A larger rate (the null's) means more expected events and a larger divisor; a
+        // smaller one never goes below the window's.
+        let (higher, _) = series.scale(900.0, 90.0, 0.15);
+        assert!((higher - 900.0 / (1.0 + bursts.c2_upper * 135.0)).abs() < 1e-9);
+        let (lower, _) = series.scale(900.0, 90.0, 0.01);
+        assert!((lower - requests).abs() < 1e-9);
+        assert!((series.raw_rate() - 0.1).abs() < 1e-12);
+        assert_eq!(series.raw_requests, 2_700.0);
+    }
+
+    #[test]
+    fn series_minutes_are_thinned_and_carry_their_rounding() {
+        let bursts = steady(1_000.0, 100.0);
+        let mut series = SeriesScale::new(bursts, 50.0);
+        // 5,000 requests at 10% are 500 expected events: thinned to 50, a divisor of 10,
+        // larger than the inflation (about 3 here).
+        assert!(1.0 + bursts.c2_upper * 500.0 < 10.0);
+        assert_eq!(series.scale(5_000.0, 500.0, 0.0), (500.0, 50.0));
+        // Without thinning, the scaled events over many minutes stay within half an event
+        // of the exact quotient.
+        let mut roomy = SeriesScale::new(bursts, 1e9);
+        let inflation = 1.0 + bursts.c2_upper * 30.0;
+        let mut total = 0.0;
+        for m in 1..=40 {
+            let (_, events) = roomy.scale(300.0, 31.0, 0.0);
+            assert_eq!(events.fract(), 0.0);
+            total += events;
+            assert!((total - 31.0 * f64::from(m) / inflation).abs() <= 0.5 + 1e-9);
+        }
+        // Minutes without requests or with invalid counts pass untouched and move nothing.
+        let before = roomy;
+        assert_eq!(roomy.scale(0.0, 3.0, 0.0), (0.0, 3.0));
+        assert!(roomy.scale(f64::NAN, 3.0, 0.0).0.is_nan());
+        assert_eq!(roomy, before);
     }
 
     #[test]
