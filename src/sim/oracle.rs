@@ -11,10 +11,12 @@
 //! oracle** is one it could: the same statistic against one threshold for the whole split,
 //! set so that a healthy candidate crosses it at some minute in α of the calibration runs
 //! (a one-sided sequential probability ratio test, truncated at the end of the split).
-//! Neither is a proven limit: the statistic is not the likelihood ratio of all the data.
+//! Both read minutes as a gate does: after the ingestion lag, and not while Analytics Engine
+//! is down. Neither is a proven limit: the statistic is not the likelihood ratio of all the
+//! data.
 
 use super::rng::Rng;
-use super::scenario::Scenario;
+use super::scenario::{Fault, Scenario};
 use super::traffic::{tick_time, World};
 use serde::Serialize;
 
@@ -121,6 +123,14 @@ pub fn evaluate(
     let anytime_size = size_over_the_split(&null_paths, &anytime);
     let first_step = scenario.schedule.steps()[0].dwell_minutes.clamp(1, split) as usize;
     let lag = scenario.policy.ingestion_lag_minutes;
+    let readable = |tick: u32| {
+        scenario
+            .fault_at(tick, |f| {
+                matches!(f, Fault::MetricsDown { .. }).then_some(())
+            })
+            .is_none()
+    };
+    let horizon = scenario.minutes.max(split + lag);
     let mut detection = 0.0;
     let mut first_step_detection = 0.0;
     let mut detect_ticks = Vec::new();
@@ -132,8 +142,13 @@ pub fn evaluate(
         detection += reject_weight(path[split as usize - 1], at_end.0, at_end.1);
         let (c1, g1) = critical[first_step - 1];
         first_step_detection += reject_weight(path[first_step - 1], c1, g1);
-        detect_ticks.push(first_crossing(&path, &critical, coin, lag));
-        anytime_detect_ticks.push(first_crossing(&path, &anytime, coin, lag));
+        let seen = Visibility {
+            lag,
+            horizon,
+            readable: &readable,
+        };
+        detect_ticks.push(first_crossing(&path, &critical, coin, &seen));
+        anytime_detect_ticks.push(first_crossing(&path, &anytime, coin, &seen));
     }
     let detected = |ticks: &[Option<u32>]| ticks.iter().flatten().count() as f64;
     Some(OracleReport {
@@ -236,17 +251,42 @@ fn size_over_the_split(paths: &[Vec<f64>], thresholds: &[(f64, f64)]) -> f64 {
         / paths.len().max(1) as f64
 }
 
-/// The first tick at which `path` crosses `thresholds` with this run's `coin`; at tick k
-/// the minutes before k − lag are visible, as for every gate.
-fn first_crossing(path: &[f64], thresholds: &[(f64, f64)], coin: f64, lag: u32) -> Option<u32> {
+/// What the oracles can read, and when: as for every gate, at tick k the minutes before
+/// k − `lag`, and only on ticks where Analytics Engine answers (`readable`).
+struct Visibility<'a> {
+    lag: u32,
+    /// The last tick.
+    horizon: u32,
+    readable: &'a dyn Fn(u32) -> bool,
+}
+
+/// The first tick at which `path` is seen to cross `thresholds` with this run's `coin`. Each
+/// minute is judged against its own threshold at the first readable tick that shows it, so
+/// without outages at the tick it becomes visible, and after one at the first tick that
+/// can read again (the statistic is known then, but no test could act on it earlier).
+fn first_crossing(
+    path: &[f64],
+    thresholds: &[(f64, f64)],
+    coin: f64,
+    visibility: &Visibility,
+) -> Option<u32> {
     let split = path.len() as u32;
-    (1..=split + lag).find(|tick| {
-        let seen = tick.saturating_sub(lag).min(split) as usize;
-        seen > 0 && {
-            let (c, g) = thresholds[seen - 1];
-            crosses(path[seen - 1], c, g, coin)
+    let mut judged = 0;
+    for tick in 1..=visibility.horizon {
+        if !(visibility.readable)(tick) {
+            continue;
         }
-    })
+        let seen = tick.saturating_sub(visibility.lag).min(split) as usize;
+        let crossed = (judged..seen).any(|m| {
+            let (c, g) = thresholds[m];
+            crosses(path[m], c, g, coin)
+        });
+        judged = judged.max(seen);
+        if crossed {
+            return Some(tick);
+        }
+    }
+    None
 }
 
 fn crosses(value: f64, critical: f64, gamma: f64, coin: f64) -> bool {
@@ -376,6 +416,39 @@ mod tests {
         let caught = report.detect_ticks.iter().flatten().count();
         assert!(later * 5 > caught, "{later} of {caught} later");
         assert!(report.anytime_detection > 0.8 * report.detection);
+    }
+
+    #[test]
+    fn the_oracles_read_nothing_while_analytics_engine_is_down() {
+        // A path over its threshold from minute 2 (index 1) on, lag 2.
+        let path = [0.0, 5.0, 5.0, 5.0, 5.0, 5.0];
+        let thresholds = [(1.0, 0.0); 6];
+        let up = |_: u32| true;
+        let always = Visibility {
+            lag: 2,
+            horizon: 10,
+            readable: &up,
+        };
+        assert_eq!(first_crossing(&path, &thresholds, 0.5, &always), Some(4));
+        // Down for ticks 3–6: minute 2 is first read at tick 7.
+        let outage = |tick: u32| !(3..7).contains(&tick);
+        let down = Visibility {
+            lag: 2,
+            horizon: 10,
+            readable: &outage,
+        };
+        assert_eq!(first_crossing(&path, &thresholds, 0.5, &down), Some(7));
+        // A minute that crossed during the outage and fell back is still judged when read.
+        let dipped = [0.0, 5.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(first_crossing(&dipped, &thresholds, 0.5, &down), Some(7));
+        // Down to the end: never seen.
+        let late = |tick: u32| tick < 3;
+        let never = Visibility {
+            lag: 2,
+            horizon: 10,
+            readable: &late,
+        };
+        assert_eq!(first_crossing(&path, &thresholds, 0.5, &never), None);
     }
 
     #[test]

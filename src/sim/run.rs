@@ -180,6 +180,7 @@ impl Shell<'_> {
                 Action::RecordEvent(event) => {
                     if let Some(lines) = self.trace.as_mut() {
                         lines.push(format!("{tick:>3}  {}", event.summary));
+                        lines.extend(event.details.iter().map(|d| format!("       {d}")));
                     }
                     if event.kind == EventKind::Tick {
                         let counts_gap =
