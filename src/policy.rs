@@ -847,10 +847,15 @@ pub fn describe_bake_look(look: &BakeLook) -> String {
         return format!("{which}: no reference from the split");
     };
     let reference = format!(
-        "{:.0}/{:.0} ({}) over the split",
+        "{:.0}/{:.0} ({}) over the split{}",
         r.bad,
         r.requests,
-        rate(r.bad, r.requests)
+        rate(r.bad, r.requests),
+        if look.scaled {
+            ", burst-scaled too"
+        } else {
+            ""
+        }
     );
     let scaled = look
         .divisor

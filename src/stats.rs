@@ -757,6 +757,12 @@ impl BakeTest {
         }
     }
 
+    /// Whether the e-value has reached 1/α at some minute (cheaper than `summary`, which
+    /// also computes the bound and the exposure).
+    pub fn rejected(&self) -> bool {
+        self.rejected
+    }
+
     /// Current verdict numbers; `old_*` fields carry the reference counts.
     pub fn summary(&self) -> RatioSummary {
         let log_e = self.log_e;

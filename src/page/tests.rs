@@ -270,7 +270,7 @@ fn index_shows_phase_split_time_on_step_and_verdict_numbers() {
     assert!(
         html.contains(
             "bake look 2: 91/9108 (1.00%) at 100%, burst-scaled (÷ 1.32) against 634/63415 \
-             (1.00%) over the split"
+             (1.00%) over the split, burst-scaled too"
         ),
         "{html}"
     );

@@ -390,39 +390,60 @@ mod tests {
     /// the old version before the rollout (the window `looks` are scaled for, unless
     /// `raw`), 20 split minutes of it (10 at 90%, 10 at 50%), then 8 bake minutes with the
     /// new version at `ratio` × that rate from bake minute `from` (1-based), looked at as
-    /// the gate does. Returns the looks.
-    fn busy_bake(
-        rng: &mut Rng,
+    /// the gate does against "new ≤ `margin` × old". A burst factor lasts `block` minutes
+    /// (1: independent minutes, the model the scaling assumes). `busy_bake` returns the
+    /// looks.
+    #[derive(Clone, Copy)]
+    struct Bake {
         alpha: f64,
+        margin: f64,
         cv2: f64,
         ratio: f64,
         from: u32,
         raw: bool,
-    ) -> BakeLooks {
+        block: u32,
+    }
+
+    /// The window's, the split's (old version) and the bake's minutes of a `Bake`, as
+    /// (requests, bad events).
+    type Minutes = [Vec<(f64, f64)>; 3];
+
+    fn busy_minutes(rng: &mut Rng, bake: Bake) -> Minutes {
+        let (mut drawn, mut factor) = (0, 1.0);
         let mut draw = |requests: f64, ratio: f64| {
-            let mean = requests * 0.01 * ratio * rng.gamma_mean_one(cv2);
+            if drawn % bake.block.max(1) == 0 {
+                factor = rng.gamma_mean_one(bake.cv2);
+            }
+            drawn += 1;
+            let mean = requests * 0.01 * ratio * factor;
             (requests, rng.poisson(mean) as f64)
         };
-        let window: Vec<(f64, f64)> = (0..180).map(|_| draw(6000.0, 1.0)).collect();
-        let mut looks = BakeLooks::new(alpha, 1.0, if raw { 1e9 } else { 30.0 });
-        if !raw {
+        let window = (0..180).map(|_| draw(6000.0, 1.0)).collect();
+        let split = (0..20)
+            .map(|m| draw(if m < 10 { 5400.0 } else { 3000.0 }, 1.0))
+            .collect();
+        let at = |m: u32| if m >= bake.from { bake.ratio } else { 1.0 };
+        let baked = (1..=8).map(|m| draw(6000.0, at(m))).collect();
+        [window, split, baked]
+    }
+
+    fn busy_bake(rng: &mut Rng, bake: Bake) -> BakeLooks {
+        let [window, split, baked] = busy_minutes(rng, bake);
+        let limit = if bake.raw { 1e9 } else { 30.0 };
+        let mut looks = BakeLooks::new(bake.alpha, bake.margin, limit);
+        if !bake.raw {
             let bursts = Burstiness::estimate(window).expect("an estimate");
             assert!(looks.scale_for_bursts(bursts, 200.0, 5_000.0));
         }
-        let (mut requests, mut bad) = (0.0, 0.0);
-        for minute in 0..20 {
-            let (total, events) = draw(if minute < 10 { 5400.0 } else { 3000.0 }, 1.0);
+        for &(total, events) in &split {
             looks.observe_reference(total, events);
-            requests += total;
-            bad += events;
         }
         looks.start(Baseline {
             minutes: 20,
-            requests,
-            bad,
+            requests: split.iter().map(|m| m.0).sum(),
+            bad: split.iter().map(|m| m.1).sum(),
         });
-        for minute in 1..=8 {
-            let (total, events) = draw(6000.0, if minute >= from { ratio } else { 1.0 });
+        for (minute, &(total, events)) in (1..=8).zip(&baked) {
             looks.observe(total, events);
             let x = f64::from(minute) / 8.0;
             looks.look(if minute == 8 { 1.0 } else { 0.25 * x * x });
@@ -433,12 +454,13 @@ mod tests {
     #[test]
     fn burst_scaled_looks_catch_a_regression_on_a_service_too_busy_for_raw_ones() {
         let mut rng = Rng::from_seed(5);
-        // ×3 from the fifth bake minute: 180 events a minute against 60.
+        // ×5 from the fifth bake minute: 300 events a minute against 60, at the gate's
+        // margin of 1.5.
         let raw = {
             let mut looks = BakeLooks::new(0.0003, 1.5, 30.0);
             looks.start(reference(84_000.0, 840.0));
             for minute in 1..=8 {
-                looks.observe(6000.0, if minute >= 5 { 180.0 } else { 60.0 });
+                looks.observe(6000.0, if minute >= 5 { 300.0 } else { 60.0 });
                 looks.look(if minute == 8 { 1.0 } else { 0.1 });
             }
             looks
@@ -448,39 +470,112 @@ mod tests {
             matches!(look.skipped, Some(BakeSkipped::TooManyEvents { .. })) && !look.rejected,
             "{look:?}"
         );
-        let scaled = busy_bake(&mut rng, 0.0003, 0.01, 3.0, 5, false);
+        let bake = Bake {
+            alpha: 0.0003,
+            margin: 1.5,
+            cv2: 0.01,
+            ratio: 5.0,
+            from: 5,
+            raw: false,
+            block: 1,
+        };
+        let scaled = busy_bake(&mut rng, bake);
         let look = scaled.rejected().expect("rejected");
         assert!(look.scaled && look.skipped.is_none(), "{look:?}");
-        // Bursts of CV 10% at 60 expected events make each minute's variance 1 + 0.01 × 60
-        // = 1.6 times its mean; the estimate's upper bound adds its margin to that.
+        // Bursts of CV 10% at 90 expected events (60 at the null's 1.5) make each minute's
+        // variance 1 + 0.01 × 90 = 1.9 times its mean; the estimate's upper bound adds its
+        // margin to that.
         let divisor = look.divisor.expect("a divisor");
-        assert!(divisor > 1.6 && divisor < 3.0, "{divisor}");
+        assert!(divisor > 1.9 && divisor < 4.0, "{divisor}");
     }
 
     #[test]
     fn burst_scaled_looks_keep_their_alpha_under_bursts_that_break_raw_ones() {
-        // Bursts of CV 30% shared by both versions, which across minutes do not cancel.
+        // Bursts of CV 30% shared by both versions, independent from minute to minute,
+        // which across minutes do not cancel; the new version at the null's boundary, at
+        // margin 1 and at the gate's 1.5 (where the bake side's inflation takes the
+        // margin's rate).
         let (runs, alpha) = (800, 0.05);
         let mut rng = Rng::from_seed(2026);
-        let (mut scaled, mut raw) = (0, 0);
-        for _ in 0..runs {
-            scaled += u32::from(
-                busy_bake(&mut rng, alpha, 0.09, 1.0, 1, false)
-                    .rejected()
-                    .is_some(),
+        for margin in [1.0, 1.5] {
+            let (mut scaled, mut raw) = (0, 0);
+            for _ in 0..runs {
+                let bake = Bake {
+                    alpha,
+                    margin,
+                    cv2: 0.09,
+                    ratio: margin,
+                    from: 1,
+                    raw: false,
+                    block: 1,
+                };
+                scaled += u32::from(busy_bake(&mut rng, bake).rejected().is_some());
+                let bake = Bake { raw: true, ..bake };
+                raw += u32::from(busy_bake(&mut rng, bake).rejected().is_some());
+            }
+            let share = |n: u32| f64::from(n) / f64::from(runs);
+            let (scaled, raw) = (share(scaled), share(raw));
+            eprintln!("margin {margin}: scaled {scaled}, raw {raw}");
+            let tolerance = 3.0 * (alpha * (1.0 - alpha) / f64::from(runs)).sqrt();
+            assert!(
+                scaled <= alpha + tolerance,
+                "margin {margin}: scaled {scaled}"
             );
-            raw += u32::from(
-                busy_bake(&mut rng, alpha, 0.09, 1.0, 1, true)
-                    .rejected()
-                    .is_some(),
+            assert!(raw > 2.5 * alpha, "margin {margin}: raw {raw}");
+        }
+    }
+
+    /// Where the scaling stops: shared bursts that last several minutes. The inflation
+    /// corrects each minute's variance, not the sum's when minutes move together, and the
+    /// bake and its reference are different minutes. At the gate's margin 1.5 and its bake
+    /// looks' α (0.0375%), a healthy bake with bursts held for 10 minutes:
+    /// `cargo test --release --lib -- --ignored persistent_bursts --nocapture`.
+    #[test]
+    #[ignore]
+    fn persistent_bursts_measure_where_burst_scaled_bake_looks_stop() {
+        let (runs, alpha) = (20_000, 0.000375);
+        let mut rng = Rng::from_seed(11);
+        for (cv2, block) in [(0.04, 1), (0.09, 1), (0.04, 10), (0.09, 10), (0.25, 10)] {
+            let bake = Bake {
+                alpha,
+                margin: 1.5,
+                cv2,
+                ratio: 1.0,
+                from: 1,
+                raw: false,
+                block,
+            };
+            let rejected = (0..runs)
+                .filter(|_| busy_bake(&mut rng, bake).rejected().is_some())
+                .count();
+            let rate = rejected as f64 / f64::from(runs);
+            // For comparison, the bake's e-process on the same kind of minutes, at its
+            // α (0.0125%), which had these bakes to itself before the looks were scaled.
+            let e_alpha = 0.000125;
+            let flagged = (0..runs)
+                .filter(|_| {
+                    let [_, split, baked] = busy_minutes(&mut rng, bake);
+                    let config = crate::stats::RatioTestConfig {
+                        alpha: e_alpha,
+                        rho0: 1.5,
+                        ..crate::stats::RatioTestConfig::default_5xx()
+                    };
+                    let (total, bad) = split
+                        .iter()
+                        .fold((0.0, 0.0), |(t, b), m| (t + m.0, b + m.1));
+                    let mut test = crate::stats::BakeTest::new(config, bad, total);
+                    baked.iter().for_each(|&(t, b)| test.observe(t, b));
+                    test.rejected()
+                })
+                .count();
+            let e_rate = flagged as f64 / f64::from(runs);
+            eprintln!(
+                "CV² {cv2}, bursts of {block} min: looks {rate:.5} ({:.1} α), e-process \
+                 {e_rate:.5} ({:.1} α)",
+                rate / alpha,
+                e_rate / e_alpha
             );
         }
-        let share = |n: u32| f64::from(n) / f64::from(runs);
-        let (scaled, raw) = (share(scaled), share(raw));
-        eprintln!("scaled {scaled}, raw {raw}");
-        let tolerance = 3.0 * (alpha * (1.0 - alpha) / f64::from(runs)).sqrt();
-        assert!(scaled <= alpha + tolerance, "scaled {scaled}");
-        assert!(raw > 2.5 * alpha, "raw {raw}");
     }
 
     #[test]
