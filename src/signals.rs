@@ -773,17 +773,19 @@ fn looks_exposure(policy: &Policy, summary: &mut RatioSummary, looks: &Scheduled
 }
 
 /// The scaling for a split test's exact looks, from the old version's burstiness over the
-/// window before the rollout: only where that window averaged at least half the looks'
-/// events-a-minute limit (below it, raw counts keep the looks exact and every event whole),
-/// and only while the looks have counted nothing (`ScheduledLooks::scale_for_bursts`).
-/// Scaled counts are thinned to `SCALED_EVENTS_PER_MINUTE`, so the limit rises to
-/// `SCALED_MAX_EVENTS_PER_MINUTE`, a backstop as for the approach looks.
+/// window before the rollout: where that window averaged at least half the looks'
+/// events-a-minute limit, or was plainly bursty (`Burstiness::is_bursty`); elsewhere raw
+/// counts keep the looks exact and every event whole. Only while the looks have counted
+/// nothing (`ScheduledLooks::scale_for_bursts`). Scaled counts are thinned to
+/// `SCALED_EVENTS_PER_MINUTE`, so the limit rises to `SCALED_MAX_EVENTS_PER_MINUTE`, a
+/// backstop as for the approach looks.
 fn burst_scale_for(
     policy: &Policy,
     looks: &mut ScheduledLooks,
     bursts: Option<Burstiness>,
 ) -> Option<BurstScale> {
-    let bursts = bursts.filter(|b| b.mean_events >= policy.look_max_events_per_minute / 2.0)?;
+    let busy = |b: &Burstiness| b.mean_events >= policy.look_max_events_per_minute / 2.0;
+    let bursts = bursts.filter(|b| busy(b) || b.is_bursty())?;
     looks
         .scale_for_bursts(SCALED_MAX_EVENTS_PER_MINUTE)
         .then(|| BurstScale::new(bursts, SCALED_EVENTS_PER_MINUTE))

@@ -230,3 +230,34 @@ fn a_rollout_stored_before_the_bake_looks_gets_them_when_its_bake_starts() {
         policy.bake_looks(CountTest::LatencyBake).alpha()
     );
 }
+
+/// 180 minutes of the old version before the rollout at 100 rps and 0.1% 5xx (6 a minute),
+/// each minute's rate moved by a gamma factor of squared CV `cv2`.
+fn quiet_window(seed: u64, cv2: f64) -> Option<Burstiness> {
+    let mut rng = crate::sim::rng::Rng::from_seed(seed);
+    let minutes: Vec<(f64, f64)> = (0..180)
+        .map(|_| {
+            let mean = 6.0 * rng.gamma_mean_one(cv2);
+            (6000.0, rng.poisson(mean) as f64)
+        })
+        .collect();
+    Burstiness::estimate(minutes)
+}
+
+#[test]
+fn quiet_looks_scale_for_bursts_only_where_the_window_is_plainly_bursty() {
+    // Six 5xx a minute is under half the raw limit of 30: Poisson minutes stay raw, while
+    // per-version bursts of CV 50% (which fooled raw looks: 2.6% false rollbacks in the
+    // stress sweep) are beyond doubt over 180 minutes, and those looks are scaled.
+    let policy = Policy::default();
+    let scaled = |seed: u64, cv2: f64| {
+        let mut looks = ScheduledLooks::new(0.001, 1.0, policy.look_max_events_per_minute);
+        burst_scale_for(&policy, &mut looks, quiet_window(seed, cv2)).is_some()
+    };
+    let calm = (0..200).filter(|&seed| scaled(seed, 0.0)).count();
+    let bursty = (0..200).filter(|&seed| scaled(seed, 0.25)).count();
+    eprintln!("scaled: {calm} of 200 calm windows, {bursty} of 200 bursty ones");
+    // About 2% of calm windows look bursty by chance (one-sided, two standard errors).
+    assert!(calm <= 12, "{calm} of 200 calm windows scaled");
+    assert!(bursty >= 190, "{bursty} of 200 bursty windows scaled");
+}

@@ -88,6 +88,13 @@ impl Burstiness {
         })
     }
 
+    /// The window's excess variance is beyond doubt: ĉ² is more than its two standard
+    /// errors above 0 (`c2_upper` − `c2`), which a window of Poisson counts shows in about
+    /// 2% of cases.
+    pub fn is_bursty(&self) -> bool {
+        self.c2 > self.c2_upper - self.c2
+    }
+
     /// Variance inflation of a split minute with `events` expected events (both versions,
     /// per sample), a share `p` of them from the new version under the null.
     pub fn inflation(&self, events: f64, p: f64) -> f64 {
