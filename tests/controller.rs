@@ -208,23 +208,28 @@ fn new_stalls_among_as_many_slow_requests_roll_back_through_the_very_slow_looks(
     rolls_back_within_the_first_step_saying(&h, "very slow requests (over 1000 ms)");
 }
 
-/// Starts a rollout, ticks through the first step's ten minutes and checks that it rolled
-/// back from 10% with a Slack message naming `why`.
-fn rolls_back_within_the_first_step_saying(h: &Harness, why: &str) {
-    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
-    h.tick_through(1, 10);
+/// Checks that the rollout rolled back and returns its "Rolling back" Slack message.
+fn rolled_back_saying(h: &Harness) -> String {
     assert!(
         matches!(h.phase(), Phase::RolledBack { .. }),
         "{:?}",
         h.phase()
     );
-    assert_eq!(h.world.written_percents(), [0.0, 10.0, 0.0]);
     let slack = h.world.slack.borrow();
-    let rolling_back = slack
+    slack
         .iter()
         .map(|m| m.to_string())
         .find(|t| t.contains("Rolling back"))
-        .expect("a rollback message");
+        .expect("a rollback message")
+}
+
+/// Starts a rollout, ticks through the first step's ten minutes and checks that it rolled
+/// back from 10% with a Slack message naming `why`.
+fn rolls_back_within_the_first_step_saying(h: &Harness, why: &str) {
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 10);
+    let rolling_back = rolled_back_saying(h);
+    assert_eq!(h.world.written_percents(), [0.0, 10.0, 0.0]);
     assert!(rolling_back.contains(why), "{rolling_back}");
 }
 
@@ -508,17 +513,7 @@ fn a_regression_that_appears_in_the_bake_of_a_busy_service_rolls_back_through_bu
     // such minutes (minute 27); the scaled looks see it in the first tick that counts one.
     h.world.error_rates.set((0.03, 0.01));
     h.tick_through(24, 24);
-    assert!(
-        matches!(h.phase(), Phase::RolledBack { .. }),
-        "{:?}",
-        h.phase()
-    );
-    let slack = h.world.slack.borrow();
-    let rolling_back = slack
-        .iter()
-        .map(|m| m.to_string())
-        .find(|t| t.contains("Rolling back"))
-        .expect("a rollback message");
+    let rolling_back = rolled_back_saying(&h);
     for words in ["bake look", "burst-scaled (÷ "] {
         assert!(rolling_back.contains(words), "{words}: {rolling_back}");
     }
