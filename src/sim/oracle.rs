@@ -16,7 +16,7 @@
 //! data.
 
 use super::rng::Rng;
-use super::scenario::{Fault, Scenario};
+use super::scenario::Scenario;
 use super::traffic::{tick_time, World};
 use serde::Serialize;
 
@@ -123,14 +123,12 @@ pub fn evaluate(
     let anytime_size = size_over_the_split(&null_paths, &anytime);
     let first_step = scenario.schedule.steps()[0].dwell_minutes.clamp(1, split) as usize;
     let lag = scenario.policy.ingestion_lag_minutes;
-    let readable = |tick: u32| {
-        scenario
-            .fault_at(tick, |f| {
-                matches!(f, Fault::MetricsDown { .. }).then_some(())
-            })
-            .is_none()
+    let readable = |tick: u32| !scenario.metrics_down(tick);
+    let seen = Visibility {
+        lag,
+        horizon: scenario.minutes.max(split + lag),
+        readable: &readable,
     };
-    let horizon = scenario.minutes.max(split + lag);
     let mut detection = 0.0;
     let mut first_step_detection = 0.0;
     let mut detect_ticks = Vec::new();
@@ -142,11 +140,6 @@ pub fn evaluate(
         detection += reject_weight(path[split as usize - 1], at_end.0, at_end.1);
         let (c1, g1) = critical[first_step - 1];
         first_step_detection += reject_weight(path[first_step - 1], c1, g1);
-        let seen = Visibility {
-            lag,
-            horizon,
-            readable: &readable,
-        };
         detect_ticks.push(first_crossing(&path, &critical, coin, &seen));
         anytime_detect_ticks.push(first_crossing(&path, &anytime, coin, &seen));
     }

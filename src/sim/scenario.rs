@@ -381,6 +381,14 @@ impl Scenario {
             .find_map(pick)
     }
 
+    /// Whether the metrics source (Analytics Engine) is down at tick `tick`.
+    pub fn metrics_down(&self, tick: u32) -> bool {
+        self.fault_at(tick, |f| {
+            matches!(f, Fault::MetricsDown { .. }).then_some(())
+        })
+        .is_some()
+    }
+
     /// Minutes the new version spends in the split (all steps before the last), per schedule.
     pub fn split_minutes(&self) -> u32 {
         let steps = self.schedule.steps();

@@ -504,11 +504,7 @@ impl<'a> World<'a> {
 
     /// Whether the metrics source is down at tick `tick`.
     pub fn metrics_down(&self, tick: u32) -> bool {
-        self.scenario
-            .fault_at(tick, |f| {
-                matches!(f, Fault::MetricsDown { .. }).then_some(())
-            })
-            .is_some()
+        self.scenario.metrics_down(tick)
     }
 
     /// The new version's `/healthz` at tick `tick`.
