@@ -857,10 +857,8 @@ pub fn describe_bake_look(look: &BakeLook) -> String {
             ""
         }
     );
-    let scaled = look
-        .divisor
-        .filter(|_| look.scaled)
-        .map_or(String::new(), |d| format!(", burst-scaled (÷ {d:.2})"));
+    let scaled =
+        burst_scaled(look.scaled, look.divisor).map_or(String::new(), |s| format!(", {s}"));
     let new = format!(
         "{}/{:.0} ({}) at 100%{scaled}",
         look.new_bad,
@@ -938,6 +936,15 @@ pub fn describe_history(look: &HistoryLook) -> String {
     }
 }
 
+/// "burst-scaled (÷ d)" for counts scaled down by a mean divisor d (without one when it is
+/// not known), or nothing for raw counts.
+fn burst_scaled(scaled: bool, divisor: Option<f64>) -> Option<String> {
+    scaled.then(|| match divisor {
+        Some(d) => format!("burst-scaled (÷ {d:.2})"),
+        None => "burst-scaled".to_string(),
+    })
+}
+
 /// A look skipped for too many events (a minute, or in all) in one line, with the robust
 /// closing look when one was taken.
 fn describe_busy_look(look: &Look, which: &str, per_minute: f64, limit: f64) -> String {
@@ -983,11 +990,7 @@ pub fn describe_look(look: &Look) -> String {
              rejects at {critical}; p = {} (α {})",
             look.new_bad,
             look.events,
-            match (look.scaled, look.divisor) {
-                (true, Some(d)) => format!("burst-scaled (÷ {d:.2}) "),
-                (true, None) => "burst-scaled ".to_string(),
-                _ => String::new(),
-            },
+            burst_scaled(look.scaled, look.divisor).map_or(String::new(), |s| s + " "),
             look.null_mean,
             look.rho0,
             format_probability(look.p_value),
