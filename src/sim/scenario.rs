@@ -92,7 +92,7 @@ pub struct TailSpec {
 
 /// Per-minute gamma rate multipliers (mean 1); each value is the multiplier's variance
 /// (1/shape), so a Poisson count becomes negative binomial with variance μ + v·μ².
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Overdispersion {
     /// On each version's bad-event rates (5xx, slow) independently: bursts that hit one
@@ -102,6 +102,21 @@ pub struct Overdispersion {
     pub shared: f64,
     /// On the total request rate (traffic bursts).
     pub requests: f64,
+    /// Minutes each shared burst lasts (default 1): the shared multipliers are drawn afresh
+    /// at every multiple of it (the window before the deploy hook included) and held in
+    /// between, so a burst can outlast a look or the bake.
+    pub shared_minutes: u32,
+}
+
+impl Default for Overdispersion {
+    fn default() -> Self {
+        Overdispersion {
+            per_version: 0.0,
+            shared: 0.0,
+            requests: 0.0,
+            shared_minutes: 1,
+        }
+    }
 }
 
 /// A fault over the ticks at minutes `from_min ≤ m < to_min`.
@@ -270,6 +285,12 @@ impl Scenario {
             if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
                 return Err(invalid(field, "must be in [0, 100]"));
             }
+        }
+        if !(1..=MAX_MINUTES).contains(&overdispersion.shared_minutes) {
+            return Err(invalid(
+                "overdispersion.shared_minutes",
+                format!("must be in 1..={MAX_MINUTES}"),
+            ));
         }
         let sample_interval = file.sample_interval.unwrap_or(1.0);
         if !(sample_interval.is_finite() && sample_interval >= 1.0) {

@@ -6,7 +6,7 @@
 
 use super::latency::{sampled_quantile, LatencyModel};
 use super::rng::Rng;
-use super::scenario::{Fault, Scenario};
+use super::scenario::{Fault, Overdispersion, Scenario};
 use crate::observe::{
     CountsQuery, CountsWindow, Fetched, LiveDeployment, MinuteCounts, Probe, QueueMetrics,
     VersionCounts, VersionLatency, VersionShare,
@@ -183,6 +183,39 @@ pub struct World<'a> {
     /// The same for the window before the deploy hook (so that when and how often it is
     /// read moves none of the run's draws).
     history_side: SideStreams,
+    /// The shared burst multipliers in force (5xx, slow), held for `shared_minutes`.
+    shared: HeldBursts,
+}
+
+/// Shared burst multipliers (5xx, slow) held over blocks of `Overdispersion::shared_minutes`
+/// minutes: each is drawn at the block's first minute it is asked for, so with blocks of one
+/// minute the draws are exactly one per minute and multiplier, in the order asked.
+#[derive(Clone, Copy, Debug, Default)]
+struct HeldBursts {
+    errors: Option<(i64, f64)>,
+    slow: Option<(i64, f64)>,
+}
+
+impl HeldBursts {
+    fn errors(&mut self, rng: &mut Rng, od: &Overdispersion, minute: i64) -> f64 {
+        held(&mut self.errors, rng, od, minute)
+    }
+
+    fn slow(&mut self, rng: &mut Rng, od: &Overdispersion, minute: i64) -> f64 {
+        held(&mut self.slow, rng, od, minute)
+    }
+}
+
+fn held(slot: &mut Option<(i64, f64)>, rng: &mut Rng, od: &Overdispersion, minute: i64) -> f64 {
+    let block = minute.div_euclid(i64::from(od.shared_minutes.max(1)));
+    match *slot {
+        Some((b, value)) if b == block => value,
+        _ => {
+            let value = rng.gamma_mean_one(od.shared);
+            *slot = Some((block, value));
+            value
+        }
+    }
 }
 
 impl<'a> World<'a> {
@@ -213,6 +246,7 @@ impl<'a> World<'a> {
                 tail: Rng::from_seed(history_seed ^ HISTORY_TAIL_STREAM),
                 approach: Rng::from_seed(history_seed ^ HISTORY_APPROACH_STREAM),
             },
+            shared: HeldBursts::default(),
             approach_bands: (
                 band(&scenario.baseline.latency),
                 band(&scenario.candidate.latency),
@@ -319,7 +353,11 @@ impl<'a> World<'a> {
                 ..base
             }
         };
-        let shared = (rng.gamma_mean_one(od.shared), rng.gamma_mean_one(od.shared));
+        let at = i64::from(minute);
+        let shared = (
+            self.shared.errors(rng, od, at),
+            self.shared.slow(rng, od, at),
+        );
         let side = &mut self.side;
         // A burst of slowness moves the approaching band with the slow requests.
         let mut draw = |requests: u64, rates: Rates| {
@@ -434,11 +472,12 @@ impl<'a> World<'a> {
         let slow_rate = self.slow_rates.0 * sc.history_drift;
         let interval = sc.sample_interval;
         let mut minutes = Vec::new();
+        let mut shared = HeldBursts::default();
         for minute in minute_of(q.from)..minute_of(q.to) {
             let mean_requests = sc.rps_at(0) * 60.0 * rng.gamma_mean_one(od.requests);
             let requests = rng.poisson(mean_requests);
-            let e = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
-            let s = rng.gamma_mean_one(od.shared) * rng.gamma_mean_one(od.per_version);
+            let e = shared.errors(rng, od, minute) * rng.gamma_mean_one(od.per_version);
+            let s = shared.slow(rng, od, minute) * rng.gamma_mean_one(od.per_version);
             let rates = Rates {
                 error: error_rate * e,
                 slow: slow_rate * s,
@@ -575,6 +614,43 @@ mod tests {
             "candidate": {{"error_rate": 0.05, "latency": {{"median_ms": 80, "p95_ms": 200}}}}}}"#
         );
         Scenario::from_json(&text).expect("valid scenario")
+    }
+
+    #[test]
+    fn shared_bursts_are_held_for_their_minutes_and_drawn_once_a_minute_by_default() {
+        let held = scenario(r#", "overdispersion": {"shared": 0.25, "shared_minutes": 10}"#);
+        let od = &held.overdispersion;
+        let mut bursts = HeldBursts::default();
+        let mut rng = Rng::from_seed(9);
+        let first: Vec<f64> = (0..20).map(|m| bursts.errors(&mut rng, od, m)).collect();
+        assert!(first[..10].iter().all(|f| *f == first[0]), "{first:?}");
+        assert!(first[10..].iter().all(|f| *f == first[10]), "{first:?}");
+        assert_ne!(first[0], first[10]);
+        // The window before the deploy hook: blocks end at minute 0.
+        assert_ne!(bursts.errors(&mut rng, od, -1), first[0]);
+        // One minute each: one draw a minute, in the order asked, as before holding existed.
+        let plain = scenario(r#", "overdispersion": {"shared": 0.25}"#);
+        let (mut a, mut b) = (Rng::from_seed(3), Rng::from_seed(3));
+        let mut bursts = HeldBursts::default();
+        for m in 0..5 {
+            assert_eq!(
+                bursts.errors(&mut a, &plain.overdispersion, m),
+                b.gamma_mean_one(0.25)
+            );
+            assert_eq!(
+                bursts.slow(&mut a, &plain.overdispersion, m),
+                b.gamma_mean_one(0.25)
+            );
+        }
+        let zero = r#"{"name": "t", "rps": 10, "minutes": 30,
+            "overdispersion": {"shared": 0.25, "shared_minutes": 0},
+            "baseline": {"error_rate": 0.01, "latency": {"median_ms": 80, "p95_ms": 200}},
+            "candidate": {"error_rate": 0.01, "latency": {"median_ms": 80, "p95_ms": 200}}}"#;
+        let err = Scenario::from_json(zero).expect_err("0 minutes is no burst");
+        assert!(
+            err.to_string().contains("overdispersion.shared_minutes"),
+            "{err}"
+        );
     }
 
     #[test]
