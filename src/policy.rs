@@ -685,7 +685,7 @@ impl Policy {
                 signal,
                 detail: format!(
                     "new version worse than old: e-value {} ≥ {:.0} (ratio ≤ {} rejected); \
-                     new {:.0}/{:.0} vs old {:.0}/{:.0} ({} vs {})",
+                     new {:.0}/{:.0} vs old {:.0}/{:.0} ({} vs {}){}",
                     format_e_value(summary.e_value),
                     summary.threshold,
                     self.rho0,
@@ -695,6 +695,8 @@ impl Policy {
                     summary.old_total,
                     rate(summary.new_bad, summary.new_total),
                     rate(summary.old_bad, summary.old_total),
+                    burst_scaled(summary.burst_divisor.is_some(), summary.burst_divisor)
+                        .map_or(String::new(), |s| format!(", {s}")),
                 ),
                 observed: summary.e_value,
                 limit: summary.threshold,
@@ -936,8 +938,8 @@ pub fn describe_history(look: &HistoryLook) -> String {
     }
 }
 
-/// "burst-scaled (÷ d)" for counts scaled down by a mean divisor d (without one when it is
-/// not known), or nothing for raw counts.
+/// "burst-scaled (÷ d)" for counts scaled down by a divisor d (for a split look, the mean of
+/// its minutes'; without one when it is not known), or nothing for raw counts.
 fn burst_scaled(scaled: bool, divisor: Option<f64>) -> Option<String> {
     scaled.then(|| match divisor {
         Some(d) => format!("burst-scaled (÷ {d:.2})"),

@@ -18,6 +18,10 @@ use std::collections::VecDeque;
 /// Failed reads of the baseline window before the history looks give up.
 pub const MAX_HISTORY_FAILURES: u32 = 3;
 
+/// The bake e-process's burst-scaling horizon for a rollout stored before the bake step's
+/// `max_minutes` was kept: the default schedule's (10-minute bake, 3 × dwell).
+const DEFAULT_BAKE_HORIZON: u32 = 30;
+
 /// Cumulative evidence for one rollout. Bounded in size: the tests are fixed-size and
 /// `recent` holds at most `Policy::window_minutes` minutes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,6 +30,11 @@ pub struct SignalState {
     pub next_minute: Option<Timestamp>,
     /// First minute served wholly at 100%: minutes from here feed the bake tests.
     pub bake_from: Option<Timestamp>,
+    /// The most minutes the bake can last before the rollout pauses for evidence (the bake
+    /// step's `max_minutes`): the horizon of the bake e-process's burst scaling. 0: not
+    /// known (a rollout stored before it was kept), then `DEFAULT_BAKE_HORIZON`.
+    #[serde(default)]
+    pub bake_horizon: u32,
     /// 5xx, new vs old, over every split minute of the rollout (one e-process throughout).
     pub errors: RatioTest,
     /// Requests slower than the latency ceiling, new vs old.
@@ -211,6 +220,7 @@ impl SignalState {
         SignalState {
             next_minute: None,
             bake_from: None,
+            bake_horizon: 0,
             errors: RatioTest::new(policy.test_config(CountTest::ErrorsSplit)),
             slow: RatioTest::new(policy.test_config(CountTest::LatencySplit)),
             errors_bake: None,
@@ -255,10 +265,11 @@ impl SignalState {
     }
 
     /// The 100% split went live at `now`: the minute it happened still has both versions,
-    /// so bake minutes start with the next one.
-    pub fn begin_bake(&mut self, now: Timestamp) {
+    /// so bake minutes start with the next one. The bake may last up to `horizon_minutes`.
+    pub fn begin_bake(&mut self, now: Timestamp, horizon_minutes: u32) {
         if self.bake_from.is_none() {
             self.bake_from = Some(now.floor_minute().plus_minutes(1));
+            self.bake_horizon = horizon_minutes;
         }
     }
 
@@ -329,19 +340,25 @@ impl SignalState {
                 };
                 self.approach_bursts = bursts(|c| c.approaching)
                     .map(|bursts| BurstScale::new(bursts, SCALED_EVENTS_PER_MINUTE));
-                self.errors_bursts =
-                    burst_scale_for(policy, &mut self.errors_looks, bursts(|c| c.errors));
-                self.slow_bursts =
-                    burst_scale_for(policy, &mut self.slow_looks, bursts(|c| c.slow));
-                // The bake looks of a signal whose split looks are scaled are too: the bake
-                // runs at about the window's rate, where raw looks would skip.
-                for (scale, looks) in [
-                    (&self.errors_bursts, &mut self.errors_bake_looks),
-                    (&self.slow_bursts, &mut self.slow_bake_looks),
+                let (errors, slow) = (bursts(|c| c.errors), bursts(|c| c.slow));
+                self.errors_bursts = burst_scale_for(policy, &mut self.errors_looks, errors);
+                self.slow_bursts = burst_scale_for(policy, &mut self.slow_looks, slow);
+                // The bake's sums are scaled where the split looks are (the bake runs at
+                // about the window's rate, where raw looks would skip) and wherever the
+                // window's sums over blocks of minutes were plainly bursty: across minutes
+                // nothing cancels, and bursts that outlast a minute matter most there.
+                for (split_scaled, bursts, looks) in [
+                    (
+                        self.errors_bursts.is_some(),
+                        errors,
+                        &mut self.errors_bake_looks,
+                    ),
+                    (self.slow_bursts.is_some(), slow, &mut self.slow_bake_looks),
                 ] {
-                    if let Some(scale) = scale {
+                    let bursts = bursts.filter(|b| split_scaled || b.is_bursty_in_blocks());
+                    if let Some(bursts) = bursts {
                         looks.scale_for_bursts(
-                            scale.bursts,
+                            bursts,
                             SCALED_EVENTS_PER_MINUTE,
                             SCALED_MAX_EVENTS_PER_MINUTE,
                         );
@@ -534,10 +551,6 @@ impl SignalState {
         if self.errors_bake.is_none() {
             // The reference is the old version's rate over every split minute of the rollout.
             let (errors, slow) = (self.errors.summary(), self.slow.summary());
-            let errors_cfg = policy.test_config(CountTest::ErrorsBake);
-            let slow_cfg = policy.test_config(CountTest::LatencyBake);
-            self.errors_bake = Some(BakeTest::new(errors_cfg, errors.old_bad, errors.old_total));
-            self.slow_bake = Some(BakeTest::new(slow_cfg, slow.old_bad, slow.old_total));
             let reference = |s: &RatioSummary| Baseline {
                 minutes: self.split_minutes,
                 requests: s.old_total,
@@ -551,6 +564,31 @@ impl SignalState {
             }
             self.errors_bake_looks.start(reference(&errors));
             self.slow_bake_looks.start(reference(&slow));
+            let horizon = match self.bake_horizon {
+                0 => DEFAULT_BAKE_HORIZON,
+                minutes => minutes,
+            };
+            // Where the bake looks' sums are burst-scaled, the e-process's are too.
+            let bake_test = |test: CountTest, split: &RatioSummary, looks: &BakeLooks| {
+                let config = policy.test_config(test);
+                match looks.e_process_scaling(horizon) {
+                    Some(scaling) => {
+                        BakeTest::new(config, scaling.reference.bad, scaling.reference.requests)
+                            .with_burst_scaling(scaling.bake_divisor, horizon)
+                    }
+                    None => BakeTest::new(config, split.old_bad, split.old_total),
+                }
+            };
+            self.errors_bake = Some(bake_test(
+                CountTest::ErrorsBake,
+                &errors,
+                &self.errors_bake_looks,
+            ));
+            self.slow_bake = Some(bake_test(
+                CountTest::LatencyBake,
+                &slow,
+                &self.slow_bake_looks,
+            ));
         }
         let errors = pair(minute, |c| c.errors);
         if let Some(test) = self.errors_bake.as_mut() {
@@ -574,12 +612,28 @@ impl SignalState {
             t
         });
         let mut split = (self.errors.summary(), self.slow.summary());
-        looks_exposure(policy, &mut split.0, &self.errors_looks);
-        looks_exposure(policy, &mut split.1, &self.slow_looks);
-        let bake = (
+        let rho = policy.rho_detect;
+        for (summary, looks) in [
+            (&mut split.0, &self.errors_looks),
+            (&mut split.1, &self.slow_looks),
+        ] {
+            let (new, old) = (summary.new_total, summary.old_total);
+            looks_exposure(policy, summary, |rate| {
+                looks.detection_power(new, old, rate, rho)
+            });
+        }
+        let mut bake = (
             self.errors_bake.as_ref().map(BakeTest::summary),
             self.slow_bake.as_ref().map(BakeTest::summary),
         );
+        for (summary, looks) in [
+            (bake.0.as_mut(), &self.errors_bake_looks),
+            (bake.1.as_mut(), &self.slow_bake_looks),
+        ] {
+            if let Some(summary) = summary {
+                looks_exposure(policy, summary, |rate| looks.detection_power(rate, rho));
+            }
+        }
         let (errors_test, latency_test) = if baking {
             bake.clone()
         } else {
@@ -749,24 +803,23 @@ fn evidence(
     }
 }
 
-/// The test input for one minute, scaled down by the sample interval (see
-/// `PairCounts::per_sample`: feeding `SUM(_sample_interval)` straight in overstates evidence).
-/// The exposure rule, counting the scheduled looks too: when the e-process's projection
-/// falls short, a new version at `rho_detect` × the pooled rate (floored like the
-/// e-process's) that looks at the α spent so far would have caught with probability
-/// ≥ `power` meets it as well (docs/statistics.md, "Exposure rule").
-fn looks_exposure(policy: &Policy, summary: &mut RatioSummary, looks: &ScheduledLooks) {
+/// The exposure rule, counting exact looks too: when the e-process's projection falls
+/// short, a new version at `rho_detect` × the pooled rate (floored like the e-process's)
+/// that the looks, at the α spent so far, would have caught with probability ≥ `power`
+/// (`power_at` that rate) meets it as well (docs/statistics.md, "Exposure rule"). The
+/// split's scheduled looks count for the split; the bake's looks for the bake, where the
+/// e-process's projection falls short for long when its counts are burst-scaled for the
+/// bake's whole horizon.
+fn looks_exposure(
+    policy: &Policy,
+    summary: &mut RatioSummary,
+    power_at: impl FnOnce(f64) -> Option<f64>,
+) {
     if summary.exposure_met {
         return;
     }
     let rate = summary.assumed_base_rate(DEFAULT_BASE_RATE_FLOOR);
-    let power = looks.detection_power(
-        summary.new_total,
-        summary.old_total,
-        rate,
-        policy.rho_detect,
-    );
-    if power.is_some_and(|p| p >= policy.power) {
+    if power_at(rate).is_some_and(|p| p >= policy.power) {
         summary.exposure_met = true;
         summary.new_requests_needed = 0.0;
     }

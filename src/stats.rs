@@ -11,7 +11,7 @@ mod bursts;
 mod history;
 mod looks;
 pub use bake_looks::{BakeLook, BakeLooks, BakeSkipped};
-pub use bursts::{BurstScale, Burstiness, SeriesScale};
+pub use bursts::{BurstScale, Burstiness, SeriesTotals};
 pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped};
 pub use looks::{
     conditional_power, Look, LookKind, LookSkipped, RobustLook, ScheduledLooks,
@@ -117,6 +117,11 @@ pub struct RatioSummary {
     /// met, `f64::INFINITY` when no amount of traffic at the current share would do).
     #[serde(with = "infinite_as_null")]
     pub new_requests_needed: f64,
+    /// The bake's e-process on a bursty service: what each bake minute and the reference
+    /// were divided by (`BakeTest::with_burst_scaling`); the counts above are the divided
+    /// ones, `new_requests_needed` is in raw requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst_divisor: Option<f64>,
 }
 
 impl RatioSummary {
@@ -476,6 +481,7 @@ impl RatioTest {
             upper_bound: self.upper_bound(),
             exposure_met: needed == 0.0,
             new_requests_needed: needed,
+            burst_divisor: None,
         }
     }
 
@@ -696,6 +702,15 @@ pub struct BakeTest {
     log_e: f64,
     rejected: bool,
     base_rate_floor: f64,
+    /// What each bake minute is divided by before it counts, and the bake minutes that
+    /// divisor covers (`with_burst_scaling`).
+    #[serde(default)]
+    burst_divisor: Option<f64>,
+    #[serde(default)]
+    burst_horizon: Option<u32>,
+    /// Bake minutes counted.
+    #[serde(default)]
+    minutes: u32,
 }
 
 impl BakeTest {
@@ -720,7 +735,25 @@ impl BakeTest {
             log_e: 0.0,
             rejected: false,
             base_rate_floor: DEFAULT_BASE_RATE_FLOOR,
+            burst_divisor: None,
+            burst_horizon: None,
+            minutes: 0,
         }
+    }
+
+    /// Divides each bake minute by `divisor` (> 1; else nothing changes) before it counts,
+    /// for the first `horizon_minutes` bake minutes, and counts none after them: for a
+    /// bursty service, whose reference the caller has divided already
+    /// (`BakeLooks::e_process_scaling`), so that the sums up to the horizon have about
+    /// Poisson variance. Past it the divisor would under-correct bursts that last, so the
+    /// e-process stops where it is (the bake looks, scaled for the bake's length at each
+    /// look, carry on).
+    pub fn with_burst_scaling(mut self, divisor: f64, horizon_minutes: u32) -> Self {
+        if divisor.is_finite() && divisor > 1.0 {
+            self.burst_divisor = Some(divisor);
+            self.burst_horizon = Some(horizon_minutes.max(1));
+        }
+        self
     }
 
     /// See `RatioTest::with_base_rate_floor`; here the floor applies to the reference rate.
@@ -738,9 +771,12 @@ impl BakeTest {
         let valid = [new_total, new_bad]
             .iter()
             .all(|c| c.is_finite() && *c >= 0.0);
-        if !valid {
+        if !valid || self.burst_horizon.is_some_and(|h| self.minutes >= h) {
             return;
         }
+        self.minutes += 1;
+        let divisor = self.burst_divisor.unwrap_or(1.0);
+        let (new_total, new_bad) = (new_total / divisor, new_bad / divisor);
         self.new_total += new_total;
         self.new_bad += new_bad;
         if new_bad >= BURST_MIN_EVENTS {
@@ -777,7 +813,9 @@ impl BakeTest {
             regression: self.rejected || log_e >= self.config.log_level(),
             upper_bound: self.upper_bound(),
             exposure_met: needed == 0.0,
-            new_requests_needed: needed,
+            // The test counts scaled requests; the user needs raw ones.
+            new_requests_needed: needed * self.burst_divisor.unwrap_or(1.0),
+            burst_divisor: self.burst_divisor,
         }
     }
 
@@ -1864,5 +1902,35 @@ mod tests {
             test.exposure_power(),
             s.new_requests_needed
         );
+    }
+
+    #[test]
+    fn a_burst_scaled_bake_test_divides_each_minute_and_asks_for_raw_requests() {
+        let config = RatioTestConfig {
+            alpha: 0.0001,
+            rho0: 1.5,
+            ..RatioTestConfig::default_5xx()
+        };
+        let mut raw = BakeTest::new(config.clone(), 100.0, 100_000.0);
+        let mut scaled = BakeTest::new(config.clone(), 100.0, 100_000.0).with_burst_scaling(4.0, 3);
+        for _ in 0..3 {
+            raw.observe(100.0, 1.0);
+            scaled.observe(400.0, 4.0);
+        }
+        let (r, s) = (raw.summary(), scaled.summary());
+        assert_eq!((s.new_total, s.new_bad), (r.new_total, r.new_bad));
+        assert_eq!(s.e_value, r.e_value);
+        assert_eq!((s.burst_divisor, r.burst_divisor), (Some(4.0), None));
+        assert!(r.new_requests_needed > 0.0 && r.new_requests_needed.is_finite());
+        let ratio = s.new_requests_needed / r.new_requests_needed;
+        assert!((ratio - 4.0).abs() < 1e-9, "{ratio}");
+        // Past its horizon of 3 minutes the scaled test counts nothing more.
+        scaled.observe(400.0, 40.0);
+        assert_eq!(scaled.summary(), s);
+        for divisor in [1.0, 0.5, f64::NAN, f64::INFINITY] {
+            let test =
+                BakeTest::new(config.clone(), 100.0, 100_000.0).with_burst_scaling(divisor, 3);
+            assert_eq!(test.summary().burst_divisor, None, "{divisor}");
+        }
     }
 }

@@ -264,12 +264,13 @@ fn index_shows_phase_split_time_on_step_and_verdict_numbers() {
         "{html}"
     );
     // At 100% the bake looks count 60 5xx a minute too, burst-scaled as the split looks
-    // are, on both sides: the bake's minutes and the stable version's over the split.
+    // are, on both sides: the sum of the bake's minutes and of the stable version's over
+    // the split, each by the inflation of a sum over its minutes.
     w.run(11..=25, HEALTHY);
     let html = render_index("production", &[w.entry()], w.now);
     assert!(
         html.contains(
-            "bake look 2: 91/9108 (1.00%) at 100%, burst-scaled (÷ 1.32) against 634/63415 \
+            "bake look 2: 82/8286 (0.99%) at 100%, burst-scaled (÷ 1.45) against 444/44352 \
              (1.00%) over the split, burst-scaled too"
         ),
         "{html}"

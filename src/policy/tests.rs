@@ -15,6 +15,7 @@ fn summary(regression: bool, upper_bound: f64, exposure_met: bool) -> RatioSumma
         upper_bound,
         exposure_met,
         new_requests_needed: if exposure_met { 0.0 } else { 4200.0 },
+        burst_divisor: None,
     }
 }
 

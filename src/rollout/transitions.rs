@@ -174,7 +174,8 @@ pub(super) fn mark_live(s: &mut RolloutState, now: Timestamp) {
     if s.clock.live_since.is_none() {
         s.clock.live_since = Some(now);
         if s.phase.stage() == Some(Stage::Baking) {
-            s.signals.begin_bake(now);
+            let horizon = s.schedule.steps().last().map_or(0, |step| step.max_minutes);
+            s.signals.begin_bake(now, horizon);
         }
     }
 }

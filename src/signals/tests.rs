@@ -194,7 +194,7 @@ fn sampled_counts_feed_the_tests_per_sample() {
 fn bake_minutes_feed_the_bake_test_against_the_split_reference() {
     let (policy, mut state) = counting();
     state.ingest(&policy, &window(0, 3, None), at(5));
-    state.begin_bake(at(2).plus_minutes(0));
+    state.begin_bake(at(2).plus_minutes(0), 30);
     // Minute 2 was already counted as split; minutes 3.. go to the bake.
     state.ingest(&policy, &window(3, 5, None), at(7));
     let bake = state.errors_bake.as_ref().expect("bake test").summary();
@@ -220,7 +220,7 @@ fn a_rollout_stored_before_the_bake_looks_gets_them_when_its_bake_starts() {
     let mut state: SignalState = serde_json::from_value(stored).expect("old state reads");
     assert_eq!(state.errors_bake_looks.alpha(), 0.0);
     state.ingest(&policy, &window(0, 3, None), at(5));
-    state.begin_bake(at(2));
+    state.begin_bake(at(2), 30);
     state.ingest(&policy, &window(3, 5, None), at(7));
     let want = policy.bake_looks(CountTest::ErrorsBake).alpha();
     assert!(want > 0.0);
@@ -260,4 +260,77 @@ fn quiet_looks_scale_for_bursts_only_where_the_window_is_plainly_bursty() {
     // About 2% of calm windows look bursty by chance (one-sided, two standard errors).
     assert!(calm <= 12, "{calm} of 200 calm windows scaled");
     assert!(bursty >= 190, "{bursty} of 200 bursty windows scaled");
+}
+
+#[test]
+fn a_window_bursty_only_over_blocks_of_minutes_scales_the_bake_but_not_the_split() {
+    let policy = Policy::default();
+    let mut state = SignalState::new(&policy, T0);
+    // 180 minutes before the deploy hook: 8 5xx a minute for 10 minutes, then 4 for 10, and
+    // so on. Minute to minute that is calm (each count within Poisson noise of 6); over
+    // blocks of minutes it is a burst that lasts, which the split cancels and the bake
+    // does not.
+    let minutes = (-180..0)
+        .map(|m: i64| MinuteCounts {
+            minute: at(m),
+            new: VersionCounts::default(),
+            old: VersionCounts {
+                requests: 6000.0,
+                errors: if (m + 180) / 10 % 2 == 0 { 8.0 } else { 4.0 },
+                ..VersionCounts::default()
+            },
+            sample_interval: 1.0,
+        })
+        .collect();
+    let history = Fetched::Ok(CountsWindow {
+        from: at(-180),
+        to: at(0),
+        minutes,
+        new_latency: VersionLatency::default(),
+        old_latency: VersionLatency::default(),
+    });
+    let obs = Observations {
+        history: Some(history),
+        ..Observations::default()
+    };
+    state.ingest(&policy, &obs, at(0));
+    assert!(state.history_read);
+    assert!(state.errors_bursts.is_none(), "the split looks stay raw");
+    let scaling = state.errors_bake_looks.e_process_scaling(30);
+    assert!(scaling.is_some_and(|s| s.bake_divisor > 1.0), "{scaling:?}");
+    // No slow requests in the window: no estimate, raw bake.
+    assert!(state.slow_bake_looks.e_process_scaling(30).is_none());
+}
+
+#[test]
+fn the_bake_e_process_counts_burst_scaled_minutes_where_the_bake_looks_do() {
+    let policy = Policy::default();
+    let mut state = SignalState::new(&policy, T0);
+    let bursts = Burstiness::estimate(vec![(6000.0, 60.0); 40]).expect("an estimate");
+    assert!(state
+        .errors_bake_looks
+        .scale_for_bursts(bursts, 200.0, 5_000.0));
+    state.start_counting(T0);
+    state.ingest(&policy, &window(0, 3, None), at(5));
+    state.begin_bake(at(2), 30);
+    state.ingest(&policy, &window(3, 5, None), at(7));
+    let expected = state
+        .errors_bake_looks
+        .e_process_scaling(30)
+        .expect("scaled");
+    let summary = state.errors_bake.as_ref().expect("bake started").summary();
+    assert_eq!(summary.burst_divisor, Some(expected.bake_divisor));
+    assert!(expected.bake_divisor > 1.0);
+    assert_eq!(
+        (summary.old_bad, summary.old_total),
+        (expected.reference.bad, expected.reference.requests)
+    );
+    // The three split minutes' 2,700 old-version requests, divided by their own inflation.
+    assert!(expected.reference.requests < 2700.0, "{expected:?}");
+    // Bake minutes 3 and 4, 100 requests each, divided.
+    let divided = 200.0 / expected.bake_divisor;
+    assert!((summary.new_total - divided).abs() < 1e-9, "{summary:?}");
+    // The slow-request bake was not scaled: raw counts.
+    let slow = state.slow_bake.as_ref().expect("bake started").summary();
+    assert_eq!(slow.burst_divisor, None);
 }

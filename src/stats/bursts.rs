@@ -36,6 +36,61 @@ pub struct Burstiness {
     pub c2: f64,
     /// `c2` plus two standard errors: what the inflation uses.
     pub c2_upper: f64,
+    /// The same bound for sums over blocks of s consecutive minutes, s = 2..=`MAX_SPAN`
+    /// (index s − 2; 0: too few blocks to say), never above `c2_upper` (see `c2_over`).
+    #[serde(default)]
+    pub spans: [f64; SPANS],
+    /// Some span's estimate is well above 0 (`is_bursty_in_blocks`).
+    #[serde(default)]
+    pub bursty_blocks: bool,
+}
+
+/// The longest block, in minutes, whose burstiness the window estimates.
+pub const MAX_SPAN: u32 = 20;
+const SPANS: usize = MAX_SPAN as usize - 1;
+/// Blocks a span's estimate needs.
+const MIN_BLOCKS: usize = 9;
+/// Spans whose estimate can make the window `bursty_blocks` (a few), and how many of its
+/// standard errors under Poisson counts it must be above 0: a calm window is taken for a
+/// bursty one in about 1.3% of cases (the estimates are skewed; measured at 0.6 to 60
+/// events a minute).
+const BURSTY_SPANS: [u32; 4] = [2, 5, 10, 20];
+const BURSTY_BLOCKS_Z: f64 = 3.0;
+
+/// The moment estimate over units (minutes, or blocks of them) of `(requests, events)`:
+/// (rate, ĉ² ≥ 0, ĉ² + two standard errors, the standard error under Poisson counts).
+/// `None` without events.
+fn moments(units: &[(f64, f64)]) -> Option<(f64, f64, f64, f64)> {
+    let (requests, events) = units
+        .iter()
+        .fold((0.0, 0.0), |(r, x), m| (r + m.0, x + m.1));
+    if events <= 0.0 || requests <= 0.0 {
+        return None;
+    }
+    let rate = events / requests;
+    let excess = |r: f64, x: f64| {
+        let mu = rate * r;
+        ((x - mu).powi(2) - mu, mu)
+    };
+    let (mut sum, mut mu2, mut null_var) = (0.0, 0.0, 0.0);
+    for (r, x) in units {
+        let (d, mu) = excess(*r, *x);
+        sum += d;
+        mu2 += mu * mu;
+        null_var += mu + 2.0 * mu * mu;
+    }
+    let raw = sum / mu2;
+    let spread: f64 = units
+        .iter()
+        .map(|(r, x)| {
+            let (d, mu) = excess(*r, *x);
+            (d - raw * mu * mu).powi(2)
+        })
+        .sum();
+    let null_se = null_var.sqrt() / mu2;
+    let se = null_se.max(spread.sqrt() / mu2);
+    let c2 = raw.max(0.0);
+    Some((rate, c2, c2 + 2.0 * se, null_se))
 }
 
 impl Burstiness {
@@ -44,48 +99,79 @@ impl Burstiness {
     pub const MIN_MINUTES: u32 = 30;
 
     /// The estimate from `(requests, events)` per minute (per sample, like the tests'
-    /// counts). `None` with fewer than `Self::MIN_MINUTES` minutes with requests, or no events.
+    /// counts), oldest first. `None` with fewer than `Self::MIN_MINUTES` minutes with
+    /// requests, or no events. Blocks for the spans are counted back from the newest minute.
     pub fn estimate(minutes: impl IntoIterator<Item = (f64, f64)>) -> Option<Burstiness> {
         let minutes: Vec<(f64, f64)> = minutes
             .into_iter()
             .filter(|(r, x)| r.is_finite() && x.is_finite() && *r > 0.0 && *x >= 0.0)
             .collect();
         let n = u32::try_from(minutes.len()).ok()?;
-        let (requests, events) = minutes
-            .iter()
-            .fold((0.0, 0.0), |(r, x), m| (r + m.0, x + m.1));
-        if n < Self::MIN_MINUTES || events <= 0.0 {
+        if n < Self::MIN_MINUTES {
             return None;
         }
-        let rate = events / requests;
-        let excess = |r: f64, x: f64| {
-            let mu = rate * r;
-            ((x - mu).powi(2) - mu, mu)
-        };
-        let (mut sum, mut mu2, mut null_var) = (0.0, 0.0, 0.0);
-        for (r, x) in &minutes {
-            let (d, mu) = excess(*r, *x);
-            sum += d;
-            mu2 += mu * mu;
-            null_var += mu + 2.0 * mu * mu;
+        let (rate, c2, c2_upper, _) = moments(&minutes)?;
+        let events: f64 = minutes.iter().map(|m| m.1).sum();
+        let mut spans = [0.0; SPANS];
+        let mut bursty_blocks = false;
+        for span in 2..=MAX_SPAN {
+            let blocks: Vec<(f64, f64)> = minutes
+                .rchunks_exact(span as usize)
+                .map(|b| b.iter().fold((0.0, 0.0), |(r, x), m| (r + m.0, x + m.1)))
+                .collect();
+            if blocks.len() < MIN_BLOCKS {
+                break;
+            }
+            if let Some((_, c2_span, upper, null_se)) = moments(&blocks) {
+                spans[span as usize - 2] = upper.min(c2_upper);
+                bursty_blocks |=
+                    BURSTY_SPANS.contains(&span) && c2_span > BURSTY_BLOCKS_Z * null_se;
+            }
         }
-        let raw = sum / mu2;
-        let spread: f64 = minutes
-            .iter()
-            .map(|(r, x)| {
-                let (d, mu) = excess(*r, *x);
-                (d - raw * mu * mu).powi(2)
-            })
-            .sum();
-        let se = null_var.sqrt().max(spread.sqrt()) / mu2;
-        let c2 = raw.max(0.0);
         Some(Burstiness {
             minutes: n,
             mean_events: events / f64::from(n),
             rate,
             c2,
-            c2_upper: c2 + 2.0 * se,
+            c2_upper,
+            spans,
+            bursty_blocks,
         })
+    }
+
+    /// The bound on c² of a sum over `minutes` minutes (its excess variance is c²·μ² for μ
+    /// expected events): the estimate over blocks of that many minutes, rounded down to a
+    /// span the window estimated (a longer span's c² is no larger: bursts average out over
+    /// it, or at worst persist), never above one minute's (`c2_upper`: an average varies no
+    /// more than its parts). Without spans, one minute's.
+    pub fn c2_over(&self, minutes: f64) -> f64 {
+        let longest = self.spans.iter().take_while(|c| **c > 0.0).count();
+        // Span s sits at index s − 2; spans below 2 are one minute's.
+        let span = if minutes.is_finite() {
+            minutes.floor()
+        } else {
+            1.0
+        };
+        if span < 2.0 || longest == 0 {
+            return self.c2_upper;
+        }
+        let index = (span as usize - 2).min(longest - 1);
+        self.spans[index]
+    }
+
+    /// Variance inflation of a sum of `events` expected events over `minutes` minutes of one
+    /// version (nothing cancels, as it does within a split minute): 1 + c²·μ at the span's
+    /// bound (`c2_over`).
+    pub fn sum_inflation(&self, events: f64, minutes: f64) -> f64 {
+        1.0 + self.c2_over(minutes) * events.max(0.0)
+    }
+
+    /// Sums over blocks of minutes vary beyond Poisson noise, beyond doubt: the estimate
+    /// over blocks of 2, 5, 10 or 20 minutes is more than 3 of its standard errors under
+    /// Poisson counts above 0. Bursts of a minute show there too, more weakly; bursts that
+    /// last longer, more strongly than in single minutes.
+    pub fn is_bursty_in_blocks(&self) -> bool {
+        self.bursty_blocks
     }
 
     /// The window's excess variance is beyond doubt: ĉ² is more than its two standard
@@ -176,68 +262,81 @@ fn whole(value: f64, carry: &mut f64) -> f64 {
     rounded
 }
 
-/// One version's minutes scaled by their own variance inflation, for a test that compares
-/// them with other minutes rather than within a split: the bake's minutes at 100% against
-/// the old version's over the split (`BakeLooks`). Across minutes, bursts shared by both
-/// versions do not cancel, so the whole burstiness the window shows applies: a minute with
-/// μ expected events has variance μ(1 + c²μ), and divided by that inflation its count has
-/// variance about its mean, as a Poisson count does. μ is the minute's requests times the
-/// caller's rate (for validity, the largest the null allows), and never the minute's own
-/// count. Thinned to `events_per_minute` and rounded with a carry, as `BurstScale` does.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SeriesScale {
-    /// The old version's burstiness before the rollout.
-    pub bursts: Burstiness,
-    /// Expected events a minute kept at most (after scaling).
-    pub events_per_minute: f64,
-    /// Scaled events not yet passed on.
-    carry: f64,
-    /// Requests and events of the minutes scaled so far, before scaling.
-    pub raw_requests: f64,
-    pub raw_events: f64,
+/// One version's minutes summed raw, for a test that compares them with other minutes
+/// rather than within a split: the bake's minutes at 100% against the old version's over the
+/// split (`BakeLooks`, `BakeTest`). The sum is scaled when it is tested, by the variance
+/// inflation of a sum over that many minutes (`Burstiness::sum_inflation`): across minutes,
+/// bursts shared by both versions do not cancel, and a burst that outlasts a minute adds to
+/// a sum's variance the more minutes it lasts, which scaling each minute alone would miss.
+/// Divided by its inflation at the null's rate, a sum has variance about its mean, as a
+/// Poisson count does. The expected events come from requests and a rate, never from the
+/// sum's own count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesTotals {
+    /// Minutes added.
+    pub minutes: u32,
+    /// Requests and events over them (per sample).
+    pub requests: f64,
+    pub events: f64,
+    /// Σ requests² over the minutes (for `effective_minutes`).
+    pub requests_sq: f64,
 }
 
-impl SeriesScale {
-    /// Scaling by `bursts`, thinning to `events_per_minute`, nothing carried yet.
-    pub fn new(bursts: Burstiness, events_per_minute: f64) -> Self {
-        SeriesScale {
-            bursts,
-            events_per_minute,
-            carry: 0.0,
-            raw_requests: 0.0,
-            raw_events: 0.0,
+impl SeriesTotals {
+    /// Adds one minute (per sample); one without requests or with invalid counts is ignored.
+    pub fn add(&mut self, requests: f64, events: f64) {
+        let valid = requests.is_finite() && events.is_finite() && requests > 0.0 && events >= 0.0;
+        if valid {
+            self.minutes += 1;
+            self.requests += requests;
+            self.events += events;
+            self.requests_sq += requests * requests;
         }
     }
 
-    /// Events per request over the minutes scaled so far (0 before any).
-    pub fn raw_rate(&self) -> f64 {
-        if self.raw_requests > 0.0 {
-            self.raw_events / self.raw_requests
+    /// Events per request (0 before any minute).
+    pub fn rate(&self) -> f64 {
+        if self.requests > 0.0 {
+            self.events / self.requests
         } else {
             0.0
         }
     }
 
-    /// One minute's `(requests, events)` (per sample) divided by its inflation at `rate`
-    /// events per request (at least the window's), or by its expected events over
-    /// `events_per_minute`, whichever is larger; the events whole. A minute without requests
-    /// or with invalid counts is returned as it is and moves nothing.
-    pub fn scale(&mut self, requests: f64, events: f64, rate: f64) -> (f64, f64) {
-        let valid = requests.is_finite() && events.is_finite() && requests > 0.0 && events >= 0.0;
-        if !valid {
-            return (requests, events);
-        }
-        self.raw_requests += requests;
-        self.raw_events += events;
-        let rate = if rate.is_finite() {
-            self.bursts.rate.max(rate)
+    /// The span the sum's bursts average over: (Σr)²/Σr², the minutes when all carry the
+    /// same requests and fewer when some carry most of them (as the split's do at 90% and
+    /// 50%), so that independent bursts get the inflation Σ(c²μₘ²) they add.
+    pub fn effective_minutes(&self) -> f64 {
+        if self.requests_sq > 0.0 {
+            self.requests * self.requests / self.requests_sq
         } else {
-            self.bursts.rate
-        };
-        let expected = rate * requests;
-        let inflation = 1.0 + self.bursts.c2_upper * expected;
-        let divisor = inflation.max(expected / self.events_per_minute);
-        (requests / divisor, whole(events / divisor, &mut self.carry))
+            f64::from(self.minutes)
+        }
+    }
+
+    /// What the sum is divided by: its inflation (`Burstiness::sum_inflation`) with
+    /// `rate` events per request expected, or the expected events over `events_per_minute`
+    /// a minute or over `max_events` in all, whichever is largest (thinning Poisson counts
+    /// only makes an exact test more cautious, and bounds its work). At least 1.
+    pub fn divisor(
+        &self,
+        bursts: &Burstiness,
+        rate: f64,
+        events_per_minute: f64,
+        max_events: f64,
+    ) -> f64 {
+        let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
+        let expected = rate * self.requests;
+        let inflation = bursts.sum_inflation(expected, self.effective_minutes());
+        let thinning = (expected / (events_per_minute * f64::from(self.minutes.max(1))))
+            .max(expected / max_events);
+        inflation.max(thinning).max(1.0)
+    }
+
+    /// The totals divided by `divisor`: (requests, events made whole by `whole`, e.g.
+    /// `f64::floor` where rounding up would favour rejection).
+    pub fn scaled(&self, divisor: f64, whole: fn(f64) -> f64) -> (f64, f64) {
+        (self.requests / divisor, whole(self.events / divisor))
     }
 }
 
@@ -448,49 +547,109 @@ mod tests {
         assert_eq!(scale, BurstScale::new(bursts, 1e9));
     }
 
-    #[test]
-    fn a_series_minute_is_divided_by_its_own_inflation_at_the_rate_given_or_the_windows() {
-        // The window: 10% of requests. One version alone, so the inflation is 1 + c²μ.
-        let bursts = steady(1_000.0, 100.0);
-        let mut series = SeriesScale::new(bursts, 1e9);
-        let (requests, events) = series.scale(900.0, 90.0, 0.0);
-        let inflation = 1.0 + bursts.c2_upper * 90.0;
-        assert!((requests - 900.0 / inflation).abs() < 1e-9);
-        assert_eq!(events, (90.0 / inflation).round());
-        // A larger rate (the null's) means more expected events and a larger divisor; a
-        // smaller one never goes below the window's.
-        let (higher, _) = series.scale(900.0, 90.0, 0.15);
-        assert!((higher - 900.0 / (1.0 + bursts.c2_upper * 135.0)).abs() < 1e-9);
-        let (lower, _) = series.scale(900.0, 90.0, 0.01);
-        assert!((lower - requests).abs() < 1e-9);
-        assert!((series.raw_rate() - 0.1).abs() < 1e-12);
-        assert_eq!(series.raw_requests, 2_700.0);
+    /// Like `window`, each burst factor held for `block` minutes.
+    fn held_window(
+        rng: &mut Rng,
+        requests: f64,
+        rate: f64,
+        cv2: f64,
+        block: u32,
+    ) -> Vec<(f64, f64)> {
+        let mut factor = 1.0;
+        (0..180)
+            .map(|m| {
+                if m % block == 0 {
+                    factor = rng.gamma_mean_one(cv2);
+                }
+                (requests, rng.poisson(requests * rate * factor) as f64)
+            })
+            .collect()
     }
 
     #[test]
-    fn series_minutes_are_thinned_and_carry_their_rounding() {
-        let bursts = steady(1_000.0, 100.0);
-        let mut series = SeriesScale::new(bursts, 50.0);
-        // 5,000 requests at 10% are 500 expected events: thinned to 50, a divisor of 10,
-        // larger than the inflation (about 3 here).
-        assert!(1.0 + bursts.c2_upper * 500.0 < 10.0);
-        assert_eq!(series.scale(5_000.0, 500.0, 0.0), (500.0, 50.0));
-        // Without thinning, the scaled events over many minutes stay within half an event
-        // of the exact quotient.
-        let mut roomy = SeriesScale::new(bursts, 1e9);
-        let inflation = 1.0 + bursts.c2_upper * 30.0;
-        let mut total = 0.0;
-        for m in 1..=40 {
-            let (_, events) = roomy.scale(300.0, 31.0, 0.0);
-            assert_eq!(events.fract(), 0.0);
-            total += events;
-            assert!((total - 31.0 * f64::from(m) / inflation).abs() <= 0.5 + 1e-9);
+    fn bursts_held_for_ten_minutes_keep_their_whole_c2_over_ten_minute_sums() {
+        let mut rng = Rng::from_seed(23);
+        let b = Burstiness::estimate(held_window(&mut rng, 6000.0, 0.01, 0.09, 10)).unwrap();
+        assert!(b.is_bursty_in_blocks(), "{b:?}");
+        // A sum over 10 minutes that move together varies as one minute does: c² ≈ 0.09,
+        // where independent minutes would give 0.009. The bound is the estimate's, at most
+        // one minute's.
+        let over_ten = b.c2_over(10.0);
+        assert!(over_ten > 0.06 && over_ten <= b.c2_upper, "{b:?}");
+        let independent = Burstiness::estimate(window(&mut rng, 180, 6000, 0.01, 0.09)).unwrap();
+        assert!(
+            independent.c2_over(10.0) < 0.35 * independent.c2_upper,
+            "{independent:?}"
+        );
+        assert!(independent.c2_over(10.0) > 0.009, "{independent:?}");
+    }
+
+    #[test]
+    fn a_span_bound_falls_back_to_one_minutes_below_two_and_to_the_longest_beyond() {
+        let mut rng = Rng::from_seed(29);
+        let b = Burstiness::estimate(window(&mut rng, 180, 6000, 0.01, 0.01)).unwrap();
+        assert_eq!(b.c2_over(1.9), b.c2_upper);
+        assert_eq!(b.c2_over(f64::NAN), b.c2_upper);
+        // 180 minutes make at least 9 blocks of up to 20 minutes.
+        assert!(
+            b.spans.iter().all(|c| *c > 0.0 && *c <= b.c2_upper),
+            "{b:?}"
+        );
+        assert_eq!(b.c2_over(45.0), b.spans[(MAX_SPAN - 2) as usize]);
+        assert_eq!(b.c2_over(7.6), b.spans[5]);
+        // 45 minutes make 9 blocks of at most 5.
+        let short = Burstiness::estimate(window(&mut rng, 45, 6000, 0.01, 0.01)).unwrap();
+        assert!(short.spans[3] > 0.0 && short.spans[4] == 0.0, "{short:?}");
+        assert_eq!(short.c2_over(10.0), short.spans[3]);
+    }
+
+    #[test]
+    fn calm_windows_are_rarely_taken_for_bursty_ones_in_blocks() {
+        let mut rng = Rng::from_seed(31);
+        for (requests, rate) in [(6000.0, 0.001), (6000.0, 0.01)] {
+            let flagged = (0..400)
+                .filter(|_| {
+                    let w = held_window(&mut rng, requests, rate, 0.0, 1);
+                    Burstiness::estimate(w).unwrap().is_bursty_in_blocks()
+                })
+                .count();
+            assert!(
+                flagged <= 8,
+                "{flagged} of 400 at {} a minute",
+                requests * rate
+            );
         }
-        // Minutes without requests or with invalid counts pass untouched and move nothing.
-        let before = roomy;
-        assert_eq!(roomy.scale(0.0, 3.0, 0.0), (0.0, 3.0));
-        assert!(roomy.scale(f64::NAN, 3.0, 0.0).0.is_nan());
-        assert_eq!(roomy, before);
+    }
+
+    #[test]
+    fn series_totals_divide_by_their_sums_inflation_or_thin_to_the_limits() {
+        let mut rng = Rng::from_seed(37);
+        let bursts = Burstiness::estimate(held_window(&mut rng, 6000.0, 0.01, 0.09, 10)).unwrap();
+        let mut split = SeriesTotals::default();
+        for m in 0..20 {
+            split.add(if m < 10 { 5400.0 } else { 3000.0 }, 40.0);
+        }
+        split.add(0.0, 3.0);
+        split.add(f64::NAN, 3.0);
+        assert_eq!(split.minutes, 20);
+        // Unequal minutes average over fewer than 20: (84,000)² / (10·5400² + 10·3000²).
+        let effective = 84_000.0f64.powi(2) / (10.0 * 5400.0f64.powi(2) + 10.0 * 3000.0f64.powi(2));
+        assert!((split.effective_minutes() - effective).abs() < 1e-9);
+        let divisor = split.divisor(&bursts, 0.01, 1e9, 1e9);
+        let inflation = 1.0 + bursts.c2_over(effective) * 840.0;
+        assert!((divisor - inflation).abs() < 1e-9, "{divisor} {inflation}");
+        let (requests, events) = split.scaled(divisor, f64::floor);
+        assert!((requests - 84_000.0 / divisor).abs() < 1e-9);
+        assert_eq!(events, (800.0 / divisor).floor());
+        assert_eq!(split.scaled(divisor, f64::ceil).1, (800.0 / divisor).ceil());
+        // Thinning, in a calm window: 840 expected events over 20 minutes at 2 a minute is
+        // ÷ 21; 100 in all is ÷ 8.4, both above the calm window's inflation.
+        let calm = steady(6000.0, 60.0);
+        let calm_inflation = split.divisor(&calm, 0.01, 1e9, 1e9);
+        assert!(calm_inflation < 8.4, "{calm_inflation}");
+        assert!((split.divisor(&calm, 0.01, 2.0, 1e9) - 21.0).abs() < 1e-9);
+        assert!((split.divisor(&calm, 0.01, 1e9, 100.0) - 8.4).abs() < 1e-9);
+        assert_eq!(SeriesTotals::default().divisor(&calm, 0.01, 2.0, 1e9), 1.0);
     }
 
     #[test]
