@@ -711,12 +711,11 @@ mod tests {
         }
     }
 
-    /// The false rollbacks of seeded healthy `Bake`s with the new version at the null's
-    /// boundary (`margin` × the old version's rate), bursts of squared CV `cv2` held for
-    /// `block` minutes: (looks scaled, looks raw, e-process scaled, e-process raw).
-    fn false_rollbacks(runs: u32, alpha: f64, (cv2, block): (f64, u32), seed: u64) -> [f64; 4] {
-        let mut rng = Rng::from_seed(seed);
-        let bake = Bake {
+    /// A healthy `Bake` at the gate's margin 1.5 with the new version at the null's boundary
+    /// (1.5 × the old version's rate) from the start, scaled, its bursts of squared CV
+    /// `cv2` held for `block` minutes.
+    fn healthy_bake(alpha: f64, cv2: f64, block: u32) -> Bake {
+        Bake {
             alpha,
             margin: 1.5,
             cv2,
@@ -724,7 +723,15 @@ mod tests {
             from: 1,
             raw: false,
             block,
-        };
+        }
+    }
+
+    /// The false rollbacks of seeded healthy `Bake`s with the new version at the null's
+    /// boundary (`margin` × the old version's rate), bursts of squared CV `cv2` held for
+    /// `block` minutes: (looks scaled, looks raw, e-process scaled, e-process raw).
+    fn false_rollbacks(runs: u32, alpha: f64, (cv2, block): (f64, u32), seed: u64) -> [f64; 4] {
+        let mut rng = Rng::from_seed(seed);
+        let bake = healthy_bake(alpha, cv2, block);
         let raw = Bake { raw: true, ..bake };
         let mut counts = [0u32; 4];
         for _ in 0..runs {
@@ -761,15 +768,7 @@ mod tests {
         let (runs, looks_alpha, e_alpha) = (20_000, 0.000375, 0.000125);
         let mut rng = Rng::from_seed(11);
         for (cv2, block) in [(0.04, 1), (0.09, 1), (0.04, 10), (0.09, 10), (0.25, 10)] {
-            let bake = |alpha| Bake {
-                alpha,
-                margin: 1.5,
-                cv2,
-                ratio: 1.5,
-                from: 1,
-                raw: false,
-                block,
-            };
+            let bake = |alpha| healthy_bake(alpha, cv2, block);
             let (mut looks, mut e_process) = (0u32, 0u32);
             for _ in 0..runs {
                 looks += u32::from(busy_bake(&mut rng, bake(looks_alpha)).rejected().is_some());
