@@ -57,10 +57,22 @@ const MIN_BLOCKS: usize = 9;
 const BURSTY_SPANS: [u32; 4] = [2, 5, 10, 20];
 const BURSTY_BLOCKS_Z: f64 = 3.0;
 
-/// The moment estimate over units (minutes, or blocks of them) of `(requests, events)`:
-/// (rate, ĉ² ≥ 0, ĉ² + two standard errors, the standard error under Poisson counts).
-/// `None` without events.
-fn moments(units: &[(f64, f64)]) -> Option<(f64, f64, f64, f64)> {
+/// The moment estimate over units (minutes, or blocks of them) of `(requests, events)`.
+struct Moments {
+    /// Events over all units.
+    events: f64,
+    /// Events per request.
+    rate: f64,
+    /// ĉ² ≥ 0.
+    c2: f64,
+    /// ĉ² plus two standard errors (the larger of the Poisson and the empirical one).
+    c2_upper: f64,
+    /// The standard error under Poisson counts.
+    null_se: f64,
+}
+
+/// See `Moments`; `None` without events.
+fn moments(units: &[(f64, f64)]) -> Option<Moments> {
     let (requests, events) = units
         .iter()
         .fold((0.0, 0.0), |(r, x), m| (r + m.0, x + m.1));
@@ -90,7 +102,13 @@ fn moments(units: &[(f64, f64)]) -> Option<(f64, f64, f64, f64)> {
     let null_se = null_var.sqrt() / mu2;
     let se = null_se.max(spread.sqrt() / mu2);
     let c2 = raw.max(0.0);
-    Some((rate, c2, c2 + 2.0 * se, null_se))
+    Some(Moments {
+        events,
+        rate,
+        c2,
+        c2_upper: c2 + 2.0 * se,
+        null_se,
+    })
 }
 
 impl Burstiness {
@@ -110,8 +128,7 @@ impl Burstiness {
         if n < Self::MIN_MINUTES {
             return None;
         }
-        let (rate, c2, c2_upper, _) = moments(&minutes)?;
-        let events: f64 = minutes.iter().map(|m| m.1).sum();
+        let window = moments(&minutes)?;
         let mut spans = [0.0; SPANS];
         let mut bursty_blocks = false;
         for span in 2..=MAX_SPAN {
@@ -122,18 +139,17 @@ impl Burstiness {
             if blocks.len() < MIN_BLOCKS {
                 break;
             }
-            if let Some((_, c2_span, upper, null_se)) = moments(&blocks) {
-                spans[span as usize - 2] = upper.min(c2_upper);
-                bursty_blocks |=
-                    BURSTY_SPANS.contains(&span) && c2_span > BURSTY_BLOCKS_Z * null_se;
+            if let Some(m) = moments(&blocks) {
+                spans[span as usize - 2] = m.c2_upper.min(window.c2_upper);
+                bursty_blocks |= BURSTY_SPANS.contains(&span) && m.c2 > BURSTY_BLOCKS_Z * m.null_se;
             }
         }
         Some(Burstiness {
             minutes: n,
-            mean_events: events / f64::from(n),
-            rate,
-            c2,
-            c2_upper,
+            mean_events: window.events / f64::from(n),
+            rate: window.rate,
+            c2: window.c2,
+            c2_upper: window.c2_upper,
             spans,
             bursty_blocks,
         })
