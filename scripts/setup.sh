@@ -21,11 +21,14 @@ for tool in cargo rustup node npm python3; do
   command -v "$tool" >/dev/null || die "$tool is not installed; this project needs Rust (rustup), Node 20+ and Python 3.11+"
 done
 
-# 1. The wasm target.
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  say "adding rust target wasm32-unknown-unknown"
-  rustup target add wasm32-unknown-unknown
-fi
+# 1. The wasm targets: the Worker's, and WASI for the simulator's tick-cost benchmark
+#    (scripts/bench/tick-cost.sh), which the tests check compiles.
+for target in wasm32-unknown-unknown wasm32-wasip1; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    say "adding rust target $target"
+    rustup target add "$target"
+  fi
+done
 
 # 2. worker-build, pinned. It would download wasm-bindgen/wasm-opt/esbuild from GitHub at
 #    build time, which fails offline; env.sh points it at local binaries instead.

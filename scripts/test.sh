@@ -26,6 +26,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 say "cargo clippy (wasm32 shell)"
 cargo clippy --lib --target wasm32-unknown-unknown --quiet -- -D warnings
 
+say "cargo clippy (the simulator on wasm32-wasip1, for scripts/bench/tick-cost.sh)"
+cargo clippy --bin rollout-sim --target wasm32-wasip1 --quiet -- -D warnings
+
 say "instrument/ (the target Workers' crate): clippy on wasm32"
 CARGO_TARGET_DIR="$ROOT/target" cargo clippy --quiet --manifest-path instrument/Cargo.toml --target wasm32-unknown-unknown -- -D warnings
 

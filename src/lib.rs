@@ -19,12 +19,12 @@ pub mod queue_watch;
 pub mod rollout;
 pub mod schedule;
 pub mod signals;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), target_os = "wasi"))]
 pub mod sim;
 pub mod stats;
 pub mod status;
 pub mod telemetry;
 pub mod time;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
 mod runtime;

@@ -191,6 +191,11 @@ const REFERENCE_FACTORS: [f64; 12] = [
 /// Search range for upper bounds (ratios).
 const BOUND_LOWEST: f64 = 1e-6;
 const BOUND_HIGHEST: f64 = 1e6;
+/// Upper bounds are found to within this relative width (in ln), about 25 bisection steps.
+const BOUND_PRECISION: f64 = 1e-6;
+/// Requests still needed are found to within this share of them (they are shown, rounded, and
+/// decide nothing), or one request.
+const NEEDED_PRECISION: f64 = 1e-3;
 
 impl RatioTestConfig {
     /// The 5xx defaults: α = 1%, null "any increase" (ρ0 = 1), promote when the upper bound
@@ -355,12 +360,26 @@ fn event_log_lrs(rho: f64, rho0: f64, q: f64) -> (f64, f64) {
 }
 
 fn log_sum_exp(values: impl Iterator<Item = f64>) -> f64 {
-    let values: Vec<f64> = values.collect();
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // Mixtures here have a few dozen terms: kept on the stack (this runs on every step of
+    // the bounds' searches), any beyond spill to the heap in order.
+    let mut stack = [0.0; 64];
+    let mut len = 0;
+    let mut spill = Vec::new();
+    for v in values {
+        match stack.get_mut(len) {
+            Some(slot) => {
+                *slot = v;
+                len += 1;
+            }
+            None => spill.push(v),
+        }
+    }
+    let values = || stack[..len].iter().chain(&spill);
+    let max = values().copied().fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
         return max;
     }
-    max + values.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+    max + values().map(|v| (v - max).exp()).sum::<f64>().ln()
 }
 
 impl RatioTest {
@@ -613,7 +632,9 @@ fn lowest_rejected(log_e: impl Fn(f64) -> f64, level: f64) -> f64 {
     if log_e(BOUND_LOWEST) >= level {
         return BOUND_LOWEST;
     }
-    for _ in 0..50 {
+    // Each step costs a minimisation in the bake's bound, so stop at a relative width of
+    // `BOUND_PRECISION`; `hi` is always rejected, so the bound errs high.
+    while hi - lo > BOUND_PRECISION {
         let mid = 0.5 * (lo + hi);
         if log_e(mid.exp()) >= level {
             hi = mid;
@@ -820,10 +841,7 @@ impl BakeTest {
     }
 
     fn reference(&self) -> Reference {
-        Reference {
-            bad: self.reference_bad,
-            total: self.reference_total,
-        }
+        Reference::new(self.reference_bad, self.reference_total)
     }
 
     /// ln of `min_r B(r)·R(r)` on the observed minutes, each bursty minute's likelihood
@@ -889,14 +907,18 @@ impl BakeTest {
         }
         let (bad, total) = (self.new_bad, self.new_total);
         let cap = reference.rate_cap();
+        let log_w = -(MIRROR_DIVISORS.len() as f64).ln();
+        let alternatives = MIRROR_DIVISORS.map(|d| {
+            let m = 1.0 / d;
+            (m, m.ln())
+        });
         let mirror = |tol: f64| {
             let log_b = |r: f64| {
-                log_sum_exp(MIRROR_DIVISORS.iter().map(|d| {
-                    let m = 1.0 / d;
-                    -(MIRROR_DIVISORS.len() as f64).ln()
-                        + bad * m.ln()
-                        + (1.0 - m) * tol * r * total
-                }))
+                log_sum_exp(
+                    alternatives
+                        .iter()
+                        .map(|&(m, ln_m)| log_w + bad * ln_m + (1.0 - m) * tol * r * total),
+                )
             };
             minimise_convex(|r| log_b(r) + reference.log_e_rate_too_low(r), cap)
         };
@@ -929,8 +951,9 @@ impl BakeTest {
                 return f64::INFINITY;
             }
         }
+        // Each step costs a minimisation; `hi` always meets the rule, so the count errs high.
         let mut lo = self.new_total;
-        for _ in 0..50 {
+        while hi - lo > (NEEDED_PRECISION * (hi - self.new_total)).max(1.0) {
             let mid = 0.5 * (lo + hi);
             if self.met_after(mid) {
                 hi = mid;
@@ -947,9 +970,22 @@ impl BakeTest {
 struct Reference {
     bad: f64,
     total: f64,
+    /// ln(1/k) and ln k for each of `REFERENCE_FACTORS`, computed once: the bounds' searches
+    /// evaluate the e-values thousands of times.
+    ln_down: [f64; REFERENCE_FACTORS.len()],
+    ln_up: [f64; REFERENCE_FACTORS.len()],
 }
 
 impl Reference {
+    fn new(bad: f64, total: f64) -> Self {
+        Reference {
+            bad,
+            total,
+            ln_down: REFERENCE_FACTORS.map(|k| (1.0 / k).ln()),
+            ln_up: REFERENCE_FACTORS.map(f64::ln),
+        }
+    }
+
     /// Upper end of the search for r: rates are per request (≤ 1), with slack for odd inputs.
     fn rate_cap(&self) -> f64 {
         (10.0 * self.bad / self.total).max(1.0)
@@ -958,7 +994,7 @@ impl Reference {
     /// ln R(r): e-value against "reference rate is r" with alternatives r/k (k > 1); convex
     /// and increasing in r; E_r[R(r)] ≤ 1 for Poisson or binomial counts.
     fn log_e_rate_too_high(&self, r: f64) -> f64 {
-        self.log_e_rate_scaled(r, |k| 1.0 / k)
+        self.log_e_rate_scaled(r, |k| 1.0 / k, &self.ln_down)
     }
 
     /// ln of the mean of R(r) and R'(r): an e-value against "reference rate is r" that grows
@@ -972,14 +1008,20 @@ impl Reference {
 
     /// ln R'(r): e-value against "reference rate is r" with alternatives r·k (k > 1).
     fn log_e_rate_too_low(&self, r: f64) -> f64 {
-        self.log_e_rate_scaled(r, |k| k)
+        self.log_e_rate_scaled(r, |k| k, &self.ln_up)
     }
 
-    fn log_e_rate_scaled(&self, r: f64, factor: impl Fn(f64) -> f64) -> f64 {
+    /// `ln_factors` holds ln `factor(k)` for each of `REFERENCE_FACTORS`.
+    fn log_e_rate_scaled(
+        &self,
+        r: f64,
+        factor: impl Fn(f64) -> f64,
+        ln_factors: &[f64; REFERENCE_FACTORS.len()],
+    ) -> f64 {
         let log_w = -(REFERENCE_FACTORS.len() as f64).ln();
-        log_sum_exp(REFERENCE_FACTORS.iter().map(|&k| {
+        log_sum_exp(REFERENCE_FACTORS.iter().zip(ln_factors).map(|(&k, &ln_m)| {
             let m = factor(k);
-            log_w + self.bad * m.ln() + (1.0 - m) * r * self.total
+            log_w + self.bad * ln_m + (1.0 - m) * r * self.total
         }))
     }
 }
@@ -1001,6 +1043,9 @@ fn minimise_on_grid(f: impl Fn(f64) -> f64, hi: f64) -> f64 {
     golden_section(&f, lo, up).min(values[best])
 }
 
+/// Golden-section searches stop when their bracket is this share of its position.
+const GOLDEN_PRECISION: f64 = 1e-9;
+
 /// Minimum of a convex function on [0, hi] by golden-section search.
 fn minimise_convex(f: impl Fn(f64) -> f64, hi: f64) -> f64 {
     golden_section(&f, 0.0, hi)
@@ -1013,7 +1058,13 @@ fn golden_section(f: &impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
     let mut c = b - INV_PHI * (b - a);
     let mut d = a + INV_PHI * (b - a);
     let (mut fc, mut fd) = (f(c), f(d));
+    // Until the bracket is a billionth of where it sits (the value is then within ~1e-18 of
+    // the minimum, relatively, for the smooth e-values here: far below what any verdict
+    // reads), or 80 steps where the minimum sits at 0.
     for _ in 0..80 {
+        if b - a <= GOLDEN_PRECISION * a.abs().max(b.abs()) {
+            break;
+        }
         if fc <= fd {
             b = d;
             d = c;

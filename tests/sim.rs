@@ -157,3 +157,62 @@ fn flagger_style_gates_roll_back_healthy_low_traffic_releases() {
         report[0].gates[0]
     );
 }
+
+#[test]
+fn a_rollout_state_survives_the_durable_objects_json_round_trip_every_tick_unchanged() {
+    // `--tick-cost` decodes each tick's state from JSON and encodes it again, as the Durable
+    // Object does: the runs must decide exactly what the in-memory ones decide.
+    let scenarios = [
+        scenario("aa", 20.0, 0.001, ""),
+        scenario("x20", 100.0, 0.02, ""),
+    ];
+    for s in &scenarios {
+        for run in 0..3 {
+            let (outcome, costs) = sim::tick_costs(s, 7, run);
+            assert_eq!(
+                outcome,
+                sim::run_once(s, GateKind::Ours, 7, run),
+                "{}",
+                s.name
+            );
+            let last = outcome
+                .rolled_back_at
+                .or(outcome.completed_at)
+                .unwrap_or(s.minutes);
+            assert_eq!(
+                costs.len() as u32,
+                last,
+                "one timed tick a minute until the end"
+            );
+            assert!(costs.iter().all(|c| c.state_bytes > 1_000 && c.nanos > 0));
+        }
+    }
+}
+
+#[test]
+fn tick_costs_are_summarized_over_all_ticks_and_then_by_phase() {
+    use sim::report::summarize_tick_costs;
+    let tick = |tick, phase, micros: u64| sim::TickCost {
+        tick,
+        phase,
+        nanos: micros * 1_000,
+        state_bytes: 2_000 + tick as usize,
+    };
+    let mut costs: Vec<_> = (1..=100)
+        .map(|t| tick(t, "ramping", u64::from(t)))
+        .collect();
+    costs.push(tick(101, "baking", 5_000));
+    let rows = summarize_tick_costs("s", 2, &costs);
+    let phases: Vec<_> = rows.iter().map(|r| r.phase).collect();
+    assert_eq!(phases, ["all", "ramping", "baking"]);
+    assert_eq!(
+        (rows[0].ticks, rows[0].max_us, rows[0].max_tick),
+        (101, 5_000.0, 101)
+    );
+    assert_eq!(
+        (rows[1].median_us, rows[1].p99_us, rows[1].max_us),
+        (50.0, 99.0, 100.0)
+    );
+    assert_eq!(rows[1].max_state_bytes, 2_100);
+    assert_eq!((rows[2].ticks, rows[2].median_us), (1, 5_000.0));
+}

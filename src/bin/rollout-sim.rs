@@ -1,18 +1,20 @@
 //! `rollout-sim`: the simulator's command line. Reads scenario files (or a grid directory),
 //! runs every gate many seeded times through the same decision core, and prints decision
 //! quality as a table, Markdown or JSON. Arguments are parsed by hand (no clap).
-//! Native only: `rollout_gate::sim` is not built for wasm32, where this binary is an empty
-//! stub so that checking every target for wasm32 still compiles.
+//! Native, or wasm32-wasip1 for `--tick-cost` under a WebAssembly engine
+//! (scripts/bench/tick-cost-wasm.sh): `rollout_gate::sim` is not built for the Worker's
+//! wasm32-unknown-unknown, where this binary is an empty stub so that checking every target
+//! for it still compiles.
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), target_os = "wasi"))]
 fn main() -> std::process::ExitCode {
     cli::main()
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
 fn main() {}
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), target_os = "wasi"))]
 mod cli {
     use rollout_gate::sim::{self, report, GateKind, Options, Scenario};
     use serde_json::{Map, Value};
@@ -42,6 +44,9 @@ Options:
   --markdown        print Markdown tables
   --save FILE       also write the JSON report to FILE
   --trace RUN       print our gate's audit log for run RUN of each scenario, then exit
+  --tick-cost       time our gate's work each tick (decode the stored state, plan, step,
+                    encode the state and events) over --runs runs of each scenario, one
+                    thread; print a Markdown table (JSON with --json), then exit
   --quiet           no progress bar
   -h, --help        print this help
 ";
@@ -64,6 +69,7 @@ Options:
         format: Format,
         quiet: bool,
         trace: Option<u64>,
+        tick_cost: bool,
         save: Option<PathBuf>,
     }
 
@@ -99,6 +105,7 @@ Options:
             format: Format::Table,
             quiet: false,
             trace: None,
+            tick_cost: false,
             save: None,
         };
         let mut it = raw.iter();
@@ -135,6 +142,7 @@ Options:
                 "--save" => args.save = Some(PathBuf::from(value("--save")?)),
                 "--markdown" => args.format = Format::Markdown,
                 "--quiet" => args.quiet = true,
+                "--tick-cost" => args.tick_cost = true,
                 "--trace" => args.trace = Some(number("--trace", &value("--trace")?, 0)? as u64),
                 flag if flag.starts_with('-') => {
                     return Err(UsageError(format!("unknown option {flag} (see --help)")))
@@ -220,6 +228,44 @@ Options:
         Ok(scenarios)
     }
 
+    /// `--tick-cost`: times every tick of `--runs` runs of our gate in each scenario.
+    fn tick_cost(args: &Args, scenarios: &[Scenario]) -> Result<(), UsageError> {
+        let started = Instant::now();
+        let summaries: Vec<report::TickCostSummary> = scenarios
+            .iter()
+            .flat_map(|scenario| {
+                let costs: Vec<sim::TickCost> = (0..args.options.runs as u64)
+                    .flat_map(|run| sim::tick_costs(scenario, args.options.seed, run).1)
+                    .collect();
+                if !args.quiet {
+                    eprintln!(
+                        "rollout-sim: timed {} ({} ticks)",
+                        scenario.name,
+                        costs.len()
+                    );
+                }
+                report::summarize_tick_costs(&scenario.name, args.options.runs, &costs)
+            })
+            .collect();
+        if !args.quiet {
+            eprintln!(
+                "rollout-sim: {} scenarios × {} runs timed in {:.1} s (seed {})",
+                scenarios.len(),
+                args.options.runs,
+                started.elapsed().as_secs_f64(),
+                args.options.seed,
+            );
+        }
+        let text = if args.format == Format::Json {
+            serde_json::to_string_pretty(&summaries)
+                .map_err(|e| UsageError(format!("cannot encode the tick costs: {e}")))?
+        } else {
+            report::render_tick_costs(&summaries)
+        };
+        println!("{text}");
+        Ok(())
+    }
+
     fn run(args: Args) -> Result<(), UsageError> {
         let scenarios = load(&args)?;
         if let Some(run) = args.trace {
@@ -235,6 +281,9 @@ Options:
                 println!("outcome: {outcome:?}\n");
             }
             return Ok(());
+        }
+        if args.tick_cost {
+            return tick_cost(&args, &scenarios);
         }
         let show_bar = !args.quiet && std::io::stderr().is_terminal();
         let shown = AtomicUsize::new(usize::MAX);

@@ -13,7 +13,7 @@ pub mod scenario;
 pub mod traffic;
 
 pub use report::{GateSummary, OracleSummary, ScenarioReport};
-pub use run::{run_once, GateKind, RunOutcome};
+pub use run::{run_once, tick_costs, GateKind, RunOutcome, TickCost};
 pub use scenario::{Scenario, ScenarioError};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -111,42 +111,45 @@ pub fn simulate(
         scenarios.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..options.threads.max(1) {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(index) else { break };
-                match *job {
-                    Job::Gate {
-                        scenario,
-                        gate,
-                        from,
-                        to,
-                    } => {
-                        let kind = options.gates[gate];
-                        let results: Vec<RunOutcome> = (from..to)
-                            .map(|run| {
-                                run_once(&scenarios[scenario], kind, options.seed, run as u64)
-                            })
-                            .collect();
-                        let mut slot = lock(&outcomes[scenario][gate]);
-                        slot[from..to].clone_from_slice(&results);
-                    }
-                    Job::Oracle { scenario } => {
-                        let report = oracle::evaluate(
-                            &scenarios[scenario],
-                            oracle_runs,
-                            options.calibration_runs,
-                            options.seed,
-                        );
-                        *lock(&oracles[scenario]) = report;
-                    }
-                }
-                let finished = done.fetch_add(weight(job), Ordering::Relaxed) + weight(job);
-                progress(finished, total);
-            });
+    let work = || loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(job) = jobs.get(index) else { break };
+        match *job {
+            Job::Gate {
+                scenario,
+                gate,
+                from,
+                to,
+            } => {
+                let kind = options.gates[gate];
+                let results: Vec<RunOutcome> = (from..to)
+                    .map(|run| run_once(&scenarios[scenario], kind, options.seed, run as u64))
+                    .collect();
+                let mut slot = lock(&outcomes[scenario][gate]);
+                slot[from..to].clone_from_slice(&results);
+            }
+            Job::Oracle { scenario } => {
+                let report = oracle::evaluate(
+                    &scenarios[scenario],
+                    oracle_runs,
+                    options.calibration_runs,
+                    options.seed,
+                );
+                *lock(&oracles[scenario]) = report;
+            }
         }
-    });
+        let finished = done.fetch_add(weight(job), Ordering::Relaxed) + weight(job);
+        progress(finished, total);
+    };
+    // One thread runs here (WASI, where the tick-cost benchmark runs, has no threads).
+    match options.threads {
+        0 | 1 => work(),
+        threads => std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(work);
+            }
+        }),
+    }
     scenarios
         .iter()
         .enumerate()

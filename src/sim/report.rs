@@ -4,7 +4,7 @@
 //! Rendered as a human table, Markdown (docs/benchmark.md) or JSON.
 
 use super::oracle::OracleReport;
-use super::run::{GateKind, RunOutcome};
+use super::run::{GateKind, RunOutcome, TickCost};
 use super::scenario::Scenario;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -409,4 +409,84 @@ fn render_regressions(out: &mut String, reports: &[ScenarioReport], comparators:
             excess("window"),
         );
     }
+}
+
+/// What our gate's ticks cost in one scenario and phase (`rollout-sim --tick-cost`), over
+/// every tick of every timed run that ended in that phase: the Durable Object's work each
+/// tick besides its I/O (see `TickCost`).
+#[derive(Clone, Debug, Serialize)]
+pub struct TickCostSummary {
+    pub scenario: String,
+    /// The phase after the ticks summarized ("all": every tick).
+    pub phase: &'static str,
+    pub runs: usize,
+    /// Ticks timed.
+    pub ticks: usize,
+    pub median_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    /// The slowest tick's minute.
+    pub max_tick: u32,
+    /// The largest encoded state, bytes.
+    pub max_state_bytes: usize,
+}
+
+/// Summarizes the timed ticks of `runs` runs of `scenario`: all of them, then each phase
+/// they ended in, in order of first appearance.
+pub fn summarize_tick_costs(
+    scenario: &str,
+    runs: usize,
+    costs: &[TickCost],
+) -> Vec<TickCostSummary> {
+    let mut phases: Vec<&'static str> = Vec::new();
+    for c in costs {
+        if !phases.contains(&c.phase) {
+            phases.push(c.phase);
+        }
+    }
+    let summary = |phase: &'static str, ticks: Vec<&TickCost>| {
+        let mut micros: Vec<f64> = ticks.iter().map(|c| c.nanos as f64 / 1e3).collect();
+        let slowest = ticks.iter().max_by_key(|c| c.nanos);
+        TickCostSummary {
+            scenario: scenario.to_string(),
+            phase,
+            runs,
+            ticks: ticks.len(),
+            median_us: quantile(&mut micros, 0.5).unwrap_or(0.0),
+            p99_us: quantile(&mut micros, 0.99).unwrap_or(0.0),
+            max_us: micros.last().copied().unwrap_or(0.0),
+            max_tick: slowest.map_or(0, |c| c.tick),
+            max_state_bytes: ticks.iter().map(|c| c.state_bytes).max().unwrap_or(0),
+        }
+    };
+    std::iter::once(summary("all", costs.iter().collect()))
+        .chain(phases.into_iter().map(|phase| {
+            let ticks = costs.iter().filter(|c| c.phase == phase).collect();
+            summary(phase, ticks)
+        }))
+        .collect()
+}
+
+/// A Markdown table of tick costs, one row per scenario and phase.
+pub fn render_tick_costs(summaries: &[TickCostSummary]) -> String {
+    let mut out = String::from(
+        "| scenario | after the tick | runs | ticks | median µs | p99 µs | max µs (minute) | largest state |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for s in summaries {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} ({}) | {:.1} KB |",
+            s.scenario,
+            s.phase,
+            s.runs,
+            s.ticks,
+            s.median_us,
+            s.p99_us,
+            s.max_us,
+            s.max_tick,
+            s.max_state_bytes as f64 / 1e3,
+        );
+    }
+    out
 }

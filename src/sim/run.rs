@@ -17,6 +17,7 @@ use crate::stats::RatioSummary;
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::time::Instant;
 
 /// The gates the simulator compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -124,7 +125,7 @@ pub fn run_once(scenario: &Scenario, gate: GateKind, seed: u64, run: u64) -> Run
     );
     match gate.comparator() {
         Some(comparator) => gates::run_comparator(scenario, comparator, rng),
-        None => drive_ours(scenario, rng, gate == GateKind::OursScheduled, false).0,
+        None => drive_ours(scenario, rng, gate == GateKind::OursScheduled, false, None).0,
     }
 }
 
@@ -150,6 +151,8 @@ struct Shell<'s> {
     outcome: RunOutcome,
     /// Audit-event lines, when tracing.
     trace: Option<Vec<String>>,
+    /// Encode each audit event as JSON, as the Durable Object stores it (when timing ticks).
+    encode_events: bool,
     /// The current schedule step (0-based) and the tick it started.
     step: usize,
     step_since: u32,
@@ -178,6 +181,10 @@ impl Shell<'_> {
                 }
                 Action::RunPreflight { .. } => Input::Preflight(passing_preflight()),
                 Action::RecordEvent(event) => {
+                    if self.encode_events {
+                        let json = serde_json::to_string(&event).expect("an audit event encodes");
+                        std::hint::black_box(json);
+                    }
                     if let Some(lines) = self.trace.as_mut() {
                         lines.push(format!("{tick:>3}  {}", event.summary));
                         lines.extend(event.details.iter().map(|d| format!("       {d}")));
@@ -279,8 +286,37 @@ pub fn trace_ours(scenario: &Scenario, seed: u64, run: u64) -> (RunOutcome, Vec<
             run,
         ],
     );
-    let (outcome, lines) = drive_ours(scenario, rng, false, true);
+    let (outcome, lines) = drive_ours(scenario, rng, false, true, None);
     (outcome, lines.unwrap_or_default())
+}
+
+/// What one tick of our gate cost, measured on this machine (`rollout-sim --tick-cost`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TickCost {
+    pub tick: u32,
+    /// The phase after the tick.
+    pub phase: &'static str,
+    /// Decoding the stored state, planning, stepping (with the actions' confirmations) and
+    /// encoding the state and the tick's audit events: the Durable Object's work each tick
+    /// besides its I/O.
+    pub nanos: u64,
+    /// The encoded state's length.
+    pub state_bytes: usize,
+}
+
+/// One run of our gate, timed tick by tick (see `TickCost`), and its outcome.
+pub fn tick_costs(scenario: &Scenario, seed: u64, run: u64) -> (RunOutcome, Vec<TickCost>) {
+    let rng = Rng::derive(
+        seed,
+        &[
+            super::rng::hash_name(&scenario.name),
+            GateKind::Ours.stream(),
+            run,
+        ],
+    );
+    let mut costs = Vec::new();
+    let (outcome, _) = drive_ours(scenario, rng, false, false, Some(&mut costs));
+    (outcome, costs)
 }
 
 /// Our gate: the real core, ticked every simulated minute. With `scheduled`, a simulated
@@ -290,6 +326,7 @@ fn drive_ours(
     rng: Rng,
     scheduled: bool,
     trace: bool,
+    mut costs: Option<&mut Vec<TickCost>>,
 ) -> (RunOutcome, Option<Vec<String>>) {
     let mut shell = Shell {
         world: World::new(scenario, rng),
@@ -299,6 +336,7 @@ fn drive_ours(
         }],
         outcome: RunOutcome::default(),
         trace: trace.then(Vec::new),
+        encode_events: costs.is_some(),
         step: 0,
         step_since: 0,
     };
@@ -317,7 +355,17 @@ fn drive_ours(
     for tick in 1..=scenario.minutes {
         let now = tick_time(tick);
         shell.world.advance_to(now);
+        // Timed with `costs`: the stored state is decoded (as the Durable Object loads it)
+        // and planned on; the simulated reads below are not timed.
+        let stored = costs
+            .is_some()
+            .then(|| serde_json::to_string(&state).expect("a rollout state encodes"));
+        let started = Instant::now();
+        if let Some(json) = &stored {
+            state = serde_json::from_str(json).expect("an encoded rollout state decodes");
+        }
         let plan = rollout::plan(&state, now);
+        let planning = started.elapsed();
         let world = &mut shell.world;
         let observations = Observations {
             deployment: plan
@@ -328,8 +376,20 @@ fn drive_ours(
             queue: if plan.queue { world.queue(tick) } else { None },
             history: plan.history.as_ref().map(|q| world.history(q, tick)),
         };
+        let started = Instant::now();
         let (next, actions) = rollout::step(state, Input::Tick(observations), now);
         state = shell.carry_out(next, actions, now, tick);
+        if let Some(costs) = costs.as_deref_mut() {
+            // Encoded as the Durable Object stores it, and timed with the rest.
+            let encoded = serde_json::to_string(&state).expect("a rollout state encodes");
+            let spent = planning + started.elapsed();
+            costs.push(TickCost {
+                tick,
+                phase: state.phase.name(),
+                nanos: u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX),
+                state_bytes: encoded.len(),
+            });
+        }
         if scheduled {
             state = promote_on_schedule(&mut shell, state, now, tick);
         }

@@ -438,37 +438,138 @@ impl ScheduledLooks {
     /// of `observed`.
     fn boundary(&self, alpha: f64, observed: u64) -> (u64, f64) {
         let current = self.boundaries.len() as u32;
-        let mut dist = vec![1.0];
+        let mut dist = Pmf::one();
         let mut crossed = 0.0;
+        let mut events = 0;
         for segment in 0..=current {
             for g in self.groups.iter().filter(|g| g.segment == segment) {
-                dist = convolve(&dist, &binomial_pmf(g.events, g.p0));
+                dist = dist.convolve(&Pmf::binomial(g.events, g.p0));
+                events += g.events;
             }
             let earlier = self.boundaries.get(segment as usize).copied().flatten();
             if let (true, Some(c)) = (segment < current, earlier) {
-                for mass in dist.iter_mut().skip(c as usize) {
-                    crossed += *mass;
-                    *mass = 0.0;
-                }
+                crossed += dist.take_from(c);
             }
         }
+        let at_least = dist.mass_from(observed);
+        let p_value = (crossed + at_least).min(1.0);
         let budget = alpha - crossed;
-        let mut critical = dist.len();
         if budget.is_nan() || budget <= 0.0 {
             // Nothing left to spend (or a NaN allowance): this look cannot reject.
-            let at_least: f64 = dist.iter().skip(observed as usize).sum();
-            return (critical as u64, (crossed + at_least).min(1.0));
+            return (events + 1, p_value);
         }
+        // The smallest count whose upper tail fits the budget; counts above the kept range
+        // have no mass, so the search starts just above it.
+        let mut critical = dist.end();
         let mut tail = 0.0;
-        for s in (0..dist.len()).rev() {
-            if tail + dist[s] > budget {
+        for (i, mass) in dist.mass.iter().enumerate().rev() {
+            if tail + mass > budget {
                 break;
             }
-            tail += dist[s];
-            critical = s;
+            tail += mass;
+            critical = dist.offset + i as u64;
         }
-        let at_least: f64 = dist.iter().skip(observed as usize).sum();
-        (critical as u64, (crossed + at_least).min(1.0))
+        (critical, p_value)
+    }
+}
+
+/// A distribution of a count over `offset..offset + mass.len()`; counts outside carry less
+/// than `PMF_TRIM` of the largest mass (e⁻⁹⁰ ≈ 10⁻³⁹: nothing any level here can see), and
+/// are dropped so that the looks' work grows with the spread of the counts, not their total.
+#[derive(Debug)]
+struct Pmf {
+    offset: u64,
+    mass: Vec<f64>,
+}
+
+/// ln of the share of the largest mass below which a `Pmf` drops a count.
+const PMF_TRIM: f64 = -90.0;
+
+impl Pmf {
+    /// All mass at 0.
+    fn one() -> Self {
+        Pmf {
+            offset: 0,
+            mass: vec![1.0],
+        }
+    }
+
+    /// Binomial(n, p), trimmed around its mode.
+    fn binomial(n: u64, p: f64) -> Self {
+        let p = p.clamp(1e-300, 1.0 - 1e-16);
+        let (ln_p, ln_q) = (p.ln(), (1.0 - p).ln());
+        let mut ln_fact = Vec::with_capacity(n as usize + 1);
+        let mut acc = 0.0;
+        ln_fact.push(0.0);
+        for i in 1..=n {
+            acc += (i as f64).ln();
+            ln_fact.push(acc);
+        }
+        let n = n as usize;
+        let ln_pmf = |k: usize| {
+            ln_fact[n] - ln_fact[k] - ln_fact[n - k] + k as f64 * ln_p + (n - k) as f64 * ln_q
+        };
+        let mode = (((n + 1) as f64 * p).floor() as usize).min(n);
+        let floor = ln_pmf(mode) + PMF_TRIM;
+        let lo = (0..mode)
+            .rev()
+            .take_while(|&k| ln_pmf(k) >= floor)
+            .last()
+            .unwrap_or(mode);
+        let hi = (mode + 1..=n)
+            .take_while(|&k| ln_pmf(k) >= floor)
+            .last()
+            .unwrap_or(mode);
+        Pmf {
+            offset: lo as u64,
+            mass: (lo..=hi).map(|k| ln_pmf(k).exp()).collect(),
+        }
+    }
+
+    /// The distribution of the sum of two independent counts, trimmed.
+    fn convolve(&self, other: &Pmf) -> Pmf {
+        let mut out = vec![0.0; self.mass.len() + other.mass.len() - 1];
+        for (i, x) in self.mass.iter().enumerate() {
+            if *x == 0.0 {
+                continue;
+            }
+            // Slices zipped, not indexed: no bounds check per term (the Worker's build
+            // optimizes for size and would not remove them).
+            let row = &mut out[i..i + other.mass.len()];
+            for (o, y) in row.iter_mut().zip(&other.mass) {
+                *o += x * y;
+            }
+        }
+        let floor = out.iter().copied().fold(0.0, f64::max) * PMF_TRIM.exp();
+        let keep = |m: &f64| *m > 0.0 && *m >= floor;
+        let first = out.iter().position(keep).unwrap_or(0);
+        let last = out.iter().rposition(keep).unwrap_or(first);
+        Pmf {
+            offset: self.offset + other.offset + first as u64,
+            mass: out[first..=last].to_vec(),
+        }
+    }
+
+    /// One past the largest count kept.
+    fn end(&self) -> u64 {
+        self.offset + self.mass.len() as u64
+    }
+
+    /// The mass at counts ≥ `count`.
+    fn mass_from(&self, count: u64) -> f64 {
+        let skip = count.saturating_sub(self.offset) as usize;
+        self.mass.iter().skip(skip).sum()
+    }
+
+    /// Removes the mass at counts ≥ `count` and returns it.
+    fn take_from(&mut self, count: u64) -> f64 {
+        let skip = count.saturating_sub(self.offset) as usize;
+        let mut taken = 0.0;
+        for mass in self.mass.iter_mut().skip(skip) {
+            taken += *mass;
+            *mass = 0.0;
+        }
+        taken
     }
 }
 
@@ -648,42 +749,90 @@ fn ln_gamma(x: f64) -> f64 {
 }
 
 /// Binomial(n, p) probabilities of 0..=n, computed in log space (no underflow at large n).
-fn binomial_pmf(n: u64, p: f64) -> Vec<f64> {
-    let p = p.clamp(1e-300, 1.0 - 1e-16);
-    let (ln_p, ln_q) = (p.ln(), (1.0 - p).ln());
-    let mut ln_fact = Vec::with_capacity(n as usize + 1);
-    let mut acc = 0.0;
-    ln_fact.push(0.0);
-    for i in 1..=n {
-        acc += (i as f64).ln();
-        ln_fact.push(acc);
-    }
-    let ln_n = ln_fact[n as usize];
-    (0..=n as usize)
-        .map(|k| {
-            let ln_choose = ln_n - ln_fact[k] - ln_fact[n as usize - k];
-            (ln_choose + k as f64 * ln_p + (n as usize - k) as f64 * ln_q).exp()
-        })
-        .collect()
-}
-
-fn convolve(a: &[f64], b: &[f64]) -> Vec<f64> {
-    let mut out = vec![0.0; a.len() + b.len() - 1];
-    for (i, x) in a.iter().enumerate() {
-        if *x == 0.0 {
-            continue;
-        }
-        for (j, y) in b.iter().enumerate() {
-            out[i + j] += x * y;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stats::tests::minute;
+
+    /// Binomial(n, p) over 0..=n, nothing dropped, and the sum of independent counts.
+    fn full_binomial(n: u64, p: f64) -> Vec<f64> {
+        let ln_fact: Vec<f64> = (0..=n)
+            .scan(0.0, |acc, i| {
+                *acc += if i == 0 { 0.0 } else { (i as f64).ln() };
+                Some(*acc)
+            })
+            .collect();
+        let n = n as usize;
+        (0..=n)
+            .map(|k| {
+                let ln = ln_fact[n] - ln_fact[k] - ln_fact[n - k];
+                (ln + k as f64 * p.ln() + (n - k) as f64 * (1.0 - p).ln()).exp()
+            })
+            .collect()
+    }
+
+    fn full_convolve(a: &[f64], b: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; a.len() + b.len() - 1];
+        for (i, x) in a.iter().enumerate() {
+            for (j, y) in b.iter().enumerate() {
+                out[i + j] += x * y;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn trimmed_distributions_keep_every_tail_a_look_can_read() {
+        let groups = [(900, 0.1), (1_500, 0.5), (40, 0.02), (3_000, 0.48)];
+        let (mut trimmed, mut full) = (Pmf::one(), vec![1.0]);
+        for (n, p) in groups {
+            trimmed = trimmed.convolve(&Pmf::binomial(n, p));
+            full = full_convolve(&full, &full_binomial(n, p));
+        }
+        // The kept range is a small part of the 5,440 counts: the work follows the spread.
+        assert!(trimmed.mass.len() < 1_500, "{} kept", trimmed.mass.len());
+        let dropped = full.iter().sum::<f64>() - trimmed.mass.iter().sum::<f64>();
+        assert!(dropped.abs() < 1e-14, "{dropped}");
+        for count in (0..full.len() as u64).step_by(7) {
+            let exact: f64 = full[count as usize..].iter().sum();
+            let kept = trimmed.mass_from(count);
+            assert!(
+                (kept - exact).abs() <= 1e-30 + 1e-12 * exact,
+                "P(S ≥ {count}): {kept} vs {exact}"
+            );
+        }
+    }
+
+    /// What one look costs at the scaled looks' sizes (a measurement, not a test):
+    /// `cargo test --release --lib -- --ignored look_cost --nocapture`.
+    #[test]
+    #[ignore]
+    fn look_cost() {
+        for minutes in [20, 90] {
+            let mut looks = ScheduledLooks::new(0.001, 1.0, 1e9);
+            for m in 0..minutes {
+                // 200 events a minute, 10% then 50% of them from the new version's share.
+                let (new, old) = if m < 10 {
+                    (20.0, 180.0)
+                } else {
+                    (100.0, 100.0)
+                };
+                let total = if m < 10 { 1_000.0 } else { 5_000.0 };
+                looks.observe(minute(total, new, 10_000.0 - total, old));
+                if m + 1 < minutes {
+                    looks.look(LookKind::Interim { step: 1 }, 0.1);
+                }
+            }
+            let started = std::time::Instant::now();
+            let look = looks.look(LookKind::Closing, 1.0).unwrap().clone();
+            eprintln!(
+                "{} events over {minutes} minutes and {} looks: the last look took {:?}",
+                look.events,
+                look.number,
+                started.elapsed()
+            );
+        }
+    }
 
     #[test]
     fn one_look_matches_the_exact_binomial_tail() {
@@ -732,7 +881,7 @@ mod tests {
         looks.observe(minute(100.0, 5.0, 100.0, 5.0));
         let look = looks.look(LookKind::Closing, 1.0).unwrap().clone();
         // Brute force over the 2-step path: P(S1 = 10 or S2 ≥ c) ≤ 2%.
-        let b10 = binomial_pmf(10, 0.5);
+        let b10 = Pmf::binomial(10, 0.5).mass;
         let prob = |c: usize| {
             let mut p = b10[10];
             for (s1, m1) in b10.iter().enumerate().take(10) {
