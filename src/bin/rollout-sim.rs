@@ -2,7 +2,7 @@
 //! runs every gate many seeded times through the same decision core, and prints decision
 //! quality as a table, Markdown or JSON. Arguments are parsed by hand (no clap).
 //! Native, or wasm32-wasip1 for `--tick-cost` under a WebAssembly engine
-//! (scripts/bench/tick-cost-wasm.sh): `rollout_gate::sim` is not built for the Worker's
+//! (scripts/bench/tick-cost.sh): `rollout_gate::sim` is not built for the Worker's
 //! wasm32-unknown-unknown, where this binary is an empty stub so that checking every target
 //! for it still compiles.
 
@@ -45,8 +45,9 @@ Options:
   --save FILE       also write the JSON report to FILE
   --trace RUN       print our gate's audit log for run RUN of each scenario, then exit
   --tick-cost       time our gate's work each tick (decode the stored state, plan, step,
-                    encode the state and events) over --runs runs of each scenario, one
-                    thread; print a Markdown table (JSON with --json), then exit
+                    encode the state and events) over --runs runs of each scenario after
+                    one untimed run, one thread; print a Markdown table (JSON with --json),
+                    then exit
   --quiet           no progress bar
   -h, --help        print this help
 ";
@@ -234,6 +235,9 @@ Options:
         let summaries: Vec<report::TickCostSummary> = scenarios
             .iter()
             .flat_map(|scenario| {
+                // One untimed run first, so that a JIT's compiling and tiering up (under a
+                // WebAssembly engine) is not counted as the gate's work.
+                let _ = sim::tick_costs(scenario, args.options.seed.wrapping_add(1), 0);
                 let costs: Vec<sim::TickCost> = (0..args.options.runs as u64)
                     .flat_map(|run| sim::tick_costs(scenario, args.options.seed, run).1)
                     .collect();

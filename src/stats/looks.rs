@@ -454,8 +454,10 @@ impl ScheduledLooks {
         let at_least = dist.mass_from(observed);
         let p_value = (crossed + at_least).min(1.0);
         let budget = alpha - crossed;
-        if budget.is_nan() || budget <= 0.0 {
-            // Nothing left to spend (or a NaN allowance): this look cannot reject.
+        if budget.is_nan() || budget <= alpha * NO_BUDGET {
+            // Nothing left to spend (or a NaN allowance): this look cannot reject. A look
+            // that holds at the allowance already spent is left a rounding residue, which
+            // could land either side of 0; it is no budget either.
             return (events + 1, p_value);
         }
         // The smallest count whose upper tail fits the budget; counts above the kept range
@@ -484,6 +486,9 @@ struct Pmf {
 
 /// ln of the share of the largest mass below which a `Pmf` drops a count.
 const PMF_TRIM: f64 = -90.0;
+/// A look's budget at or below this share of its α is a rounding residue, not α to spend
+/// (real allowances differ by 10⁻³ of α or more).
+const NO_BUDGET: f64 = 1e-9;
 
 impl Pmf {
     /// All mass at 0.
@@ -800,6 +805,25 @@ mod tests {
                 (kept - exact).abs() <= 1e-30 + 1e-12 * exact,
                 "P(S ≥ {count}): {kept} vs {exact}"
             );
+        }
+    }
+
+    #[test]
+    fn a_look_held_at_a_spent_allowance_gets_no_budget_from_rounding() {
+        // Looks every minute at the same allowance (a step held past its dwell): once the
+        // paths crossed fill it, what is left is floating-point noise, either side of 0. A
+        // reviewing helper found minute 34 here left a residue just above 0, where an exact
+        // budget of 0 cannot reject but the residue put the critical value 8 SD out.
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 1e9);
+        for m in 1..=40 {
+            looks.observe(minute(1000.0, 2.0, 1000.0, 18.0));
+            let look = looks
+                .look(LookKind::Interim { step: 0 }, 0.5)
+                .unwrap()
+                .clone();
+            if m == 34 {
+                assert_eq!(look.critical, Some(look.events + 1), "{look:?}");
+            }
         }
     }
 
