@@ -119,14 +119,20 @@ pub struct RunOutcome {
 
 /// Runs `gate` once through `scenario` with the run's own random stream.
 pub fn run_once(scenario: &Scenario, gate: GateKind, seed: u64, run: u64) -> RunOutcome {
-    let rng = Rng::derive(
-        seed,
-        &[super::rng::hash_name(&scenario.name), gate.stream(), run],
-    );
+    let rng = run_rng(scenario, gate, seed, run);
     match gate.comparator() {
         Some(comparator) => gates::run_comparator(scenario, comparator, rng),
         None => drive_ours(scenario, rng, gate == GateKind::OursScheduled, false, None).0,
     }
+}
+
+/// The random stream of run `run` of `gate` in `scenario`: the same whether the run is
+/// simulated, traced or timed.
+fn run_rng(scenario: &Scenario, gate: GateKind, seed: u64, run: u64) -> Rng {
+    Rng::derive(
+        seed,
+        &[super::rng::hash_name(&scenario.name), gate.stream(), run],
+    )
 }
 
 /// A pre-flight that passes (the simulator studies the ramp, not pre-flight).
@@ -278,14 +284,7 @@ fn evidenced(summary: Option<&RatioSummary>, tolerance: f64) -> bool {
 /// One run of our gate with its audit log: one line per event (`minute  summary`), for
 /// `rollout-sim --trace`.
 pub fn trace_ours(scenario: &Scenario, seed: u64, run: u64) -> (RunOutcome, Vec<String>) {
-    let rng = Rng::derive(
-        seed,
-        &[
-            super::rng::hash_name(&scenario.name),
-            GateKind::Ours.stream(),
-            run,
-        ],
-    );
+    let rng = run_rng(scenario, GateKind::Ours, seed, run);
     let (outcome, lines) = drive_ours(scenario, rng, false, true, None);
     (outcome, lines.unwrap_or_default())
 }
@@ -306,14 +305,7 @@ pub struct TickCost {
 
 /// One run of our gate, timed tick by tick (see `TickCost`), and its outcome.
 pub fn tick_costs(scenario: &Scenario, seed: u64, run: u64) -> (RunOutcome, Vec<TickCost>) {
-    let rng = Rng::derive(
-        seed,
-        &[
-            super::rng::hash_name(&scenario.name),
-            GateKind::Ours.stream(),
-            run,
-        ],
-    );
+    let rng = run_rng(scenario, GateKind::Ours, seed, run);
     let mut costs = Vec::new();
     let (outcome, _) = drive_ours(scenario, rng, false, false, Some(&mut costs));
     (outcome, costs)
