@@ -970,10 +970,11 @@ impl BakeTest {
 struct Reference {
     bad: f64,
     total: f64,
-    /// ln(1/k) and ln k for each of `REFERENCE_FACTORS`, computed once: the bounds' searches
-    /// evaluate the e-values thousands of times.
-    ln_down: [f64; REFERENCE_FACTORS.len()],
-    ln_up: [f64; REFERENCE_FACTORS.len()],
+    /// The alternatives' rate multipliers m and their ln, for r/k (`down`) and r·k (`up`)
+    /// with k each of `REFERENCE_FACTORS`, computed once: the bounds' searches evaluate the
+    /// e-values thousands of times.
+    down: [(f64, f64); REFERENCE_FACTORS.len()],
+    up: [(f64, f64); REFERENCE_FACTORS.len()],
 }
 
 impl Reference {
@@ -981,8 +982,8 @@ impl Reference {
         Reference {
             bad,
             total,
-            ln_down: REFERENCE_FACTORS.map(|k| (1.0 / k).ln()),
-            ln_up: REFERENCE_FACTORS.map(f64::ln),
+            down: REFERENCE_FACTORS.map(|k| (1.0 / k, (1.0 / k).ln())),
+            up: REFERENCE_FACTORS.map(|k| (k, k.ln())),
         }
     }
 
@@ -994,7 +995,7 @@ impl Reference {
     /// ln R(r): e-value against "reference rate is r" with alternatives r/k (k > 1); convex
     /// and increasing in r; E_r[R(r)] ≤ 1 for Poisson or binomial counts.
     fn log_e_rate_too_high(&self, r: f64) -> f64 {
-        self.log_e_rate_scaled(r, |k| 1.0 / k, &self.ln_down)
+        self.log_e_rate_scaled(r, &self.down)
     }
 
     /// ln of the mean of R(r) and R'(r): an e-value against "reference rate is r" that grows
@@ -1008,21 +1009,17 @@ impl Reference {
 
     /// ln R'(r): e-value against "reference rate is r" with alternatives r·k (k > 1).
     fn log_e_rate_too_low(&self, r: f64) -> f64 {
-        self.log_e_rate_scaled(r, |k| k, &self.ln_up)
+        self.log_e_rate_scaled(r, &self.up)
     }
 
-    /// `ln_factors` holds ln `factor(k)` for each of `REFERENCE_FACTORS`.
-    fn log_e_rate_scaled(
-        &self,
-        r: f64,
-        factor: impl Fn(f64) -> f64,
-        ln_factors: &[f64; REFERENCE_FACTORS.len()],
-    ) -> f64 {
-        let log_w = -(REFERENCE_FACTORS.len() as f64).ln();
-        log_sum_exp(REFERENCE_FACTORS.iter().zip(ln_factors).map(|(&k, &ln_m)| {
-            let m = factor(k);
-            log_w + self.bad * ln_m + (1.0 - m) * r * self.total
-        }))
+    /// ln of the equal-weight mixture over `alternatives` (multiplier m, ln m).
+    fn log_e_rate_scaled(&self, r: f64, alternatives: &[(f64, f64)]) -> f64 {
+        let log_w = -(alternatives.len() as f64).ln();
+        log_sum_exp(
+            alternatives
+                .iter()
+                .map(|&(m, ln_m)| log_w + self.bad * ln_m + (1.0 - m) * r * self.total),
+        )
     }
 }
 

@@ -454,7 +454,7 @@ pub fn summarize_tick_costs(
             ticks: ticks.len(),
             median_us: quantile(&mut micros, 0.5).unwrap_or(0.0),
             p99_us: quantile(&mut micros, 0.99).unwrap_or(0.0),
-            max_us: micros.last().copied().unwrap_or(0.0),
+            max_us: slowest.map_or(0.0, |c| c.nanos as f64 / 1e3),
             max_tick: slowest.map_or(0, |c| c.tick),
             max_state_bytes: ticks.iter().map(|c| c.state_bytes).max().unwrap_or(0),
         }

@@ -344,17 +344,24 @@ fn drive_ours(
     let start = tick_time(0);
     let (state, actions) = rollout::start(request, scenario.policy.clone(), start);
     let mut state = shell.carry_out(state, actions, start, 0);
+    // With `costs`, the state as the Durable Object stores it between ticks: each tick
+    // decodes it and encodes the next (the simulated operator of `scheduled` would change
+    // the state after that, so timed runs are not scheduled).
+    debug_assert!(
+        !(scheduled && costs.is_some()),
+        "timed runs are not scheduled"
+    );
+    let mut stored = costs
+        .is_some()
+        .then(|| serde_json::to_string(&state).expect("a rollout state encodes"));
     for tick in 1..=scenario.minutes {
         let now = tick_time(tick);
         shell.world.advance_to(now);
-        // Timed with `costs`: the stored state is decoded (as the Durable Object loads it)
-        // and planned on; the simulated reads below are not timed.
-        let stored = costs
-            .is_some()
-            .then(|| serde_json::to_string(&state).expect("a rollout state encodes"));
+        // Timed with `costs`: the stored state is decoded and planned on; the simulated
+        // reads below are not timed.
         let started = Instant::now();
-        if let Some(json) = &stored {
-            state = serde_json::from_str(json).expect("an encoded rollout state decodes");
+        if let Some(json) = stored.take() {
+            state = serde_json::from_str(&json).expect("an encoded rollout state decodes");
         }
         let plan = rollout::plan(&state, now);
         let planning = started.elapsed();
@@ -381,6 +388,7 @@ fn drive_ours(
                 nanos: u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX),
                 state_bytes: encoded.len(),
             });
+            stored = Some(encoded);
         }
         if scheduled {
             state = promote_on_schedule(&mut shell, state, now, tick);

@@ -499,7 +499,8 @@ impl Pmf {
         }
     }
 
-    /// Binomial(n, p), trimmed around its mode.
+    /// Binomial(n, p), computed in log space (no underflow at large n) and trimmed around
+    /// its mode.
     fn binomial(n: u64, p: f64) -> Self {
         let p = p.clamp(1e-300, 1.0 - 1e-16);
         let (ln_p, ln_q) = (p.ln(), (1.0 - p).ln());
@@ -753,7 +754,6 @@ fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
-/// Binomial(n, p) probabilities of 0..=n, computed in log space (no underflow at large n).
 #[cfg(test)]
 mod tests {
     use super::*;
