@@ -350,7 +350,12 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
     ) -> Result<(), ApiError> {
         // One message at a time, each answer stored before the next is sent: an object that
         // dies mid-flush repeats at most the one post whose answer it had not stored.
-        let Some(url) = self.secrets.slack_webhook_url.as_deref().filter(|u| !u.is_empty()) else {
+        let Some(url) = self
+            .secrets
+            .slack_webhook_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+        else {
             return Ok(());
         };
         for _ in 0..crate::notify::SENDS_PER_FLUSH {
@@ -438,7 +443,9 @@ async fn deliver_one<H: HttpClient>(
     };
     let outcome = match slack::build_webhook_request(url, &item.message) {
         Ok(req) => match http.send(req).await {
-            Ok(resp) => slack::classify_response(resp.status, &resp.body, resp.header("retry-after")),
+            Ok(resp) => {
+                slack::classify_response(resp.status, &resp.body, resp.header("retry-after"))
+            }
             Err(err) => slack::classify_transport_error(&err),
         },
         Err(err) => SlackOutcome::Rejected {

@@ -115,7 +115,11 @@ Options:
                 trace: args.trace,
             });
             if args.json {
-                let _ = writeln!(out, "{}", serde_json::to_string(&report).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&report).unwrap_or_default()
+                );
             }
             if args.trace {
                 for line in &report.trace {
@@ -176,9 +180,15 @@ Options:
         }
         s.push_str("invariant              checks  violations\n");
         for inv in Invariant::ALL {
-            let checks: u64 = reports.iter().map(|r| r.checks.get(&inv).copied().unwrap_or(0)).sum();
+            let checks: u64 = reports
+                .iter()
+                .map(|r| r.checks.get(&inv).copied().unwrap_or(0))
+                .sum();
             let broken = violations.iter().filter(|v| v.invariant == inv).count();
-            let name = serde_json::to_value(inv).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            let name = serde_json::to_value(inv)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
             s.push_str(&format!("{name:<22} {checks:>8} {broken:>10}\n"));
         }
         for v in violations.iter().take(20) {

@@ -116,7 +116,11 @@ impl FaultPlan {
         for class in FaultClass::ALL {
             // A human's deploy ends most rollouts it touches (drift or superseded), so it
             // is rarer, to leave the other classes runs that go the distance.
-            let share = if class == FaultClass::ManualDeploy { 0.15 } else { 0.5 };
+            let share = if class == FaultClass::ManualDeploy {
+                0.15
+            } else {
+                0.5
+            };
             let on = rng.uniform() < share && only.is_none_or(|o| o.contains(&class));
             let level = rng.uniform();
             if !on {
@@ -141,7 +145,9 @@ impl FaultPlan {
                 FaultClass::CronOutOfOrder => plan.cron_out_of_order = between(0.02, 0.2),
                 FaultClass::CronSkipped => plan.cron_skipped = between(0.02, 0.2),
                 FaultClass::OperatorRace => plan.operator = between(0.005, 0.03),
-                FaultClass::ManualDeploy => plan.manual_deploy_minute = Some(1 + (level * 45.0) as i64),
+                FaultClass::ManualDeploy => {
+                    plan.manual_deploy_minute = Some(1 + (level * 45.0) as i64)
+                }
                 FaultClass::AnalyticsLate => plan.analytics_lag_minutes = 2 + (level * 4.0) as i64,
                 FaultClass::AnalyticsPartial => plan.analytics_partial = between(0.02, 0.2),
                 FaultClass::AnalyticsFailure => plan.analytics_failure = between(0.02, 0.2),

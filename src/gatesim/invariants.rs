@@ -5,7 +5,7 @@
 
 use super::world::{World, NEW, OLD};
 use crate::controller::StoredRollout;
-use crate::rollout::{AuditEvent, Phase};
+use crate::rollout::{AuditEvent, EventKind, Phase};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -71,7 +71,15 @@ pub fn phase_label(phase: &Phase) -> String {
 }
 
 fn is_stopped(label: &str) -> bool {
-    ["paused", "drifted", "superseded", "failed", "completed", "rolled back"].contains(&label)
+    [
+        "paused",
+        "drifted",
+        "superseded",
+        "failed",
+        "completed",
+        "rolled back",
+    ]
+    .contains(&label)
 }
 
 fn is_rollback(phase: &Phase) -> bool {
@@ -212,7 +220,9 @@ impl Checker {
         };
         let (a, b) = (serving(&known), serving(&live));
         let same = a.len() == b.len()
-            && a.iter().zip(&b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() < 0.001);
+            && a.iter()
+                .zip(&b)
+                .all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() < 0.001);
         if d.pending.is_none() && !same {
             let detail = format!(
                 "{label}: Cloudflare serves {live:?}, the state says {known:?} with no write pending"
@@ -257,12 +267,19 @@ impl Checker {
             .map(|w| (w.minute, w.split.clone()))
             .collect();
         for (at, split) in forward {
-            let detail = format!("forward write {split:?} at minute {at} after the rollback decision at {since}");
+            let detail = format!(
+                "forward write {split:?} at minute {at} after the rollback decision at {since}"
+            );
             self.fail(step, at, Invariant::RollbackCompletes, detail);
         }
         let human_after = self.manual_minute.is_some_and(|m| m >= since);
-        let aborted_before_traffic = matches!(stored.state.phase, crate::rollout::Phase::Aborted { .. })
-            && world.writes.borrow().iter().all(|w| share_of(&w.split, NEW) == 0.0);
+        let aborted_before_traffic =
+            matches!(stored.state.phase, crate::rollout::Phase::Aborted { .. })
+                && world
+                    .writes
+                    .borrow()
+                    .iter()
+                    .all(|w| share_of(&w.split, NEW) == 0.0);
         if human_after || aborted_before_traffic {
             return;
         }
@@ -298,7 +315,10 @@ impl Checker {
             let expected = items.get(body).copied().unwrap_or(0);
             let excused = self.unconfirmed_posts.get(*body).copied().unwrap_or(0);
             if expected == 0 {
-                found.push(format!("Slack got a message no outbox committed: {}", title_of(body)));
+                found.push(format!(
+                    "Slack got a message no outbox committed: {}",
+                    title_of(body)
+                ));
             } else if *count > expected + excused {
                 found.push(format!(
                     "Slack shows {count}× (committed {expected}×, unconfirmed posts {excused}): {}",
@@ -311,8 +331,31 @@ impl Checker {
         }
     }
 
-    /// At the end of a run with Slack reachable: nothing committed is missing from Slack.
+    /// At the end of a run: every transition the audit log holds was queued for Slack
+    /// (all but the evidence-only kinds are announced), and with Slack reachable, nothing
+    /// queued is missing from Slack.
     pub fn at_end(&mut self, world: &World, step: u32, slack_reachable: bool) {
+        let texts: Vec<String> = self
+            .committed
+            .values()
+            .map(|b| unescape(&title_of(b)))
+            .collect();
+        let unannounced: Vec<String> = world
+            .disk
+            .borrow()
+            .events
+            .iter()
+            .filter(|e| !is_evidence_only(&e.kind))
+            .filter(|e| {
+                let head: String = e.summary.chars().take(60).collect();
+                !texts.iter().any(|t| t.contains(&head))
+            })
+            .map(|e| format!("{:?} at {}: {}", e.kind, e.at, e.summary))
+            .collect();
+        for detail in unannounced {
+            let detail = format!("transition never queued for Slack: {detail}");
+            self.fail(step, world.minute.get(), Invariant::SlackOnce, detail);
+        }
         if !slack_reachable {
             return;
         }
@@ -339,7 +382,10 @@ impl Checker {
         for (i, e) in events.iter().enumerate().skip(self.events_seen) {
             if let Some(before) = i.checked_sub(1).map(|j| &events[j]) {
                 if e.at < before.at {
-                    found.push(format!("event {:?} at {} follows one at {}", e.kind, e.at, before.at));
+                    found.push(format!(
+                        "event {:?} at {} follows one at {}",
+                        e.kind, e.at, before.at
+                    ));
                 }
             }
             let key = serde_json::to_string(e).unwrap_or_default();
@@ -367,8 +413,30 @@ impl Checker {
     }
 }
 
+/// Audit events that record evidence or retries and are never announced in Slack.
+fn is_evidence_only(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Tick
+            | EventKind::StepLive { .. }
+            | EventKind::WriteFailed
+            | EventKind::PreflightUndecided
+    )
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// A Slack body's title, for reports.
 fn title_of(body: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    v["text"].as_str().unwrap_or(body).chars().take(120).collect()
+    v["text"]
+        .as_str()
+        .unwrap_or(body)
+        .chars()
+        .take(400)
+        .collect()
 }

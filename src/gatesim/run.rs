@@ -139,7 +139,9 @@ impl Sim {
     }
 
     fn hook_body(&self) -> String {
-        format!(r#"{{"script":"{SCRIPT}","version_id":"{NEW}","git_sha":"deadbeef","baseline_version_id":"{OLD}"}}"#)
+        format!(
+            r#"{{"script":"{SCRIPT}","version_id":"{NEW}","git_sha":"deadbeef","baseline_version_id":"{OLD}"}}"#
+        )
     }
 
     /// Makes one object call, possibly dying at an await point, then checks.
@@ -174,13 +176,20 @@ impl Sim {
             }
             Call::Operator(command) => {
                 let now = Timestamp::from_millis(T0_MS + minute * 60_000 + 20_000);
-                map_unit(run_call(ctl.command(command, "operator@example.com".into(), None, now)))
+                map_unit(run_call(ctl.command(
+                    command,
+                    "operator@example.com".into(),
+                    None,
+                    now,
+                )))
             }
         };
         let unconfirmed = matches!(ended, Ended::Crashed | Ended::Done(Err(_)));
         match ended {
             Ended::Done(Err(e)) => self.world.note(|| format!("  -> error {e:?}")),
-            Ended::Crashed => self.world.note(|| format!("  -> object died at await {}", self.world.awaits())),
+            Ended::Crashed => self
+                .world
+                .note(|| format!("  -> object died at await {}", self.world.awaits())),
             Ended::Panicked(p) => {
                 let detail = format!("panic in {call:?}: {p}");
                 self.checker.violations.push(Violation {
@@ -195,7 +204,8 @@ impl Sim {
         }
         self.world.arm_crash(None);
         self.update_disturbance();
-        self.checker.after_step(&self.world, self.steps, unconfirmed);
+        self.checker
+            .after_step(&self.world, self.steps, unconfirmed);
     }
 
     fn update_disturbance(&mut self) {
@@ -287,7 +297,8 @@ pub fn run(options: &Options) -> SeedReport {
     }
     let outcome = sim.outcome();
     if let Some(stored) = sim.stored() {
-        sim.world.note(|| format!("final phase: {:?}", stored.state.phase));
+        sim.world
+            .note(|| format!("final phase: {:?}", stored.state.phase));
     }
     let slack_repeats = sim.slack_repeats();
     let world = sim.world;
@@ -363,9 +374,9 @@ impl Sim {
             Command::Abort
         };
         self.call(Call::Operator(command));
-        let still = self.stored().is_some_and(|s| {
-            matches!(s.state.phase, crate::rollout::Phase::Paused { .. })
-        });
+        let still = self
+            .stored()
+            .is_some_and(|s| matches!(s.state.phase, crate::rollout::Phase::Paused { .. }));
         if command == Command::Resume && still {
             self.call(Call::Operator(Command::Abort));
         }
@@ -402,18 +413,21 @@ impl Sim {
     /// Terminal, and Slack has everything (or the webhook is dead).
     fn finished(&self) -> bool {
         self.stored().is_some_and(|s| {
-            s.state.phase.is_terminal() && (s.outbox.items.is_empty() || s.outbox.dead_webhook.is_some())
+            s.state.phase.is_terminal()
+                && (s.outbox.items.is_empty() || s.outbox.dead_webhook.is_some())
         })
     }
 
     fn outcome(&self) -> String {
-        self.stored()
-            .map_or("not started".into(), |s| super::invariants::phase_label(&s.state.phase))
+        self.stored().map_or("not started".into(), |s| {
+            super::invariants::phase_label(&s.state.phase)
+        })
     }
 
     fn slack_repeats(&self) -> u32 {
         let posts = self.world.slack_posts.borrow();
-        let distinct: std::collections::BTreeSet<&str> = posts.iter().map(|p| p.body.as_str()).collect();
+        let distinct: std::collections::BTreeSet<&str> =
+            posts.iter().map(|p| p.body.as_str()).collect();
         (posts.len() - distinct.len()) as u32
     }
 }

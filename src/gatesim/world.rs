@@ -233,7 +233,10 @@ impl World {
                 .header("Cloudflare-Workers-Version-Overrides")
                 .and_then(|h| h.split('"').nth(1))
                 .unwrap_or(OLD);
-            return Ok(HttpResponse::new(200, json!({"version_id": version}).to_string()));
+            return Ok(HttpResponse::new(
+                200,
+                json!({"version_id": version}).to_string(),
+            ));
         }
         if url.contains("/assets/") {
             let found = url.contains("deadbeef");
@@ -254,8 +257,10 @@ impl World {
         }
         if let Some(id) = rest.strip_prefix("versions/") {
             if [NEW, OLD, HUMAN].contains(&id) {
-                return Ok(envelope(json!({"id": id, "number": 7, "resources": {"bindings": [
-                    {"type": "analytics_engine", "name": "AE", "dataset": "mauntic_logs"}]}})));
+                return Ok(envelope(
+                    json!({"id": id, "number": 7, "resources": {"bindings": [
+                    {"type": "analytics_engine", "name": "AE", "dataset": "mauntic_logs"}]}}),
+                ));
             }
         }
         Ok(not_found())
@@ -263,15 +268,25 @@ impl World {
 
     /// A Cloudflare fault for this call, if the plan draws one: `Err` is the answer to give
     /// instead; `Ok(lose)` proceeds, losing the answer after applying when `lose`.
-    fn cloudflare_fault(&self, is_write: bool) -> Result<bool, Result<HttpResponse, TransportError>> {
+    fn cloudflare_fault(
+        &self,
+        is_write: bool,
+    ) -> Result<bool, Result<HttpResponse, TransportError>> {
         let p = &self.plan;
         let fault = if self.chance(p.timeout) {
             Some((FaultClass::Timeout, Err(TransportError::Timeout(10_000))))
         } else if self.chance(p.server_error) {
-            Some((FaultClass::ServerError, Ok(cf_error(500, 10013, "An unknown error has occurred."))))
+            Some((
+                FaultClass::ServerError,
+                Ok(cf_error(500, 10013, "An unknown error has occurred.")),
+            ))
         } else if self.chance(p.rate_limited) {
-            let response = cf_error(429, 971, "Please wait and consider throttling your request speed")
-                .with_header("retry-after", "120");
+            let response = cf_error(
+                429,
+                971,
+                "Please wait and consider throttling your request speed",
+            )
+            .with_header("retry-after", "120");
             Some((FaultClass::RateLimited, Ok(response)))
         } else {
             None
@@ -294,7 +309,9 @@ impl World {
         let mut shown: Vec<&Deployment> = deps.iter().rev().take(10).collect();
         // A write made this minute or the last may not be visible yet: the list shows the
         // one before (eventual consistency; no source bounds it, so the sim tries both).
-        let newest_is_fresh = shown.first().is_some_and(|d| d.minute >= self.minute.get() - 1);
+        let newest_is_fresh = shown
+            .first()
+            .is_some_and(|d| d.minute >= self.minute.get() - 1);
         if newest_is_fresh && shown.len() > 1 && self.chance(self.plan.stale_read) {
             self.fire(FaultClass::StaleRead);
             shown.remove(0);
@@ -317,12 +334,20 @@ impl World {
             })
             .unwrap_or_default();
         let sum: f64 = split.iter().map(|(_, p)| p).sum();
-        let known = split.iter().all(|(v, p)| [NEW, OLD, HUMAN].contains(&v.as_str()) && *p >= 0.0);
+        let known = split
+            .iter()
+            .all(|(v, p)| [NEW, OLD, HUMAN].contains(&v.as_str()) && *p >= 0.0);
         if split.is_empty() || split.len() > 2 || (sum - 100.0).abs() > 0.001 || !known {
             // PLACEHOLDER code: no source gives Cloudflare's code for an invalid split.
-            return Ok(cf_error(400, 100_000, "invalid split (sandbox placeholder code)"));
+            return Ok(cf_error(
+                400,
+                100_000,
+                "invalid split (sandbox placeholder code)",
+            ));
         }
-        let message = parsed["annotations"]["workers/message"].as_str().map(String::from);
+        let message = parsed["annotations"]["workers/message"]
+            .as_str()
+            .map(String::from);
         let mut deps = self.deployments.borrow_mut();
         let id = deps.len() as u64 + 1;
         deps.push(Deployment {
@@ -356,7 +381,10 @@ impl World {
         }
         if !sql.contains("AS errors_5xx") {
             // The queue query: no queues in this world.
-            return Ok(HttpResponse::new(200, json!({"meta": [], "data": [], "rows": 0}).to_string()));
+            return Ok(HttpResponse::new(
+                200,
+                json!({"meta": [], "data": [], "rows": 0}).to_string(),
+            ));
         }
         let bounds: Vec<i64> = sql
             .split("toDateTime(")
@@ -378,13 +406,20 @@ impl World {
         let mut rng = Rng::derive(0xA11A, &[minute as u64, to as u64]);
         while minute < to && minute < visible_until {
             let m = world_minute(minute);
-            let split = served.get(&m).cloned().unwrap_or_else(|| vec![(OLD.into(), 100.0)]);
+            let split = served
+                .get(&m)
+                .cloned()
+                .unwrap_or_else(|| vec![(OLD.into(), 100.0)]);
             for (version, pct) in split {
                 let requests = (REQUESTS_PER_MINUTE * pct / 100.0).round();
                 if requests <= 0.0 {
                     continue;
                 }
-                let rate = if version == NEW { self.new_error_rate } else { OLD_ERROR_RATE };
+                let rate = if version == NEW {
+                    self.new_error_rate
+                } else {
+                    OLD_ERROR_RATE
+                };
                 let errors = (rng.poisson(requests * rate) as f64).min(requests);
                 if self.chance(self.plan.analytics_partial) {
                     self.fire(FaultClass::AnalyticsPartial);
@@ -398,12 +433,19 @@ impl World {
             minute += 60;
         }
         let rows = data.len();
-        Ok(HttpResponse::new(200, json!({"meta": [], "data": data, "rows": rows}).to_string()))
+        Ok(HttpResponse::new(
+            200,
+            json!({"meta": [], "data": data, "rows": rows}).to_string(),
+        ))
     }
 
     fn slack(&self, body: &str) -> Result<HttpResponse, TransportError> {
         let m = self.minute.get();
-        if self.plan.slack_down.is_some_and(|(from, to)| (from..to).contains(&m)) {
+        if self
+            .plan
+            .slack_down
+            .is_some_and(|(from, to)| (from..to).contains(&m))
+        {
             self.fire(FaultClass::SlackDown);
             return Ok(HttpResponse::new(503, "service unavailable"));
         }
@@ -446,8 +488,15 @@ impl HttpClient for World {
             w.answer_lost = true;
         }
         self.note(|| {
-            let status = answer.as_ref().map_or("transport error".to_string(), |r| r.status.to_string());
-            format!("{} {} -> {status}{}", req.method, short_url(&req.url), if lose { " (answer lost)" } else { "" })
+            let status = answer
+                .as_ref()
+                .map_or("transport error".to_string(), |r| r.status.to_string());
+            format!(
+                "{} {} -> {status}{}",
+                req.method,
+                short_url(&req.url),
+                if lose { " (answer lost)" } else { "" }
+            )
         });
         if crash == Some(true) {
             std::future::pending::<()>().await;
@@ -489,7 +538,8 @@ impl RolloutStore for World {
         drop(disk);
         let mut committed = self.committed.borrow_mut();
         for item in &rollout.outbox.items {
-            if let Ok(req) = crate::clients::slack::build_webhook_request(SLACK_URL, &item.message) {
+            if let Ok(req) = crate::clients::slack::build_webhook_request(SLACK_URL, &item.message)
+            {
                 committed.insert(item.id, req.body.unwrap_or_default());
             }
         }
