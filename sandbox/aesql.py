@@ -434,7 +434,7 @@ def show_statement(toks: list[Token], known_datasets: set[str]) -> str | None:
         items = ", ".join("'" + d.replace("\\", "\\\\").replace("'", "\\'") + "'" for d in sorted(known_datasets))
         return f"SELECT name FROM (SELECT arrayJoin([{items}]) AS name) ORDER BY name"
     if words == ["show", "timezones"]:
-        return "SELECT name FROM system.time_zones ORDER BY name"
+        return "SELECT time_zone AS name FROM system.time_zones ORDER BY name"
     if words == ["show", "timezone"]:
         return "SELECT 'Etc/UTC' AS timezone"  # "This should always be Etc/UTC" (statements.mdx)
     if words and words[0] == "show":
