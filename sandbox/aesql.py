@@ -80,7 +80,7 @@ PARAMETRIC = {"quantileexactweighted", "topk", "topkweighted"}
 # Aggregates that take `DISTINCT` before their argument (aggregate-functions.mdx).
 DISTINCT_OK = {"count", "sum", "avg"}
 INTERVAL_UNITS = {"year", "month", "day", "hour", "minute", "second"}
-# The table's columns (analytics-engine/sql-api.mdx, "Table structure").
+# The table's columns (the platform reference, section 2 "Table columns").
 COLUMNS = ({"dataset", "timestamp", "_sample_interval", "index1"}
            | {f"blob{i}" for i in range(1, 21)} | {f"double{i}" for i in range(1, 21)})
 # Words an expression may hold (operators.mdx, literals.mdx).
@@ -88,6 +88,8 @@ EXPR_WORDS = {"and", "or", "not", "in", "between", "like", "ilike", "true", "fal
 # Clause keywords, in the only order a SELECT may use them (statements.mdx).
 CLAUSES = ("select", "from", "where", "group", "having", "order", "limit", "offset")
 OPERATORS = {"+", "-", "*", "/", "%", "=", "<", ">", "<=", ">=", "<>", "!=", ",", "(", ")"}
+# How the real service's 422 body begins (cloudflare/skills pull request 87, third-party).
+# analytics.py, which writes the answer, still uses its own "Query rejected: ".
 REFUSAL_PREFIX = "Input was invalid: "
 
 _TOKEN_RE = re.compile(
