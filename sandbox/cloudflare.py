@@ -22,7 +22,8 @@ Error codes. REAL, each with its source:
          ?force=true (HTTP 400) [packages/wrangler/src/versions/api.ts,
          CANNOT_ROLLBACK_WITH_MODIFIED_SECERT_CODE; its test mocks the message]
   10215  `PUT .../secrets` while the latest version is not fully deployed
-         [packages/wrangler/src/secret/index.ts, VERSION_NOT_DEPLOYED_ERR_CODE]
+         [packages/wrangler/src/secret/index.ts, VERSION_NOT_DEPLOYED_ERR_CODE]; the
+         HTTP status (400) and the message are the sandbox's: wrangler shows neither
 PLACEHOLDERS (no source gives the real code): the PLACEHOLDER_* constants below. They sit
 in 999000-999999, a range no Cloudflare source uses, so nothing can mistake them for a
 real code with another meaning.
@@ -141,13 +142,13 @@ def bearer_token(req: Request) -> str | None:
     return token.strip()
 
 
-def authorize(world: World, req: Request, acct_id: str, route: str, analytics: bool = False) -> Response | None:
+def authorize(world: World, req: Request, acct_id: str, route: str) -> Response | None:
     """None when the request's token opens `acct_id`; else the answer: 400 6003/6111 for a
     malformed header, 401 10000 for an unknown token, 403 9109 for another account's."""
     token = bearer_token(req)
     if token is None:
         return malformed_auth(route)
-    account = world.account_for_token(token, analytics=analytics)
+    account = world.account_for_token(token)
     if account is None:
         return error(401, route, [err(*ERR_AUTH)])
     if account.id != acct_id:
@@ -392,7 +393,7 @@ def secrets_blocking(script: Script, split: list[tuple[str, float]], cohorts: tu
     if live is None or not script.versions:
         return []
     current = script.versions[-1]
-    newest_live = max(v.number for vid in live.version_ids() if (v := script.version(vid)) is not None)
+    newest_live = max((v.number for vid in live.version_ids() if (v := script.version(vid)) is not None), default=0)
     live_cohorts = {c.name.lower(): c.versions for c in live.cohorts}
     pairs = [(split, live.versions)] + [(list(c.versions), live_cohorts.get(c.name.lower(), live.versions))
                                         for c in cohorts]
