@@ -302,6 +302,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
                     write,
                     split,
                     message,
+                    force,
                 } => {
                     let outcome = fetch::write_deployment(
                         self,
@@ -309,6 +310,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
                         &stored.state,
                         &split,
                         &message,
+                        force,
                         now,
                     )
                     .await;

@@ -1,7 +1,10 @@
-//! Transitions: start, pre-flight, operator commands, write outcomes, and the moves every
-//! path shares (enter a step, pause, roll back, complete), each announced once.
+//! Transitions: start, pre-flight, operator commands, write outcomes (including a rollback
+//! Cloudflare refuses until forced), and the moves every path shares (enter a step, pause,
+//! roll back, complete), each announced once.
 
-use super::deployment::{share, OutcomeEffect};
+use super::deployment::{
+    moves_back_to, share, ForceEffect, OutcomeEffect, WhenSecretsChanged, WriteFailure,
+};
 use super::events::Announcement;
 use super::{
     minutes_between, tick, Action, Command, EventKind, PauseReason, PendingWrite, Phase,
@@ -186,6 +189,7 @@ pub(super) fn set_deployment(w: &PendingWrite) -> Action {
         write: w.write,
         split: w.split.clone(),
         message: w.message.clone(),
+        force: w.force,
     }
 }
 
@@ -216,7 +220,8 @@ pub(super) fn on_live(s: &mut RolloutState, now: Timestamp, out: &mut Vec<Action
     }
 }
 
-/// `Input::DeploymentWrite`: confirm, schedule a retry, or pause on a refusal.
+/// `Input::DeploymentWrite`: confirm, schedule a retry, force a refused rollback, or
+/// pause on a refusal.
 pub(super) fn on_write(
     s: &mut RolloutState,
     write: u64,
@@ -232,6 +237,21 @@ pub(super) fn on_write(
             return;
         }
         WriteOutcome::Failed(failure) => failure,
+        WriteOutcome::SecretsChanged {
+            status,
+            secrets,
+            message,
+            setting,
+        } => {
+            let refusal = SecretsRefusal {
+                write,
+                status,
+                secrets,
+                message,
+                setting,
+            };
+            return on_secrets_changed(s, refusal, now, out);
+        }
     };
     let first_failure = s
         .deployment
@@ -239,53 +259,198 @@ pub(super) fn on_write(
         .as_ref()
         .is_some_and(|p| p.write == write && p.last_failure.is_none());
     let effect = s.deployment.on_failed(write, failure.clone(), now);
-    let status = failure
-        .status
-        .map_or("transport error".to_string(), |c| c.to_string());
-    let summary = format!(
-        "deployment write {write} failed ({status}): {}",
-        failure.message
-    );
     match effect {
         OutcomeEffect::Ignored | OutcomeEffect::Confirmed => {}
         OutcomeEffect::Retry { at } => {
-            let mut event = s.event(now, EventKind::WriteFailed, summary);
+            let mut event = s.event(
+                now,
+                EventKind::WriteFailed,
+                failure_summary(write, &failure),
+            );
             event.details = vec![format!("retrying at {at}")];
             out.push(Action::RecordEvent(event));
             out.push(Action::WakeAt(at));
         }
-        OutcomeEffect::Refused { resumable } => match s.phase.stage() {
-            // A rollback is the safe direction: keep trying, tell a human once.
-            None if matches!(s.phase, Phase::RollingBack { .. }) => {
-                if first_failure {
-                    let headline = format!(
-                        "Rollback of {} on {} is blocked: {summary}",
-                        s.version_id, s.script
-                    );
-                    out.extend(
-                        s.announce(now, Announcement::new(EventKind::WriteFailed, headline)),
-                    );
-                } else {
-                    out.push(Action::RecordEvent(s.event(
-                        now,
-                        EventKind::WriteFailed,
-                        summary,
-                    )));
-                }
+        OutcomeEffect::Refused { resumable } => {
+            on_refused(s, write, failure, resumable, first_failure, now, out)
+        }
+    }
+}
+
+fn failure_summary(write: u64, failure: &WriteFailure) -> String {
+    let status = failure
+        .status
+        .map_or("transport error".to_string(), |c| c.to_string());
+    format!(
+        "deployment write {write} failed ({status}): {}",
+        failure.message
+    )
+}
+
+/// A write the API refused: a rollback keeps trying and tells a human once; a step pauses.
+fn on_refused(
+    s: &mut RolloutState,
+    write: u64,
+    failure: WriteFailure,
+    resumable: bool,
+    first_failure: bool,
+    now: Timestamp,
+    out: &mut Vec<Action>,
+) {
+    let summary = failure_summary(write, &failure);
+    match s.phase.stage() {
+        // A rollback is the safe direction: keep trying, tell a human once.
+        None if matches!(s.phase, Phase::RollingBack { .. }) => {
+            if first_failure {
+                let headline = format!(
+                    "Rollback of {} on {} is blocked: {summary}",
+                    s.version_id, s.script
+                );
+                out.extend(s.announce(now, Announcement::new(EventKind::WriteFailed, headline)));
+            } else {
+                out.push(Action::RecordEvent(s.event(
+                    now,
+                    EventKind::WriteFailed,
+                    summary,
+                )));
             }
-            Some(stage) if !matches!(s.phase, Phase::Paused { .. }) => {
-                let reason = PauseReason::WriteRefused {
-                    status: failure.status,
-                    message: failure.message,
-                };
-                pause(s, stage, reason, resumable, now, out);
+        }
+        Some(stage) if !matches!(s.phase, Phase::Paused { .. }) => {
+            let reason = PauseReason::WriteRefused {
+                status: failure.status,
+                message: failure.message,
+            };
+            pause(s, stage, reason, resumable, now, out);
+        }
+        _ => out.push(Action::RecordEvent(s.event(
+            now,
+            EventKind::WriteFailed,
+            summary,
+        ))),
+    }
+}
+
+/// Cloudflare's refusal of a write until forced (code 10220), as reported by the shell.
+struct SecretsRefusal {
+    write: u64,
+    status: u16,
+    secrets: Vec<String>,
+    message: String,
+    setting: WhenSecretsChanged,
+}
+
+/// A write refused until forced: a rollback (the stable version back at 100%) is re-sent
+/// with force, or held when the setting says pause; anything else is refused and never
+/// forced. Each path says which secrets changed, in the audit log and in Slack.
+fn on_secrets_changed(
+    s: &mut RolloutState,
+    r: SecretsRefusal,
+    now: Timestamp,
+    out: &mut Vec<Action>,
+) {
+    let failure = WriteFailure {
+        status: Some(r.status),
+        retry_after_secs: None,
+        message: r.message.clone(),
+        credentials: false,
+    };
+    let first_failure = s
+        .deployment
+        .pending
+        .as_ref()
+        .is_some_and(|p| p.write == r.write && p.last_failure.is_none());
+    let stable = s.baseline_version_id.clone();
+    let effect = s.deployment.on_secrets_changed(
+        r.write,
+        failure.clone(),
+        r.secrets.clone(),
+        &stable,
+        r.setting,
+        now,
+    );
+    let named = if r.secrets.is_empty() {
+        "Cloudflare did not name them".to_string()
+    } else {
+        r.secrets.join(", ")
+    };
+    let var = WhenSecretsChanged::VAR;
+    let cloudflare = format!("Cloudflare: {}", r.message);
+    match effect {
+        ForceEffect::Ignored => {}
+        ForceEffect::Forced { write } => {
+            let headline = format!(
+                "Cloudflare refused the rollback of {} on {} until forced: secrets changed \
+                 since {stable} was deployed ({named}); re-sending it with force",
+                s.version_id, s.script
+            );
+            let details = vec![
+                format!("changed secrets: {named}"),
+                format!(
+                    "forcing brings back the secret values {stable} was deployed with; if one \
+                     was rotated because it leaked, rotate it again"
+                ),
+                format!("{var} = \"force\"; set it to \"pause\" to be alerted instead"),
+                cloudflare,
+            ];
+            let a = Announcement::new(EventKind::WriteFailed, headline).details(details);
+            out.extend(s.announce(now, a));
+            out.push(Action::WakeAt(write.next_attempt_at));
+            out.push(set_deployment(&write));
+        }
+        ForceEffect::Held { first, retry_at } => {
+            if first {
+                let headline = format!(
+                    "Rollback of {} on {} paused: Cloudflare refuses to move traffic back to \
+                     {stable} unless forced, because secrets changed since it was deployed \
+                     ({named})",
+                    s.version_id, s.script
+                );
+                let details = vec![
+                    format!("changed secrets: {named}"),
+                    format!(
+                        "{var} = \"pause\": the gate does not force it (forcing brings back \
+                         the secret values {stable} was deployed with)"
+                    ),
+                    format!(
+                        "to finish: roll back to {stable} by hand (wrangler rollback, confirming \
+                         the secrets) or set {var} = \"force\"; the gate asks again without \
+                         force every 5 min and completes the rollback once {stable} serves 100%"
+                    ),
+                    cloudflare,
+                ];
+                let a = Announcement::new(EventKind::WriteFailed, headline).details(details);
+                out.extend(s.announce(now, a));
+            } else {
+                let mut event = s.event(
+                    now,
+                    EventKind::WriteFailed,
+                    format!(
+                        "rollback still refused until forced (changed secrets: {named}); \
+                         {var} = \"pause\", not forcing"
+                    ),
+                );
+                event.details = vec![cloudflare, format!("asking again at {retry_at}")];
+                out.push(Action::RecordEvent(event));
             }
-            _ => out.push(Action::RecordEvent(s.event(
-                now,
-                EventKind::WriteFailed,
-                summary,
-            ))),
-        },
+            out.push(Action::WakeAt(retry_at));
+        }
+        ForceEffect::Refused => {
+            let backward = s
+                .deployment
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.write == r.write && moves_back_to(&p.split, &stable));
+            let why = if backward {
+                "refused even with force"
+            } else {
+                "the gate never forces a step toward the new version"
+            };
+            let failure = WriteFailure {
+                message: format!("{} (changed secrets: {named}); {why}", r.message),
+                ..failure
+            };
+            on_refused(s, r.write, failure, false, first_failure, now, out);
+        }
     }
 }
 
