@@ -286,6 +286,9 @@ pub enum WriteOutcome {
         secrets: Vec<String>,
         /// Cloudflare's message.
         message: String,
+        /// The refused request carried `?force=true`.
+        #[serde(default)]
+        sent_forced: bool,
         /// `ROLLBACK_WHEN_SECRETS_CHANGED` as configured when the refusal came back.
         setting: WhenSecretsChanged,
     },

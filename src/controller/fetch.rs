@@ -343,6 +343,7 @@ pub(super) async fn write_deployment<H: HttpClient, S>(
             status: resp.status,
             secrets,
             message,
+            sent_forced: force,
             setting: ctl.config.rollback_when_secrets_changed,
         },
         Err(err) => write_failure(Some(resp.status), &err),

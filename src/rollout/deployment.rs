@@ -137,6 +137,17 @@ pub enum OutcomeEffect {
     Refused { resumable: bool },
 }
 
+/// Cloudflare's refusal of a write until forced (code 10220), as the shell reported it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UntilForced {
+    /// The failure, for reports.
+    pub failure: WriteFailure,
+    /// The secret names Cloudflare gave.
+    pub secrets: Vec<String>,
+    /// The refused request was already sent with `?force=true`.
+    pub sent_forced: bool,
+}
+
 /// What a refusal until forced (code 10220) means for the pending write.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ForceEffect {
@@ -290,12 +301,12 @@ impl DeploymentState {
     /// changed since a version in the split was deployed). The decision: only a write that
     /// moves traffic back to `stable_version` alone is ever forced, and only when `setting`
     /// says so; a step toward the new version is refused (never forced), and so is a write
-    /// already forced. `secrets` are the names Cloudflare gave.
+    /// refused even with force. A late refusal of the unforced send of a write already
+    /// forced is ignored.
     pub fn on_secrets_changed(
         &mut self,
         write: u64,
-        failure: WriteFailure,
-        secrets: Vec<String>,
+        refusal: UntilForced,
         stable_version: &str,
         setting: WhenSecretsChanged,
         now: Timestamp,
@@ -303,9 +314,12 @@ impl DeploymentState {
         let Some(pending) = self.pending.as_mut().filter(|p| p.write == write) else {
             return ForceEffect::Ignored;
         };
+        if pending.force && !refusal.sent_forced {
+            return ForceEffect::Ignored;
+        }
         let first = pending.changed_secrets.is_none();
-        pending.changed_secrets = Some(secrets);
-        pending.last_failure = Some(failure);
+        pending.changed_secrets = Some(refusal.secrets);
+        pending.last_failure = Some(refusal.failure);
         let backward = moves_back_to(&pending.split, stable_version);
         if !backward || pending.force {
             pending.next_attempt_at = now.plus_minutes(REFUSED_RETRY_MINUTES);
@@ -454,8 +468,22 @@ mod tests {
     }
 
     fn refused(d: &mut DeploymentState, w: u64, setting: WhenSecretsChanged) -> ForceEffect {
-        let secrets = vec!["API_KEY".to_string()];
-        d.on_secrets_changed(w, failure(Some(400), None), secrets, "old", setting, T0)
+        let sent_forced = d.pending.as_ref().is_some_and(|p| p.force);
+        refused_as_sent(d, w, setting, sent_forced)
+    }
+
+    fn refused_as_sent(
+        d: &mut DeploymentState,
+        w: u64,
+        setting: WhenSecretsChanged,
+        sent_forced: bool,
+    ) -> ForceEffect {
+        let refusal = UntilForced {
+            failure: failure(Some(400), None),
+            secrets: vec!["API_KEY".to_string()],
+            sent_forced,
+        };
+        d.on_secrets_changed(w, refusal, "old", setting, T0)
     }
 
     #[test]
@@ -531,6 +559,11 @@ mod tests {
         assert_eq!(write.changed_secrets, Some(vec!["API_KEY".to_string()]));
         let again = d.retry_due(write.next_attempt_at).expect("due");
         assert!(again.force, "a lost answer is re-sent forced too");
+        assert_eq!(
+            refused_as_sent(&mut d, w.write, WhenSecretsChanged::Force, false),
+            ForceEffect::Ignored,
+            "a late answer to the unforced send changes nothing"
+        );
         assert_eq!(
             refused(&mut d, w.write, WhenSecretsChanged::Force),
             ForceEffect::Refused,

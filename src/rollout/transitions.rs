@@ -3,7 +3,7 @@
 //! roll back, complete), each announced once.
 
 use super::deployment::{
-    moves_back_to, share, ForceEffect, OutcomeEffect, WhenSecretsChanged, WriteFailure,
+    moves_back_to, share, ForceEffect, OutcomeEffect, UntilForced, WhenSecretsChanged, WriteFailure,
 };
 use super::events::Announcement;
 use super::{
@@ -241,6 +241,7 @@ pub(super) fn on_write(
             status,
             secrets,
             message,
+            sent_forced,
             setting,
         } => {
             let refusal = SecretsRefusal {
@@ -248,6 +249,7 @@ pub(super) fn on_write(
                 status,
                 secrets,
                 message,
+                sent_forced,
                 setting,
             };
             return on_secrets_changed(s, refusal, now, out);
@@ -336,6 +338,7 @@ struct SecretsRefusal {
     status: u16,
     secrets: Vec<String>,
     message: String,
+    sent_forced: bool,
     setting: WhenSecretsChanged,
 }
 
@@ -360,14 +363,14 @@ fn on_secrets_changed(
         .as_ref()
         .is_some_and(|p| p.write == r.write && p.last_failure.is_none());
     let stable = s.baseline_version_id.clone();
-    let effect = s.deployment.on_secrets_changed(
-        r.write,
-        failure.clone(),
-        r.secrets.clone(),
-        &stable,
-        r.setting,
-        now,
-    );
+    let until_forced = UntilForced {
+        failure: failure.clone(),
+        secrets: r.secrets.clone(),
+        sent_forced: r.sent_forced,
+    };
+    let effect = s
+        .deployment
+        .on_secrets_changed(r.write, until_forced, &stable, r.setting, now);
     let named = if r.secrets.is_empty() {
         "Cloudflare did not name them".to_string()
     } else {
@@ -711,6 +714,7 @@ mod tests {
                       this is ok, add a ?force=true query parameter to allow the rollback. \
                       The following secrets have changed: SECRET, SECRET_TWO"
                 .into(),
+            sent_forced: false,
             setting,
         }
     }
