@@ -4,6 +4,7 @@
 
 mod deployment;
 mod events;
+mod forcing;
 mod tick;
 mod transitions;
 
