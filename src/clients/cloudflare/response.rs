@@ -190,7 +190,8 @@ pub fn parse_envelope<T: DeserializeOwned>(
                 },
             });
         }
-        // wrangler's own test answers 10220 with HTTP 400; a 404 stays "not found".
+        // wrangler's test mocks 10220 with HTTP 400 (no real capture is public), and
+        // wrangler reacts to the code alone; a 404 stays "not found" whatever its code.
         if let Some(refusal) = errors.iter().find(|e| e.code == SECRETS_CHANGED_CODE) {
             return Err(CloudflareError::SecretsChanged {
                 secrets: parse_changed_secrets(&refusal.message),
@@ -289,7 +290,9 @@ pub struct Deployment {
     /// the deployment, erasing them (cloudflare/cloudflare-docs
     /// `src/content/docs/workers/configuration/versions-and-deployments/cohort-based-deployments.mdx`;
     /// the earlier `gradual-deployments/cohort-deployments.mdx` shows the same shape under
-    /// `"strategy": "cohorts"`). Absent or `null` means none.
+    /// `"strategy": "cohorts"`). The docs show the request and say `GET .../deployments`
+    /// returns "the current cohort configuration"; no captured response is public, so the
+    /// response is assumed to echo the request's shape. Absent or `null` means none.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub cohorts: Vec<DeploymentCohort>,
     /// Annotations.
