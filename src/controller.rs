@@ -321,6 +321,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
                     write,
                     split,
                     message,
+                    force,
                 } => {
                     let outcome = fetch::write_deployment(
                         self,
@@ -328,6 +329,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
                         &stored.state,
                         &split,
                         &message,
+                        force,
                         now,
                     )
                     .await;
