@@ -45,10 +45,13 @@ pub enum FaultClass {
     AnalyticsPartial,
     /// The Analytics Engine query fails.
     AnalyticsFailure,
+    /// A secret changes mid-rollout (`wrangler versions secret put`): Cloudflare refuses
+    /// to move traffic back to the older version unless forced (code 10220).
+    SecretChanged,
 }
 
 impl FaultClass {
-    pub const ALL: [FaultClass; 18] = [
+    pub const ALL: [FaultClass; 19] = [
         FaultClass::Timeout,
         FaultClass::ServerError,
         FaultClass::RateLimited,
@@ -67,6 +70,7 @@ impl FaultClass {
         FaultClass::AnalyticsLate,
         FaultClass::AnalyticsPartial,
         FaultClass::AnalyticsFailure,
+        FaultClass::SecretChanged,
     ];
 }
 
@@ -97,6 +101,8 @@ pub struct FaultPlan {
     pub analytics_lag_minutes: i64,
     pub analytics_partial: f64,
     pub analytics_failure: f64,
+    /// The minute a secret changes.
+    pub secret_change_minute: Option<i64>,
 }
 
 impl FaultPlan {
@@ -151,6 +157,9 @@ impl FaultPlan {
                 FaultClass::AnalyticsLate => plan.analytics_lag_minutes = 2 + (level * 4.0) as i64,
                 FaultClass::AnalyticsPartial => plan.analytics_partial = between(0.02, 0.2),
                 FaultClass::AnalyticsFailure => plan.analytics_failure = between(0.02, 0.2),
+                FaultClass::SecretChanged => {
+                    plan.secret_change_minute = Some((level * 40.0) as i64)
+                }
             }
         }
         plan
@@ -177,6 +186,7 @@ impl FaultPlan {
             FaultClass::AnalyticsLate => self.analytics_lag_minutes > 1,
             FaultClass::AnalyticsPartial => self.analytics_partial > 0.0,
             FaultClass::AnalyticsFailure => self.analytics_failure > 0.0,
+            FaultClass::SecretChanged => self.secret_change_minute.is_some(),
         };
         FaultClass::ALL.into_iter().filter(|c| on(*c)).collect()
     }

@@ -236,6 +236,10 @@ impl Checker {
         for w in writes.iter().skip(self.writes_seen) {
             self.checked_nw();
             let phase = w.saved_phase.clone().unwrap_or_default();
+            if w.forced && share_of(&w.split, NEW) > 0.0 {
+                let detail = format!("forced a write that moves traffic forward: {:?}", w.split);
+                self.violations_push(step, w.minute, Invariant::RollbackCompletes, detail);
+            }
             if is_stopped(&phase) {
                 let detail = format!("wrote {:?} while the stored phase was {phase}", w.split);
                 self.violations_push(step, w.minute, Invariant::NoWriteWhileStopped, detail);

@@ -46,6 +46,8 @@ pub struct AppliedWrite {
     pub saved_phase: Option<String>,
     /// The answer never reached the gate.
     pub answer_lost: bool,
+    /// Sent with `?force=true`.
+    pub forced: bool,
 }
 
 /// One Slack post Slack accepted.
@@ -251,7 +253,7 @@ impl World {
         };
         if rest.starts_with("deployments") {
             return match req.method {
-                Method::Post => self.create_deployment(body),
+                Method::Post => self.create_deployment(body, rest.contains("force=true")),
                 _ => self.list_deployments(),
             };
         }
@@ -320,7 +322,7 @@ impl World {
         Ok(envelope(json!({"deployments": list})))
     }
 
-    fn create_deployment(&self, body: &str) -> Result<HttpResponse, TransportError> {
+    fn create_deployment(&self, body: &str, forced: bool) -> Result<HttpResponse, TransportError> {
         let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
         let split: Vec<(String, f64)> = parsed["versions"]
             .as_array()
@@ -345,6 +347,18 @@ impl World {
                 "invalid split (sandbox placeholder code)",
             ));
         }
+        // After a secret change, giving the older version more traffic than it has is
+        // refused unless forced (wrangler's versions/api.ts retries on exactly 10220; the
+        // message text is the one wrangler's rollback test captures).
+        let secret_changed = self
+            .plan
+            .secret_change_minute
+            .is_some_and(|m| self.minute.get() >= m);
+        let old_share = |s: &[(String, f64)]| share_of(s, OLD);
+        if secret_changed && !forced && old_share(&split) > old_share(&self.live()) {
+            self.fire(FaultClass::SecretChanged);
+            return Ok(cf_error(400, 10220, "A secret has changed since this version was active. If you are sure this is ok, add a ?force=true query parameter to allow the rollback. The following secrets have changed: API_KEY"));
+        }
         let message = parsed["annotations"]["workers/message"]
             .as_str()
             .map(String::from);
@@ -364,6 +378,7 @@ impl World {
             split,
             saved_phase: self.saved_phase(),
             answer_lost: false,
+            forced,
         });
         Ok(envelope(result))
     }
@@ -557,6 +572,13 @@ impl RolloutStore for World {
         self.disk.borrow_mut().actions += 1;
         Ok(())
     }
+}
+
+fn share_of(split: &[(String, f64)], version: &str) -> f64 {
+    split
+        .iter()
+        .find(|(v, _)| v == version)
+        .map_or(0.0, |(_, p)| *p)
 }
 
 fn short_url(url: &str) -> &str {
