@@ -162,7 +162,7 @@ Options:
         s.push_str(&format!(
             "largest stored rollout: {max_state} bytes; Slack posts repeated after an unconfirmed post: {repeats}\n"
         ));
-        s.push_str("fault class          seeds fired   events  seeds with a violation\n");
+        s.push_str("fault class          seeds fired   events  seeds with a violation  checks right after it fired (split, rollback, no write, slack, audit, bounded)\n");
         for class in FaultClass::ALL {
             let fired: Vec<&SeedReport> = reports
                 .iter()
@@ -170,12 +170,23 @@ Options:
                 .collect();
             let events: u32 = fired.iter().map(|r| r.fired[&class]).sum();
             let bad = fired.iter().filter(|r| !r.violations.is_empty()).count();
+            let exercised: Vec<String> = Invariant::ALL
+                .iter()
+                .map(|inv| {
+                    let n: u64 = fired
+                        .iter()
+                        .map(|r| r.exercised.get(&(class, *inv)).copied().unwrap_or(0))
+                        .sum();
+                    n.to_string()
+                })
+                .collect();
             s.push_str(&format!(
-                "{:<20} {:>11} {:>8} {:>8}\n",
+                "{:<20} {:>11} {:>8} {:>8}  {}\n",
                 class_name(class),
                 fired.len(),
                 events,
-                bad
+                bad,
+                exercised.join(" / ")
             ));
         }
         s.push_str("invariant              checks  violations\n");

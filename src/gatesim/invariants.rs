@@ -3,6 +3,7 @@
 //! soon after Cloudflare answers again, no write while paused or drifted, every Slack
 //! message once, the audit log complete and in order, and stored state bounded.
 
+use super::faults::FaultClass;
 use super::world::{World, NEW, OLD};
 use crate::controller::StoredRollout;
 use crate::rollout::{AuditEvent, EventKind, Phase};
@@ -117,6 +118,11 @@ pub struct Checker {
     pub last_disturbance: Option<i64>,
     pub max_state_bytes: usize,
     pub checks: BTreeMap<Invariant, u64>,
+    /// Checks made right after a step in which a fault class fired: what each class
+    /// exercised.
+    pub exercised: BTreeMap<(FaultClass, Invariant), u64>,
+    /// The classes that fired in the step being checked.
+    step_classes: Vec<FaultClass>,
     /// Audit events already checked, their encodings, and their phases (repeats dropped).
     events_seen: usize,
     event_keys: BTreeSet<String>,
@@ -151,12 +157,16 @@ impl Checker {
 
     fn checked(&mut self, invariant: Invariant) {
         *self.checks.entry(invariant).or_insert(0) += 1;
+        for class in &self.step_classes {
+            *self.exercised.entry((*class, invariant)).or_insert(0) += 1;
+        }
     }
 
     /// Checks every invariant after object call `step`; `unconfirmed` when the call died or
     /// failed, so that the outcome of a Slack post it made may never have been stored.
     pub fn after_step(&mut self, world: &World, step: u32, unconfirmed: bool) {
         let minute = world.minute.get();
+        self.step_classes = world.fired_this_step.take().into_iter().collect();
         let text = world.disk.borrow().rollout.clone();
         let Some(text) = text else { return };
         self.max_state_bytes = self.max_state_bytes.max(text.len());

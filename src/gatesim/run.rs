@@ -51,6 +51,9 @@ pub struct SeedReport {
     /// Slack posts repeated because an applied post was never confirmed.
     pub slack_repeats: u32,
     pub checks: BTreeMap<Invariant, u64>,
+    /// Checks made right after a step in which the class fired, per class and invariant.
+    #[serde(skip)]
+    pub exercised: BTreeMap<(FaultClass, Invariant), u64>,
     pub violations: Vec<Violation>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<String>,
@@ -315,6 +318,7 @@ pub fn run(options: &Options) -> SeedReport {
         max_state_bytes: sim.checker.max_state_bytes,
         slack_repeats,
         checks: sim.checker.checks.clone(),
+        exercised: sim.checker.exercised.clone(),
         violations: sim.checker.violations,
         trace,
     }

@@ -88,6 +88,8 @@ pub struct World {
     crashed: Cell<bool>,
     /// Fault classes that fired, with counts.
     pub fired: RefCell<BTreeMap<FaultClass, u32>>,
+    /// Fault classes that fired during the current step.
+    pub fired_this_step: RefCell<std::collections::BTreeSet<FaultClass>>,
     /// Minute of the last Cloudflare call that failed (by any fault).
     pub last_cf_fault_minute: Cell<Option<i64>>,
     pub trace: RefCell<Vec<String>>,
@@ -123,6 +125,7 @@ impl World {
             crash_at: Cell::new(None),
             crashed: Cell::new(false),
             fired: RefCell::new(BTreeMap::new()),
+            fired_this_step: RefCell::new(std::collections::BTreeSet::new()),
             last_cf_fault_minute: Cell::new(None),
             trace: RefCell::new(Vec::new()),
             tracing,
@@ -140,6 +143,7 @@ impl World {
 
     pub fn fire(&self, class: FaultClass) {
         *self.fired.borrow_mut().entry(class).or_insert(0) += 1;
+        self.fired_this_step.borrow_mut().insert(class);
         self.note(|| format!("fault: {class:?}"));
     }
 
