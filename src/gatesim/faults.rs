@@ -117,7 +117,7 @@ impl FaultPlan {
     /// The plan of seed `seed`: each class on with probability one half, at an intensity
     /// drawn from its range. `only` restricts the classes that may be switched on.
     pub fn draw(seed: u64, only: Option<&[FaultClass]>) -> Self {
-        let mut rng = Rng::derive(seed, &[0x0050_4c41_4e]);
+        let mut rng = Rng::derive(seed, &[0x0050_4c41_4e00]);
         let mut plan = FaultPlan::calm();
         for class in FaultClass::ALL {
             // A human's deploy ends most rollouts it touches (drift or superseded), so it

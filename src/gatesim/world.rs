@@ -219,6 +219,20 @@ impl World {
         }
     }
 
+    /// Stores the rollout and its events, and notes every outbox item it holds.
+    fn write_disk(&self, text: String, rollout: &StoredRollout, events: &[AuditEvent]) {
+        let mut disk = self.disk.borrow_mut();
+        disk.rollout = Some(text);
+        disk.events.extend_from_slice(events);
+        let mut committed = self.committed.borrow_mut();
+        for item in &rollout.outbox.items {
+            if let Ok(req) = crate::clients::slack::build_webhook_request(SLACK_URL, &item.message)
+            {
+                committed.insert(item.id, req.body.unwrap_or_default());
+            }
+        }
+    }
+
     fn saved_phase(&self) -> Option<String> {
         let disk = self.disk.borrow();
         let stored: StoredRollout = serde_json::from_str(disk.rollout.as_deref()?).ok()?;
@@ -551,18 +565,7 @@ impl RolloutStore for World {
             return Err(StoreError("simulated storage write failure".into()));
         }
         let text = serde_json::to_string(rollout).map_err(|e| StoreError(e.to_string()))?;
-        let mut disk = self.disk.borrow_mut();
-        disk.rollout = Some(text);
-        disk.events.extend_from_slice(events);
-        drop(disk);
-        let mut committed = self.committed.borrow_mut();
-        for item in &rollout.outbox.items {
-            if let Ok(req) = crate::clients::slack::build_webhook_request(SLACK_URL, &item.message)
-            {
-                committed.insert(item.id, req.body.unwrap_or_default());
-            }
-        }
-        drop(committed);
+        self.write_disk(text, rollout, events);
         if crash == Some(true) {
             std::future::pending::<()>().await;
         }
