@@ -69,7 +69,7 @@ pub fn parse_http_rows(resp: &HttpResponse) -> Result<Vec<HttpRow>, AnalyticsErr
         .iter()
         .enumerate()
         .map(|(index, row)| {
-            let bad = |why: String| AnalyticsError::BadRow { index, why };
+            let bad = |why: String| bad_row(index, &why);
             Ok(HttpRow {
                 minute: minute_field(row).map_err(bad)?,
                 version: text_field(row, alias::VERSION).map_err(bad)?,
@@ -94,7 +94,7 @@ pub fn parse_queue_rows(resp: &HttpResponse) -> Result<Vec<QueueRow>, AnalyticsE
         .iter()
         .enumerate()
         .map(|(index, row)| {
-            let bad = |why: String| AnalyticsError::BadRow { index, why };
+            let bad = |why: String| bad_row(index, &why);
             Ok(QueueRow {
                 minute: minute_field(row).map_err(bad)?,
                 queue: text_field(row, alias::QUEUE).map_err(bad)?,
@@ -104,6 +104,17 @@ pub fn parse_queue_rows(resp: &HttpResponse) -> Result<Vec<QueueRow>, AnalyticsE
             })
         })
         .collect()
+}
+
+/// Longest `BadRow` reason kept (chars): the reason quotes the offending value, which the
+/// answer may make as long as it likes, and it reaches the audit log and Slack.
+const MAX_BAD_ROW_TEXT: usize = 300;
+
+fn bad_row(index: usize, why: &str) -> AnalyticsError {
+    AnalyticsError::BadRow {
+        index,
+        why: truncate_chars_with_ellipsis(why, MAX_BAD_ROW_TEXT),
+    }
 }
 
 /// Seconds to hold SQL queries after a 429 without `retry-after` (same account limit as
