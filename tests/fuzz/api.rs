@@ -131,7 +131,7 @@ fn fuzz_deploy_hook() {
     let seeds = hook_seeds();
     fuzz(
         "deploy_hook",
-        6_000,
+        5_000,
         |rng| request(rng, &seeds),
         |req| {
             let (result, peak) =
@@ -198,7 +198,7 @@ fn fuzz_operator_body() {
     .collect();
     fuzz(
         "operator_body",
-        4_000,
+        3_000,
         |rng| request(rng, &seeds),
         |req| {
             let (result, peak) =
@@ -278,7 +278,7 @@ fn query(rng: &mut Rng) -> Option<String> {
 
 #[test]
 fn fuzz_events_query() {
-    fuzz("events_query", 20_000, query, |q| {
+    fuzz("events_query", 10_000, query, |q| {
         let input_len = q.as_deref().map_or(0, str::len);
         let (result, peak) = peak_alloc(|| parse_events_query(q.as_deref()));
         check_alloc(peak, input_len)?;
@@ -347,7 +347,7 @@ fn fuzz_route() {
             for _ in 0..below(rng, 6) {
                 p.push('/');
                 if chance(rng, 0.9) {
-                    p.push_str(*pick(rng, &segments));
+                    p.push_str(pick::<&str>(rng, &segments));
                 } else {
                     p.push_str(&nasty_string(rng));
                 }
@@ -358,7 +358,7 @@ fn fuzz_route() {
             p
         },
     };
-    fuzz("route", 20_000, gen, |input| {
+    fuzz("route", 8_000, gen, |input| {
         let (result, peak) = peak_alloc(|| route(&input.method, &input.path));
         check_alloc(peak, input.path.len() + input.method.len())?;
         match result {
@@ -378,7 +378,7 @@ fn base64(bytes: &[u8]) -> String {
             out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
     }
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push('=');
     }
     out
@@ -431,7 +431,7 @@ fn fuzz_authorization_header() {
             genuine: false,
         }
     };
-    fuzz("authorization", 20_000, gen, |input| {
+    fuzz("authorization", 10_000, gen, |input| {
         let (result, peak) = peak_alloc(|| authorize(input.header.as_deref(), &input.expected));
         check_alloc(peak, input.header.as_deref().map_or(0, str::len))?;
         match result {

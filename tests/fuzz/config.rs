@@ -174,10 +174,10 @@ fn check_vars(vars: &Vars) -> Result<(), String> {
 
 #[test]
 fn fuzz_config_vars() {
-    fuzz("config_vars", 4_000, |rng| vars(rng, false), check_vars);
+    fuzz("config_vars", 3_000, |rng| vars(rng, false), check_vars);
 }
 
 #[test]
 fn fuzz_config_policy() {
-    fuzz("config_policy", 4_000, |rng| vars(rng, true), check_vars);
+    fuzz("config_policy", 3_000, |rng| vars(rng, true), check_vars);
 }

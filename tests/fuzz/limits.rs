@@ -144,3 +144,21 @@ fn request_bodies_over_the_cap_are_refused_by_size_before_parsing() {
         413
     );
 }
+
+#[test]
+fn worst_case_json_amplification_stays_within_the_allocation_budget() {
+    // The costliest JSON per input byte for a `Value` parse: one-key objects nested to just
+    // under the recursion limit, each 5 bytes (`{"":` and `}`) buying a B-tree leaf of
+    // several hundred bytes; repeated to fill the request cap.
+    let one = format!("{}0{}", "{\"\":".repeat(125), "}".repeat(125));
+    let body = format!("[{}]", vec![one; MAX_BODY_BYTES / 640].join(","));
+    let resp = HttpResponse::new(200, format!(r#"{{"success":true,"result":{body}}}"#));
+    let (parsed, peak) = peak_alloc(|| parse_envelope::<Value>(&resp));
+    assert!(parsed.is_ok());
+    let ratio = peak as f64 / resp.body.len() as f64;
+    eprintln!(
+        "worst-case amplification: {peak} bytes for {} ({ratio:.0}x)",
+        resp.body.len()
+    );
+    crate::harness::check_alloc(peak, resp.body.len()).expect("within the budget");
+}

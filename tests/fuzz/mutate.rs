@@ -259,7 +259,7 @@ pub fn mutate_bytes(rng: &mut Rng, bytes: &mut Vec<u8>, other: &[u8]) {
             bytes.extend_from_slice(&other[cut..]);
         }
         7 => {
-            let run = vec![*pick(rng, &[b'a', b'9', b' ', b'[', b'"']); below(rng, 20_000)];
+            let run = vec![*pick(rng, b"a9 [\""); below(rng, 20_000)];
             bytes.splice(at..at, run);
         }
         _ => {
@@ -282,7 +282,7 @@ pub fn random_bytes(rng: &mut Rng, max_len: usize) -> Vec<u8> {
 pub fn token_soup(rng: &mut Rng) -> Vec<u8> {
     let mut out = String::new();
     for _ in 0..below(rng, 40) {
-        out.push_str(*pick(rng, TOKENS));
+        out.push_str(pick::<&str>(rng, TOKENS));
         if chance(rng, 0.2) {
             out.push_str(&format!("{:?}", nasty_string(rng)));
         }
