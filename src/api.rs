@@ -291,15 +291,18 @@ pub struct OperatorBody {
     pub reason: Option<String>,
 }
 
-/// Validates an operator command body; an empty body means no `by` and no `reason`.
+/// Validates an operator command body; an empty (or blank) body means no `by` and no
+/// `reason`, whatever its content type.
 ///
 /// # Errors
-/// As `parse_deploy_hook` for content type, size and JSON shape.
+/// As `parse_deploy_hook` for content type, size (a blank body over `MAX_BODY_BYTES` too)
+/// and JSON shape.
 pub fn parse_operator_body(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<OperatorBody, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // The blank-body shortcut must not accept what the cap refuses.
+    if body.len() <= MAX_BODY_BYTES && body.iter().all(u8::is_ascii_whitespace) {
         return Ok(OperatorBody::default());
     }
     let mut parsed: OperatorBody = parse_json_body(content_type, body)?;

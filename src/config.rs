@@ -1,15 +1,17 @@
 //! The gate's configuration: raw `[vars]` strings in, a validated `GateConfig` out (or
 //! every problem at once, by name). Secrets are not here: see `Secrets`.
 
-use crate::clients::analytics::{is_dataset_name, Columns};
+use crate::clients::analytics::{is_dataset_name, quote_sql_string, Columns};
 use crate::clients::cloudflare::{ApiConfig, RequiredBinding};
-use crate::clients::probe::ProbeConfig;
+use crate::clients::probe::{build_probe_request, ProbeConfig};
 use crate::policy::Policy;
 use crate::rollout::WhenSecretsChanged;
 use serde::Serialize;
 
 /// Default Cloudflare API base; the sandbox points it at loopback.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
+/// Any valid version id: `TARGET_BASE_URL` is checked by building a probe request with it.
+const PROBE_CHECK_VERSION: &str = "00000000-0000-4000-8000-000000000000";
 /// Default Analytics Engine dataset the target Workers write to.
 pub const DEFAULT_DATASET: &str = "mauntic_logs";
 
@@ -124,8 +126,24 @@ impl GateConfig {
             String::new()
         });
         let base = var("CLOUDFLARE_API_BASE_URL").unwrap_or_else(|| DEFAULT_API_BASE_URL.into());
-        if !is_http_url(&base) {
-            fail("CLOUDFLARE_API_BASE_URL", "must be an http(s) URL".into());
+        // Both go into every API URL: refuse here what `account_url` refuses on each call.
+        if !is_http_url(&base)
+            || ApiConfig::new("a")
+                .with_base_url(&base)
+                .account_url()
+                .is_err()
+        {
+            fail(
+                "CLOUDFLARE_API_BASE_URL",
+                "must be an http(s) URL without query or fragment".into(),
+            );
+        }
+        if !account_id.is_empty() && ApiConfig::new(&account_id).account_url().is_err() {
+            fail(
+                "CLOUDFLARE_ACCOUNT_ID",
+                "1-64 characters of A-Z, a-z, 0-9, '-' and '_' (the 32-hex id from the dashboard)"
+                    .into(),
+            );
         }
         let dataset = var("AE_DATASET").unwrap_or_else(|| DEFAULT_DATASET.into());
         if !is_dataset_name(&dataset) {
@@ -145,6 +163,14 @@ impl GateConfig {
             );
             String::new()
         });
+        // Every probe builds its URL from this: refuse here what the probe builder refuses.
+        let probe = ProbeConfig::new(target.clone());
+        if !target.is_empty() && build_probe_request(&probe, "w", PROBE_CHECK_VERSION).is_err() {
+            fail(
+                "TARGET_BASE_URL",
+                "must be an http(s) URL without whitespace or braces other than {script}".into(),
+            );
+        }
         let asset_base_url = var("ASSET_BASE_URL");
         if asset_base_url.as_deref().is_some_and(|u| !is_http_url(u)) {
             fail("ASSET_BASE_URL", "must be an http(s) URL".into());
@@ -162,6 +188,16 @@ impl GateConfig {
                 .unwrap_or_default()
         };
         let queues = list("QUEUE_NAMES");
+        // Each name is quoted into the queue query on every tick; refuse what cannot be.
+        if let Some(bad) = queues.iter().find(|q| quote_sql_string(q).is_err()) {
+            fail(
+                "QUEUE_NAMES",
+                format!(
+                    "{:?} has control characters",
+                    crate::clients::truncate_to_bytes(bad, 64)
+                ),
+            );
+        }
         let audit_scripts = list("AUDIT_SCRIPTS");
         if let Some(bad) = audit_scripts
             .iter()
@@ -200,7 +236,7 @@ impl GateConfig {
             api: ApiConfig::new(account_id).with_base_url(base),
             dataset,
             columns,
-            probe: ProbeConfig::new(target),
+            probe,
             asset_base_url,
             required_bindings,
             queues,

@@ -15,8 +15,11 @@ use serde::{Deserialize, Serialize};
 /// Which Analytics Engine column holds what. Text columns are `index1` or `blob1..=20`,
 /// numeric ones `double1..=20` (the only columns a data point has besides `timestamp` and
 /// `_sample_interval`). The defaults match the README's writer snippet.
+///
+/// Unknown keys are refused: a misspelt key (`latency` for `latency_ms`) would otherwise
+/// leave the default column in place without a word.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Columns {
     /// Worker version id (text). Default `index1`: sampling is keyed on the index, so
     /// each version is sampled on its own.

@@ -208,9 +208,10 @@ pub fn parse_envelope<T: DeserializeOwned>(
             },
         });
     }
+    // serde's message quotes the offending value, which the answer may make any length.
     let result = T::deserialize(raw.result).map_err(|e| CloudflareError::Malformed {
         status,
-        why: format!("unexpected `result`: {e}"),
+        why: truncate_chars_with_ellipsis(&format!("unexpected `result`: {e}"), MAX_ERROR_TEXT),
     })?;
     Ok(Envelope {
         result,

@@ -28,9 +28,10 @@ pub struct Binding {
     pub secret_name: Option<String>,
 }
 
-/// A binding the team requires on every new version (pre-flight).
+/// A binding the team requires on every new version (pre-flight). Unknown keys are
+/// refused: a misspelt `store_id` would otherwise widen the check to any store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RequiredBinding {
     /// A Secrets Store secret, by secret name (and store, when given).
     SecretsStoreSecret {
