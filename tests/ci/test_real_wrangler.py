@@ -4,7 +4,7 @@ node_modules) against the sandbox's Cloudflare API and the real gate under `wran
 --env production` into a fresh WRANGLER_OUTPUT_FILE_DIRECTORY, `start-rollout.sh
 <worker-name> <dir>`, `wait-for-rollout.sh`. Then what an operator does by hand mid-rollout:
 `wrangler versions deploy` (the gate must see drift), `wrangler deployments list/status`
-and `wrangler rollback`.
+and `wrangler rollback` (then abort closes the drifted rollout).
 
 wrangler reaches the sandbox through CLOUDFLARE_API_BASE_URL, CLOUDFLARE_ACCOUNT_ID and
 CLOUDFLARE_API_TOKEN; the endpoints it needs beyond the gate's own are in
@@ -222,15 +222,27 @@ def test_a_manual_deploy_mid_rollout_is_drift_and_a_wrangler_rollback_ends_it(sa
                             env=release.ci_env(POLL_SECONDS="0.2", FAIL_ON_PAUSE="1"),
                             capture_output=True, text=True, timeout=60)
     assert paused.returncode == 3, paused.stdout + paused.stderr
-    assert "someone else deployed" in paused.stdout and "hotfix by hand" not in paused.stderr
+    assert "someone else deployed" in paused.stdout and f"{new} 50%" in paused.stdout
 
-    # wrangler rollback puts the previous deployment's version back at 100%.
+    # wrangler rollback puts the stable version back at 100%. A drifted rollout stays
+    # drifted (the gate reads but never writes while drifted: src/rollout/tick.rs), so the
+    # operator closes it with abort, as the runbook's drift section says.
     rollback = release.wrangler("rollback", release.stable, "--env", "production", "-y", "--message", "back out")
     assert rollback.returncode == 0, rollback.stdout + rollback.stderr
     assert release.live() == [[release.stable, 100]]
+    writes = len(sandbox.client.splits(WORKER))
     release.tick()
-    view = release.status()
-    assert view["phase"]["phase"] == "superseded", view["phase"]
+    assert release.status()["phase"]["phase"] == "drifted"
+    assert len(sandbox.client.splits(WORKER)) == writes, "the gate wrote while drifted"
+    status, body = gate.api("POST", f"/v1/rollouts/{WORKER}/abort", {"by": "alice", "reason": "backed out"})
+    assert status == 200, body
+    for _ in range(3):
+        release.tick()
+        if release.status()["terminal"]:
+            break
+    assert release.status()["phase"]["phase"] == "aborted"
+    assert release.live() == [[release.stable, 100]]
     over = subprocess.run(["bash", str(WAIT), WORKER, new], env=release.ci_env(POLL_SECONDS="0.2"),
                           capture_output=True, text=True, timeout=60)
     assert over.returncode == 1, over.stdout + over.stderr
+    assert "by alice: backed out" in over.stdout
