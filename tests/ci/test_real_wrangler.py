@@ -182,6 +182,10 @@ def test_the_ci_path_of_the_docs_runs_end_to_end_with_the_real_wrangler(sandbox,
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     assert "completed" in done.stdout
     assert release.live() == [[entry["version_id"], 100]]
+    # docs/ci.md's Workers Builds budget: a short schedule ends within its dwell minutes
+    # plus pre-flight and minute boundaries (measured: 3 + 3 dwell -> 8 minutes).
+    dwell = sum(step["dwell_minutes"] for step in SHORT["steps"])
+    assert release.minute <= dwell + 3, f"completed only after {release.minute} minutes"
 
     # Every Slack message prints the tail command that opens this Worker.
     texts = json.dumps([m["payload"] for m in sandbox.client.slack_messages() if m.get("accepted")])
