@@ -12,6 +12,7 @@ which `server.py` then gives to `cloudflare.py`.
   GET   /accounts/{a}/workers/scripts/{name}/script-settings   non-versioned settings
   PATCH /accounts/{a}/workers/scripts/{name}/script-settings
   GET   /accounts/{a}/workers/scripts/{name}/settings    the deployed version's settings
+  GET   /memberships                                     the accounts a token opens
 
 Sources for each shape, as wrangler 4.86 (node_modules/wrangler/wrangler-dist/cli.js,
 from cloudflare/workers-sdk) reads and writes them:
@@ -34,6 +35,11 @@ from cloudflare/workers-sdk) reads and writes them:
   `cf:environment=<env>`), answered with the settings (cloudflare-typescript
   src/resources/workers/scripts/script-and-version-settings.ts / settings.ts: logpush,
   observability, tags, tail_consumers).
+- memberships: without CLOUDFLARE_ACCOUNT_ID wrangler lists `/memberships` page by page
+  (`getAccountChoices`, packages/wrangler/src/user/choose-account.ts, via
+  `fetchPagedListResult`) and uses each entry's `account` {id, name}; the entry shape is
+  cloudflare-typescript src/resources/memberships.ts (`Membership`: id, account,
+  permissions, roles, status).
 - settings: `GET .../settings` (cloudflare-typescript
   src/resources/workers/scripts/script-and-version-settings.ts: bindings,
   compatibility_date, compatibility_flags, logpush, tags, tail_consumers, usage_model, ...);
@@ -64,6 +70,7 @@ SERVICE_RE = re.compile(ACCT + r"/services/(?P<script>[^/]+)/?$")
 UPLOAD_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/versions/?$")
 SCRIPT_SUBDOMAIN_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/subdomain/?$")
 ACCOUNT_SUBDOMAIN_RE = re.compile(ACCT + r"/subdomain/?$")
+MEMBERSHIPS_RE = re.compile(r"^/client/v4/memberships/?$")
 SETTINGS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/script-settings/?$")
 VERSIONED_SETTINGS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/settings/?$")
 
@@ -105,6 +112,10 @@ def handle(world: World, req: Request) -> Response | None:
         if req.method not in methods:
             return error(405, *ERR_NO_ROUTE)
         return authorized(world, req, m["acct"], lambda: with_script(world, req, m["acct"], m["script"], fn))
+    if MEMBERSHIPS_RE.match(p):
+        if req.method != "GET":
+            return error(405, *ERR_NO_ROUTE)
+        return memberships(world, req)
     m = ACCOUNT_SUBDOMAIN_RE.match(p)
     if m is not None:
         if req.method != "GET":
@@ -271,3 +282,16 @@ def versioned_settings(world: World, script: Script, req: Request) -> Response:
         **{k: extra[k] for k in SETTINGS_KEYS},
     }
     return json_response(200, envelope(result), ROUTE)
+
+
+def memberships(world: World, req: Request) -> Response:
+    """GET /memberships: the one account this token opens, as one page."""
+    account = world.account_for_token(req.bearer())
+    if account is None:
+        return error(401, *ERR_AUTH)
+    entry = {"id": hashlib.md5(f"membership/{account.id}".encode()).hexdigest(), "status": "accepted",
+             "account": {"id": account.id, "name": f"{account.id} (sandbox)"},
+             "roles": ["Administrator"], "api_access_enabled": True}
+    body = {**envelope([entry]),
+            "result_info": {"page": 1, "per_page": 20, "count": 1, "total_count": 1, "total_pages": 1}}
+    return json_response(200, body, ROUTE)

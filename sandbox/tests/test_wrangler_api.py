@@ -117,3 +117,12 @@ def test_paths_it_does_not_own_still_reach_the_versions_api(sb: Client):
     seed_gateway(sb)
     a = sb.cf("GET", GW + f"/versions/{V_NEW}")
     assert a.status == 200 and a.json()["result"]["id"] == V_NEW
+
+
+def test_memberships_list_the_account_the_token_opens(sb: Client):
+    a = sb.call("GET", "/client/v4/memberships?page=1", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert a.status == 200
+    body = a.json()
+    assert [m["account"]["id"] for m in body["result"]] == [ACCT]
+    assert body["result_info"]["total_pages"] == 1
+    assert sb.call("GET", "/client/v4/memberships").status == 401

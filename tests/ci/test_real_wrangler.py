@@ -95,12 +95,17 @@ class Release:
                                  "versions": {self.stable: healthy}, "default_version": healthy})
         self.sb.publish_asset("dev", self.git_sha)  # step 2 of docs/ci.md
 
-    def wrangler(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        """The real wrangler in the target's repository, pointed at the sandbox."""
-        full = {k: v for k, v in os.environ.items() if not k.startswith("WRANGLER_OUTPUT_FILE")}
-        full.update(CLOUDFLARE_API_BASE_URL=f"{self.base}/client/v4", CLOUDFLARE_ACCOUNT_ID=ACCOUNT,
+    def wrangler(self, *args: str, env: dict[str, str] | None = None,
+                 account_id: bool = True) -> subprocess.CompletedProcess:
+        """The real wrangler in the target's repository, pointed at the sandbox. Without
+        `account_id`, wrangler finds the account through /memberships."""
+        full = {k: v for k, v in os.environ.items()
+                if not k.startswith("WRANGLER_OUTPUT_FILE") and k != "CLOUDFLARE_ACCOUNT_ID"}
+        full.update(CLOUDFLARE_API_BASE_URL=f"{self.base}/client/v4",
                     CLOUDFLARE_API_TOKEN=API_TOKEN, WRANGLER_SEND_METRICS="false", NO_COLOR="1",
                     CI="true", **(env or {}))
+        if account_id:
+            full["CLOUDFLARE_ACCOUNT_ID"] = ACCOUNT
         result = subprocess.run([str(WRANGLER), *args], cwd=self.target, env=full, capture_output=True,
                                 text=True, timeout=180, stdin=subprocess.DEVNULL)
         return result
@@ -191,10 +196,12 @@ def test_the_ci_path_of_the_docs_runs_end_to_end_with_the_real_wrangler(sandbox,
     texts = json.dumps([m["payload"] for m in sandbox.client.slack_messages() if m.get("accepted")])
     assert f"wrangler tail {WORKER}`" in texts and "--env" not in texts
 
-    # What an operator reads with wrangler afterwards.
-    listed = release.wrangler("deployments", "list", "--env", "production")
+    # What an operator reads with wrangler afterwards (here without CLOUDFLARE_ACCOUNT_ID:
+    # wrangler looks the account up through /memberships).
+    listed = release.wrangler("deployments", "list", "--env", "production", account_id=False)
     assert listed.returncode == 0, listed.stderr
     assert entry["version_id"] in listed.stdout and release.stable in listed.stdout
+    assert any(c["path"] == "/client/v4/memberships" for c in sandbox.client.calls(route="cf.wrangler"))
 
 
 def test_a_manual_deploy_mid_rollout_is_drift_and_a_wrangler_rollback_ends_it(sandbox, gate, target):
