@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -197,7 +198,8 @@ def test_the_ci_path_of_the_docs_runs_end_to_end_with_the_real_wrangler(sandbox,
     assert f"wrangler tail {WORKER}`" in texts and "--env" not in texts
 
     # What an operator reads with wrangler afterwards (here without CLOUDFLARE_ACCOUNT_ID:
-    # wrangler looks the account up through /memberships).
+    # wrangler looks the account up through /memberships, unless it cached it before).
+    shutil.rmtree(target / ".wrangler" / "cache", ignore_errors=True)
     listed = release.wrangler("deployments", "list", "--env", "production", account_id=False)
     assert listed.returncode == 0, listed.stderr
     assert entry["version_id"] in listed.stdout and release.stable in listed.stdout
