@@ -13,6 +13,7 @@ which `server.py` then gives to `cloudflare.py`.
   PATCH /accounts/{a}/workers/scripts/{name}/script-settings
   GET   /accounts/{a}/workers/scripts/{name}/settings    the deployed version's settings
   GET   /memberships                                     the accounts a token opens
+  PUT   /accounts/{a}/workers/scripts/{name}/secrets     `wrangler secret put`
 
 Sources for each shape, as wrangler 4.86 (node_modules/wrangler/wrangler-dist/cli.js,
 from cloudflare/workers-sdk) reads and writes them:
@@ -40,6 +41,15 @@ from cloudflare/workers-sdk) reads and writes them:
   `fetchPagedListResult`) and uses each entry's `account` {id, name}; the entry shape is
   cloudflare-typescript src/resources/memberships.ts (`Membership`: id, account,
   permissions, roles, status).
+- secrets: `wrangler secret put` sends `PUT .../secrets` with JSON {name, text, type:
+  "secret_text"} (packages/wrangler/src/secret/index.ts). When the Worker's latest version
+  is not the one deployed at 100% (mid-split, or after an upload that was not deployed)
+  the API refuses with code 10215, wrangler's VERSION_NOT_DEPLOYED_ERR_CODE, and wrangler
+  says "Secret edit failed ... the latest version of your Worker isn't currently
+  deployed". Otherwise the change makes a new version (the latest one with the secret) and
+  deploys it at 100% with `workers/triggered_by: secret` (the trigger wrangler shows as
+  "Secret Change", packages/wrangler/src/versions/list.ts). The API's own message text
+  for 10215 is not published: ours is a placeholder.
 - settings: `GET .../settings` (cloudflare-typescript
   src/resources/workers/scripts/script-and-version-settings.ts: bindings,
   compatibility_date, compatibility_flags, logpush, tags, tail_consumers, usage_model, ...);
@@ -71,6 +81,7 @@ UPLOAD_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/versions/?$")
 SCRIPT_SUBDOMAIN_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/subdomain/?$")
 ACCOUNT_SUBDOMAIN_RE = re.compile(ACCT + r"/subdomain/?$")
 MEMBERSHIPS_RE = re.compile(r"^/client/v4/memberships/?$")
+SECRETS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/secrets/?$")
 SETTINGS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/script-settings/?$")
 VERSIONED_SETTINGS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/settings/?$")
 
@@ -79,6 +90,7 @@ ERR_NOT_FOUND = (10007, "This Worker does not exist on your account.")
 ERR_NO_ROUTE = (7000, "No route for that URI")
 ERR_UPLOAD = 10021  # wrangler: script validation error (packages/wrangler/src/versions/upload.ts)
 ERR_BAD_JSON = 10001  # placeholder: no source gives the code for a body that is not JSON
+ERR_NOT_DEPLOYED = 10215  # wrangler: VERSION_NOT_DEPLOYED_ERR_CODE (src/secret/index.ts)
 ACCOUNT_SUBDOMAIN = "sandbox"
 ROUTE = "cf.wrangler"
 SETTINGS_KEYS = ("logpush", "observability", "tags", "tail_consumers")
@@ -105,6 +117,7 @@ def handle(world: World, req: Request) -> Response | None:
         (SCRIPT_SUBDOMAIN_RE, ("GET",), get_script_subdomain),
         (SETTINGS_RE, ("GET", "PATCH"), script_settings),
         (VERSIONED_SETTINGS_RE, ("GET",), versioned_settings),
+        (SECRETS_RE, ("PUT",), put_secret),
     ):
         m = regex.match(p)
         if m is None or (regex is UPLOAD_RE and req.method != "POST"):
@@ -295,3 +308,31 @@ def memberships(world: World, req: Request) -> Response:
     body = {**envelope([entry]),
             "result_info": {"page": 1, "per_page": 20, "count": 1, "total_count": 1, "total_pages": 1}}
     return json_response(200, body, ROUTE)
+
+
+def put_secret(world: World, script: Script, req: Request) -> Response:
+    """PUT .../secrets: a new version with the secret, deployed at 100%; refused (10215)
+    while the latest version is not the one serving all traffic."""
+    try:
+        doc = req.json()
+    except (ValueError, UnicodeDecodeError):
+        return error(400, ERR_BAD_JSON, "Could not parse request body as JSON.")
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc["name"] \
+            or not isinstance(doc.get("text"), str) or doc.get("type") != "secret_text":
+        return error(400, ERR_UPLOAD, "a secret is {name, text, type: \"secret_text\"}")
+    latest = script.versions[-1] if script.versions else None
+    live = script.live()
+    if latest is None or live is None or list(live.versions) != [(latest.id, 100.0)]:
+        return error(400, ERR_NOT_DEPLOYED, "Secret edit failed: the latest version of this Worker "
+                     "is not deployed at 100% (sandbox wording; the code is the real one).")
+    account = world.account_for_token(req.bearer())
+    bindings = [b for b in latest.bindings if b.get("name") != doc["name"]]
+    bindings.append({"name": doc["name"], "type": "secret_text"})
+    version = world.add_version(script, {
+        "author_email": account.author_email if account else "ci@example.com", "source": "wrangler",
+        "bindings": bindings, "handlers": latest.handlers, "compatibility_date": latest.compatibility_date})
+    world.add_deployment(script, [(version.id, 100.0)], source="wrangler",
+                         author_email=version.author_email,
+                         annotations={"workers/triggered_by": "secret"})
+    return json_response(200, envelope({"name": doc["name"], "type": "secret_text"}), ROUTE,
+                         note=f"secret {doc['name']} -> {version.id}@100")

@@ -3,8 +3,9 @@ node_modules) against the sandbox's Cloudflare API and the real gate under `wran
 (tests/e2e/gate.py), exactly as the docs write the steps: `wrangler versions upload
 --env production` into a fresh WRANGLER_OUTPUT_FILE_DIRECTORY, `start-rollout.sh
 <worker-name> <dir>`, `wait-for-rollout.sh`. Then what an operator does by hand mid-rollout:
-`wrangler versions deploy` (the gate must see drift), `wrangler deployments list/status`
-and `wrangler rollback` (then abort closes the drifted rollout).
+`wrangler secret put` (refused mid-split), `wrangler versions deploy` (the gate must see
+drift), `wrangler deployments list/status` and `wrangler rollback` (then abort closes the
+drifted rollout).
 
 wrangler reaches the sandbox through CLOUDFLARE_API_BASE_URL, CLOUDFLARE_ACCOUNT_ID and
 CLOUDFLARE_API_TOKEN; the endpoints it needs beyond the gate's own are in
@@ -223,6 +224,16 @@ def test_a_manual_deploy_mid_rollout_is_drift_and_a_wrangler_rollback_ends_it(sa
     status = release.wrangler("deployments", "status", "--env", "production")
     assert status.returncode == 0, status.stderr
     assert f"(10%) {new}" in status.stdout and f"(90%) {release.stable}" in status.stdout
+
+    # docs/runbook.md: `wrangler secret put` mid-split is refused (10215) and changes nothing.
+    secret = subprocess.run([str(WRANGLER), "secret", "put", "API_KEY", "--env", "production"],
+                            cwd=target, input="rotated-value\n", capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "CLOUDFLARE_API_BASE_URL": f"{release.base}/client/v4",
+                                 "CLOUDFLARE_ACCOUNT_ID": ACCOUNT, "CLOUDFLARE_API_TOKEN": API_TOKEN,
+                                 "WRANGLER_SEND_METRICS": "false", "NO_COLOR": "1", "CI": "true"})
+    assert secret.returncode != 0
+    assert "the latest version of your Worker isn't currently deployed" in secret.stdout + secret.stderr
+    assert sorted(release.live(), key=lambda vp: vp[1]) == [[new, 10], [release.stable, 90]]
 
     # Someone moves the split by hand, as the runbook's wrangler line would.
     manual = release.wrangler("versions", "deploy", f"{new}@50", f"{release.stable}@50", "--env", "production",
