@@ -14,6 +14,7 @@ which `server.py` then gives to `cloudflare.py`.
   GET   /accounts/{a}/workers/scripts/{name}/settings    the deployed version's settings
   GET   /memberships                                     the accounts a token opens
   PUT   /accounts/{a}/workers/scripts/{name}/secrets     `wrangler secret put`
+  GET   /accounts/{a}/workers/scripts/{name}/content/v2?version=   a version's modules
 
 Sources for each shape, as wrangler 4.86 (node_modules/wrangler/wrangler-dist/cli.js,
 from cloudflare/workers-sdk) reads and writes them:
@@ -50,6 +51,15 @@ from cloudflare/workers-sdk) reads and writes them:
   deploys it at 100% with `workers/triggered_by: secret` (the trigger wrangler shows as
   "Secret Change", packages/wrangler/src/versions/list.ts). The API's own message text
   for 10215 is not published: ours is a placeholder.
+- content and inherit: `wrangler versions secret put` copies the latest version
+  (`copyWorkerVersionWithNewSecrets` and `parseModules`, packages/wrangler/src/versions/
+  secrets/index.ts): it reads the modules from `GET .../content/v2?version=<id>` (multipart,
+  the main module named by the `cf-entrypoint` header) and uploads them again with every
+  other binding as `{"type": "inherit"}` and `keep_bindings: ["secret_key", "secret_text"]`.
+  An inherit binding takes the binding of that name (or `old_name`) from `version_id`,
+  default the latest version (cloudflare-typescript versions.ts,
+  `WorkersBindingKindInherit`); one with nothing to inherit is refused. A version seeded
+  through the control API has no code: its content is a one-line placeholder module.
 - settings: `GET .../settings` (cloudflare-typescript
   src/resources/workers/scripts/script-and-version-settings.ts: bindings,
   compatibility_date, compatibility_flags, logpush, tags, tail_consumers, usage_model, ...);
@@ -82,6 +92,7 @@ SCRIPT_SUBDOMAIN_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/subdomain/?
 ACCOUNT_SUBDOMAIN_RE = re.compile(ACCT + r"/subdomain/?$")
 MEMBERSHIPS_RE = re.compile(r"^/client/v4/memberships/?$")
 SECRETS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/secrets/?$")
+CONTENT_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/content/v2/?$")
 SETTINGS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/script-settings/?$")
 VERSIONED_SETTINGS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/settings/?$")
 
@@ -118,6 +129,7 @@ def handle(world: World, req: Request) -> Response | None:
         (SETTINGS_RE, ("GET", "PATCH"), script_settings),
         (VERSIONED_SETTINGS_RE, ("GET",), versioned_settings),
         (SECRETS_RE, ("PUT",), put_secret),
+        (CONTENT_RE, ("GET",), get_content),
     ):
         m = regex.match(p)
         if m is None or (regex is UPLOAD_RE and req.method != "POST"):
@@ -234,18 +246,23 @@ def upload_version(world: World, script: Script, req: Request) -> Response:
     annotations = metadata.get("annotations") or {}
     if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
         return error(400, ERR_UPLOAD, "annotations must be an object of strings")
+    resolved, problem = resolve_bindings(script, bindings, metadata.get("keep_bindings") or [])
+    if problem is not None:
+        return error(400, ERR_UPLOAD, problem)
     account = world.account_for_token(req.bearer())
     spec: dict[str, Any] = {
         "author_email": account.author_email if account else "ci@example.com",
         "source": "wrangler",
         # Secrets are write-only: a version shows their names, never their text.
         "bindings": [{k: v for k, v in b.items() if k != "text" or b["type"] != "secret_text"}
-                     for b in bindings],
+                     for b in resolved],
         "tag": annotations.get("workers/tag"), "message": annotations.get("workers/message"),
     }
     if isinstance(metadata.get("compatibility_date"), str):
         spec["compatibility_date"] = metadata["compatibility_date"]
     version = world.add_version(script, spec)
+    contents_of(script)[version.id] = (main, [(name, ctype, data) for name, (ctype, data) in parts.items()
+                                              if name != "metadata"])
     result = version.full()
     result["metadata"] = {**result["metadata"], "has_preview": True}
     return json_response(200, envelope(result), ROUTE,
@@ -336,3 +353,54 @@ def put_secret(world: World, script: Script, req: Request) -> Response:
                          annotations={"workers/triggered_by": "secret"})
     return json_response(200, envelope({"name": doc["name"], "type": "secret_text"}), ROUTE,
                          note=f"secret {doc['name']} -> {version.id}@100")
+
+
+PLACEHOLDER_MODULE = b"export default { fetch() { return new Response('seeded by the sandbox'); } };\n"
+
+
+def contents_of(script: Script) -> dict[str, tuple[str, list[tuple[str, str | None, bytes]]]]:
+    """Uploaded modules per version id: (main module, [(name, content type, bytes)])."""
+    return script.__dict__.setdefault("wrangler_contents", {})
+
+
+def resolve_bindings(script: Script, bindings: list[dict[str, Any]],
+                     keep: list[Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """`inherit` bindings replaced by the named version's binding; bindings of the
+    `keep_bindings` types carried from the latest version unless given again."""
+    latest = script.versions[-1] if script.versions else None
+    out: list[dict[str, Any]] = []
+    for b in bindings:
+        if b["type"] != "inherit":
+            out.append(b)
+            continue
+        source_id = b.get("version_id") or "latest"
+        source = latest if source_id == "latest" else script.version(str(source_id))
+        wanted = b.get("old_name") or b["name"]
+        found = next((x for x in (source.bindings if source else []) if x.get("name") == wanted), None)
+        if found is None:
+            return [], f"binding {b['name']!r} has nothing to inherit from version {source_id}"
+        out.append({**found, "name": b["name"]})
+    if not all(isinstance(t, str) for t in keep):
+        return [], "keep_bindings must be a list of binding types"
+    names = {b["name"] for b in out}
+    for b in (latest.bindings if latest else []):
+        if b.get("type") in keep and b.get("name") not in names:
+            out.append(b)
+    return out, None
+
+
+def get_content(world: World, script: Script, req: Request) -> Response:
+    """GET .../content/v2?version=<id>: the version's modules as multipart form data."""
+    version_id = req.arg("version") or (script.versions[-1].id if script.versions else "")
+    if script.version(version_id) is None:
+        return error(404, ERR_UPLOAD, f"Version {version_id} not found.")
+    main, modules = contents_of(script).get(
+        version_id, ("index.js", [("index.js", "application/javascript+module", PLACEHOLDER_MODULE)]))
+    boundary = hashlib.md5(f"content/{version_id}".encode()).hexdigest()
+    body = b""
+    for name, ctype, data in modules:
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n"
+                 f"Content-Type: {ctype or 'application/octet-stream'}\r\n\r\n").encode() + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return Response(200, body, [("Content-Type", f"multipart/form-data; boundary={boundary}"),
+                                ("cf-entrypoint", main)], ROUTE)

@@ -157,3 +157,35 @@ def test_a_secret_change_on_a_fully_deployed_worker_deploys_a_new_version_at_onc
     full = sb.cf("GET", GW + f"/versions/{newest['id']}").json()["result"]
     assert {"name": "KEY", "type": "secret_text"} in full["resources"]["bindings"]
     assert "v2" not in json.dumps(full)
+
+
+def test_content_returns_the_uploaded_modules_and_inherit_copies_bindings(sb: Client):
+    seed_gateway(sb)
+    v = upload(sb, {**META, "main_module": "main.js"},
+               {"main.js": b"import x from './lib.js'; export default x;", "lib.js": b"export default {}"}).json()["result"]
+    a = sb.call("GET", f"{BASE}/scripts/mauntic-gateway/content/v2?version={v['id']}",
+                headers={"Authorization": f"Bearer {TOKEN}"})
+    assert a.status == 200 and a.headers["cf-entrypoint"] == "main.js"
+    assert a.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert b"import x from './lib.js'" in a.body and b'name="lib.js"' in a.body
+    # What `wrangler versions secret put` sends back: every binding inherited, one new secret,
+    # the other secrets kept.
+    copy = upload(sb, {"main_module": "main.js", "keep_bindings": ["secret_key", "secret_text"],
+                       "bindings": [{"name": "AE", "type": "inherit"},
+                                    {"name": "OTHER", "type": "secret_text", "text": "x"}]},
+                  {"main.js": b"export default {}"}).json()["result"]
+    bindings = copy["resources"]["bindings"]
+    assert {"name": "AE", "type": "analytics_engine", "dataset": "mauntic_logs"} in bindings
+    assert {"name": "KEY", "type": "secret_text"} in bindings and {"name": "OTHER", "type": "secret_text"} in bindings
+    nothing = upload(sb, {"main_module": "main.js", "bindings": [{"name": "NOPE", "type": "inherit"}]},
+                     {"main.js": b"export default {}"})
+    assert nothing.status == 400
+
+
+def test_a_seeded_version_has_a_placeholder_module(sb: Client):
+    seed_gateway(sb)
+    a = sb.call("GET", f"{BASE}/scripts/mauntic-gateway/content/v2?version={V_OLD}",
+                headers={"Authorization": f"Bearer {TOKEN}"})
+    assert a.status == 200 and a.headers["cf-entrypoint"] == "index.js" and b"seeded by the sandbox" in a.body
+    assert sb.call("GET", f"{BASE}/scripts/mauntic-gateway/content/v2?version=nope",
+                   headers={"Authorization": f"Bearer {TOKEN}"}).status == 404

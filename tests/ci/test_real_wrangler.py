@@ -3,7 +3,8 @@ node_modules) against the sandbox's Cloudflare API and the real gate under `wran
 (tests/e2e/gate.py), exactly as the docs write the steps: `wrangler versions upload
 --env production` into a fresh WRANGLER_OUTPUT_FILE_DIRECTORY, `start-rollout.sh
 <worker-name> <dir>`, `wait-for-rollout.sh`. Then what an operator does by hand mid-rollout:
-`wrangler secret put` (refused mid-split), `wrangler versions deploy` (the gate must see
+`wrangler secret put` (refused mid-split) and `wrangler versions secret put` (copies the
+candidate), `wrangler versions deploy` (the gate must see
 drift), `wrangler deployments list/status` and `wrangler rollback` (then abort closes the
 drifted rollout).
 
@@ -50,7 +51,7 @@ compatibility_date = "2026-04-01"
 [env.production]
 analytics_engine_datasets = [{{ binding = "AE", dataset = "mauntic_logs" }}]
 """
-TARGET_SOURCE = 'export default { async fetch() { return new Response("ok"); } };\n'
+TARGET_SOURCE = 'export default { async fetch() { return new Response("candidate build 42"); } };\n'
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +235,26 @@ def test_a_manual_deploy_mid_rollout_is_drift_and_a_wrangler_rollback_ends_it(sa
     assert secret.returncode != 0
     assert "the latest version of your Worker isn't currently deployed" in secret.stdout + secret.stderr
     assert sorted(release.live(), key=lambda vp: vp[1]) == [[new, 10], [release.stable, 90]]
+
+    # What works instead: `wrangler versions secret put` copies the latest version, which
+    # mid-split is the candidate, into a new version that serves nobody; the split and the
+    # rollout go on untouched.
+    copied = subprocess.run([str(WRANGLER), "versions", "secret", "put", "API_KEY", "--env", "production"],
+                            cwd=target, input="rotated-value", capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "CLOUDFLARE_API_BASE_URL": f"{release.base}/client/v4",
+                                 "CLOUDFLARE_ACCOUNT_ID": ACCOUNT, "CLOUDFLARE_API_TOKEN": API_TOKEN,
+                                 "WRANGLER_SEND_METRICS": "false", "NO_COLOR": "1", "CI": "true"})
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    latest = sandbox.client._call("GET", f"/scripts/{WORKER}")["versions"][-1]
+    assert latest["id"] not in (new, release.stable)
+    assert {"name": "API_KEY", "type": "secret_text"} in latest["resources"]["bindings"]
+    content = subprocess.run(["curl", "-sS", "-H", f"Authorization: Bearer {API_TOKEN}",
+                              f"{release.base}/client/v4/accounts/{ACCOUNT}/workers/scripts/{WORKER}"
+                              f"/content/v2?version={latest['id']}"], capture_output=True, text=True, timeout=30)
+    assert "candidate build 42" in content.stdout, "the copy is the candidate's code"
+    assert sorted(release.live(), key=lambda vp: vp[1]) == [[new, 10], [release.stable, 90]]
+    release.tick()
+    assert release.status()["phase"]["phase"] == "ramping", "a version upload is not drift"
 
     # Someone moves the split by hand, as the runbook's wrangler line would.
     manual = release.wrangler("versions", "deploy", f"{new}@50", f"{release.stable}@50", "--env", "production",
