@@ -13,7 +13,6 @@ which `server.py` then gives to `cloudflare.py`.
   PATCH /accounts/{a}/workers/scripts/{name}/script-settings
   GET   /accounts/{a}/workers/scripts/{name}/settings    the deployed version's settings
   GET   /memberships                                     the accounts a token opens
-  PUT   /accounts/{a}/workers/scripts/{name}/secrets     `wrangler secret put`
   GET   /accounts/{a}/workers/scripts/{name}/content/v2?version=   a version's modules
 
 Sources for each shape, as wrangler 4.86 (node_modules/wrangler/wrangler-dist/cli.js,
@@ -42,15 +41,10 @@ from cloudflare/workers-sdk) reads and writes them:
   `fetchPagedListResult`) and uses each entry's `account` {id, name}; the entry shape is
   cloudflare-typescript src/resources/memberships.ts (`Membership`: id, account,
   permissions, roles, status).
-- secrets: `wrangler secret put` sends `PUT .../secrets` with JSON {name, text, type:
-  "secret_text"} (packages/wrangler/src/secret/index.ts). When the Worker's latest version
-  is not the one deployed at 100% (mid-split, or after an upload that was not deployed)
-  the API refuses with code 10215, wrangler's VERSION_NOT_DEPLOYED_ERR_CODE, and wrangler
-  says "Secret edit failed ... the latest version of your Worker isn't currently
-  deployed". Otherwise the change makes a new version (the latest one with the secret) and
-  deploys it at 100% with `workers/triggered_by: secret` (the trigger wrangler shows as
-  "Secret Change", packages/wrangler/src/versions/list.ts). The API's own message text
-  for 10215 is not published: ours is a placeholder.
+- secrets: `wrangler secret put` (`PUT .../secrets`, refused with 10215 mid-split) is
+  cloudflare.py's, with the secrets model of world.py; an upload here feeds that model:
+  `secret_text` bindings with their text become the version's secrets, and without
+  `secret_text` in `keep_bindings` the previous version's other secrets are dropped.
 - content and inherit: `wrangler versions secret put` copies the latest version
   (`copyWorkerVersionWithNewSecrets` and `parseModules`, packages/wrangler/src/versions/
   secrets/index.ts): it reads the modules from `GET .../content/v2?version=<id>` (multipart,
@@ -83,7 +77,7 @@ from email.policy import HTTP
 from typing import Any
 
 from .httpio import Request, Response, json_response
-from .world import Script, World, iso
+from .world import Script, World, WorldError, iso
 
 ACCT = r"^/client/v4/accounts/(?P<acct>[^/]+)/workers"
 SERVICE_RE = re.compile(ACCT + r"/services/(?P<script>[^/]+)/?$")
@@ -91,17 +85,15 @@ UPLOAD_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/versions/?$")
 SCRIPT_SUBDOMAIN_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/subdomain/?$")
 ACCOUNT_SUBDOMAIN_RE = re.compile(ACCT + r"/subdomain/?$")
 MEMBERSHIPS_RE = re.compile(r"^/client/v4/memberships/?$")
-SECRETS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/secrets/?$")
 CONTENT_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/content/v2/?$")
 SETTINGS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/script-settings/?$")
 VERSIONED_SETTINGS_RE = re.compile(ACCT + r"/scripts/(?P<script>[^/]+)/settings/?$")
 
 ERR_AUTH = (10000, "Authentication error")
 ERR_NOT_FOUND = (10007, "This Worker does not exist on your account.")
-ERR_NO_ROUTE = (7000, "No route for that URI")
+ERR_NO_ROUTE = (7000, "No route for that URI")  # HTTP 400, as cloudflare.py answers it
 ERR_UPLOAD = 10021  # wrangler: script validation error (packages/wrangler/src/versions/upload.ts)
 ERR_BAD_JSON = 10001  # placeholder: no source gives the code for a body that is not JSON
-ERR_NOT_DEPLOYED = 10215  # wrangler: VERSION_NOT_DEPLOYED_ERR_CODE (src/secret/index.ts)
 ACCOUNT_SUBDOMAIN = "sandbox"
 ROUTE = "cf.wrangler"
 SETTINGS_KEYS = ("logpush", "observability", "tags", "tail_consumers")
@@ -128,23 +120,22 @@ def handle(world: World, req: Request) -> Response | None:
         (SCRIPT_SUBDOMAIN_RE, ("GET",), get_script_subdomain),
         (SETTINGS_RE, ("GET", "PATCH"), script_settings),
         (VERSIONED_SETTINGS_RE, ("GET",), versioned_settings),
-        (SECRETS_RE, ("PUT",), put_secret),
         (CONTENT_RE, ("GET",), get_content),
     ):
         m = regex.match(p)
         if m is None or (regex is UPLOAD_RE and req.method != "POST"):
             continue  # GET .../versions is cloudflare.py's
         if req.method not in methods:
-            return error(405, *ERR_NO_ROUTE)
+            return error(400, *ERR_NO_ROUTE)
         return authorized(world, req, m["acct"], lambda: with_script(world, req, m["acct"], m["script"], fn))
     if MEMBERSHIPS_RE.match(p):
         if req.method != "GET":
-            return error(405, *ERR_NO_ROUTE)
+            return error(400, *ERR_NO_ROUTE)
         return memberships(world, req)
     m = ACCOUNT_SUBDOMAIN_RE.match(p)
     if m is not None:
         if req.method != "GET":
-            return error(405, *ERR_NO_ROUTE)
+            return error(400, *ERR_NO_ROUTE)
         return authorized(world, req, m["acct"], lambda: json_response(
             200, envelope({"subdomain": ACCOUNT_SUBDOMAIN}), ROUTE))
     return None
@@ -250,17 +241,27 @@ def upload_version(world: World, script: Script, req: Request) -> Response:
     if problem is not None:
         return error(400, ERR_UPLOAD, problem)
     account = world.account_for_token(req.bearer())
+    keep = metadata.get("keep_bindings") or []
+    latest = script.versions[-1] if script.versions else None
+    # Secrets live in the world's secrets model (names and digests, never shown): given ones
+    # are set, the previous version's are kept only with "secret_text" in keep_bindings.
+    secrets: dict[str, str | None] = {b["name"]: b["text"] for b in resolved
+                                      if b["type"] == "secret_text" and isinstance(b.get("text"), str)}
+    if "secret_text" not in keep and latest is not None:
+        secrets.update({n: None for n in latest.secrets if n not in secrets})
     spec: dict[str, Any] = {
         "author_email": account.author_email if account else "ci@example.com",
         "source": "wrangler",
-        # Secrets are write-only: a version shows their names, never their text.
-        "bindings": [{k: v for k, v in b.items() if k != "text" or b["type"] != "secret_text"}
-                     for b in resolved],
+        "bindings": [b for b in resolved if b["type"] != "secret_text"],
+        "secrets": secrets,
         "tag": annotations.get("workers/tag"), "message": annotations.get("workers/message"),
     }
     if isinstance(metadata.get("compatibility_date"), str):
         spec["compatibility_date"] = metadata["compatibility_date"]
-    version = world.add_version(script, spec)
+    try:
+        version = world.add_version(script, spec)
+    except WorldError as e:
+        return error(400, ERR_UPLOAD, e.message)
     contents_of(script)[version.id] = (main, [(name, ctype, data) for name, (ctype, data) in parts.items()
                                               if name != "metadata"])
     result = version.full()
@@ -305,7 +306,7 @@ def versioned_settings(world: World, script: Script, req: Request) -> Response:
         version = script.versions[-1]
     extra = settings_of(script)
     result = {
-        "bindings": list(version.bindings) if version else [],
+        "bindings": version.full()["resources"]["bindings"] if version else [],
         "compatibility_date": version.compatibility_date if version else None,
         "compatibility_flags": [], "usage_model": "standard", "placement": {},
         "limits": {"cpu_ms": 30000},
@@ -326,33 +327,6 @@ def memberships(world: World, req: Request) -> Response:
             "result_info": {"page": 1, "per_page": 20, "count": 1, "total_count": 1, "total_pages": 1}}
     return json_response(200, body, ROUTE)
 
-
-def put_secret(world: World, script: Script, req: Request) -> Response:
-    """PUT .../secrets: a new version with the secret, deployed at 100%; refused (10215)
-    while the latest version is not the one serving all traffic."""
-    try:
-        doc = req.json()
-    except (ValueError, UnicodeDecodeError):
-        return error(400, ERR_BAD_JSON, "Could not parse request body as JSON.")
-    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc["name"] \
-            or not isinstance(doc.get("text"), str) or doc.get("type") != "secret_text":
-        return error(400, ERR_UPLOAD, "a secret is {name, text, type: \"secret_text\"}")
-    latest = script.versions[-1] if script.versions else None
-    live = script.live()
-    if latest is None or live is None or list(live.versions) != [(latest.id, 100.0)]:
-        return error(400, ERR_NOT_DEPLOYED, "Secret edit failed: the latest version of this Worker "
-                     "is not deployed at 100% (sandbox wording; the code is the real one).")
-    account = world.account_for_token(req.bearer())
-    bindings = [b for b in latest.bindings if b.get("name") != doc["name"]]
-    bindings.append({"name": doc["name"], "type": "secret_text"})
-    version = world.add_version(script, {
-        "author_email": account.author_email if account else "ci@example.com", "source": "wrangler",
-        "bindings": bindings, "handlers": latest.handlers, "compatibility_date": latest.compatibility_date})
-    world.add_deployment(script, [(version.id, 100.0)], source="wrangler",
-                         author_email=version.author_email,
-                         annotations={"workers/triggered_by": "secret"})
-    return json_response(200, envelope({"name": doc["name"], "type": "secret_text"}), ROUTE,
-                         note=f"secret {doc['name']} -> {version.id}@100")
 
 
 PLACEHOLDER_MODULE = b"export default { fetch() { return new Response('seeded by the sandbox'); } };\n"

@@ -128,36 +128,6 @@ def test_memberships_list_the_account_the_token_opens(sb: Client):
     assert sb.call("GET", "/client/v4/memberships").status == 401
 
 
-def put_secret(sb: Client, name: str = "KEY"):
-    return sb.call("PUT", f"{BASE}/scripts/mauntic-gateway/secrets",
-                   body={"name": name, "text": "v2", "type": "secret_text"},
-                   headers={"Authorization": f"Bearer {TOKEN}"})
-
-
-def test_a_secret_change_is_refused_while_the_latest_version_is_not_fully_deployed(sb: Client):
-    seed_gateway(sb)  # V_NEW is uploaded, V_OLD serves 100%
-    a = put_secret(sb)
-    assert a.status == 400 and a.json()["errors"][0]["code"] == 10215
-    sb.cf("POST", GW + "/deployments", {"strategy": "percentage", "versions": [
-        {"version_id": V_NEW, "percentage": 10}, {"version_id": V_OLD, "percentage": 90}]})
-    assert put_secret(sb).json()["errors"][0]["code"] == 10215, "mid-split"
-    assert len(sb.cf("GET", GW + "/versions").json()["result"]["items"]) == 2, "no version made"
-
-
-def test_a_secret_change_on_a_fully_deployed_worker_deploys_a_new_version_at_once(sb: Client):
-    seed_gateway(sb)
-    sb.cf("POST", GW + "/deployments", {"strategy": "percentage", "versions": [
-        {"version_id": V_NEW, "percentage": 100}]})
-    a = put_secret(sb)
-    assert a.status == 200 and a.json()["result"] == {"name": "KEY", "type": "secret_text"}
-    live = sb.cf("GET", GW + "/deployments").json()["result"]["deployments"][0]
-    newest = sb.cf("GET", GW + "/versions").json()["result"]["items"][0]
-    assert live["versions"] == [{"version_id": newest["id"], "percentage": 100}]
-    assert live["annotations"]["workers/triggered_by"] == "secret"
-    full = sb.cf("GET", GW + f"/versions/{newest['id']}").json()["result"]
-    assert {"name": "KEY", "type": "secret_text"} in full["resources"]["bindings"]
-    assert "v2" not in json.dumps(full)
-
 
 def test_content_returns_the_uploaded_modules_and_inherit_copies_bindings(sb: Client):
     seed_gateway(sb)
