@@ -4,6 +4,7 @@ path, route class, status, wall and sandbox time, a note, and the body of writes
 SQL queries) in the world's call log.
 
   /client/v4/accounts/{a}/analytics_engine/sql  -> analytics
+  /client/v4/... that only wrangler calls       -> wrangler_api
   /client/v4/...                                -> cloudflare
   /slack/...                                    -> slack
   /targets/{script}/healthz                     -> targets
@@ -22,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import cloudflare, slack, targets
+from . import cloudflare, slack, targets, wrangler_api
 from .analytics import PATH_RE as SQL_PATH_RE
 from .analytics import Analytics
 from .control import Control
@@ -59,7 +60,7 @@ class App:
         if m is not None:
             return self.analytics.handle(req, m["acct"])
         if p.startswith("/client/v4/"):
-            return cloudflare.handle(self.world, req)
+            return wrangler_api.handle(self.world, req) or cloudflare.handle(self.world, req)
         if p.startswith("/slack/"):
             return slack.handle(self.world, req)
         if p.startswith("/targets/"):

@@ -107,7 +107,7 @@ pub fn render_rollout(
     body.push_str(&charts(&tl));
     body.push_str(&marks_list(&tl));
     body.push_str("</section>");
-    body.push_str(&steer(environment, view));
+    body.push_str(&steer(view));
     body.push_str(&audit_log(view, events));
     layout(&format!("{} · rollout-gate", view.script), &body)
 }
@@ -559,8 +559,9 @@ fn marks_list(tl: &Timeline) -> String {
 }
 
 /// The operator commands that apply to this phase, as copy-paste `curl` lines, and the
-/// `wrangler tail` command for the script.
-fn steer(environment: &str, view: &RolloutView) -> String {
+/// `wrangler tail` command for the script (its full Worker name, so no `--env`: see
+/// `GateMessage::tail_command`).
+fn steer(view: &RolloutView) -> String {
     let stage = view.phase.stage();
     let drifted = matches!(view.phase, Phase::Drifted { .. });
     let commands = [
@@ -608,14 +609,9 @@ fn steer(environment: &str, view: &RolloutView) -> String {
         }
         out.push_str("</pre>");
     }
-    let env_flag = if environment.is_empty() {
-        String::new()
-    } else {
-        format!(" --env {}", esc(environment))
-    };
     let _ = write!(
         out,
-        "<p>Live logs of the script:</p><pre>wrangler tail {}{env_flag}</pre>\
+        "<p>Live logs of the script:</p><pre>wrangler tail {}</pre>\
          <p>Audit log as JSON:</p><pre>curl -sS -H \"Authorization: Bearer $HOOK_TOKEN\" \
          \"$GATE/v1/rollouts/{script}/events?limit=500\"</pre></details>",
         esc(&view.script)

@@ -94,7 +94,8 @@ def test_an_unknown_worker_is_404_code_10007(sb: Client):
 
 
 def test_an_unknown_route_is_400_no_route_7000(sb: Client):
-    a = sb.call("GET", f"/client/v4/accounts/{ACCT}/workers/scripts{GW}/settings",
+    # (`/settings` was the example here until sandbox/wrangler_api.py answered it for wrangler.)
+    a = sb.call("GET", f"/client/v4/accounts/{ACCT}/workers/scripts{GW}/no-such-route",
                 headers={"Authorization": f"Bearer {TOKEN}"})
     assert a.status == 400 and codes(a) == [7000]
 

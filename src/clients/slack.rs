@@ -310,9 +310,13 @@ impl GateMessage {
             .to_string()
     }
 
-    /// The `wrangler tail` command for this script and environment.
+    /// The `wrangler tail` command that opens this Worker. `script` is the Worker's full
+    /// name as the Cloudflare API knows it (with wrangler environments already
+    /// `<name>-<env>`), so no `--env` follows: `wrangler tail <name> --env <env>` tails
+    /// `<name>-<env>` (workers-sdk packages/wrangler/src/utils/getLegacyScriptName.ts), which
+    /// for a full name would be `<name>-<env>-<env>`, a Worker that does not exist.
     pub fn tail_command(&self) -> String {
-        format!("wrangler tail {} --env {}", self.script, self.environment)
+        format!("wrangler tail {}", self.script)
     }
 
     /// Lays the message out as Block Kit.

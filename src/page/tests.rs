@@ -379,7 +379,10 @@ fn paused_rollout_says_why_and_offers_only_the_commands_that_apply() {
     assert!(html.contains("/v1/rollouts/mauntic-gateway/resume"));
     assert!(html.contains("/v1/rollouts/mauntic-gateway/abort"));
     assert!(!html.contains("/v1/rollouts/mauntic-gateway/pause\""));
-    assert!(html.contains("wrangler tail mauntic-gateway --env production"));
+    // The script is the full Worker name: `--env` would make wrangler tail
+    // `mauntic-gateway-production`, another Worker.
+    assert!(html.contains("<pre>wrangler tail mauntic-gateway</pre>"));
+    assert!(!html.contains("--env"));
 }
 
 #[test]

@@ -44,7 +44,7 @@ fn gate_message_payload_is_exact() {
             r#"• *Requests (new / stable):* 1,204 / 10,873\n"#,
             r#"• *5xx rate (new / stable):* 3.1% / 0.4%\n"#,
             r#"• *e-value:* 212 &gt; 1/α = 100"}}}},"#,
-            r#"{{"type":"context","elements":[{{"type":"mrkdwn","text":"<https://gate.mauntic.example/|Status page> · Tail: `wrangler tail mauntic-gateway --env production`"}}]}}"#,
+            r#"{{"type":"context","elements":[{{"type":"mrkdwn","text":"<https://gate.mauntic.example/|Status page> · Tail: `wrangler tail mauntic-gateway`"}}]}}"#,
             r#"]}}"#
         ),
         new = NEW,
@@ -72,11 +72,26 @@ fn dry_run_is_marked_and_optional_parts_drop_out() {
             r#"{{"type":"section","fields":[{{"type":"mrkdwn","text":"*Script*\n`tenant-cache`"}},"#,
             r#"{{"type":"mrkdwn","text":"*Environment*\n`preview`"}},"#,
             r#"{{"type":"mrkdwn","text":"*New version*\n`{new}`"}}]}},"#,
-            r#"{{"type":"context","elements":[{{"type":"mrkdwn","text":"Tail: `wrangler tail tenant-cache --env preview`"}}]}}]}}"#
+            r#"{{"type":"context","elements":[{{"type":"mrkdwn","text":"Tail: `wrangler tail tenant-cache`"}}]}}]}}"#
         ),
         new = NEW
     );
     assert_eq!(message.to_payload().expect("json"), want);
+}
+
+#[test]
+fn tail_command_opens_the_worker_named_with_no_env_suffix_added() {
+    // `wrangler tail <name> --env <env>` tails `<name>-<env>` (workers-sdk
+    // getLegacyScriptName.ts); the script is already the full Worker name.
+    let message = GateMessage {
+        script: "mauntic-gateway-production".into(),
+        environment: "production".into(),
+        ..GateMessage::default()
+    };
+    assert_eq!(
+        message.tail_command(),
+        "wrangler tail mauntic-gateway-production"
+    );
 }
 
 #[test]
