@@ -11,6 +11,8 @@ gate's request until workerd is dead, then drops it:
                 write never happens)
   slack_before  the outbox flush's webhook POST is held before Slack records it
   slack_after   Slack recorded and accepted the message; its answer is held
+and, once, the deploy hook itself (it writes the first step before it answers), killed
+while its Slack flush is held.
 
 Each scenario is compared with one uninterrupted run of the same release on the same
 sandbox (traffic is keyed to the release's start, so both runs see the same requests).
@@ -37,7 +39,7 @@ from typing import Any
 import pytest
 
 from gate import Gate
-from world import World, gate_vars
+from world import InFlight, World, gate_vars
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     # A healthy release: 10% -> 50% -> 100%, bake, completed. The kill targets the 50% step
@@ -97,9 +99,14 @@ def finished(status: dict[str, Any]) -> bool:
     return status["terminal"] and status["slack"]["pending"] == 0
 
 
-def run_release(world: World, scenario: str) -> Any:
+def run_release_unhooked(world: World, scenario: str) -> Any:
+    """The scenario's script, old version live, new version uploaded; no hook yet."""
     spec = SCENARIOS[scenario]
-    rel = world.release(spec["script"], rps=50, new=spec["new"])
+    return world.release(spec["script"], rps=50, new=spec["new"])
+
+
+def run_release(world: World, scenario: str) -> Any:
+    rel = run_release_unhooked(world, scenario)
     status, body = world.hook(rel)
     assert status == 201, body
     return rel
@@ -215,5 +222,28 @@ def test_a_kill_before_slack_records_the_second_message_of_a_flush_repeats_none(
     base = baselines("regression")
     got, crash = crash_run(world, "regression", "slack_before", contains="Rolled back")
     assert_killed_where_meant(got, "slack_before")
+    assert_same_end(base, got)
+    assert sorted(got["slack"]) == sorted(base["slack"]), Counter(got["slack"])
+
+
+def test_a_deploy_hook_killed_after_it_moved_traffic_is_still_ticked_without_a_retry(world, baselines):
+    """The hook itself runs pre-flight and writes the first step (10%) before it answers.
+    Killed while its Slack flush is in flight, the gate has moved traffic but the hook's
+    caller saw no answer; cron must watch the rollout anyway (before the fix the registry
+    learnt of the script only after the start, so nothing ticked it until the hook was
+    retried, with 10% of traffic on the new version unwatched)."""
+    base = baselines("healthy")
+    rel = run_release_unhooked(world, "healthy")
+    hold = world.sb.hold("slack", "before", then="drop", contains="started")
+    hook = InFlight(lambda: world.hook(rel))
+    world.sb.wait_held(hold["id"], timeout_s=60)
+    assert world.gate.crash(), "a workerd process was killed"
+    world.sb.release(hold["id"])
+    assert hook.done(timeout_s=30) and hook.error is not None, "the hook's caller saw no answer"
+    world.gate.restart()
+    assert world.status(rel)["live_split"][0]["percent"] == 10.0, "traffic had moved"
+    final = world.run(rel, minutes=SCENARIOS["healthy"]["minutes"], until=finished)  # no retry
+    assert finished(final), json.dumps({"phase": final["phase"], "slack": final["slack"]})
+    got = outcome(world, rel)
     assert_same_end(base, got)
     assert sorted(got["slack"]) == sorted(base["slack"]), Counter(got["slack"])
