@@ -14,7 +14,7 @@ from . import cloudflare
 from .faults import FaultError
 from .httpio import Request, Response, json_response
 from .traffic import Scenario, ScenarioError, merge_docs
-from .world import Script, World, WorldError, iso
+from .world import HUMAN_EMAIL, Script, World, WorldError, iso
 
 ROUTE = "control"
 Handler = Callable[["Control", Request, re.Match[str]], Any]
@@ -71,6 +71,7 @@ class Control:
             ("GET", re.compile(r"^/_sandbox/scripts/(?P<s>[^/]+)$"), Control.get_script),
             ("POST", re.compile(r"^/_sandbox/scripts/(?P<s>[^/]+)/versions$"), Control.add_version),
             ("POST", re.compile(r"^/_sandbox/scripts/(?P<s>[^/]+)/deploy$"), Control.deploy),
+            ("POST", re.compile(r"^/_sandbox/scripts/(?P<s>[^/]+)/secrets$"), Control.change_secret),
             ("GET", re.compile(r"^/_sandbox/scripts/(?P<s>[^/]+)/deployments$"), Control.deployments),
             ("PUT", re.compile(r"^/_sandbox/scripts/(?P<s>[^/]+)/scenario$"), Control.put_scenario),
             ("PATCH", re.compile(r"^/_sandbox/scripts/(?P<s>[^/]+)/scenario$"), Control.patch_scenario),
@@ -174,13 +175,15 @@ class Control:
         if not isinstance(spec, dict):
             raise bad("deployment must be an object")
         versions = spec.get("versions", [{"version_id": last_id, "percentage": 100}])
-        split, errors = cloudflare.validate_split(script, {"strategy": "percentage", "versions": versions})
+        split, cohorts, errors = cloudflare.validate_deployment(
+            script, {"strategy": "percentage", "versions": versions, "cohorts": spec.get("cohorts")})
         if errors:
             raise bad("; ".join(e["message"] for e in errors), "invalid_split")
         d = self.world.add_deployment(
             script, split, source=spec.get("source", "wrangler"),
             author_email=spec.get("author_email", "ci@example.com"),
-            annotations={"workers/triggered_by": "upload"}, created_on_ms=opt_int(spec, "created_on_ms"))
+            annotations={"workers/triggered_by": "upload"}, created_on_ms=opt_int(spec, "created_on_ms"),
+            cohorts=cohorts)
         return d.to_api()
 
     def list_scripts(self, req: Request, m: re.Match[str]) -> Any:
@@ -212,6 +215,28 @@ class Control:
         """A manual `wrangler deploy` / rollback behind the gate's back."""
         with self.world.lock:
             return cloudflare.manual_deploy(self.world, self.world.script(m["s"]), body_object(req))
+
+    def change_secret(self, req: Request, m: re.Match[str]) -> Any:
+        """A secret change behind the gate's back: `{name, value, deploy?}` (`value` null
+        deletes). `deploy: false` (default) is `wrangler versions secret put`: a new version
+        copied from the latest, not deployed; `deploy: true` is `wrangler secret put`: that
+        version goes live at 100% (409 version_not_deployed while a split is live)."""
+        doc = body_object(req)
+        name = need_str(doc, "name")
+        if "value" not in doc or not (doc["value"] is None or isinstance(doc["value"], str)):
+            raise bad("value (string, or null to delete) is required")
+        deploy = doc.get("deploy", False)
+        if not isinstance(deploy, bool):
+            raise bad("deploy must be a boolean")
+        with self.world.lock:
+            try:
+                v, d = self.world.change_secret(self.world.script(m["s"]), name, doc["value"], deploy=deploy,
+                                                author_email=doc.get("author_email", HUMAN_EMAIL))
+            except WorldError as e:
+                if e.code == "version_not_deployed":
+                    raise WorldError(409, e.code, e.message) from None
+                raise
+            return {"version": v.full(), "deployment": d.to_api() if d else None}
 
     def deployments(self, req: Request, m: re.Match[str]) -> Any:
         """The full history, oldest first, with a compact `splits` list."""

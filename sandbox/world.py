@@ -5,10 +5,18 @@ registry. One lock guards it; the stand-ins read and change it only through here
 Time is the sandbox clock (`now_ms`), set by the test harness: deployment `created_on`,
 traffic and fault windows all follow it. The past is immutable once its data points are
 generated: nothing may be inserted before a script's `generated_until_ms`.
+
+Secrets are per version, as on the platform: each version carries the secret values it
+was uploaded with (inherited from the version before unless the upload names them), and
+a secret change creates a new version (cloudflare/workers-sdk, the changeset adding
+`wrangler versions secret put`: "A new version with this secret will be created, the
+existing secrets and config are copied from the latest version"). The sandbox keeps a
+digest of each value, never the value.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import threading
@@ -22,6 +30,9 @@ from .faults import Faults
 from .traffic import MINUTE_MS, Scenario, Split
 
 SCRIPT_NAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,62}$")
+# A binding name is a JavaScript identifier (cloudflare-typescript secrets.ts: "A JavaScript
+# variable name for the binding").
+SECRET_NAME_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]{0,254}$")
 HUMAN_EMAIL = "human@example.com"
 CALL_LOG_LIMIT = 100_000
 
@@ -71,10 +82,12 @@ class Version:
     handlers: list[str] = field(default_factory=lambda: ["fetch"])
     compatibility_date: str = "2026-11-01"
     etag: str = ""
+    secrets: dict[str, str] = field(default_factory=dict)  # name -> digest of the value
+    triggered_by: str = "upload"  # "secret" for a version a secret change created
 
     def annotations(self) -> dict[str, str]:
         """Version annotations as the API shows them."""
-        out = {"workers/triggered_by": "upload"}
+        out = {"workers/triggered_by": self.triggered_by}
         if self.tag:
             out["workers/tag"] = self.tag
         if self.message:
@@ -94,8 +107,9 @@ class Version:
 
     def full(self) -> dict[str, Any]:
         """The full version object (GET .../versions/{id})."""
+        secret_bindings = [{"type": "secret_text", "name": n} for n in sorted(self.secrets)]
         return {**self.summary(), "resources": {
-            "bindings": self.bindings,
+            "bindings": self.bindings + secret_bindings,
             "script": {"etag": self.etag, "handlers": self.handlers, "last_deployed_from": "wrangler"},
             "script_runtime": {"compatibility_date": self.compatibility_date,
                                "compatibility_flags": [], "usage_model": "standard",
@@ -103,24 +117,50 @@ class Version:
         }, "startup_time_ms": 12}
 
 
+VersionSplit = tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A named cohort of a deployment with its own split of the deployment's versions
+    (cloudflare/cloudflare-docs, workers/configuration/versions-and-deployments/
+    cohort-based-deployments.mdx)."""
+
+    name: str
+    versions: VersionSplit
+
+    def to_api(self) -> dict[str, Any]:
+        """`{"name", "versions": [...]}`, the shape the docs' create body uses. No source
+        shows a deployment *read* with cohorts; the sandbox returns what was written."""
+        return {"name": self.name, "versions": split_json(self.versions)}
+
+
 @dataclass(frozen=True)
 class Deployment:
-    """One deployment: a 1–2 version split, live from `created_on_ms` until the next."""
+    """One deployment: a 1–2 version split (the default), optional cohorts with their own
+    splits of the same versions, live from `created_on_ms` until the next."""
 
     id: str
     seq: int
     created_on_ms: int
     source: str
     author_email: str
-    versions: tuple[tuple[str, float], ...]
+    versions: VersionSplit
     annotations: dict[str, str]
+    cohorts: tuple[Cohort, ...] = ()
 
     def to_api(self) -> dict[str, Any]:
-        """The deployment object of the API."""
-        return {"id": self.id, "created_on": iso(self.created_on_ms), "source": self.source,
-                "strategy": "percentage", "author_email": self.author_email,
-                "annotations": dict(self.annotations),
-                "versions": [{"version_id": v, "percentage": pct_json(p)} for v, p in self.versions]}
+        """The deployment object of the API (`cohorts` only when it has some)."""
+        out = {"id": self.id, "created_on": iso(self.created_on_ms), "source": self.source,
+               "strategy": "percentage", "author_email": self.author_email,
+               "annotations": dict(self.annotations), "versions": split_json(self.versions)}
+        if self.cohorts:
+            out["cohorts"] = [c.to_api() for c in self.cohorts]
+        return out
+
+    def version_ids(self) -> set[str]:
+        """Every version this deployment routes to, in the default split or a cohort."""
+        return {v for v, _ in self.versions} | {v for c in self.cohorts for v, _ in c.versions}
 
     def split(self) -> Split:
         """The split this deployment applies to traffic."""
@@ -130,6 +170,43 @@ class Deployment:
 def pct_json(p: float) -> int | float:
     """A percentage as JSON: integral values as integers, like the API."""
     return int(p) if float(p).is_integer() else p
+
+
+def split_json(split: VersionSplit) -> list[dict[str, Any]]:
+    """`[{"version_id", "percentage"}, ...]`."""
+    return [{"version_id": v, "percentage": pct_json(p)} for v, p in split]
+
+
+def secret_digest(value: str) -> str:
+    """What the sandbox keeps of a secret value."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def merge_secrets(inherited: dict[str, str], spec: Any) -> dict[str, str]:
+    """A version's secrets: the previous version's, with `spec` (`{name: value}`; a null
+    value deletes) applied on top."""
+    out = dict(inherited)
+    if spec is None:
+        return out
+    if not isinstance(spec, dict):
+        raise WorldError(400, "bad_secrets", "secrets must be an object of name -> string (or null)")
+    for name, value in spec.items():
+        if not isinstance(name, str) or not SECRET_NAME_RE.match(name):
+            raise WorldError(400, "bad_secret_name", f"invalid secret name {name!r}")
+        if value is None:
+            out.pop(name, None)
+        elif isinstance(value, str):
+            out[name] = secret_digest(value)
+        else:
+            raise WorldError(400, "bad_secret_value", f"secret {name} must be a string")
+    return out
+
+
+def changed_secrets(older: Version, newer: Version) -> list[str]:
+    """The secret names whose value differs between two versions (added or removed
+    secrets count), sorted."""
+    names = set(older.secrets) | set(newer.secrets)
+    return sorted(n for n in names if older.secrets.get(n) != newer.secrets.get(n))
 
 
 @dataclass
@@ -264,17 +341,51 @@ class World:
                 source=spec.get("source", "wrangler"), tag=spec.get("tag"), message=spec.get("message"),
                 bindings=list(spec.get("bindings", prev.bindings if prev else [])),
                 handlers=list(spec.get("handlers", prev.handlers if prev else ["fetch"])),
-                compatibility_date=spec.get("compatibility_date", "2026-11-01"),
+                compatibility_date=spec.get("compatibility_date", prev.compatibility_date if prev else "2026-11-01"),
                 etag=f"{self.rng.getrandbits(256):064x}",
+                secrets=merge_secrets(prev.secrets if prev else {}, spec.get("secrets")),
+                triggered_by=spec.get("triggered_by", "upload"),
             )
             script.versions.append(v)
             return v
+
+    def change_secret(self, script: Script, name: str, value: str | None, *, deploy: bool,
+                      author_email: str) -> tuple[Version, Deployment | None]:
+        """Sets (or, with `value` None, deletes) one secret: a new version copied from the
+        latest with the change (`workers/triggered_by: "secret"`). `deploy` puts it live
+        at 100%, as `wrangler secret put` (`PUT .../secrets`) does; without it the version
+        is only uploaded, as `wrangler versions secret put` does.
+
+        `deploy` needs the latest version fully deployed: the API answers 10215 otherwise
+        (cloudflare/workers-sdk, packages/wrangler/src/secret/index.ts,
+        VERSION_NOT_DEPLOYED_ERR_CODE); raised here as WorldError "version_not_deployed".
+        """
+        with self.lock:
+            if not script.versions:
+                raise WorldError(409, "no_version", f"{script.name} has no version to copy")
+            latest = script.versions[-1]
+            live = script.live()
+            if deploy and (live is None or live.versions != ((latest.id, 100.0),) or live.cohorts):
+                raise WorldError(400, "version_not_deployed",
+                                 "the latest version of this Worker is not fully deployed")
+            if value is None and name not in latest.secrets:
+                raise WorldError(404, "secret_not_found", f"no secret {name!r} on {script.name}")
+            v = self.add_version(script, {
+                "author_email": author_email, "source": "api" if deploy else "wrangler",
+                "bindings": latest.bindings, "handlers": latest.handlers,
+                "compatibility_date": latest.compatibility_date,
+                "secrets": {name: value}, "triggered_by": "secret"})
+            d = None
+            if deploy:
+                d = self.add_deployment(script, [(v.id, 100.0)], source="api", author_email=author_email,
+                                        annotations={"workers/triggered_by": "secret"})
+            return v, d
 
     # ---- deployments ----------------------------------------------------------
 
     def add_deployment(self, script: Script, versions: list[tuple[str, float]], *, source: str,
                        author_email: str, annotations: dict[str, str],
-                       created_on_ms: int | None = None) -> Deployment:
+                       created_on_ms: int | None = None, cohorts: tuple[Cohort, ...] = ()) -> Deployment:
         """Appends a deployment (validated by the caller) at `created_on_ms` (default: now)."""
         with self.lock:
             at = self.now_ms if created_on_ms is None else created_on_ms
@@ -284,7 +395,7 @@ class World:
             if script.deployments and at < script.deployments[-1].created_on_ms:
                 raise WorldError(409, "out_of_order", "a deployment cannot predate the live one")
             d = Deployment(self.new_uuid(), self.next_seq(), at, source, author_email,
-                           tuple(versions), dict(annotations))
+                           tuple(versions), dict(annotations), tuple(cohorts))
             script.deployments.append(d)
             return d
 

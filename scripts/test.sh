@@ -35,6 +35,9 @@ CARGO_TARGET_DIR="$ROOT/target" cargo clippy --quiet --manifest-path instrument/
 say "cargo test (native core)"
 cargo test 2>&1 | tee -a "$LOG"
 
+say "gate-sim: 300 seeds of the whole gate against a faulty world (release build)"
+cargo run --release --quiet --bin gate-sim -- --seeds 300 2>&1 | tee artifacts/gate-sim.txt
+
 say "release wasm build"
 bash scripts/build.sh
 WASM="build/index_bg.wasm"

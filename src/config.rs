@@ -5,6 +5,7 @@ use crate::clients::analytics::{is_dataset_name, Columns};
 use crate::clients::cloudflare::{ApiConfig, RequiredBinding};
 use crate::clients::probe::ProbeConfig;
 use crate::policy::Policy;
+use crate::rollout::WhenSecretsChanged;
 use serde::Serialize;
 
 /// Default Cloudflare API base; the sandbox points it at loopback.
@@ -27,6 +28,7 @@ pub const VARS: &[(&str, &str)] = &[
     ("POLICY", "JSON overrides of the decision policy (thresholds, alpha)"),
     ("STATUS_PAGE_URL", "public URL of this gate, linked from Slack"),
     ("STATUS_PAGE_AUTH", "\"token\" (default): the pages need the hook token; \"access\": they trust Cloudflare Access in front"),
+    ("ROLLBACK_WHEN_SECRETS_CHANGED", "when Cloudflare refuses a rollback because secrets changed since the stable version was deployed (code 10220): \"force\" (default) re-sends it with ?force=true, bringing back the secret values that version was deployed with; \"pause\" does not force and alerts Slack. A step toward the new version is never forced"),
 ];
 
 /// Who may read the status pages.
@@ -62,6 +64,8 @@ pub struct GateConfig {
     pub policy: Policy,
     pub status_page_url: Option<String>,
     pub page_auth: PageAuth,
+    /// What to do about a rollback Cloudflare refuses until forced (code 10220).
+    pub rollback_when_secrets_changed: WhenSecretsChanged,
 }
 
 /// The three credentials. `Debug` never prints them.
@@ -183,6 +187,14 @@ impl GateConfig {
                 PageAuth::Token
             }
         };
+        let var_name = WhenSecretsChanged::VAR;
+        let rollback_when_secrets_changed = match var(var_name) {
+            None => WhenSecretsChanged::default(),
+            Some(value) => WhenSecretsChanged::parse(&value).unwrap_or_else(|| {
+                fail(var_name, format!("{value:?}: use \"force\" or \"pause\""));
+                WhenSecretsChanged::default()
+            }),
+        };
         let config = GateConfig {
             environment: var("GATE_ENV").unwrap_or_else(|| "dev".into()),
             api: ApiConfig::new(account_id).with_base_url(base),
@@ -196,6 +208,7 @@ impl GateConfig {
             policy,
             status_page_url: var("STATUS_PAGE_URL"),
             page_auth,
+            rollback_when_secrets_changed,
         };
         if errors.is_empty() {
             Ok(config)
@@ -255,6 +268,11 @@ mod tests {
         assert_eq!(cfg.columns, Columns::default());
         assert_eq!(cfg.policy, Policy::default());
         assert!(cfg.queues.is_empty() && cfg.required_bindings.is_empty());
+        assert_eq!(
+            cfg.rollback_when_secrets_changed,
+            WhenSecretsChanged::Force,
+            "forcing a refused rollback is the default"
+        );
     }
 
     #[test]
@@ -265,6 +283,7 @@ mod tests {
             ("REQUIRED_BINDINGS", "[{\"kind\":\"nope\"}]"),
             ("ASSET_BASE_URL", "ftp://x"),
             ("STATUS_PAGE_AUTH", "nobody"),
+            ("ROLLBACK_WHEN_SECRETS_CHANGED", "always"),
         ]))
         .unwrap_err();
         let names: Vec<&str> = errors.iter().map(|e| e.var).collect();
@@ -277,7 +296,8 @@ mod tests {
                 "ASSET_BASE_URL",
                 "REQUIRED_BINDINGS",
                 "POLICY",
-                "STATUS_PAGE_AUTH"
+                "STATUS_PAGE_AUTH",
+                "ROLLBACK_WHEN_SECRETS_CHANGED"
             ]
         );
     }
@@ -294,8 +314,10 @@ mod tests {
                 "[{\"kind\":\"analytics_engine\",\"dataset\":\"mauntic_logs\"}]",
             ),
             ("STATUS_PAGE_URL", "https://gate.zeluto.com/"),
+            ("ROLLBACK_WHEN_SECRETS_CHANGED", "pause"),
         ]);
         let cfg = GateConfig::from_vars(vars(&pairs)).unwrap();
+        assert_eq!(cfg.rollback_when_secrets_changed, WhenSecretsChanged::Pause);
         assert_eq!(cfg.queues, ["mauntic-events", "mauntic-mail"]);
         assert_eq!(cfg.policy.alpha, 0.005);
         assert_eq!(cfg.required_bindings.len(), 1);

@@ -63,10 +63,10 @@ pub struct StoreError(pub String);
 pub trait RolloutStore {
     /// The rollout, if one was ever started here.
     async fn load(&self) -> Result<Option<StoredRollout>, StoreError>;
-    /// Replaces the rollout. Called before every side effect.
-    async fn save(&self, rollout: &StoredRollout) -> Result<(), StoreError>;
-    /// Appends audit events (one row each).
-    async fn append_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Replaces the rollout and appends `events` to the audit log (one row each), as one
+    /// atomic write: a transition is never stored without its audit events, nor logged
+    /// without being stored. Called before every side effect.
+    async fn save(&self, rollout: &StoredRollout, events: &[AuditEvent]) -> Result<(), StoreError>;
     /// Appends one action with its outcome.
     async fn append_action(&self, record: &ActionRecord) -> Result<(), StoreError>;
 }
@@ -185,7 +185,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
             budget: ApiBudget::new(API_CALLS_PER_5_MIN),
             last_now: now,
         };
-        self.save(&stored).await?;
+        let actions = self.commit(&mut stored, actions, now).await?;
         let mut report = Report::default();
         self.drive(&mut stored, actions, now, &mut report).await?;
         Ok(Started {
@@ -253,7 +253,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
         Ok(stored)
     }
 
-    /// Applies one input and saves before anything else happens.
+    /// Applies one input and commits it before anything else happens.
     async fn step(
         &self,
         stored: &mut StoredRollout,
@@ -262,8 +262,32 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
     ) -> Result<Vec<Action>, ApiError> {
         let (state, actions) = rollout::step(stored.state.clone(), input, now);
         stored.state = state;
-        self.save(stored).await?;
-        Ok(actions)
+        self.commit(stored, actions, now).await
+    }
+
+    /// Stores the state with the step's audit events and Slack notices (queued in the
+    /// outbox) in one atomic write, and returns the actions left to carry out. Were the
+    /// events or notices written apart from the state, an object dying in between would
+    /// store a transition the audit log or Slack never hears of (gate-sim found both).
+    async fn commit(
+        &self,
+        stored: &mut StoredRollout,
+        actions: Vec<Action>,
+        now: Timestamp,
+    ) -> Result<Vec<Action>, ApiError> {
+        let mut events = Vec::new();
+        let mut rest = Vec::new();
+        for action in actions {
+            match action {
+                Action::RecordEvent(event) => events.push(event),
+                Action::Notify(notice) => stored
+                    .outbox
+                    .push(crate::notify::render(&notice, self.config), now),
+                other => rest.push(other),
+            }
+        }
+        self.store.save(stored, &events).await.map_err(internal)?;
+        Ok(rest)
     }
 
     /// Carries out actions in order; follow-up actions from the core join the queue.
@@ -282,14 +306,9 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
                 return Err(internal(StoreError("action loop did not settle".into())));
             }
             match action {
-                Action::RecordEvent(event) => {
-                    self.store.append_events(&[event]).await.map_err(internal)?;
-                }
-                Action::Notify(notice) => {
-                    stored
-                        .outbox
-                        .push(crate::notify::render(&notice, self.config), now);
-                    self.save(stored).await?;
+                // `commit` stores these with the state; none reach this queue.
+                Action::RecordEvent(_) | Action::Notify(_) => {
+                    queue.extend(self.commit(stored, vec![action], now).await?);
                 }
                 Action::WakeAt(at) => report.wake_at = Some(at),
                 Action::RunPreflight { .. } => {
@@ -302,6 +321,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
                     write,
                     split,
                     message,
+                    force,
                 } => {
                     let outcome = fetch::write_deployment(
                         self,
@@ -309,6 +329,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
                         &stored.state,
                         &split,
                         &message,
+                        force,
                         now,
                     )
                     .await;
@@ -329,9 +350,25 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
         stored: &mut StoredRollout,
         now: Timestamp,
     ) -> Result<(), ApiError> {
-        let webhook = self.secrets.slack_webhook_url.as_deref();
-        if deliver_outbox(&self.http, webhook, &mut stored.outbox, now).await > 0 {
+        // One message at a time, each answer stored before the next is sent: an object that
+        // dies mid-flush repeats at most the one post whose answer it had not stored.
+        let Some(url) = self
+            .secrets
+            .slack_webhook_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(());
+        };
+        for _ in 0..crate::notify::SENDS_PER_FLUSH {
+            let Some(&id) = stored.outbox.due(now).first() else {
+                break;
+            };
+            let go_on = deliver_one(&self.http, url, &mut stored.outbox, id, now).await;
             self.save(stored).await?;
+            if !go_on {
+                break;
+            }
         }
         Ok(())
     }
@@ -358,7 +395,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
     }
 
     async fn save(&self, stored: &StoredRollout) -> Result<(), ApiError> {
-        self.store.save(stored).await.map_err(internal)
+        self.store.save(stored, &[]).await.map_err(internal)
     }
 
     async fn log_action(&self, at: Timestamp, action: &str, outcome: &str) -> Result<(), ApiError> {
@@ -379,31 +416,45 @@ pub async fn deliver_outbox<H: HttpClient>(
     outbox: &mut Outbox,
     now: Timestamp,
 ) -> usize {
-    use crate::clients::slack::{self, SlackOutcome};
     let Some(url) = webhook.filter(|u| !u.is_empty()) else {
         return 0;
     };
     let due = outbox.due(now);
     let mut attempted = 0;
     for id in due {
-        let Some(item) = outbox.get(id) else { continue };
         attempted += 1;
-        let outcome = match slack::build_webhook_request(url, &item.message) {
-            Ok(req) => match http.send(req).await {
-                Ok(resp) => {
-                    slack::classify_response(resp.status, &resp.body, resp.header("retry-after"))
-                }
-                Err(err) => slack::classify_transport_error(&err),
-            },
-            Err(err) => SlackOutcome::Rejected {
-                code: err.to_string(),
-            },
-        };
-        if !outbox.record(id, &outcome, now) {
+        if !deliver_one(http, url, outbox, id, now).await {
             break;
         }
     }
     attempted
+}
+
+/// Sends outbox message `id` and records Slack's answer. False when sending should stop
+/// for now (rate limited, or the webhook is dead).
+async fn deliver_one<H: HttpClient>(
+    http: &H,
+    url: &str,
+    outbox: &mut Outbox,
+    id: u64,
+    now: Timestamp,
+) -> bool {
+    use crate::clients::slack::{self, SlackOutcome};
+    let Some(item) = outbox.get(id) else {
+        return true;
+    };
+    let outcome = match slack::build_webhook_request(url, &item.message) {
+        Ok(req) => match http.send(req).await {
+            Ok(resp) => {
+                slack::classify_response(resp.status, &resp.body, resp.header("retry-after"))
+            }
+            Err(err) => slack::classify_transport_error(&err),
+        },
+        Err(err) => SlackOutcome::Rejected {
+            code: err.to_string(),
+        },
+    };
+    outbox.record(id, &outcome, now)
 }
 
 fn summarize_preflight(report: &crate::observe::PreflightReport) -> String {

@@ -7,6 +7,8 @@ pub mod clients;
 pub mod config;
 pub mod controller;
 pub mod cron;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod gatesim;
 pub mod http_error;
 pub mod instrument;
 pub mod notify;

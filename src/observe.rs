@@ -65,6 +65,20 @@ pub struct LiveDeployment {
     /// `created_on`, as the API gave it.
     #[serde(default)]
     pub created_on: Option<String>,
+    /// Cohorts (named user segments with their own split). The gate never writes any, so a
+    /// live deployment that has them is someone else's (drift), and any write would erase
+    /// them (cloudflare-docs `cohort-based-deployments.mdx`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cohorts: Vec<CohortSplit>,
+}
+
+/// One cohort of a live deployment: its name and its split.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CohortSplit {
+    /// The cohort's name.
+    pub name: String,
+    /// Its 1–2 versions and their shares.
+    pub versions: Vec<VersionShare>,
 }
 
 /// Result of probing the new version's `/healthz` with the version-override header.

@@ -4,10 +4,13 @@
 
 mod deployment;
 mod events;
+mod forcing;
 mod tick;
 mod transitions;
 
-pub use deployment::{DeploymentState, PendingWrite, WriteFailure, MESSAGE_PREFIX};
+pub use deployment::{
+    moves_back_to, DeploymentState, PendingWrite, WhenSecretsChanged, WriteFailure, MESSAGE_PREFIX,
+};
 pub use events::{AuditEvent, Decision, EventKind, Notice};
 
 use crate::observe::{
@@ -274,6 +277,22 @@ pub enum WriteOutcome {
     Confirmed { deployment_id: Option<String> },
     /// It did not.
     Failed(WriteFailure),
+    /// Cloudflare refused it because secrets changed since a version in the split was
+    /// deployed (code 10220); only `?force=true` gets past that. The core forces only a
+    /// write back to the stable version, and only when `setting` says so.
+    SecretsChanged {
+        /// HTTP status of the refusal (400 in wrangler's captured answer).
+        status: u16,
+        /// The secret names Cloudflare listed.
+        secrets: Vec<String>,
+        /// Cloudflare's message.
+        message: String,
+        /// The refused request carried `?force=true`.
+        #[serde(default)]
+        sent_forced: bool,
+        /// `ROLLBACK_WHEN_SECRETS_CHANGED` as configured when the refusal came back.
+        setting: WhenSecretsChanged,
+    },
 }
 
 /// A fact for `step`.
@@ -311,12 +330,16 @@ pub enum Action {
         version_id: String,
         git_sha: Option<String>,
     },
-    /// `POST .../deployments` with this full split and `workers/message`; report the outcome
-    /// as `Input::DeploymentWrite { write, .. }`. Never emitted in dry-run.
+    /// `POST .../deployments` with this full split and `workers/message` (and
+    /// `?force=true` when `force`, which is only ever set on a write that puts the stable
+    /// version back at 100%); report the outcome as `Input::DeploymentWrite { write, .. }`.
+    /// Never emitted in dry-run.
     SetDeployment {
         write: u64,
         split: Vec<VersionShare>,
         message: String,
+        #[serde(default)]
+        force: bool,
     },
     /// Post to Slack.
     Notify(Notice),

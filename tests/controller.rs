@@ -518,3 +518,110 @@ fn a_regression_that_appears_in_the_bake_of_a_busy_service_rolls_back_through_bu
         assert!(rolling_back.contains(words), "{words}: {rolling_back}");
     }
 }
+
+/// Cloudflare's 10220 answer as wrangler's own test captures it
+/// (cloudflare/workers-sdk `packages/wrangler/src/__tests__/rollback.test.ts`).
+const SECRETS_CHANGED: &str = include_str!("fixtures/cloudflare/error_secrets_changed.json");
+
+fn deployment_posts(h: &Harness) -> Vec<String> {
+    h.world
+        .calls
+        .borrow()
+        .iter()
+        .filter(|c| c.method == Method::Post && c.url.contains("/deployments"))
+        .map(|c| c.url.clone())
+        .collect()
+}
+
+#[test]
+fn an_abort_cloudflare_refuses_until_forced_is_sent_again_with_force_and_slack_names_the_secrets() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 2);
+    let before = deployment_posts(&h).len();
+    h.world
+        .fail_next("/deployments", Some(Method::Post), 400, SECRETS_CHANGED);
+    block_on(
+        h.ctl()
+            .command(Command::Abort, "ops".into(), None, minute(3)),
+    )
+    .expect("abort");
+    let posts = deployment_posts(&h)[before..].to_vec();
+    assert_eq!(posts.len(), 2, "refused, then forced: {posts:?}");
+    assert!(!posts[0].contains("force"), "{}", posts[0]);
+    assert!(
+        posts[1].ends_with("/deployments?force=true"),
+        "{}",
+        posts[1]
+    );
+    assert_eq!(*h.world.live.borrow(), vec![(OLD.to_string(), 100.0)]);
+    assert!(
+        matches!(h.phase(), Phase::Aborted { .. }),
+        "{:?}",
+        h.phase()
+    );
+    let slack = serde_json::to_string(&*h.world.slack.borrow()).expect("json");
+    assert!(slack.contains("SECRET, SECRET_TWO"), "{slack}");
+}
+
+#[test]
+fn a_step_cloudflare_refuses_until_forced_is_never_forced() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    let before = deployment_posts(&h).len();
+    h.world
+        .fail_next("/deployments", Some(Method::Post), 400, SECRETS_CHANGED);
+    block_on(
+        h.ctl()
+            .command(Command::Promote, "ops".into(), None, minute(1)),
+    )
+    .expect("promote");
+    let posts = deployment_posts(&h)[before..].to_vec();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(posts.iter().all(|p| !p.contains("force")));
+    assert!(matches!(h.phase(), Phase::Paused { .. }), "{:?}", h.phase());
+}
+
+#[test]
+fn a_live_deployment_with_cohorts_refuses_the_rollout_in_preflight() {
+    let h = Harness::new();
+    let cohorts = include_str!("fixtures/cloudflare/deployments_list_cohorts.json");
+    h.world
+        .fail_next("/deployments", Some(Method::Get), 200, cohorts);
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("accepted");
+    let Phase::Failed { reasons } = h.phase() else {
+        panic!("not refused: {:?}", h.phase());
+    };
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("cohorts (\"beta\", \"employee\")") && r.contains("erase")),
+        "{reasons:?}"
+    );
+    assert!(
+        deployment_posts(&h).is_empty(),
+        "no write: it would erase the cohorts"
+    );
+}
+
+#[test]
+fn a_malformed_token_pauses_a_step_as_a_credentials_problem_that_resume_retries() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    let malformed = include_str!("fixtures/cloudflare/error_malformed_token.json");
+    h.world
+        .fail_next("/deployments", Some(Method::Post), 400, malformed);
+    block_on(
+        h.ctl()
+            .command(Command::Promote, "ops".into(), None, minute(1)),
+    )
+    .expect("promote");
+    let Phase::Paused {
+        resumable, reason, ..
+    } = h.phase()
+    else {
+        panic!("not paused: {:?}", h.phase());
+    };
+    assert!(resumable, "fix the token, then resume: {reason}");
+    assert!(reason.to_string().contains("API token"), "{reason}");
+}

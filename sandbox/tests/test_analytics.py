@@ -8,7 +8,10 @@ import math
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import ACCT, T0, V_NEW, V_OLD, Client, seed_gateway
+from .test_aesql import DOCUMENTED
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests/fixtures/analytics"
 T0_S = T0 // 1000
@@ -185,3 +188,21 @@ def test_stats_and_explicit_generation(sb: Client):
     assert gen["minutes"] == 10 and 5000 < gen["rows"] < 7000
     groups = sb.ctl("GET", "/analytics/stats")["groups"]
     assert {g["version"] for g in groups} == {V_NEW, V_OLD}
+
+
+@pytest.mark.parametrize("sql", DOCUMENTED)
+def test_every_documented_query_shape_runs_in_chdb(sb: Client, sql: str):
+    """The allow-list accepts nothing chdb cannot run: an accepted query never turns into
+    the sandbox's own SQL error."""
+    seed_gateway(sb, {"rps": 2})
+    sb.ctl("POST", "/clock", {"now_ms": T0 + 3 * 60_000})
+    a = sb.sql(sql)
+    assert a.status == 200, a.text
+
+
+def test_an_undocumented_function_is_refused_with_422_before_chdb_sees_it(sb: Client):
+    seed_gateway(sb, {"rps": 1})
+    before = sb.ctl("GET", "/analytics/stats")["queries"]
+    a = sb.sql("SELECT uniqExact(index1) FROM mauntic_logs")  # chdb would run it
+    assert a.status == 422 and "unknown function uniqExact" in a.text
+    assert sb.ctl("GET", "/analytics/stats")["queries"] == before

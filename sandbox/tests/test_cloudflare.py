@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from sandbox import cloudflare
+
 from .conftest import ACCT, T0, TOKEN, V_NEW, V_OLD, Client, seed_gateway
 
 GW = "/mauntic-gateway"
+PLACEHOLDERS = {v for k, v in vars(cloudflare).items() if k.startswith("PLACEHOLDER_")}
 
 
 def split(*pairs):
@@ -61,17 +64,57 @@ def test_versions_get_and_paged_list(sb: Client):
     assert missing.status == 404 and missing.json()["success"] is False
 
 
-def test_auth_and_unknown_worker(sb: Client):
+def test_an_unknown_token_is_401_authentication_error_10000(sb: Client):
     seed_gateway(sb)
     bad = sb.cf("GET", GW + "/deployments", token="wrong")
     assert bad.status == 401 and bad.json()["errors"] == [{"code": 10000, "message": "Authentication error"}]
-    none = sb.call("GET", f"/client/v4/accounts/{ACCT}/workers/scripts{GW}/deployments")
-    assert none.status == 401
+
+
+def test_another_accounts_token_is_403_code_9109(sb: Client):
     other = sb.call("GET", "/client/v4/accounts/someone-else/workers/scripts/x/deployments",
                     headers={"Authorization": f"Bearer {TOKEN}"})
-    assert other.status == 403
+    assert other.status == 403 and codes(other) == [9109]
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": "Bearer "},
+    {"Authorization": "Bearer two words"}, {"Authorization": "Bearer tok\u00e9n"},
+])
+def test_a_missing_or_malformed_authorization_header_is_400_code_6003_with_6111_in_its_chain(sb: Client, headers):
+    seed_gateway(sb)
+    a = sb.call("GET", f"/client/v4/accounts/{ACCT}/workers/scripts{GW}/deployments", headers=headers)
+    assert a.status == 400
+    assert a.json()["errors"] == [{"code": 6003, "message": "Invalid request headers", "error_chain": [
+        {"code": 6111, "message": "Invalid format for Authorization header"}]}]
+
+
+def test_an_unknown_worker_is_404_code_10007(sb: Client):
     missing = sb.cf("GET", "/no-such-worker/deployments")
     assert missing.status == 404 and codes(missing) == [10007]
+
+
+def test_an_unknown_route_is_400_no_route_7000(sb: Client):
+    a = sb.call("GET", f"/client/v4/accounts/{ACCT}/workers/scripts{GW}/settings",
+                headers={"Authorization": f"Bearer {TOKEN}"})
+    assert a.status == 400 and codes(a) == [7000]
+
+
+def test_no_answer_reuses_a_real_code_with_another_meaning(sb: Client):
+    """10021 (script validation), 10001 (unable to authenticate) and 10220 (the secret
+    rollback refusal) must not stand for a bad split, a bad body or a missing version."""
+    seed_gateway(sb)
+    answers = [
+        sb.cf("POST", GW + "/deployments", split((V_NEW, 10), (V_OLD, 80))),
+        sb.call("POST", f"/client/v4/accounts/{ACCT}/workers/scripts{GW}/deployments", raw=b"{nope",
+                headers={"Authorization": f"Bearer {TOKEN}"}),
+        sb.cf("GET", f"{GW}/versions/33333333-3333-4333-8333-333333333333"),
+        sb.cf("GET", f"{GW}/deployments/33333333-3333-4333-8333-333333333333"),
+        sb.cf("GET", GW + "/versions?page=0"),
+        sb.cf("PUT", GW + "/secrets", {"name": "A", "type": "secret_text"}),
+    ]
+    for a in answers:
+        assert a.status in (400, 404) and a.json()["success"] is False
+        assert all(c in PLACEHOLDERS for c in codes(a)), (a.status, a.text)
 
 
 @pytest.mark.parametrize("body,pointer", [
@@ -95,7 +138,7 @@ def test_create_deployment_validation_table(sb: Client, body, pointer):
     assert a.status == 400, a.text
     env = a.json()
     assert env["success"] is False and env["result"] is None
-    assert all(e["code"] == 10021 for e in env["errors"])
+    assert all(e["code"] == cloudflare.PLACEHOLDER_INVALID_DEPLOYMENT for e in env["errors"])
     assert pointer in [e["source"]["pointer"] for e in env["errors"]]
     assert len(sb.ctl("GET", "/scripts/mauntic-gateway/deployments")["splits"]) == 1  # nothing changed
 

@@ -9,8 +9,9 @@ mod version;
 
 pub use budget::ApiBudget;
 pub use response::{
-    parse_created_deployment, parse_deployments, parse_envelope, ApiMessage, Deployment,
-    DeploymentAnnotations, Envelope, ResultInfo,
+    parse_changed_secrets, parse_created_deployment, parse_deployments, parse_envelope, ApiMessage,
+    Deployment, DeploymentAnnotations, DeploymentCohort, Envelope, ResultInfo,
+    SECRETS_CHANGED_MARKER,
 };
 pub use split::{Split, VersionShare};
 pub use version::{
@@ -31,6 +32,24 @@ pub const MESSAGE_MAX_BYTES: usize = 100;
 
 /// Error code the API gives for an unknown Worker script (wrangler `worker-not-found-error.ts`).
 pub const WORKER_NOT_FOUND_CODE: i64 = 10007;
+
+/// Error code of a deployment refused because secrets changed since a version in it was
+/// deployed: moving traffic back to an older version needs `?force=true`. wrangler names it
+/// `CANNOT_ROLLBACK_WITH_MODIFIED_SECERT_CODE` and retries the same body with force on
+/// exactly this code (cloudflare/workers-sdk `packages/wrangler/src/versions/api.ts`,
+/// `createDeployment`); the SDK documents `force` as creating the deployment "even if
+/// normally blocked by something such rolling back to an older version when a secret has
+/// changed" (cloudflare/cloudflare-typescript `src/resources/workers/scripts/deployments.ts`).
+pub const SECRETS_CHANGED_CODE: i64 = 10220;
+
+/// Error codes that mean the credential itself is wrong, whatever the HTTP status:
+/// 10000 "Authentication error" and 9109 (HTTP 403) for a bad or under-scoped token, and
+/// 6003 "Invalid request headers" with 6111 "Invalid format for Authorization header" in
+/// its `error_chain`, which the real API answers with HTTP 400 to a malformed token (seen
+/// in third-party captures, e.g. favonia/cloudflare-ddns `internal/api` tests, case
+/// "invalid-format"; platform reference §1). The gate sends no other header that could
+/// draw 6003, so a 6003 is the token.
+pub const CREDENTIAL_CODES: [i64; 4] = [10000, 9109, 6003, 6111];
 
 /// Seconds to wait after a 429 that carries no `retry-after`: going over the limit blocks
 /// every call for five minutes (platform reference §9).
@@ -248,10 +267,11 @@ pub enum CloudflareError {
     /// The split breaks the deployment rules (1–2 versions, 0..=100 each, sum 100).
     #[error("invalid split: {0}")]
     InvalidSplit(String),
-    /// 401/403: the token is wrong or lacks a scope (Workers Scripts Write). Pause.
+    /// 401/403, or a credential code (e.g. 400 with 6003/6111 for a malformed token): the
+    /// token is wrong, malformed or lacks a scope (Workers Scripts Write). Pause.
     #[error("Cloudflare refused the API token (HTTP {status}): {message}; check it is valid and has Workers Scripts Write")]
     Unauthorized {
-        /// 401 or 403.
+        /// 401, 403, or the 4xx that carried a [`CREDENTIAL_CODES`] code.
         status: u16,
         /// The API's own words, if any.
         message: String,
@@ -262,6 +282,16 @@ pub enum CloudflareError {
         /// The API error code, if the body had one.
         code: Option<i64>,
         /// The API's own words, or the status.
+        message: String,
+    },
+    /// Code 10220: a deployment that goes back to a version older than a secret change is
+    /// refused unless sent again with `?force=true` (which brings back the secret values
+    /// that version was deployed with).
+    #[error("Cloudflare refuses to move traffic to a version older than a secret change unless forced (changed: {}): {message}", if secrets.is_empty() { "not named".to_string() } else { secrets.join(", ") })]
+    SecretsChanged {
+        /// The secret names Cloudflare listed after [`SECRETS_CHANGED_MARKER`].
+        secrets: Vec<String>,
+        /// The API's message (bounded).
         message: String,
     },
     /// 429: all calls are blocked; wait before the next one.

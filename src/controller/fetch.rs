@@ -12,7 +12,7 @@ use crate::clients::probe::{self, ProbeOutcome};
 use crate::config::GateConfig;
 use crate::http_error::ApiError;
 use crate::observe::{
-    CountsQuery, CountsWindow, Fetched, LiveDeployment, MinuteCounts, ObservationPlan,
+    CohortSplit, CountsQuery, CountsWindow, Fetched, LiveDeployment, MinuteCounts, ObservationPlan,
     Observations, Probe, QueueMetrics, VersionCounts, VersionLatency, VersionShare,
 };
 use crate::rollout::{RolloutState, WriteFailure, WriteOutcome};
@@ -100,21 +100,33 @@ async fn read_deployment<H: HttpClient, S>(
     result.into()
 }
 
-fn live_deployment(d: cloudflare::Deployment) -> LiveDeployment {
+fn shares(versions: Vec<ApiShare>) -> Vec<VersionShare> {
+    versions
+        .into_iter()
+        .map(|v| VersionShare {
+            version_id: v.version_id,
+            percent: v.percentage,
+        })
+        .collect()
+}
+
+/// The API's deployment as the core sees it, cohorts included (drift detection sees them).
+pub(super) fn live_deployment(d: cloudflare::Deployment) -> LiveDeployment {
     LiveDeployment {
         deployment_id: d.id,
-        versions: d
-            .versions
-            .into_iter()
-            .map(|v| VersionShare {
-                version_id: v.version_id,
-                percent: v.percentage,
-            })
-            .collect(),
+        versions: shares(d.versions),
         author_email: d.author_email,
         message: d.annotations.message,
         triggered_by: d.annotations.triggered_by,
         created_on: d.created_on,
+        cohorts: d
+            .cohorts
+            .into_iter()
+            .map(|c| CohortSplit {
+                name: c.name,
+                versions: shares(c.versions),
+            })
+            .collect(),
     }
 }
 
@@ -278,22 +290,19 @@ async fn query_queue<H: HttpClient, S>(
     result.into()
 }
 
-/// Writes the full split; the outcome goes back to the core.
+/// Writes the full split (with `?force=true` when the core asked for it); the outcome goes
+/// back to the core. A refusal until forced (code 10220) comes back as
+/// `WriteOutcome::SecretsChanged` with the secret names and the configured
+/// `ROLLBACK_WHEN_SECRETS_CHANGED`: the core, not the shell, decides whether to force.
 pub(super) async fn write_deployment<H: HttpClient, S>(
     ctl: &Controller<'_, H, S>,
     budget: &mut ApiBudget,
     state: &RolloutState,
     split: &[VersionShare],
     message: &str,
+    force: bool,
     now: Timestamp,
 ) -> WriteOutcome {
-    let failure = |status: Option<u16>, retry_after_secs: Option<u32>, message: String| {
-        WriteOutcome::Failed(WriteFailure {
-            status,
-            retry_after_secs,
-            message,
-        })
-    };
     let shares = split
         .iter()
         .map(|s| ApiShare {
@@ -307,29 +316,54 @@ pub(super) async fn write_deployment<H: HttpClient, S>(
             script: state.script.clone(),
             split,
             message: message.to_string(),
-            force: false,
+            force,
         }
         .to_request(&ctl.config.api, token)
     });
     let req = match request {
         Ok(req) => req,
-        Err(err) => return failure(Some(400), None, err.to_string()),
+        Err(err) => return write_failure(Some(400), &err),
     };
     let resp = match call(ctl, budget, req, now).await {
         Ok(resp) => resp,
-        Err(why) => return failure(None, None, why),
+        Err(why) => {
+            return WriteOutcome::Failed(WriteFailure {
+                status: None,
+                retry_after_secs: None,
+                message: why,
+                credentials: false,
+            })
+        }
     };
     match cloudflare::parse_created_deployment(&resp) {
         Ok(deployment) => WriteOutcome::Confirmed {
             deployment_id: deployment.id,
         },
-        Err(err) => {
-            let retry = err
-                .retry_after_secs()
-                .map(|s| s.min(u64::from(u32::MAX)) as u32);
-            failure(Some(resp.status), retry, err.to_string())
-        }
+        Err(CloudflareError::SecretsChanged { secrets, message }) => WriteOutcome::SecretsChanged {
+            status: resp.status,
+            secrets,
+            message,
+            sent_forced: force,
+            setting: ctl.config.rollback_when_secrets_changed,
+        },
+        Err(err) => write_failure(Some(resp.status), &err),
     }
+}
+
+/// A failed write as the core's `WriteFailure`: a missing, malformed or refused token is a
+/// credentials problem (resumable once fixed), whatever the status.
+fn write_failure(status: Option<u16>, err: &CloudflareError) -> WriteOutcome {
+    WriteOutcome::Failed(WriteFailure {
+        status,
+        retry_after_secs: err
+            .retry_after_secs()
+            .map(|s| s.min(u64::from(u32::MAX)) as u32),
+        message: err.to_string(),
+        credentials: matches!(
+            err,
+            CloudflareError::Unauthorized { .. } | CloudflareError::InvalidToken
+        ),
+    })
 }
 
 /// The stable version when the hook did not name one: the live deployment's version

@@ -1,9 +1,12 @@
 //! Pre-flight checks on the new version before any user sees it: it exists on the
-//! script, it carries the required bindings, its static asset is published, and its
-//! `/healthz` answers 200 when pinned with a version override. Each check says why.
+//! script, it carries the required bindings, its static asset is published, the live
+//! deployment carries no cohorts (which any write would erase), and its `/healthz`
+//! answers 200 when pinned with a version override. Each check says why.
 
 use super::{fetch, Controller};
-use crate::clients::cloudflare::{self, CloudflareError, Endpoint, Split, VersionShare};
+use crate::clients::cloudflare::{
+    self, CloudflareError, Deployment, DeploymentCohort, Endpoint, Split, VersionShare,
+};
 use crate::clients::http::{HttpClient, HttpRequest, Method};
 use crate::observe::{Check, PreflightReport, Probe};
 use crate::rollout::RolloutState;
@@ -18,14 +21,24 @@ pub(super) async fn run<H: HttpClient, S>(
 ) -> PreflightReport {
     let (version_exists, bindings) = version_checks(ctl, state).await;
     let asset = asset_check(ctl, state).await;
+    let live = read_live(ctl, state).await;
     // The probe needs the version deployed at 0%; make no deployment write for a
-    // version another check has already refused (or could not confirm).
+    // version another check has already refused (or could not confirm), nor over a
+    // deployment with cohorts: the gate writes none, so its first write would erase them.
     let refused = [&bindings, &asset]
         .iter()
         .any(|c| matches!(c, Check::Fail { .. }));
-    let healthz = match &version_exists {
-        Check::Pass { .. } if !refused => healthz_check(ctl, state).await,
-        Check::Pass { .. } => Check::Skipped {
+    let healthz = match (&live, &version_exists) {
+        (Ok(Some(live)), _) if !live.cohorts.is_empty() => Check::Fail {
+            reason: cohorts_refusal(&state.script, &live.cohorts),
+        },
+        (Err(why), Check::Pass { .. }) if !refused => Check::Unknown {
+            why: format!("could not read the live deployment: {why}"),
+        },
+        (Ok(live), Check::Pass { .. }) if !refused => {
+            healthz_check(ctl, state, live.as_ref()).await
+        }
+        (_, Check::Pass { .. }) => Check::Skipped {
             reason: "another check refused the version; no deployment made to probe it".into(),
         },
         _ => Check::Skipped {
@@ -38,6 +51,42 @@ pub(super) async fn run<H: HttpClient, S>(
         asset,
         bindings,
     }
+}
+
+/// Why a deployment with cohorts refuses the rollout. Cohort-based deployments give named
+/// user segments their own split; a `POST .../deployments` without `cohorts` replaces the
+/// deployment and drops them (cloudflare/cloudflare-docs
+/// `src/content/docs/workers/configuration/versions-and-deployments/cohort-based-deployments.mdx`),
+/// and the gate only writes plain percentage splits, so it refuses rather than erase what
+/// it does not manage.
+pub fn cohorts_refusal(script: &str, cohorts: &[DeploymentCohort]) -> String {
+    let names: Vec<String> = cohorts
+        .iter()
+        .take(10)
+        .map(|c| format!("{:?}", c.name))
+        .collect();
+    format!(
+        "the live deployment of {script} carries cohorts ({}), which the gate does not \
+         manage: any deployment it writes would erase them. Release this Worker by hand, \
+         or remove the cohorts and send the hook again",
+        names.join(", ")
+    )
+}
+
+/// The live deployment (the first listed), `None` when the script has none.
+async fn read_live<H: HttpClient, S>(
+    ctl: &Controller<'_, H, S>,
+    state: &RolloutState,
+) -> Result<Option<Deployment>, String> {
+    let token = ctl.secrets.api_token.as_deref().unwrap_or_default();
+    let list = Endpoint::ListDeployments {
+        script: state.script.clone(),
+    }
+    .to_request(&ctl.config.api, token)
+    .map_err(|e| e.to_string())?;
+    let resp = ctl.http.send(list).await.map_err(|e| e.to_string())?;
+    let live = cloudflare::parse_deployments(&resp).map_err(|e| e.to_string())?;
+    Ok(live.into_iter().next())
 }
 
 async fn version_checks<H: HttpClient, S>(
@@ -149,9 +198,10 @@ async fn asset_check<H: HttpClient, S>(ctl: &Controller<'_, H, S>, state: &Rollo
 async fn healthz_check<H: HttpClient, S>(
     ctl: &Controller<'_, H, S>,
     state: &RolloutState,
+    live: Option<&Deployment>,
 ) -> Check {
     if !state.dry_run {
-        if let Err(why) = deploy_at_zero(ctl, state).await {
+        if let Err(why) = deploy_at_zero(ctl, state, live).await {
             return Check::Unknown {
                 why: format!("could not deploy the version at 0% to probe it: {why}"),
             };
@@ -187,16 +237,9 @@ async fn healthz_check<H: HttpClient, S>(
 async fn deploy_at_zero<H: HttpClient, S>(
     ctl: &Controller<'_, H, S>,
     state: &RolloutState,
+    live: Option<&Deployment>,
 ) -> Result<(), String> {
-    let token = ctl.secrets.api_token.as_deref().unwrap_or_default();
-    let list = Endpoint::ListDeployments {
-        script: state.script.clone(),
-    }
-    .to_request(&ctl.config.api, token)
-    .map_err(|e| e.to_string())?;
-    let resp = ctl.http.send(list).await.map_err(|e| e.to_string())?;
-    let live = cloudflare::parse_deployments(&resp).map_err(|e| e.to_string())?;
-    let deployed = live.first().is_some_and(|d| {
+    let deployed = live.is_some_and(|d| {
         d.versions
             .iter()
             .any(|v| v.version_id.eq_ignore_ascii_case(&state.version_id))
@@ -204,6 +247,7 @@ async fn deploy_at_zero<H: HttpClient, S>(
     if deployed {
         return Ok(());
     }
+    let token = ctl.secrets.api_token.as_deref().unwrap_or_default();
     let split = Split::new(vec![
         VersionShare {
             version_id: state.version_id.clone(),

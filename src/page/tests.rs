@@ -403,6 +403,7 @@ fn drift_names_who_changed_the_deployment() {
         message: Some("hotfix by hand".into()),
         triggered_by: Some("upload".into()),
         created_on: None,
+        cohorts: Vec::new(),
     }));
     w.apply(Input::Tick(obs), at(4));
     let html = w.page();

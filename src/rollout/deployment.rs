@@ -1,6 +1,7 @@
 //! What is live versus what is only intended: the last split the API confirmed, the pending
-//! deployment write (kept and retried until confirmed), and how a live read is classified
-//! (our write landed, unchanged, or someone else changed the deployment).
+//! deployment write (kept and retried until confirmed, forced only when it moves traffic
+//! back to the stable version), and how a live read is classified (our write landed,
+//! unchanged, or someone else changed the deployment, cohorts included).
 
 use crate::observe::{LiveDeployment, VersionShare};
 use crate::time::Timestamp;
@@ -21,6 +22,50 @@ const DEFAULT_RATE_LIMIT_SECS: u32 = 300;
 
 /// Longest backoff between retries of a failing write, in minutes.
 const MAX_BACKOFF_MINUTES: i64 = 8;
+
+/// Minutes between re-sends of a write that was refused (it waits for a human, but a
+/// rollback keeps asking).
+const REFUSED_RETRY_MINUTES: i64 = 5;
+
+/// What the gate does when Cloudflare refuses to move traffic back to the stable version
+/// because secrets changed since that version was deployed (code 10220), which only
+/// `?force=true` gets past. Forcing brings back the secret values the stable version was
+/// deployed with (a rotated credential returns), so it is the operator's choice
+/// (`ROLLBACK_WHEN_SECRETS_CHANGED`). A step toward the new version is never forced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenSecretsChanged {
+    /// Re-send the rollback with force, as wrangler's `rollback` does once a human confirms
+    /// (cloudflare/workers-sdk `packages/wrangler/src/versions/api.ts`): restoring the
+    /// known-good version is the gate's job.
+    #[default]
+    Force,
+    /// Do not force: hold the rollback, alert Slack, and keep asking without force until a
+    /// human rolls back by hand or the setting changes.
+    Pause,
+}
+
+impl WhenSecretsChanged {
+    /// The `[vars]` name of the setting.
+    pub const VAR: &'static str = "ROLLBACK_WHEN_SECRETS_CHANGED";
+
+    /// Reads the setting's value (`force` or `pause`).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "force" => Some(WhenSecretsChanged::Force),
+            "pause" => Some(WhenSecretsChanged::Pause),
+            _ => None,
+        }
+    }
+
+    /// The value as written in `[vars]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenSecretsChanged::Force => "force",
+            WhenSecretsChanged::Pause => "pause",
+        }
+    }
+}
 
 /// The deployment as the gate knows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +99,14 @@ pub struct PendingWrite {
     pub next_attempt_at: Timestamp,
     /// The last failure, for reports.
     pub last_failure: Option<WriteFailure>,
+    /// Send with `?force=true`. Only ever set on a write that moves traffic back to the
+    /// stable version alone (see [`DeploymentState::on_secrets_changed`]).
+    #[serde(default)]
+    pub force: bool,
+    /// The secrets Cloudflare named when it refused this write until forced (code 10220);
+    /// `None` until it did (the refusal is announced once per write).
+    #[serde(default)]
+    pub changed_secrets: Option<Vec<String>>,
 }
 
 /// The shell's report of a failed `POST .../deployments`.
@@ -65,6 +118,10 @@ pub struct WriteFailure {
     pub retry_after_secs: Option<u32>,
     /// The API's error message.
     pub message: String,
+    /// The API refused the credential (401/403, or a 400 with code 6003/6111 for a
+    /// malformed token): resumable once the token is fixed.
+    #[serde(default)]
+    pub credentials: bool,
 }
 
 /// What a write outcome means for the rollout.
@@ -78,6 +135,32 @@ pub enum OutcomeEffect {
     Retry { at: Timestamp },
     /// The API refused (auth or request): retrying will not help without a human.
     Refused { resumable: bool },
+}
+
+/// Cloudflare's refusal of a write until forced (code 10220), as the shell reported it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UntilForced {
+    /// The failure, for reports.
+    pub failure: WriteFailure,
+    /// The secret names Cloudflare gave.
+    pub secrets: Vec<String>,
+    /// The refused request was already sent with `?force=true`.
+    pub sent_forced: bool,
+}
+
+/// What a refusal until forced (code 10220) means for the pending write.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ForceEffect {
+    /// Not the pending write (late or duplicate): nothing to do.
+    Ignored,
+    /// A write back to the stable version, and the setting says force: send this again now,
+    /// with force (it was not forced before, so this happens once per write).
+    Forced { write: PendingWrite },
+    /// A write back to the stable version, and the setting says pause: not forced; asked
+    /// again without force at `retry_at`. `first` says whether this write was already held.
+    Held { first: bool, retry_at: Timestamp },
+    /// A step toward the new version (never forced), or a forced write refused again.
+    Refused,
 }
 
 /// How a live read compares with what the gate knows.
@@ -133,6 +216,8 @@ impl DeploymentState {
             attempts: 1,
             next_attempt_at: now.plus_minutes(OUTCOME_TIMEOUT_MINUTES),
             last_failure: None,
+            force: false,
+            changed_secrets: None,
         };
         self.next_write += 1;
         self.pending = Some(write.clone());
@@ -172,8 +257,8 @@ impl DeploymentState {
     }
 
     /// Applies a failure of write `write`: 429 waits `Retry-After` (default 5 min); 5xx and
-    /// transport errors back off 1, 2, 4, 8 min; 401/403 are refused but resumable (fix the
-    /// token, then resume); other 4xx are refused for good.
+    /// transport errors back off 1, 2, 4, 8 min; 401/403 and other credential refusals are
+    /// refused but resumable (fix the token, then resume); other 4xx are refused for good.
     pub fn on_failed(
         &mut self,
         write: u64,
@@ -191,6 +276,7 @@ impl DeploymentState {
                 }
             }
             Some(401 | 403) => OutcomeEffect::Refused { resumable: true },
+            _ if failure.credentials => OutcomeEffect::Refused { resumable: true },
             Some(status) if (400..500).contains(&status) => {
                 OutcomeEffect::Refused { resumable: false }
             }
@@ -205,14 +291,73 @@ impl DeploymentState {
         pending.next_attempt_at = match effect {
             OutcomeEffect::Retry { at } => at,
             // Refused writes wait for a human; a rollback keeps trying every 5 minutes.
-            _ => now.plus_minutes(5),
+            _ => now.plus_minutes(REFUSED_RETRY_MINUTES),
         };
         pending.last_failure = Some(failure);
         effect
     }
 
-    /// Classifies a live read. A read matching the pending write confirms it.
+    /// Applies Cloudflare's refusal of write `write` until forced (code 10220: secrets
+    /// changed since a version in the split was deployed). The decision: only a write that
+    /// moves traffic back to `stable_version` alone is ever forced, and only when `setting`
+    /// says so; a step toward the new version is refused (never forced), and so is a write
+    /// refused even with force. A late refusal of the unforced send of a write already
+    /// forced is ignored.
+    pub fn on_secrets_changed(
+        &mut self,
+        write: u64,
+        refusal: UntilForced,
+        stable_version: &str,
+        setting: WhenSecretsChanged,
+        now: Timestamp,
+    ) -> ForceEffect {
+        let Some(pending) = self.pending.as_mut().filter(|p| p.write == write) else {
+            return ForceEffect::Ignored;
+        };
+        if pending.force && !refusal.sent_forced {
+            return ForceEffect::Ignored;
+        }
+        let first = pending.changed_secrets.is_none();
+        pending.changed_secrets = Some(refusal.secrets);
+        pending.last_failure = Some(refusal.failure);
+        let backward = moves_back_to(&pending.split, stable_version);
+        if !backward || pending.force {
+            pending.next_attempt_at = now.plus_minutes(REFUSED_RETRY_MINUTES);
+            return ForceEffect::Refused;
+        }
+        match setting {
+            WhenSecretsChanged::Force => {
+                pending.force = true;
+                pending.attempts += 1;
+                pending.next_attempt_at = now.plus_minutes(OUTCOME_TIMEOUT_MINUTES);
+                ForceEffect::Forced {
+                    write: pending.clone(),
+                }
+            }
+            WhenSecretsChanged::Pause => {
+                let retry_at = now.plus_minutes(REFUSED_RETRY_MINUTES);
+                pending.next_attempt_at = retry_at;
+                ForceEffect::Held { first, retry_at }
+            }
+        }
+    }
+
+    /// Classifies a live read. A read matching the pending write confirms it. A read with
+    /// cohorts is never ours (the gate writes none): it is drift, or supersedes us when our
+    /// version serves in none of its splits.
     pub fn on_read(&mut self, read: &LiveDeployment, our_version: &str) -> ReadEffect {
+        if !read.cohorts.is_empty() {
+            // As below: our version still in the deployment (any split) is drift.
+            let has_ours =
+                |split: &[VersionShare]| split.iter().any(|v| v.version_id == our_version);
+            let present =
+                has_ours(&read.versions) || read.cohorts.iter().any(|c| has_ours(&c.versions));
+            return if present {
+                ReadEffect::Drifted
+            } else {
+                ReadEffect::Superseded
+            };
+        }
         if let Some(p) = &self.pending {
             if same_split(&p.split, &read.versions) {
                 let write = p.write;
@@ -247,6 +392,12 @@ impl DeploymentState {
     pub fn abandon(&mut self) {
         self.pending = None;
     }
+}
+
+/// True when `split` serves `stable_version` alone (at 100%; a 0% entry serves nobody):
+/// the only kind of write the gate ever forces.
+pub fn moves_back_to(split: &[VersionShare], stable_version: &str) -> bool {
+    same_split(split, &[share(stable_version, 100.0)])
 }
 
 /// A `VersionShare` for `version_id` at `percent`.
@@ -307,7 +458,32 @@ mod tests {
             status,
             retry_after_secs,
             message: "x".into(),
+            credentials: false,
         }
+    }
+
+    fn rollback(d: &mut DeploymentState) -> PendingWrite {
+        d.request(vec![share("old", 100.0)], "back".into(), T0, false)
+            .expect("write")
+    }
+
+    fn refused(d: &mut DeploymentState, w: u64, setting: WhenSecretsChanged) -> ForceEffect {
+        let sent_forced = d.pending.as_ref().is_some_and(|p| p.force);
+        refused_as_sent(d, w, setting, sent_forced)
+    }
+
+    fn refused_as_sent(
+        d: &mut DeploymentState,
+        w: u64,
+        setting: WhenSecretsChanged,
+        sent_forced: bool,
+    ) -> ForceEffect {
+        let refusal = UntilForced {
+            failure: failure(Some(400), None),
+            secrets: vec!["API_KEY".to_string()],
+            sent_forced,
+        };
+        d.on_secrets_changed(w, refusal, "old", setting, T0)
     }
 
     #[test]
@@ -345,6 +521,19 @@ mod tests {
             (Some(401), None, OutcomeEffect::Refused { resumable: true }),
             (Some(400), None, OutcomeEffect::Refused { resumable: false }),
         ];
+        let credentials = WriteFailure {
+            credentials: true,
+            ..failure(Some(400), None)
+        };
+        let mut d = DeploymentState::new("old");
+        let w = d
+            .request(split(10.0), "m".into(), T0, false)
+            .expect("write");
+        assert_eq!(
+            d.on_failed(w.write, credentials, T0),
+            OutcomeEffect::Refused { resumable: true },
+            "a malformed token (HTTP 400, 6003) is fixed by a human, then resumed"
+        );
         for (status, retry_after, want) in cases {
             let mut d = DeploymentState::new("old");
             let w = d
@@ -354,6 +543,119 @@ mod tests {
             assert_eq!(got, want, "{status:?}");
             assert!(d.pending.is_some(), "stays pending");
         }
+    }
+
+    #[test]
+    fn a_rollback_refused_until_forced_is_sent_again_with_force_once() {
+        let mut d = DeploymentState::new("old");
+        let w = rollback(&mut d);
+        assert!(!w.force);
+        let ForceEffect::Forced { write } = refused(&mut d, w.write, WhenSecretsChanged::Force)
+        else {
+            panic!("not forced");
+        };
+        assert_eq!(write.write, w.write, "the same write, re-sent");
+        assert!(write.force);
+        assert_eq!(write.changed_secrets, Some(vec!["API_KEY".to_string()]));
+        let again = d.retry_due(write.next_attempt_at).expect("due");
+        assert!(again.force, "a lost answer is re-sent forced too");
+        assert_eq!(
+            refused_as_sent(&mut d, w.write, WhenSecretsChanged::Force, false),
+            ForceEffect::Ignored,
+            "a late answer to the unforced send changes nothing"
+        );
+        assert_eq!(
+            refused(&mut d, w.write, WhenSecretsChanged::Force),
+            ForceEffect::Refused,
+            "refused even when forced: no loop of forced re-sends"
+        );
+    }
+
+    #[test]
+    fn a_step_toward_the_new_version_is_never_forced() {
+        for to in [10.0, 50.0, 100.0] {
+            for setting in [WhenSecretsChanged::Force, WhenSecretsChanged::Pause] {
+                let mut d = DeploymentState::new("old");
+                let w = d.request(split(to), "m".into(), T0, false).expect("write");
+                assert_eq!(refused(&mut d, w.write, setting), ForceEffect::Refused);
+                let pending = d.pending.as_ref().expect("still pending");
+                assert!(!pending.force, "{to}% {setting:?}");
+                assert!(d.retry_due(T0.plus_minutes(60)).is_some_and(|p| !p.force));
+            }
+        }
+    }
+
+    #[test]
+    fn the_pause_setting_holds_a_refused_rollback_without_forcing() {
+        let mut d = DeploymentState::new("old");
+        let w = rollback(&mut d);
+        let retry_at = T0.plus_minutes(REFUSED_RETRY_MINUTES);
+        assert_eq!(
+            refused(&mut d, w.write, WhenSecretsChanged::Pause),
+            ForceEffect::Held {
+                first: true,
+                retry_at
+            }
+        );
+        assert_eq!(
+            refused(&mut d, w.write, WhenSecretsChanged::Pause),
+            ForceEffect::Held {
+                first: false,
+                retry_at
+            },
+            "announced once"
+        );
+        assert!(!d.pending.as_ref().expect("pending").force);
+        assert_eq!(
+            refused(&mut d, w.write + 1, WhenSecretsChanged::Force),
+            ForceEffect::Ignored,
+            "a stale outcome changes nothing"
+        );
+    }
+
+    #[test]
+    fn only_the_stable_version_alone_counts_as_moving_back() {
+        assert!(moves_back_to(&[share("old", 100.0)], "old"));
+        assert!(moves_back_to(
+            &[share("new", 0.0), share("old", 100.0)],
+            "old"
+        ));
+        assert!(!moves_back_to(&split(10.0), "old"));
+        assert!(!moves_back_to(&[share("new", 100.0)], "old"));
+        assert!(!moves_back_to(&[share("other", 100.0)], "old"));
+    }
+
+    #[test]
+    fn a_read_with_cohorts_is_never_ours() {
+        use crate::observe::CohortSplit;
+        let mut d = DeploymentState::new("old");
+        let w = d
+            .request(split(10.0), format!("{MESSAGE_PREFIX} s"), T0, false)
+            .expect("write");
+        let cohort = |versions| CohortSplit {
+            name: "beta".into(),
+            versions,
+        };
+        let mut live = read(split(10.0), &w.message);
+        live.cohorts = vec![cohort(vec![share("new", 100.0)])];
+        assert_eq!(
+            d.on_read(&live, "new"),
+            ReadEffect::Drifted,
+            "same default split as our pending write, plus cohorts"
+        );
+        assert!(
+            d.pending.is_some(),
+            "not confirmed by someone else's deployment"
+        );
+        let mut human = read(vec![share("old", 100.0)], "manual");
+        human.cohorts = vec![cohort(vec![share("new", 50.0), share("old", 50.0)])];
+        assert_eq!(
+            d.on_read(&human, "new"),
+            ReadEffect::Drifted,
+            "our version still serves in a cohort"
+        );
+        human.cohorts = vec![cohort(vec![share("old", 100.0)])];
+        assert_eq!(d.on_read(&human, "new"), ReadEffect::Superseded);
     }
 
     #[test]

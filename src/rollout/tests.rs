@@ -468,6 +468,7 @@ fn failed_deployment_write_stays_pending_and_retries() {
         status: Some(503),
         retry_after_secs: None,
         message: "upstream".into(),
+        credentials: false,
     };
     let (s, actions) = step(
         s,
@@ -496,6 +497,7 @@ fn rate_limited_write_waits_for_retry_after() {
         status: Some(429),
         retry_after_secs: Some(180),
         message: "rate limited".into(),
+        credentials: false,
     };
     let (mut s, _) = step(
         s,
@@ -525,6 +527,7 @@ fn auth_failure_pauses_with_a_clear_reason_and_resume_retries() {
         status: Some(403),
         retry_after_secs: None,
         message: "Authentication error".into(),
+        credentials: false,
     };
     let (s, actions) = step(
         s,
@@ -566,6 +569,7 @@ fn bad_request_write_pauses_and_cannot_be_resumed() {
         status: Some(400),
         retry_after_secs: None,
         message: "bad percentage".into(),
+        credentials: false,
     };
     let (s, _) = step(
         s,

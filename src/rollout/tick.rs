@@ -123,6 +123,25 @@ fn describe_read(read: &LiveDeployment) -> Vec<String> {
             .iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}"))),
     );
+    if !read.cohorts.is_empty() {
+        let cohorts: Vec<String> = read
+            .cohorts
+            .iter()
+            .map(|c| {
+                let split: Vec<String> = c
+                    .versions
+                    .iter()
+                    .map(|v| format!("{} at {}%", v.version_id, v.percent))
+                    .collect();
+                format!("{:?} ({})", c.name, split.join(", "))
+            })
+            .collect();
+        lines.push(format!(
+            "cohorts: {}; the gate writes none, so a resume or abort replaces this \
+             deployment and erases them",
+            cohorts.join("; ")
+        ));
+    }
     lines
 }
 

@@ -1,7 +1,8 @@
-//! Transitions: start, pre-flight, operator commands, write outcomes, and the moves every
-//! path shares (enter a step, pause, roll back, complete), each announced once.
+//! Transitions: start, pre-flight, operator commands, write outcomes (a refusal until
+//! forced goes to `forcing`), and the moves every path shares (enter a step, pause, roll
+//! back, complete), each announced once.
 
-use super::deployment::{share, OutcomeEffect};
+use super::deployment::{share, OutcomeEffect, WriteFailure};
 use super::events::Announcement;
 use super::{
     minutes_between, tick, Action, Command, EventKind, PauseReason, PendingWrite, Phase,
@@ -186,6 +187,7 @@ pub(super) fn set_deployment(w: &PendingWrite) -> Action {
         write: w.write,
         split: w.split.clone(),
         message: w.message.clone(),
+        force: w.force,
     }
 }
 
@@ -216,7 +218,8 @@ pub(super) fn on_live(s: &mut RolloutState, now: Timestamp, out: &mut Vec<Action
     }
 }
 
-/// `Input::DeploymentWrite`: confirm, schedule a retry, or pause on a refusal.
+/// `Input::DeploymentWrite`: confirm, schedule a retry, force a refused rollback, or
+/// pause on a refusal.
 pub(super) fn on_write(
     s: &mut RolloutState,
     write: u64,
@@ -232,6 +235,23 @@ pub(super) fn on_write(
             return;
         }
         WriteOutcome::Failed(failure) => failure,
+        WriteOutcome::SecretsChanged {
+            status,
+            secrets,
+            message,
+            sent_forced,
+            setting,
+        } => {
+            let refusal = super::forcing::SecretsRefusal {
+                write,
+                status,
+                secrets,
+                message,
+                sent_forced,
+                setting,
+            };
+            return super::forcing::on_secrets_changed(s, refusal, now, out);
+        }
     };
     let first_failure = s
         .deployment
@@ -239,53 +259,74 @@ pub(super) fn on_write(
         .as_ref()
         .is_some_and(|p| p.write == write && p.last_failure.is_none());
     let effect = s.deployment.on_failed(write, failure.clone(), now);
-    let status = failure
-        .status
-        .map_or("transport error".to_string(), |c| c.to_string());
-    let summary = format!(
-        "deployment write {write} failed ({status}): {}",
-        failure.message
-    );
     match effect {
         OutcomeEffect::Ignored | OutcomeEffect::Confirmed => {}
         OutcomeEffect::Retry { at } => {
-            let mut event = s.event(now, EventKind::WriteFailed, summary);
+            let mut event = s.event(
+                now,
+                EventKind::WriteFailed,
+                failure_summary(write, &failure),
+            );
             event.details = vec![format!("retrying at {at}")];
             out.push(Action::RecordEvent(event));
             out.push(Action::WakeAt(at));
         }
-        OutcomeEffect::Refused { resumable } => match s.phase.stage() {
-            // A rollback is the safe direction: keep trying, tell a human once.
-            None if matches!(s.phase, Phase::RollingBack { .. }) => {
-                if first_failure {
-                    let headline = format!(
-                        "Rollback of {} on {} is blocked: {summary}",
-                        s.version_id, s.script
-                    );
-                    out.extend(
-                        s.announce(now, Announcement::new(EventKind::WriteFailed, headline)),
-                    );
-                } else {
-                    out.push(Action::RecordEvent(s.event(
-                        now,
-                        EventKind::WriteFailed,
-                        summary,
-                    )));
-                }
+        OutcomeEffect::Refused { resumable } => {
+            on_refused(s, write, failure, resumable, first_failure, now, out)
+        }
+    }
+}
+
+fn failure_summary(write: u64, failure: &WriteFailure) -> String {
+    let status = failure
+        .status
+        .map_or("transport error".to_string(), |c| c.to_string());
+    format!(
+        "deployment write {write} failed ({status}): {}",
+        failure.message
+    )
+}
+
+/// A write the API refused: a rollback keeps trying and tells a human once; a step pauses.
+pub(super) fn on_refused(
+    s: &mut RolloutState,
+    write: u64,
+    failure: WriteFailure,
+    resumable: bool,
+    first_failure: bool,
+    now: Timestamp,
+    out: &mut Vec<Action>,
+) {
+    let summary = failure_summary(write, &failure);
+    match s.phase.stage() {
+        // A rollback is the safe direction: keep trying, tell a human once.
+        None if matches!(s.phase, Phase::RollingBack { .. }) => {
+            if first_failure {
+                let headline = format!(
+                    "Rollback of {} on {} is blocked: {summary}",
+                    s.version_id, s.script
+                );
+                out.extend(s.announce(now, Announcement::new(EventKind::WriteFailed, headline)));
+            } else {
+                out.push(Action::RecordEvent(s.event(
+                    now,
+                    EventKind::WriteFailed,
+                    summary,
+                )));
             }
-            Some(stage) if !matches!(s.phase, Phase::Paused { .. }) => {
-                let reason = PauseReason::WriteRefused {
-                    status: failure.status,
-                    message: failure.message,
-                };
-                pause(s, stage, reason, resumable, now, out);
-            }
-            _ => out.push(Action::RecordEvent(s.event(
-                now,
-                EventKind::WriteFailed,
-                summary,
-            ))),
-        },
+        }
+        Some(stage) if !matches!(s.phase, Phase::Paused { .. }) => {
+            let reason = PauseReason::WriteRefused {
+                status: failure.status,
+                message: failure.message,
+            };
+            pause(s, stage, reason, resumable, now, out);
+        }
+        _ => out.push(Action::RecordEvent(s.event(
+            now,
+            EventKind::WriteFailed,
+            summary,
+        ))),
     }
 }
 

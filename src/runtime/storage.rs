@@ -126,29 +126,9 @@ impl<'a> DoStore<'a> {
     }
 }
 
-impl RolloutStore for DoStore<'_> {
-    async fn load(&self) -> Result<Option<StoredRollout>, StoreError> {
-        let raw: Option<String> = self
-            .state
-            .storage()
-            .get(ROLLOUT_KEY)
-            .await
-            .map_err(storage_error)?;
-        raw.map(|json| serde_json::from_str(&json).map_err(storage_error))
-            .transpose()
-    }
-
-    async fn save(&self, rollout: &StoredRollout) -> Result<(), StoreError> {
-        // Stored as a JSON string: infinite e-values and bounds survive (see stats).
-        let json = serde_json::to_string(rollout).map_err(storage_error)?;
-        self.state
-            .storage()
-            .put(ROLLOUT_KEY, json)
-            .await
-            .map_err(storage_error)
-    }
-
-    async fn append_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+impl DoStore<'_> {
+    /// Inserts audit rows (synchronous SQL; see `save` for why that matters).
+    fn insert_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let sql = self.state.storage().sql();
         for event in events {
             let body = serde_json::to_string(event).map_err(storage_error)?;
@@ -169,6 +149,37 @@ impl RolloutStore for DoStore<'_> {
             self.write_telemetry(event);
         }
         Ok(())
+    }
+}
+
+impl RolloutStore for DoStore<'_> {
+    async fn load(&self) -> Result<Option<StoredRollout>, StoreError> {
+        let raw: Option<String> = self
+            .state
+            .storage()
+            .get(ROLLOUT_KEY)
+            .await
+            .map_err(storage_error)?;
+        raw.map(|json| serde_json::from_str(&json).map_err(storage_error))
+            .transpose()
+    }
+
+    async fn save(&self, rollout: &StoredRollout, events: &[AuditEvent]) -> Result<(), StoreError> {
+        // Stored as a JSON string: infinite e-values and bounds survive (see stats).
+        let json = serde_json::to_string(rollout).map_err(storage_error)?;
+        // Atomic: the event rows are inserted synchronously and the rollout's `put` is
+        // issued in the same turn, with no await in between (an async fn's body first runs
+        // when polled). A Durable Object commits writes made without an intervening await
+        // together ("automatic write coalescing": Cloudflare's blog "Durable Objects: Easy,
+        // Fast, Correct — Choose Three"; on SQLite-backed objects the KV API is a table of
+        // the same database: developers.cloudflare.com/durable-objects/api/storage-api),
+        // and the output gate holds every outgoing request until they are durable.
+        self.insert_events(events)?;
+        self.state
+            .storage()
+            .put(ROLLOUT_KEY, json)
+            .await
+            .map_err(storage_error)
     }
 
     async fn append_action(&self, record: &ActionRecord) -> Result<(), StoreError> {

@@ -1,5 +1,11 @@
 //! Cloudflare v4: exact requests per endpoint, fixtures for every result shape, and the
-//! error classification over captured error bodies.
+//! error classification over captured error bodies. Sources of the captured shapes:
+//! `error_secrets_changed.json` is the 10220 answer in cloudflare/workers-sdk
+//! `packages/wrangler/src/__tests__/rollback.test.ts`; `error_malformed_token.json` the
+//! 6003/6111 answer to a malformed token (third-party captures, e.g. favonia/cloudflare-ddns
+//! `internal/api` tests); `deployments_list_cohorts.json` follows the request shape in
+//! cloudflare/cloudflare-docs `.../versions-and-deployments/cohort-based-deployments.mdx`
+//! (no captured response is public: the response is assumed to echo it).
 
 use crate::support::{response, NEW, OLD};
 use rollout_gate::clients::cloudflare::*;
@@ -316,7 +322,7 @@ fn error_fixtures_classify() {
             CloudflareError::Invalid {
                 status: 400,
                 code: 10021,
-                message: "10021: The sum of version percentages must be 100.; 10021: A deployment may reference at most 2 versions.".into(),
+                message: "10021: The sum of version percentages must be 100.; 10021: A deployment may reference at most 2 versions. (10001: validation failed)".into(),
             },
         ),
         (
@@ -341,4 +347,99 @@ fn unauthorized_message_names_the_scope_for_slack() {
     let text = err.to_string();
     assert!(text.contains("Workers Scripts Write"), "{text}");
     assert!(!text.contains(TOKEN));
+}
+
+#[test]
+fn a_rollback_refused_for_changed_secrets_names_them() {
+    let resp = response(400, "cloudflare/error_secrets_changed.json");
+    let err = parse_created_deployment(&resp).expect_err("refused");
+    let CloudflareError::SecretsChanged { secrets, message } = &err else {
+        panic!("not a secrets refusal: {err:?}");
+    };
+    assert_eq!(secrets, &["SECRET", "SECRET_TWO"]);
+    assert!(message.contains("?force=true"), "{message}");
+    assert!(
+        !err.is_transient(),
+        "the same body is refused again unless forced"
+    );
+    assert!(err.to_string().contains("SECRET, SECRET_TWO"), "{err}");
+}
+
+#[test]
+fn changed_secrets_are_read_after_cloudflares_marker_and_bounded() {
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            format!("x. {SECRETS_CHANGED_MARKER} A, B_2"),
+            vec!["A", "B_2"],
+        ),
+        (format!("{SECRETS_CHANGED_MARKER} ONLY."), vec!["ONLY"]),
+        (format!("{SECRETS_CHANGED_MARKER}A,, B ,"), vec!["A", "B"]),
+        (
+            "A secret has changed since this version was active.".into(),
+            vec![],
+        ),
+        (format!("{SECRETS_CHANGED_MARKER} "), vec![]),
+    ];
+    for (message, want) in cases {
+        assert_eq!(parse_changed_secrets(&message), want, "{message}");
+    }
+    let many = format!(
+        "{SECRETS_CHANGED_MARKER} {}",
+        vec!["S".repeat(500); 1000].join(", ")
+    );
+    let names = parse_changed_secrets(&many);
+    assert_eq!(names.len(), 20);
+    assert!(names.iter().all(|n| n.chars().count() <= 64));
+}
+
+#[test]
+fn a_malformed_token_is_a_credentials_problem_not_a_bad_request() {
+    let err = parse_created_deployment(&response(400, "cloudflare/error_malformed_token.json"))
+        .expect_err("refused");
+    assert_eq!(
+        err,
+        CloudflareError::Unauthorized {
+            status: 400,
+            message:
+                "6003: Invalid request headers (6111: Invalid format for Authorization header)"
+                    .into(),
+        }
+    );
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("check it is valid"), "{err}");
+    // The chain alone, and 9109 with 403, classify the same way.
+    let chain_only = r#"{"success":false,"errors":[{"code":1,"message":"x","error_chain":[{"code":6111,"message":"Invalid format for Authorization header"}]}],"result":null}"#;
+    let invalid_token = r#"{"success":false,"errors":[{"code":9109,"message":"Invalid access token"}],"result":null}"#;
+    for (status, body) in [(400, chain_only), (403, invalid_token)] {
+        assert!(matches!(
+            parse_deployments(&HttpResponse::new(status, body)),
+            Err(CloudflareError::Unauthorized { .. })
+        ));
+    }
+    // An odd error_chain never hides the error itself.
+    let odd = r#"{"success":false,"errors":[{"code":10021,"message":"bad","error_chain":"?"}],"result":null}"#;
+    assert!(matches!(
+        parse_deployments(&HttpResponse::new(400, odd)),
+        Err(CloudflareError::Invalid { code: 10021, .. })
+    ));
+}
+
+#[test]
+fn deployments_with_cohorts_parse_with_their_splits() {
+    let deployments = parse_deployments(&response(200, "cloudflare/deployments_list_cohorts.json"))
+        .expect("parses");
+    let live = &deployments[0];
+    let names: Vec<&str> = live.cohorts.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["beta", "employee"]);
+    assert_eq!(live.cohorts[1].versions[0].version_id, NEW);
+    assert_eq!(live.cohorts[1].versions[0].percentage, 100.0);
+    assert!(
+        deployments[1].cohorts.is_empty(),
+        "null cohorts read as none"
+    );
+    let unreadable = r#"{"success":true,"errors":[],"result":{"deployments":[{"versions":[],"cohorts":"beta"}]}}"#;
+    assert!(
+        parse_deployments(&HttpResponse::new(200, unreadable)).is_err(),
+        "cohorts that cannot be read must not pass for none"
+    );
 }

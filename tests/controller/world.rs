@@ -292,7 +292,7 @@ impl RolloutStore for MemStore {
     async fn load(&self) -> Result<Option<StoredRollout>, StoreError> {
         Ok(self.rollout.borrow().clone())
     }
-    async fn save(&self, rollout: &StoredRollout) -> Result<(), StoreError> {
+    async fn save(&self, rollout: &StoredRollout, events: &[AuditEvent]) -> Result<(), StoreError> {
         if self.fail_saves.get() {
             return Err(StoreError("disk full".into()));
         }
@@ -300,9 +300,6 @@ impl RolloutStore for MemStore {
         let json = serde_json::to_string(rollout).map_err(|e| StoreError(e.to_string()))?;
         *self.rollout.borrow_mut() =
             Some(serde_json::from_str(&json).map_err(|e| StoreError(e.to_string()))?);
-        Ok(())
-    }
-    async fn append_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         self.events.borrow_mut().extend_from_slice(events);
         Ok(())
     }

@@ -1,7 +1,10 @@
 //! Reading Cloudflare v4 answers: the envelope (`success`, `errors[]`, `result`,
-//! `result_info`), the error classification, and the deployment objects.
+//! `result_info`), the error classification, and the deployment objects (with cohorts).
 
-use super::{CloudflareError, VersionShare, RATE_LIMITED_DEFAULT_SECS, WORKER_NOT_FOUND_CODE};
+use super::{
+    CloudflareError, VersionShare, CREDENTIAL_CODES, RATE_LIMITED_DEFAULT_SECS,
+    SECRETS_CHANGED_CODE, WORKER_NOT_FOUND_CODE,
+};
 use crate::clients::http::{parse_retry_after_secs, HttpResponse};
 use crate::clients::truncate_chars_with_ellipsis;
 use serde::de::DeserializeOwned;
@@ -10,6 +13,19 @@ use serde_json::Value;
 
 /// Longest API error text kept (chars): enough to explain, small enough for logs and Slack.
 const MAX_ERROR_TEXT: usize = 500;
+
+/// What precedes the secret names in a 10220 refusal. wrangler's `createDeployment`
+/// (cloudflare/workers-sdk `packages/wrangler/src/versions/api.ts`) reads the names after
+/// exactly this text; its test `packages/wrangler/src/__tests__/rollback.test.ts` captures
+/// the whole message (our fixture `tests/fixtures/cloudflare/error_secrets_changed.json`).
+pub const SECRETS_CHANGED_MARKER: &str = "The following secrets have changed:";
+
+/// Most secret names kept from one 10220 message (the text is already cut to
+/// `MAX_ERROR_TEXT`; this bounds what Slack lists).
+const MAX_SECRET_NAMES: usize = 20;
+
+/// Longest secret name kept (chars).
+const MAX_SECRET_NAME_CHARS: usize = 64;
 
 /// One entry of `errors[]` or `messages[]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +36,38 @@ pub struct ApiMessage {
     /// Human text.
     #[serde(default)]
     pub message: String,
+    /// The causes Cloudflare nests under this error (e.g. 6003 "Invalid request headers"
+    /// carries 6111 "Invalid format for Authorization header"). Read leniently: anything
+    /// but a list of errors reads as none, so an odd chain never hides the error itself.
+    #[serde(default, deserialize_with = "lenient_chain")]
+    pub error_chain: Vec<ApiMessage>,
+}
+
+fn lenient_chain<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ApiMessage>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| ApiMessage::deserialize(item).ok())
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// A list that may be absent or `null` in the answer reads as empty (any other non-list
+/// is an error: a deployment whose cohorts cannot be read must not pass for one without).
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+impl ApiMessage {
+    /// This error's code and every code nested in its `error_chain`.
+    fn codes(&self) -> Vec<i64> {
+        let mut codes = vec![self.code];
+        for cause in &self.error_chain {
+            codes.extend(cause.codes());
+        }
+        codes
+    }
 }
 
 fn lenient_code<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
@@ -76,10 +124,13 @@ struct RawEnvelope {
 
 /// Reads a v4 answer and decodes `result` as `T`.
 ///
-/// Order of judgement: 429 → rate limited (honouring `retry-after`); 401/403 → token;
+/// Order of judgement: 429 → rate limited (honouring `retry-after`); 401/403, or a 4xx
+/// whose errors (or their `error_chain`) carry a credential code (see
+/// [`CREDENTIAL_CODES`]: a malformed token draws HTTP 400 with 6003/6111) → token;
 /// 5xx → server; a body that is not a JSON envelope → not found for a 404, else
-/// malformed; `success: false` or any other non-2xx → not found (404 or code 10007) or
-/// invalid with the listed errors; finally `result` must decode as `T`.
+/// malformed; `success: false` or any other non-2xx → not found (404 or code 10007),
+/// secrets changed (code 10220) or invalid with the listed errors; finally `result` must
+/// decode as `T`.
 ///
 /// # Errors
 /// The response-classification variants of [`CloudflareError`].
@@ -99,7 +150,11 @@ pub fn parse_envelope<T: DeserializeOwned>(
         .as_ref()
         .and_then(|r| r.errors.clone())
         .unwrap_or_default();
-    if status == 401 || status == 403 {
+    let credential_code = errors
+        .iter()
+        .flat_map(ApiMessage::codes)
+        .any(|c| CREDENTIAL_CODES.contains(&c));
+    if status == 401 || status == 403 || ((400..500).contains(&status) && credential_code) {
         return Err(CloudflareError::Unauthorized {
             status,
             message: join_errors(&errors),
@@ -135,6 +190,14 @@ pub fn parse_envelope<T: DeserializeOwned>(
                 },
             });
         }
+        // wrangler's test mocks 10220 with HTTP 400 (no real capture is public), and
+        // wrangler reacts to the code alone; a 404 stays "not found" whatever its code.
+        if let Some(refusal) = errors.iter().find(|e| e.code == SECRETS_CHANGED_CODE) {
+            return Err(CloudflareError::SecretsChanged {
+                secrets: parse_changed_secrets(&refusal.message),
+                message: truncate_chars_with_ellipsis(&refusal.message, MAX_ERROR_TEXT),
+            });
+        }
         return Err(CloudflareError::Invalid {
             status,
             code: errors.first().map_or(0, |e| e.code),
@@ -156,13 +219,34 @@ pub fn parse_envelope<T: DeserializeOwned>(
     })
 }
 
+/// Every error as `code: message`, its `error_chain` in parentheses, joined with `; `.
 fn join_errors(errors: &[ApiMessage]) -> String {
-    let joined = errors
-        .iter()
-        .map(|e| format!("{}: {}", e.code, e.message))
-        .collect::<Vec<_>>()
-        .join("; ");
+    fn one(e: &ApiMessage) -> String {
+        let mut text = format!("{}: {}", e.code, e.message);
+        if !e.error_chain.is_empty() {
+            let causes: Vec<String> = e.error_chain.iter().map(one).collect();
+            text.push_str(&format!(" ({})", causes.join("; ")));
+        }
+        text
+    }
+    let joined = errors.iter().map(one).collect::<Vec<_>>().join("; ");
     truncate_chars_with_ellipsis(&joined, MAX_ERROR_TEXT)
+}
+
+/// The secret names a 10220 refusal lists: the text after [`SECRETS_CHANGED_MARKER`],
+/// split on commas, trimmed (empty when the marker is missing). At most 20 names of at
+/// most 64 characters each, however long the message.
+pub fn parse_changed_secrets(message: &str) -> Vec<String> {
+    let Some(at) = message.find(SECRETS_CHANGED_MARKER) else {
+        return Vec::new();
+    };
+    message[at + SECRETS_CHANGED_MARKER.len()..]
+        .split(',')
+        .map(|name| name.trim().trim_end_matches('.'))
+        .filter(|name| !name.is_empty())
+        .take(MAX_SECRET_NAMES)
+        .map(|name| truncate_chars_with_ellipsis(name, MAX_SECRET_NAME_CHARS))
+        .collect()
 }
 
 /// Annotations on a deployment: who or what made it, and why.
@@ -197,12 +281,34 @@ pub struct Deployment {
     /// Who made it.
     #[serde(default)]
     pub author_email: Option<String>,
-    /// The 1–2 versions and their shares (not validated: this is what *is* live).
+    /// The 1–2 versions and their shares (not validated: this is what *is* live). With
+    /// cohorts, this is the default configuration for requests that name no cohort.
     #[serde(default)]
     pub versions: Vec<VersionShare>,
+    /// Named user segments with their own split of the same (at most two) versions.
+    /// The gate never writes cohorts, and a `POST .../deployments` without them replaces
+    /// the deployment, erasing them (cloudflare/cloudflare-docs
+    /// `src/content/docs/workers/configuration/versions-and-deployments/cohort-based-deployments.mdx`;
+    /// the earlier `gradual-deployments/cohort-deployments.mdx` shows the same shape under
+    /// `"strategy": "cohorts"`). The docs show the request and say `GET .../deployments`
+    /// returns "the current cohort configuration"; no captured response is public, so the
+    /// response is assumed to echo the request's shape. Absent or `null` means none.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub cohorts: Vec<DeploymentCohort>,
     /// Annotations.
     #[serde(default)]
     pub annotations: DeploymentAnnotations,
+}
+
+/// One cohort of a cohort-based deployment: `{"name": "beta", "versions": [...]}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentCohort {
+    /// The cohort's name (matched case-insensitively against `Cloudflare-Workers-Cohort`).
+    #[serde(default)]
+    pub name: String,
+    /// Its split, summing to 100.
+    #[serde(default)]
+    pub versions: Vec<VersionShare>,
 }
 
 impl Deployment {

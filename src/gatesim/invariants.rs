@@ -1,0 +1,605 @@
+//! What must hold after every step of a gate-sim run, whatever the world did: the split
+//! Cloudflare serves, no forward write after a rollback and the stable version back at 100%
+//! soon after Cloudflare answers again, no write while paused or drifted, every Slack
+//! message once, the audit log complete and in order, and stored state bounded.
+
+use super::world::{World, NEW, OLD};
+use crate::controller::StoredRollout;
+use crate::rollout::{AuditEvent, EventKind, Phase};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Minutes within which the stable version must serve 100% after a rollback decision,
+/// counted from the later of the decision and the last fault that touched the gate's calls.
+/// The deployment write backs off at most 8 minutes (rollout/deployment.rs).
+pub const ROLLBACK_BOUND_MINUTES: i64 = 10;
+
+/// Largest encoded rollout the object may store (bytes). Measured runs stay far below it
+/// (docs/reliability.md gives the figure and the command).
+pub const STATE_BOUND_BYTES: usize = 256 * 1024;
+
+/// One invariant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Invariant {
+    /// Cloudflare serves what the state says, or a write is pending, or the rollout is
+    /// paused as drifted; never more than two versions.
+    SplitMatchesState,
+    /// After a rollback decision no forward write; the stable version reaches 100% within
+    /// the bound once Cloudflare answers again.
+    RollbackCompletes,
+    /// While drifted, paused or finished, the gate writes nothing.
+    NoWriteWhileStopped,
+    /// Every committed Slack message reaches Slack once (a repeat only where Slack's answer
+    /// to an applied post was lost), none lost once Slack is reachable, none uncommitted.
+    SlackOnce,
+    /// The audit log holds every transition once, in order.
+    AuditComplete,
+    /// No panic; stored state within `STATE_BOUND_BYTES`.
+    Bounded,
+}
+
+impl Invariant {
+    pub const ALL: [Invariant; 6] = [
+        Invariant::SplitMatchesState,
+        Invariant::RollbackCompletes,
+        Invariant::NoWriteWhileStopped,
+        Invariant::SlackOnce,
+        Invariant::AuditComplete,
+        Invariant::Bounded,
+    ];
+}
+
+/// A broken invariant, with where it broke.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Violation {
+    pub seed: u64,
+    /// The object call (step) after which it was seen, counted from 1.
+    pub step: u32,
+    pub minute: i64,
+    pub invariant: Invariant,
+    pub detail: String,
+}
+
+/// A phase as the checks compare it: its name, and the step while ramping.
+pub fn phase_label(phase: &Phase) -> String {
+    match phase {
+        Phase::Ramping { step } => format!("ramping {step}"),
+        Phase::Paused { .. } => "paused".into(),
+        other => other.name().to_string(),
+    }
+}
+
+fn is_stopped(label: &str) -> bool {
+    [
+        "paused",
+        "drifted",
+        "superseded",
+        "failed",
+        "completed",
+        "rolled back",
+    ]
+    .contains(&label)
+}
+
+fn is_rollback(phase: &Phase) -> bool {
+    matches!(phase, Phase::RollingBack { .. } | Phase::RolledBack { .. })
+        || matches!(phase, Phase::Aborted { .. })
+}
+
+fn share_of(split: &[(String, f64)], version: &str) -> f64 {
+    split
+        .iter()
+        .find(|(v, _)| v == version)
+        .map_or(0.0, |(_, p)| *p)
+}
+
+/// What the checker remembers between steps.
+#[derive(Default)]
+pub struct Checker {
+    pub seed: u64,
+    pub violations: Vec<Violation>,
+    /// Slack bodies of every outbox item ever committed, by item id.
+    committed: BTreeMap<u64, String>,
+    /// Phases the stored rollout has shown after a step, consecutive repeats dropped.
+    saved_phases: Vec<String>,
+    /// Writes already checked.
+    writes_seen: usize,
+    /// Slack posts already checked.
+    posts_seen: usize,
+    /// Posts whose delivery the gate could not have recorded (the object died after it).
+    unconfirmed_posts: BTreeMap<String, u32>,
+    /// Minute and write count when a rollback was first stored.
+    rollback_since: Option<(i64, usize)>,
+    /// The minute a human last deployed by hand.
+    pub manual_minute: Option<i64>,
+    /// The last minute a fault touched the gate's calls.
+    pub last_disturbance: Option<i64>,
+    pub max_state_bytes: usize,
+    pub checks: BTreeMap<Invariant, u64>,
+    /// Audit events already checked, their encodings, and their phases (repeats dropped).
+    events_seen: usize,
+    event_keys: BTreeSet<String>,
+    logged_phases: Vec<String>,
+}
+
+impl Checker {
+    pub fn new(seed: u64) -> Self {
+        Checker {
+            seed,
+            ..Checker::default()
+        }
+    }
+
+    fn fail(&mut self, step: u32, minute: i64, invariant: Invariant, detail: String) {
+        // One report per invariant and detail is enough to replay it.
+        if self
+            .violations
+            .iter()
+            .any(|v| v.invariant == invariant && v.detail == detail)
+        {
+            return;
+        }
+        self.violations.push(Violation {
+            seed: self.seed,
+            step,
+            minute,
+            invariant,
+            detail,
+        });
+    }
+
+    fn checked(&mut self, invariant: Invariant) {
+        *self.checks.entry(invariant).or_insert(0) += 1;
+    }
+
+    /// Checks every invariant after object call `step`; `unconfirmed` when the call died or
+    /// failed, so that the outcome of a Slack post it made may never have been stored.
+    pub fn after_step(&mut self, world: &World, step: u32, unconfirmed: bool) {
+        let minute = world.minute.get();
+        let text = world.disk.borrow().rollout.clone();
+        let Some(text) = text else { return };
+        self.max_state_bytes = self.max_state_bytes.max(text.len());
+        self.checked(Invariant::Bounded);
+        if text.len() > STATE_BOUND_BYTES {
+            let detail = format!("stored rollout is {} bytes", text.len());
+            self.fail(step, minute, Invariant::Bounded, detail);
+        }
+        let stored: StoredRollout = match serde_json::from_str(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                let detail = format!("stored rollout does not decode: {e}");
+                return self.fail(step, minute, Invariant::Bounded, detail);
+            }
+        };
+        let label = phase_label(&stored.state.phase);
+        if self.saved_phases.last() != Some(&label) {
+            self.saved_phases.push(label.clone());
+        }
+        if is_rollback(&stored.state.phase) && self.rollback_since.is_none() {
+            self.rollback_since = Some((minute, world.writes.borrow().len()));
+        }
+        self.committed = world.committed.borrow().clone();
+        self.check_split(world, step, &stored);
+        self.check_writes(world, step);
+        self.check_rollback(world, step, &stored);
+        self.check_slack(world, step, unconfirmed);
+        self.check_audit(world, step);
+    }
+
+    fn check_split(&mut self, world: &World, step: u32, stored: &StoredRollout) {
+        let minute = world.minute.get();
+        let live = world.live();
+        self.checked(Invariant::SplitMatchesState);
+        if live.len() > 2 {
+            let detail = format!("Cloudflare serves {} versions", live.len());
+            self.fail(step, minute, Invariant::SplitMatchesState, detail);
+        }
+        let state = &stored.state;
+        let label = phase_label(&state.phase);
+        let human_unseen = self.manual_minute.is_some();
+        if state.phase.is_terminal()
+            || ["paused", "drifted"].contains(&label.as_str())
+            || state.dry_run
+            || human_unseen
+        {
+            return;
+        }
+        let d = &state.deployment;
+        let known: Vec<(String, f64)> = d
+            .live
+            .iter()
+            .map(|s| (s.version_id.clone(), s.percent))
+            .collect();
+        // A version at 0% serves nobody (pre-flight deploys the new version at 0% so that
+        // version overrides reach it): compare what each version serves.
+        let serving = |split: &[(String, f64)]| -> Vec<(String, f64)> {
+            let mut s: Vec<_> = split.iter().filter(|(_, p)| *p > 0.0).cloned().collect();
+            s.sort_by(|a, b| a.0.cmp(&b.0));
+            s
+        };
+        let (a, b) = (serving(&known), serving(&live));
+        let same = a.len() == b.len()
+            && a.iter()
+                .zip(&b)
+                .all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() < 0.001);
+        if d.pending.is_none() && !same {
+            let detail = format!(
+                "{label}: Cloudflare serves {live:?}, the state says {known:?} with no write pending"
+            );
+            self.fail(step, minute, Invariant::SplitMatchesState, detail);
+        }
+    }
+
+    fn check_writes(&mut self, world: &World, step: u32) {
+        let writes = world.writes.borrow();
+        for w in writes.iter().skip(self.writes_seen) {
+            self.checked_nw();
+            let phase = w.saved_phase.clone().unwrap_or_default();
+            if w.forced && share_of(&w.split, NEW) > 0.0 {
+                let detail = format!("forced a write that moves traffic forward: {:?}", w.split);
+                self.violations_push(step, w.minute, Invariant::RollbackCompletes, detail);
+            }
+            if is_stopped(&phase) {
+                let detail = format!("wrote {:?} while the stored phase was {phase}", w.split);
+                self.violations_push(step, w.minute, Invariant::NoWriteWhileStopped, detail);
+            }
+        }
+        self.writes_seen = writes.len();
+    }
+
+    fn checked_nw(&mut self) {
+        self.checked(Invariant::NoWriteWhileStopped);
+    }
+
+    fn violations_push(&mut self, step: u32, minute: i64, inv: Invariant, detail: String) {
+        self.fail(step, minute, inv, detail);
+    }
+
+    fn check_rollback(&mut self, world: &World, step: u32, stored: &StoredRollout) {
+        let Some((since, writes_before)) = self.rollback_since else {
+            return;
+        };
+        self.checked(Invariant::RollbackCompletes);
+        let minute = world.minute.get();
+        let forward: Vec<_> = world
+            .writes
+            .borrow()
+            .iter()
+            .skip(writes_before)
+            .filter(|w| share_of(&w.split, NEW) > 0.0)
+            .map(|w| (w.minute, w.split.clone()))
+            .collect();
+        for (at, split) in forward {
+            let detail = format!(
+                "forward write {split:?} at minute {at} after the rollback decision at {since}"
+            );
+            self.fail(step, at, Invariant::RollbackCompletes, detail);
+        }
+        let human_after = self.manual_minute.is_some_and(|m| m >= since);
+        let aborted_before_traffic =
+            matches!(stored.state.phase, crate::rollout::Phase::Aborted { .. })
+                && world
+                    .writes
+                    .borrow()
+                    .iter()
+                    .all(|w| share_of(&w.split, NEW) == 0.0);
+        if human_after || aborted_before_traffic {
+            return;
+        }
+        let quiet_since = since.max(self.last_disturbance.map_or(since, |d| d + 1));
+        let live = world.live();
+        if minute - quiet_since > ROLLBACK_BOUND_MINUTES && share_of(&live, OLD) < 100.0 {
+            let detail = format!(
+                "rollback decided at minute {since}, quiet since {quiet_since}, Cloudflare still serves {live:?}"
+            );
+            self.fail(step, minute, Invariant::RollbackCompletes, detail);
+        }
+    }
+
+    fn check_slack(&mut self, world: &World, step: u32, unconfirmed: bool) {
+        let posts = world.slack_posts.borrow();
+        self.checked(Invariant::SlackOnce);
+        for post in posts.iter().skip(self.posts_seen) {
+            if post.answer_lost || unconfirmed {
+                *self.unconfirmed_posts.entry(post.body.clone()).or_insert(0) += 1;
+            }
+        }
+        self.posts_seen = posts.len();
+        let mut received: BTreeMap<&str, u32> = BTreeMap::new();
+        for post in posts.iter() {
+            *received.entry(post.body.as_str()).or_insert(0) += 1;
+        }
+        let mut items: BTreeMap<&str, u32> = BTreeMap::new();
+        for body in self.committed.values() {
+            *items.entry(body.as_str()).or_insert(0) += 1;
+        }
+        let mut found = Vec::new();
+        for (body, count) in &received {
+            let expected = items.get(body).copied().unwrap_or(0);
+            let excused = self.unconfirmed_posts.get(*body).copied().unwrap_or(0);
+            if expected == 0 {
+                found.push(format!(
+                    "Slack got a message no outbox committed: {}",
+                    title_of(body)
+                ));
+            } else if *count > expected + excused {
+                found.push(format!(
+                    "Slack shows {count}× (committed {expected}×, unconfirmed posts {excused}): {}",
+                    title_of(body)
+                ));
+            }
+        }
+        for detail in found {
+            self.fail(step, world.minute.get(), Invariant::SlackOnce, detail);
+        }
+    }
+
+    /// At the end of a run: every transition the audit log holds was queued for Slack
+    /// (all but the evidence-only kinds are announced), and with Slack reachable, nothing
+    /// queued is missing from Slack.
+    pub fn at_end(&mut self, world: &World, step: u32, slack_reachable: bool) {
+        let texts: Vec<String> = self
+            .committed
+            .values()
+            .map(|b| unescape(&title_of(b)))
+            .collect();
+        let unannounced: Vec<String> = world
+            .disk
+            .borrow()
+            .events
+            .iter()
+            .filter(|e| !is_evidence_only(&e.kind))
+            .filter(|e| {
+                let head: String = e.summary.chars().take(60).collect();
+                !texts.iter().any(|t| t.contains(&head))
+            })
+            .map(|e| format!("{:?} at {}: {}", e.kind, e.at, e.summary))
+            .collect();
+        for detail in unannounced {
+            let detail = format!("transition never queued for Slack: {detail}");
+            self.fail(step, world.minute.get(), Invariant::SlackOnce, detail);
+        }
+        if !slack_reachable {
+            return;
+        }
+        let posts = world.slack_posts.borrow();
+        let received: BTreeSet<&str> = posts.iter().map(|p| p.body.as_str()).collect();
+        let missing: Vec<String> = self
+            .committed
+            .values()
+            .filter(|b| !received.contains(b.as_str()))
+            .map(|b| title_of(b))
+            .collect();
+        drop(posts);
+        for title in missing {
+            let detail = format!("never reached Slack: {title}");
+            self.fail(step, world.minute.get(), Invariant::SlackOnce, detail);
+        }
+    }
+
+    fn check_audit(&mut self, world: &World, step: u32) {
+        self.checked(Invariant::AuditComplete);
+        let disk = world.disk.borrow();
+        let events: &[AuditEvent] = &disk.events;
+        let mut found = Vec::new();
+        for (i, e) in events.iter().enumerate().skip(self.events_seen) {
+            if let Some(before) = i.checked_sub(1).map(|j| &events[j]) {
+                if e.at < before.at {
+                    found.push(format!(
+                        "event {:?} at {} follows one at {}",
+                        e.kind, e.at, before.at
+                    ));
+                }
+            }
+            let key = serde_json::to_string(e).unwrap_or_default();
+            if !self.event_keys.insert(key) {
+                found.push(format!("event {:?} at {} logged twice", e.kind, e.at));
+            }
+            let label = phase_label(&e.phase);
+            if self.logged_phases.last() != Some(&label) {
+                self.logged_phases.push(label);
+            }
+        }
+        self.events_seen = events.len();
+        drop(disk);
+        let mut it = self.logged_phases.iter();
+        let missing = self.saved_phases.iter().find(|p| !it.any(|l| l == *p));
+        if let Some(first) = missing {
+            found.push(format!(
+                "stored phase '{first}' has no audit event (stored {:?}, logged {:?})",
+                self.saved_phases, self.logged_phases
+            ));
+        }
+        for detail in found {
+            self.fail(step, world.minute.get(), Invariant::AuditComplete, detail);
+        }
+    }
+}
+
+/// Audit events that record evidence or retries and are never announced in Slack.
+fn is_evidence_only(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Tick
+            | EventKind::StepLive { .. }
+            | EventKind::WriteFailed
+            | EventKind::PreflightUndecided
+    )
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A Slack body's title, for reports.
+fn title_of(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    v["text"]
+        .as_str()
+        .unwrap_or(body)
+        .chars()
+        .take(400)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checker must be able to fail: each test builds a world that breaks one
+    //! invariant and expects the checker to name it.
+    use super::*;
+    use crate::gatesim::faults::FaultPlan;
+    use crate::gatesim::world::{AppliedWrite, SlackPost};
+    use crate::rollout::{self, StartRequest};
+    use crate::time::Timestamp;
+
+    fn world_with(phase: Phase) -> (World, StoredRollout) {
+        let world = World::new(1, FaultPlan::calm(), false, false);
+        let request = StartRequest {
+            script: super::super::world::SCRIPT.into(),
+            version_id: NEW.into(),
+            baseline_version_id: OLD.into(),
+            git_sha: None,
+            schedule: Default::default(),
+            dry_run: false,
+            message: None,
+        };
+        let (mut state, _) = rollout::start(request, Default::default(), Timestamp::from_millis(0));
+        state.phase = phase;
+        let stored = StoredRollout {
+            state,
+            outbox: Default::default(),
+            budget: crate::clients::cloudflare::ApiBudget::new(10),
+            last_now: Timestamp::from_millis(0),
+        };
+        store(&world, &stored);
+        (world, stored)
+    }
+
+    fn store(world: &World, stored: &StoredRollout) {
+        world.disk.borrow_mut().rollout = Some(serde_json::to_string(stored).expect("encodes"));
+    }
+
+    fn broken(checker: &Checker) -> Vec<Invariant> {
+        checker.violations.iter().map(|v| v.invariant).collect()
+    }
+
+    fn paused() -> Phase {
+        Phase::Paused {
+            at: rollout::Stage::Ramping { step: 0 },
+            reason: rollout::PauseReason::Operator {
+                by: "op".into(),
+                why: None,
+            },
+            resumable: true,
+        }
+    }
+
+    #[test]
+    fn a_write_while_paused_is_caught() {
+        let (world, _) = world_with(paused());
+        world.writes.borrow_mut().push(AppliedWrite {
+            minute: 3,
+            split: vec![(NEW.into(), 50.0), (OLD.into(), 50.0)],
+            saved_phase: Some("paused".into()),
+            answer_lost: false,
+            forced: false,
+        });
+        let mut checker = Checker::new(1);
+        checker.after_step(&world, 1, false);
+        assert!(broken(&checker).contains(&Invariant::NoWriteWhileStopped));
+    }
+
+    #[test]
+    fn a_forward_write_after_a_rollback_decision_is_caught() {
+        let cause = rollout::RollbackCause::Operator {
+            by: "op".into(),
+            why: None,
+        };
+        let (world, _) = world_with(Phase::RollingBack { cause });
+        let mut checker = Checker::new(1);
+        checker.after_step(&world, 1, false);
+        world.writes.borrow_mut().push(AppliedWrite {
+            minute: 1,
+            split: vec![(NEW.into(), 10.0), (OLD.into(), 90.0)],
+            saved_phase: Some("rolling back".into()),
+            answer_lost: false,
+            forced: true,
+        });
+        checker.after_step(&world, 2, false);
+        assert!(broken(&checker).contains(&Invariant::RollbackCompletes));
+    }
+
+    #[test]
+    fn a_rollback_that_never_reaches_cloudflare_is_caught() {
+        let cause = rollout::RollbackCause::Operator {
+            by: "op".into(),
+            why: None,
+        };
+        let (world, _) = world_with(Phase::RollingBack { cause });
+        world.deploy_by_hand(vec![(NEW.into(), 50.0), (OLD.into(), 50.0)]);
+        world.writes.borrow_mut().push(AppliedWrite {
+            minute: 0,
+            split: vec![(NEW.into(), 50.0), (OLD.into(), 50.0)],
+            saved_phase: Some("ramping 1".into()),
+            answer_lost: false,
+            forced: false,
+        });
+        let mut checker = Checker::new(1);
+        checker.after_step(&world, 1, false);
+        world.minute.set(ROLLBACK_BOUND_MINUTES + 5);
+        checker.after_step(&world, 2, false);
+        assert!(broken(&checker).contains(&Invariant::RollbackCompletes));
+    }
+
+    #[test]
+    fn a_slack_repeat_without_a_lost_answer_is_caught_and_one_with_it_is_not() {
+        let (world, _) = world_with(Phase::Baking);
+        world
+            .committed
+            .borrow_mut()
+            .insert(1, r#"{"text":"hello"}"#.into());
+        let post = |lost| SlackPost {
+            minute: 0,
+            body: r#"{"text":"hello"}"#.into(),
+            answer_lost: lost,
+        };
+        world
+            .slack_posts
+            .borrow_mut()
+            .extend([post(true), post(false)]);
+        let mut excused = Checker::new(1);
+        excused.after_step(&world, 1, false);
+        assert!(!broken(&excused).contains(&Invariant::SlackOnce));
+        world.slack_posts.borrow_mut().push(post(false));
+        excused.after_step(&world, 2, false);
+        assert!(broken(&excused).contains(&Invariant::SlackOnce));
+    }
+
+    #[test]
+    fn a_stored_transition_without_its_audit_event_is_caught() {
+        let (world, mut stored) = world_with(Phase::Ramping { step: 0 });
+        let mut checker = Checker::new(1);
+        checker.after_step(&world, 1, false);
+        stored.state.phase = paused();
+        store(&world, &stored);
+        checker.after_step(&world, 2, false);
+        assert!(broken(&checker).contains(&Invariant::AuditComplete));
+    }
+
+    #[test]
+    fn a_split_nobody_asked_for_is_caught() {
+        let (world, _) = world_with(Phase::Ramping { step: 0 });
+        world
+            .deployments
+            .borrow_mut()
+            .last_mut()
+            .expect("one")
+            .split = vec![(NEW.into(), 50.0), (OLD.into(), 50.0)];
+        let mut checker = Checker::new(1);
+        checker.after_step(&world, 1, false);
+        assert!(broken(&checker).contains(&Invariant::SplitMatchesState));
+    }
+}
