@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -84,6 +85,28 @@ class SandboxClient:
 
     def clear_faults(self) -> Any:
         return self._call("DELETE", "/faults")
+
+    def hold(self, route: str, stage: str, then: str = "answer", **fields: Any) -> Any:
+        """A hold fault: blocks the next matching request before or after it is applied."""
+        return self.fault(route, kind="hold", stage=stage, then=then, **fields)
+
+    def get_fault(self, fault_id: int) -> Any:
+        return self._call("GET", f"/faults/{fault_id}")
+
+    def release(self, fault_id: int) -> Any:
+        return self._call("POST", f"/faults/{fault_id}/release")
+
+    def wait_held(self, fault_id: int, timeout_s: float = 60, poll_s: float = 0.05) -> Any:
+        """Polls until the hold blocks a request; returns the rule. TimeoutError if none
+        arrives in `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rule = self.get_fault(fault_id)
+            if rule.get("held", 0) > 0:
+                return rule
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"hold {fault_id} caught no request in {timeout_s}s: {rule}")
+            time.sleep(poll_s)
 
     def manual_deploy(self, script: str, **doc: Any) -> Any:
         return self._call("POST", f"/scripts/{script}/deploy", doc)

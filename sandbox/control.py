@@ -80,6 +80,8 @@ class Control:
             ("POST", re.compile(r"^/_sandbox/faults$"), Control.add_fault),
             ("DELETE", re.compile(r"^/_sandbox/faults$"), Control.clear_faults),
             ("DELETE", re.compile(r"^/_sandbox/faults/(?P<id>\d+)$"), Control.clear_fault),
+            ("GET", re.compile(r"^/_sandbox/faults/(?P<id>\d+)$"), Control.get_fault),
+            ("POST", re.compile(r"^/_sandbox/faults/(?P<id>\d+)/release$"), Control.release_fault),
             ("GET", re.compile(r"^/_sandbox/assets$"), Control.list_assets),
             ("POST", re.compile(r"^/_sandbox/assets$"), Control.publish_asset),
             ("DELETE", re.compile(r"^/_sandbox/assets/(?P<env>[^/]+)/(?P<sha>[^/]+)$"), Control.unpublish_asset),
@@ -291,6 +293,20 @@ class Control:
         if n == 0:
             raise WorldError(404, "fault_not_found", f"no fault {m['id']}")
         return {"cleared": n}
+
+    def get_fault(self, req: Request, m: re.Match[str]) -> Any:
+        """One rule; a hold shows `held` (requests blocked now) and `hits`."""
+        rule = self.world.faults.get(int(m["id"]))
+        if rule is None:
+            raise WorldError(404, "fault_not_found", f"no fault {m['id']}")
+        return rule
+
+    def release_fault(self, req: Request, m: re.Match[str]) -> Any:
+        """Lets the requests a hold blocks go on (as its `then` says); it holds no more."""
+        rule = self.world.faults.release(int(m["id"]))
+        if rule is None:
+            raise WorldError(404, "fault_not_found", f"no hold fault {m['id']}")
+        return rule.to_json()
 
     # ---- assets ------------------------------------------------------------------
 

@@ -44,15 +44,29 @@ class App:
         self.control = Control(self.world, self.analytics)
 
     def dispatch(self, req: Request) -> Response:
-        """Routes one request; never raises."""
+        """Routes one request; never raises. A `hold` fault may block it before it is
+        applied or after (the answer not yet sent), and may then drop it."""
+        control = req.path.startswith("/_sandbox/")
         try:
-            resp = self._route(req)
+            resp = self._held(req, "before", route_of(req)) if not control else None
+            if resp is None:
+                resp = self._route(req)
+                if not control:
+                    resp = self._held(req, "after", (resp.route, script_of(req))) or resp
         except Exception:  # a sandbox bug: say so loudly, keep serving
             log.error("unhandled error for %s %s\n%s", req.method, req.path, traceback.format_exc())
             resp = text_response(500, "sandbox internal error (see sandbox.log)", "error")
         if resp.route != "control":
             self._record(req, resp)
         return resp
+
+    def _held(self, req: Request, stage: str, route: tuple[str, str | None]) -> Response | None:
+        """Waits out a matching hold fault; a dropped answer when it says `drop`."""
+        rule = self.world.faults.hold(route[0], stage, req.method, self.world.now_ms, route[1], req.body)
+        if rule is None or rule.then != "drop":
+            return None
+        what = "never applied" if stage == "before" else "applied, answer lost"
+        return Response(0, route=route[0], drop=True, note=f"fault {rule.id}: held {stage}, dropped ({what})")
 
     def _route(self, req: Request) -> Response:
         p = req.path
@@ -84,6 +98,35 @@ class App:
     def close(self) -> None:
         """Ends the chdb session."""
         self.analytics.store.close()
+
+
+def route_of(req: Request) -> tuple[str, str | None]:
+    """The route class (and script, when the path names one) a request will be served
+    as, known before it is served (for `hold` faults at stage "before")."""
+    p = req.path
+    if SQL_PATH_RE.match(p):
+        return "analytics", None
+    if p.startswith("/client/v4/"):
+        m = cloudflare.ROUTE_RE.match(p)
+        if m is None:
+            return "cf.unknown", None
+        return cloudflare.route_class(req.method, m["kind"]), m["script"]
+    if p.startswith("/slack/"):
+        return "slack", None
+    if p.startswith("/targets/"):
+        return "targets.healthz", script_of(req)
+    if p.startswith("/assets/"):
+        return "assets", None
+    return "unknown", None
+
+
+def script_of(req: Request) -> str | None:
+    """The script a Cloudflare API or target path names, if any."""
+    m = cloudflare.ROUTE_RE.match(req.path)
+    if m is not None:
+        return m["script"]
+    parts = req.path.split("/")
+    return parts[2] if len(parts) > 2 and parts[1] == "targets" else None
 
 
 def logged_body(body: bytes) -> Any:

@@ -74,6 +74,18 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             let body = read_body(&mut req).await?;
             let hook = api::parse_deploy_hook(content_type.as_deref(), &body)?;
             let script = hook.script.clone();
+            let report = ScriptReport {
+                script: script.clone(),
+                active: true,
+                dead_webhook: None,
+                now_ms: now.millis(),
+            };
+            // Cron ticks the script before the object starts the rollout: the start moves
+            // traffic, and a crash between the start and a report made after it would leave
+            // that traffic unwatched until the hook is retried (tests/e2e/test_crash.py).
+            // A refused start costs one idle tick, which finds no rollout (or the one that
+            // was already there) and reports what it found.
+            registry::report(env, &report).await?;
             let resp = call_object(
                 env,
                 &script,
@@ -86,12 +98,8 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             )
             .await?;
             if resp.status_code() < 300 {
-                let report = ScriptReport {
-                    script,
-                    active: true,
-                    dead_webhook: None,
-                    now_ms: now.millis(),
-                };
+                // Again: a tick between the first report and the start found no rollout
+                // and reported the script idle.
                 registry::report(env, &report).await?;
             }
             resp

@@ -35,6 +35,44 @@ DEFAULT_SECRETS = {
 }
 
 
+def descendants(root: int) -> list[int]:
+    """Every live process below `root` (children, grandchildren, ...), from /proc."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # Fields after the `(comm)`, which may itself hold spaces or parentheses.
+        fields = stat[stat.rindex(")") + 2:].split()
+        parent[int(entry)] = int(fields[1])
+    out, frontier = [], [root]
+    while frontier:
+        current = frontier.pop()
+        children = [pid for pid, ppid in parent.items() if ppid == current]
+        out += children
+        frontier += children
+    return out
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, killed but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2:].split()[0] != "Z"
+
+
 class PortTaken(RuntimeError):
     """wrangler dev exited because a port it was given was taken in the meantime."""
 
@@ -52,6 +90,7 @@ class Gate:
         self.extra_vars = {**DEFAULT_SECRETS, **(extra_vars or {})}
         self.ready_timeout_s = ready_timeout_s
         self.proc: subprocess.Popen | None = None
+        self.restarts = 0
 
     def __enter__(self) -> "Gate":
         # free_port() only finds a port that was free a moment ago; another process on the
@@ -117,6 +156,48 @@ class Gate:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+    # ---- crash and restart (tests/e2e/test_crash.py) ---------------------------------
+
+    def workerd_pids(self) -> list[int]:
+        """The workerd processes under this `wrangler dev` (the runtime that runs the gate;
+        wrangler's Node process only supervises it)."""
+        if self.proc is None:
+            return []
+        return [pid for pid in descendants(self.proc.pid) if process_name(pid) == "workerd"]
+
+    def crash(self) -> list[int]:
+        """SIGKILLs workerd mid-request (no shutdown, no flush), then wrangler and the rest
+        of its process group, and waits until they are gone. Returns the workerd pids."""
+        assert self.proc is not None and self.proc.poll() is None, "wrangler dev is not running"
+        victims = self.workerd_pids()
+        if not victims:
+            raise AssertionError(f"no workerd process under wrangler {self.proc.pid}")
+        group = descendants(self.proc.pid)
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in group) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        still = [pid for pid in group if alive(pid)]
+        if still:
+            raise AssertionError(f"processes {still} outlived SIGKILL")
+        return victims
+
+    def restart(self) -> float:
+        """Starts `wrangler dev` again on the same --persist-to directory (the Durable
+        Objects' stored state), same vars and, when it is free, the same port. Returns the
+        seconds until it answered /healthz."""
+        assert self.proc is None or self.proc.poll() is not None, "stop or crash it first"
+        started = time.monotonic()
+        self.restarts += 1
+        if self.log_path.exists():  # keep each run's log: wrangler.log.1, .2, ...
+            self.log_path.rename(self.log_path.with_name(f"wrangler.log.{self.restarts}"))
+        self.fixed_port = False
+        self.__enter__()
+        return time.monotonic() - started
 
     def log_tail(self, lines: int = 40) -> str:
         try:

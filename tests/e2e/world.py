@@ -5,10 +5,11 @@ the same `time`."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from gate import API_TOKEN, Gate
 
@@ -126,6 +127,51 @@ class World:
             status = self.tick(rel)
         return status
 
+    # ---- crashes (tests/e2e/test_crash.py) ------------------------------------------
+
+    def tick_until_held(self, rel: Release, fault_id: int, minutes: int) -> "InFlight":
+        """Ticks as `tick` does until hold fault `fault_id` catches a request of the gate;
+        returns that tick's cron request, still in flight (the gate waits for the held
+        answer). AssertionError if `minutes` pass or the rollout ends first."""
+        for _ in range(minutes):
+            rel.minute += 1
+            now = rel.at(rel.minute)
+            self.sb.clock(now)
+            cron = InFlight(lambda: self.gate.fire_cron(now + 1_000))
+            while not cron.done(timeout_s=0.05):
+                if self.sb.get_fault(fault_id).get("held", 0) > 0:
+                    return cron
+            cron.result()
+            status = self.status(rel)
+            rel.statuses.append(status)
+            if status["terminal"]:
+                raise AssertionError(f"ended {status['phase_name']} before hold {fault_id} caught a request")
+        raise AssertionError(f"hold {fault_id} caught nothing in {minutes} minutes")
+
+    def crash_on_hold(self, rel: Release, fault_id: int, minutes: int) -> dict[str, Any]:
+        """One crash: tick until the hold catches a request, SIGKILL workerd while it waits,
+        release the hold (its `then` decides whether the request is applied), restart
+        `wrangler dev` on the same persisted state. Returns what happened, with timings."""
+        cron = self.tick_until_held(rel, fault_id, minutes)
+        killed = self.gate.crash()
+        held = self.sb.release(fault_id)
+        assert cron.done(timeout_s=30), "the cron request outlived workerd"
+        assert cron.error is not None, "the killed tick cannot have answered"
+        restart_s = self.gate.restart()
+        return {"minute": rel.minute, "workerd": killed, "hold": held, "restart_s": restart_s}
+
+    def events(self, rel: Release) -> list[dict[str, Any]]:
+        """The whole audit log of the script's rollout object, `{seq, event}` rows."""
+        rows: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            status, body = self.gate.api("GET", f"/v1/rollouts/{rel.script}/events?after={after}&limit=500")
+            assert status == 200, body
+            rows += body["events"]
+            if not body["events"] or body.get("next_after") is None:
+                return rows
+            after = body["next_after"]
+
     def splits(self, rel: Release) -> list[float]:
         """The new version's share in every deployment since the seed (first = seed)."""
         out = []
@@ -140,3 +186,28 @@ class World:
     def slack_payloads(self) -> list[str]:
         import json
         return [json.dumps(m["payload"]) for m in self.sb.slack_messages() if m.get("accepted")]
+
+
+class InFlight:
+    """A call running on its own thread (a cron request the test will kill the gate under)."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self.value = fn()
+        except BaseException as e:  # noqa: BLE001 (kept for the caller)
+            self.error = e
+
+    def done(self, timeout_s: float) -> bool:
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
