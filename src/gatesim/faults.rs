@@ -103,6 +103,8 @@ pub struct FaultPlan {
     pub analytics_failure: f64,
     /// The minute a secret changes.
     pub secret_change_minute: Option<i64>,
+    /// The gate's `ROLLBACK_WHEN_SECRETS_CHANGED` is `pause` (else the default, `force`).
+    pub pause_refused_rollbacks: bool,
 }
 
 impl FaultPlan {
@@ -158,7 +160,8 @@ impl FaultPlan {
                 FaultClass::AnalyticsPartial => plan.analytics_partial = between(0.02, 0.2),
                 FaultClass::AnalyticsFailure => plan.analytics_failure = between(0.02, 0.2),
                 FaultClass::SecretChanged => {
-                    plan.secret_change_minute = Some((level * 40.0) as i64)
+                    plan.secret_change_minute = Some((level * 40.0) as i64);
+                    plan.pause_refused_rollbacks = rng.uniform() < 0.5;
                 }
             }
         }

@@ -186,6 +186,10 @@ impl Checker {
         if self.saved_phases.last() != Some(&label) {
             self.saved_phases.push(label.clone());
         }
+        if self.rollback_since.is_some() && stored.state.phase == Phase::Completed {
+            let detail = "completed after a rollback was decided".to_string();
+            self.fail(step, minute, Invariant::RollbackCompletes, detail);
+        }
         if is_rollback(&stored.state.phase) && self.rollback_since.is_none() {
             self.rollback_since = Some((minute, world.writes.borrow().len()));
         }
@@ -246,6 +250,13 @@ impl Checker {
         for w in writes.iter().skip(self.writes_seen) {
             self.checked_nw();
             let phase = w.saved_phase.clone().unwrap_or_default();
+            if w.forced && world.plan.pause_refused_rollbacks {
+                let detail = format!(
+                    "forced {:?} although refused rollbacks are set to pause",
+                    w.split
+                );
+                self.violations_push(step, w.minute, Invariant::RollbackCompletes, detail);
+            }
             if w.forced && share_of(&w.split, NEW) > 0.0 {
                 let detail = format!("forced a write that moves traffic forward: {:?}", w.split);
                 self.violations_push(step, w.minute, Invariant::RollbackCompletes, detail);
@@ -294,7 +305,12 @@ impl Checker {
                     .borrow()
                     .iter()
                     .all(|w| share_of(&w.split, NEW) == 0.0);
-        if human_after || aborted_before_traffic {
+        // With `ROLLBACK_WHEN_SECRETS_CHANGED = "pause"`, a refused rollback waits for a
+        // human by design: Cloudflare is not failing, it is asking; the bound starts when
+        // the human acts (a manual deploy, exempt above).
+        let held_by_setting = world.plan.pause_refused_rollbacks
+            && world.plan.secret_change_minute.is_some_and(|m| m <= minute);
+        if human_after || aborted_before_traffic || held_by_setting {
             return;
         }
         let quiet_since = since.max(self.last_disturbance.map_or(since, |d| d + 1));
@@ -342,6 +358,23 @@ impl Checker {
         }
         for detail in found {
             self.fail(step, world.minute.get(), Invariant::SlackOnce, detail);
+        }
+    }
+
+    /// At the end of a run: a rollback once decided has finished (rolled back, aborted, or
+    /// superseded by a human's deploy).
+    pub fn rollback_finished(&mut self, world: &World, step: u32, final_phase: &Phase) {
+        if self.rollback_since.is_some() && !final_phase.is_terminal() {
+            let detail = format!(
+                "a rollback was decided and the run ended {}",
+                phase_label(final_phase)
+            );
+            self.fail(
+                step,
+                world.minute.get(),
+                Invariant::RollbackCompletes,
+                detail,
+            );
         }
     }
 

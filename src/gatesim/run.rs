@@ -59,8 +59,14 @@ pub struct SeedReport {
     pub trace: Vec<String>,
 }
 
-fn config() -> GateConfig {
+fn config(plan: &FaultPlan) -> GateConfig {
+    let on_refusal = if plan.pause_refused_rollbacks {
+        "pause"
+    } else {
+        "force"
+    };
     let vars = [
+        ("ROLLBACK_WHEN_SECRETS_CHANGED", on_refusal),
         ("CLOUDFLARE_ACCOUNT_ID", "acc"),
         ("CLOUDFLARE_API_BASE_URL", "http://cf.test/client/v4"),
         ("TARGET_BASE_URL", "http://targets.test/{script}"),
@@ -248,7 +254,7 @@ pub fn run(options: &Options) -> SeedReport {
     let mut sim = Sim {
         world,
         checker: Checker::new(seed),
-        config: config(),
+        config: config(&plan),
         secrets: secrets(),
         rng,
         steps: 0,
@@ -297,6 +303,10 @@ pub fn run(options: &Options) -> SeedReport {
     let steps = sim.steps;
     if sim.finished() {
         sim.checker.at_end(&sim.world, steps, slack_reachable);
+    }
+    if let Some(stored) = sim.stored() {
+        sim.checker
+            .rollback_finished(&sim.world, steps, &stored.state.phase);
     }
     let outcome = sim.outcome();
     if let Some(stored) = sim.stored() {
@@ -357,6 +367,24 @@ impl Sim {
     /// The on-call engineer: a rollout paused or drifted for `ON_CALL_MINUTES` is resumed
     /// (taken over, after drift) or, half the time or when it cannot resume, aborted.
     fn on_call(&mut self, minute: i64, stopped_since: &mut Option<i64>) {
+        let rolling_back = self
+            .stored()
+            .is_some_and(|s| matches!(s.state.phase, crate::rollout::Phase::RollingBack { .. }));
+        if rolling_back {
+            // A rollback Slack says is held (refused until forced, with the `pause`
+            // setting): after a while a human rolls back by hand (`wrangler rollback`, which
+            // confirms the secrets and sends force), as the runbook says.
+            let since = *stopped_since.get_or_insert(minute);
+            if minute - since >= ON_CALL_MINUTES && self.world.live().iter().any(|(v, _)| v == NEW)
+            {
+                *stopped_since = None;
+                self.world.fire(FaultClass::ManualDeploy);
+                self.world.note(|| "on call: rolls back by hand".into());
+                self.world.deploy_by_hand(vec![(OLD.to_string(), 100.0)]);
+                self.checker.manual_minute = Some(minute);
+            }
+            return;
+        }
         let stopped = self.stored().is_some_and(|s| {
             matches!(
                 s.state.phase,
