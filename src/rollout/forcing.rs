@@ -144,8 +144,8 @@ mod tests {
     use super::super::deployment::share;
     use super::super::transitions::{advance, start_rollback};
     use super::super::{
-        start, step, Command, Input, Notice, Phase, RollbackCause, Stage, StartRequest,
-        WriteOutcome, MESSAGE_PREFIX,
+        start, step, Command, Input, Phase, RollbackCause, Stage, StartRequest, WriteOutcome,
+        MESSAGE_PREFIX,
     };
     use super::*;
     use crate::observe::{Check, PreflightReport};
@@ -238,15 +238,7 @@ mod tests {
             .collect()
     }
 
-    fn notices(actions: &[Action]) -> Vec<&Notice> {
-        actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Notify(n) => Some(n),
-                _ => None,
-            })
-            .collect()
-    }
+    use super::super::tests::notices;
 
     fn events(actions: &[Action]) -> Vec<String> {
         actions

@@ -148,7 +148,7 @@ fn writes(actions: &[Action]) -> Vec<(u64, Vec<VersionShare>)> {
         .collect()
 }
 
-fn notices(actions: &[Action]) -> Vec<&Notice> {
+pub(super) fn notices(actions: &[Action]) -> Vec<&Notice> {
     actions
         .iter()
         .filter_map(|a| match a {
