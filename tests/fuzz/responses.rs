@@ -98,12 +98,18 @@ fn check_cloudflare<T>(
         429 => matches!(err, CloudflareError::RateLimited { .. }),
         401 | 403 => matches!(err, CloudflareError::Unauthorized { status, .. } if *status == s),
         500.. => matches!(err, CloudflareError::Server { status } if *status == s),
-        _ => matches!(
-            err,
-            CloudflareError::NotFound { .. }
-                | CloudflareError::Invalid { .. }
-                | CloudflareError::Malformed { .. }
-        ),
+        // A refusal for changed secrets (code 10220) is read from the code alone, whatever
+        // the status, as wrangler's createDeployment does; so are the credential codes
+        // (10000, 9109, 6003/6111: a malformed token draws a 400), kept with their status.
+        _ => {
+            matches!(
+                err,
+                CloudflareError::NotFound { .. }
+                    | CloudflareError::Invalid { .. }
+                    | CloudflareError::Malformed { .. }
+                    | CloudflareError::SecretsChanged { .. }
+            ) || matches!(err, CloudflareError::Unauthorized { status, .. } if *status == s)
+        }
     };
     if !right_kind {
         return Err(format!("HTTP {s} classified as {err:?}"));
