@@ -297,7 +297,14 @@ impl Checker {
             );
             self.fail(step, at, Invariant::RollbackCompletes, detail);
         }
-        let human_after = self.manual_minute.is_some_and(|m| m >= since);
+        // The gate never fights a human: where a human's deploy serves (made before the
+        // gate read it, or after its decision), it must not be overwritten.
+        let human_serving = world
+            .deployments
+            .borrow()
+            .last()
+            .is_some_and(|d| d.author != super::world::GATE_AUTHOR);
+        let human_after = self.manual_minute.is_some_and(|m| m >= since) || human_serving;
         let aborted_before_traffic =
             matches!(stored.state.phase, crate::rollout::Phase::Aborted { .. })
                 && world

@@ -212,6 +212,13 @@ impl Sim {
             Ended::Done(Ok(())) => {}
         }
         self.world.arm_crash(None);
+        if self.world.tracing {
+            let label = self
+                .stored()
+                .map(|s| super::invariants::phase_label(&s.state.phase));
+            self.world
+                .note(|| format!("  stored phase: {}", label.unwrap_or_default()));
+        }
         self.update_disturbance();
         self.checker
             .after_step(&self.world, self.steps, unconfirmed);

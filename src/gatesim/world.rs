@@ -19,6 +19,8 @@ pub const OLD: &str = "22222222-2222-4222-8222-222222222222";
 /// The version a human deploys by hand at a random minute.
 pub const HUMAN: &str = "33333333-3333-4333-8333-333333333333";
 pub const SLACK_URL: &str = "http://slack.test/slack/hook";
+/// `author_email` of the gate's own deployments (and of the one live before the hook).
+pub const GATE_AUTHOR: &str = "gate@example.com";
 /// Wall-clock millis of world minute 0.
 pub const T0_MS: i64 = 1_795_773_600_000;
 /// Requests per minute over both versions (10 rps).
@@ -108,7 +110,7 @@ impl World {
             deployments: RefCell::new(vec![Deployment {
                 id: 1,
                 split: vec![(OLD.into(), 100.0)],
-                author: "ci@example.com".into(),
+                author: GATE_AUTHOR.into(),
                 message: None,
                 minute: -1000,
             }]),
@@ -385,7 +387,7 @@ impl World {
         deps.push(Deployment {
             id,
             split: split.clone(),
-            author: "gate@example.com".into(),
+            author: GATE_AUTHOR.into(),
             message,
             minute: self.minute.get(),
         });
