@@ -589,7 +589,13 @@ mod tests {
             why: None,
         };
         let (world, _) = world_with(Phase::RollingBack { cause });
-        world.deploy_by_hand(vec![(NEW.into(), 50.0), (OLD.into(), 50.0)]);
+        // The gate's own 50% step still serves (no human's deploy to leave alone).
+        world
+            .deployments
+            .borrow_mut()
+            .last_mut()
+            .expect("one")
+            .split = vec![(NEW.into(), 50.0), (OLD.into(), 50.0)];
         world.writes.borrow_mut().push(AppliedWrite {
             minute: 0,
             split: vec![(NEW.into(), 50.0), (OLD.into(), 50.0)],
@@ -637,6 +643,25 @@ mod tests {
         store(&world, &stored);
         checker.after_step(&world, 2, false);
         assert!(broken(&checker).contains(&Invariant::AuditComplete));
+    }
+
+    #[test]
+    fn a_rollback_may_leave_a_humans_deploy_serving() {
+        let cause = rollout::RollbackCause::Operator {
+            by: "op".into(),
+            why: None,
+        };
+        let (world, _) = world_with(Phase::RollingBack { cause });
+        world.deploy_by_hand(vec![(super::super::world::HUMAN.into(), 100.0)]);
+        let mut checker = Checker::new(1);
+        checker.after_step(&world, 1, false);
+        world.minute.set(ROLLBACK_BOUND_MINUTES + 5);
+        checker.after_step(&world, 2, false);
+        assert!(
+            !broken(&checker).contains(&Invariant::RollbackCompletes),
+            "{:?}",
+            checker.violations
+        );
     }
 
     #[test]
