@@ -108,6 +108,12 @@ class SandboxClient:
                 raise TimeoutError(f"hold {fault_id} caught no request in {timeout_s}s: {rule}")
             time.sleep(poll_s)
 
+    def change_secret(self, script: str, name: str, value: str | None, deploy: bool = False) -> Any:
+        """Sets (`value` None: deletes) a secret: a new version; `deploy` puts it live at 100%
+        (`wrangler secret put`), else it is only uploaded (`wrangler versions secret put`)."""
+        return self._call("POST", f"/scripts/{script}/secrets",
+                          {"name": name, "value": value, "deploy": deploy})
+
     def manual_deploy(self, script: str, **doc: Any) -> Any:
         return self._call("POST", f"/scripts/{script}/deploy", doc)
 
