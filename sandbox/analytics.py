@@ -6,7 +6,8 @@ does by default). Points are generated lazily, up to the last whole minute befor
 sandbox clock, before each query.
 
 Errors: rejected or failing SQL -> 422 with a plain-text reason (the real error bodies are
-undocumented); bad token -> 401 v4 envelope. Faults of route class `analytics`: status
+undocumented); a missing or malformed Authorization header -> 400 6003/6111, bad token -> 401
+10000, another account's -> 403 9109, in the v4 envelope. Faults of route class `analytics`: status
 (e.g. 500, 422, 429 + retry-after), slow, hang, late_data (newest M minutes not visible).
 """
 
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from . import aesql, traffic
-from .cloudflare import ERR_AUTH, err, error  # auth failures answer in the v4 envelope
+from .cloudflare import (  # auth failures answer in the v4 envelope
+    ERR_AUTH, ERR_FORBIDDEN, bearer_token, err, error, malformed_auth)
 from .faults import Fault, inject
 from .httpio import Request, Response, text_response
 from .world import MINUTE_MS, World, floor_minute
@@ -189,11 +191,16 @@ class Analytics:
         """POST .../analytics_engine/sql."""
         if req.method != "POST":
             return text_response(405, "method not allowed: POST the SQL text", ROUTE)
-        account = self.world.account_for_token(req.bearer(), analytics=True)
+        # The same answers as the rest of the v4 API (sandbox/cloudflare.py `authorize`):
+        # 400 6003/6111 for a missing or malformed header, 401 10000, 403 9109.
+        token = bearer_token(req)
+        if token is None:
+            return malformed_auth(ROUTE)
+        account = self.world.account_for_token(token, analytics=True)
         if account is None:
             return error(401, ROUTE, [err(*ERR_AUTH)])
         if account.id != acct_id:
-            return error(403, ROUTE, [err(*ERR_AUTH)])
+            return error(403, ROUTE, [err(*ERR_FORBIDDEN)])
         injected = inject(self.world.faults, ROUTE, self.world.now_ms, None, fault_answer)
         if injected is not None:
             return injected

@@ -4,7 +4,7 @@ until cleared.
 
 Route classes (a rule's `route` matches a class or a dotted prefix of one: `cf`
 matches every Cloudflare API class):
-  cf.versions, cf.deployments.read, cf.deployments.write, analytics, slack,
+  cf.versions, cf.deployments.read, cf.deployments.write, cf.secrets, analytics, slack,
   targets.healthz, assets
 Kinds:
   status     answer with `status` (429 carries `retry-after: retry_after`) and a body
@@ -31,8 +31,8 @@ from typing import Any, Callable
 
 from .httpio import Response
 
-ROUTES = ("cf.versions", "cf.deployments.read", "cf.deployments.write", "analytics", "slack",
-          "targets.healthz", "assets")
+ROUTES = ("cf.versions", "cf.deployments.read", "cf.deployments.write", "cf.secrets", "analytics",
+          "slack", "targets.healthz", "assets")
 KINDS = ("status", "slow", "hang", "late_data", "hold")
 HOLD_STAGES = ("before", "after")
 HOLD_THEN = ("answer", "drop")

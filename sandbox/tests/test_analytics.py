@@ -4,6 +4,7 @@ rejections; faults (SQL error, slow, late data); clock-driven determinism."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -102,6 +103,14 @@ def test_rejections_and_auth(sb: Client):
     bad_fn = sb.sql("SELECT quantileExactWeightd(0.5)(double2, _sample_interval) FROM mauntic_logs")
     assert bad_fn.status == 422 and "quantileExactWeightd" in bad_fn.text and "points" not in bad_fn.text
     assert sb.sql("SELECT 1", token="nope").status == 401
+
+
+def test_the_sql_endpoint_answers_a_malformed_authorization_header_as_the_v4_api_does(sb: Client):
+    answer = sb.call("POST", f"/client/v4/accounts/{ACCT}/analytics_engine/sql", raw=b"SELECT 1",
+                     headers={"Authorization": "Token abc", "Content-Type": "text/plain"})
+    assert answer.status == 400, answer.text
+    error = json.loads(answer.text)["errors"][0]
+    assert error["code"] == 6003 and error["error_chain"][0]["code"] == 6111
 
 
 def test_ae_only_spellings_and_now_follow_the_sandbox_clock(sb: Client):
