@@ -394,6 +394,36 @@ mod tests {
     }
 
     #[test]
+    fn a_rollback_stops_rather_than_erase_cohorts_set_while_it_runs() {
+        use crate::observe::CohortSplit;
+        let (s, _) = abort(ramping(), T0.plus_minutes(1));
+        assert!(
+            matches!(s.phase, Phase::RollingBack { .. }),
+            "{:?}",
+            s.phase
+        );
+        let live = LiveDeployment {
+            versions: vec![share("new", 10.0), share("old", 90.0)],
+            cohorts: vec![CohortSplit {
+                name: "employee".into(),
+                versions: vec![share("old", 100.0)],
+            }],
+            ..LiveDeployment::default()
+        };
+        let obs = Observations {
+            deployment: Some(Fetched::Ok(live)),
+            ..Observations::default()
+        };
+        let (s, actions) = step(s, Input::Tick(obs), T0.plus_minutes(8));
+        assert!(matches!(s.phase, Phase::Superseded { .. }), "{:?}", s.phase);
+        assert!(writes(&actions).is_empty(), "no write erases the cohorts");
+        assert!(s.deployment.pending.is_none());
+        let notice = notices(&actions);
+        assert_eq!(notice.len(), 1);
+        assert!(notice[0].headline.contains("finish the rollback by hand"));
+    }
+
+    #[test]
     fn a_live_read_that_gains_cohorts_is_drift_and_the_notice_names_them() {
         use crate::observe::CohortSplit;
         let s = ramping();

@@ -70,6 +70,25 @@ fn apply_read(
             !s.phase.is_terminal()
         }
         ReadEffect::Unchanged | ReadEffect::Stale => true,
+        // Someone set cohorts while we roll back: the rollback's write would erase them, and
+        // the gate never erases what it does not manage. It stops, and says the rollback is
+        // a human's to finish.
+        ReadEffect::Drifted | ReadEffect::Superseded
+            if rolling_back && !read.cohorts.is_empty() =>
+        {
+            s.deployment.abandon();
+            s.phase = Phase::Superseded {
+                observed: read.clone(),
+            };
+            let headline = format!(
+                "{}: someone set cohorts on the deployment while the gate rolled back {}; the \
+                 gate stopped so as not to erase them: finish the rollback by hand",
+                s.script, s.version_id
+            );
+            let a = Announcement::new(EventKind::Superseded, headline).details(describe_read(read));
+            out.extend(s.announce(now, a));
+            false
+        }
         // Someone changed the split while we roll back: keep restoring the stable version.
         ReadEffect::Drifted if rolling_back => true,
         ReadEffect::Drifted => {
