@@ -100,8 +100,6 @@ fn share_of(split: &[(String, f64)], version: &str) -> f64 {
 pub struct Checker {
     pub seed: u64,
     pub violations: Vec<Violation>,
-    /// Slack bodies of every outbox item ever committed, by item id.
-    committed: BTreeMap<u64, String>,
     /// Phases the stored rollout has shown after a step, consecutive repeats dropped.
     saved_phases: Vec<String>,
     /// Writes already checked.
@@ -193,7 +191,6 @@ impl Checker {
         if is_rollback(&stored.state.phase) && self.rollback_since.is_none() {
             self.rollback_since = Some((minute, world.writes.borrow().len()));
         }
-        self.committed = world.committed.borrow().clone();
         self.check_split(world, step, &stored);
         self.check_writes(world, step);
         self.check_rollback(world, step, &stored);
@@ -336,7 +333,8 @@ impl Checker {
             *received.entry(post.body.as_str()).or_insert(0) += 1;
         }
         let mut items: BTreeMap<&str, u32> = BTreeMap::new();
-        for body in self.committed.values() {
+        let committed = world.committed.borrow();
+        for body in committed.values() {
             *items.entry(body.as_str()).or_insert(0) += 1;
         }
         let mut found = Vec::new();
@@ -381,8 +379,9 @@ impl Checker {
     /// (all but the evidence-only kinds are announced), and with Slack reachable, nothing
     /// queued is missing from Slack.
     pub fn at_end(&mut self, world: &World, step: u32, slack_reachable: bool) {
-        let texts: Vec<String> = self
+        let texts: Vec<String> = world
             .committed
+            .borrow()
             .values()
             .map(|b| unescape(&title_of(b)))
             .collect();
@@ -407,8 +406,9 @@ impl Checker {
         }
         let posts = world.slack_posts.borrow();
         let received: BTreeSet<&str> = posts.iter().map(|p| p.body.as_str()).collect();
-        let missing: Vec<String> = self
+        let missing: Vec<String> = world
             .committed
+            .borrow()
             .values()
             .filter(|b| !received.contains(b.as_str()))
             .map(|b| title_of(b))

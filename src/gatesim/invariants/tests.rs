@@ -38,6 +38,16 @@ fn broken(checker: &Checker) -> Vec<Invariant> {
     checker.violations.iter().map(|v| v.invariant).collect()
 }
 
+/// Rolling back after an operator's abort.
+fn rolling_back() -> Phase {
+    Phase::RollingBack {
+        cause: rollout::RollbackCause::Operator {
+            by: "op".into(),
+            why: None,
+        },
+    }
+}
+
 fn paused() -> Phase {
     Phase::Paused {
         at: rollout::Stage::Ramping { step: 0 },
@@ -66,11 +76,7 @@ fn a_write_while_paused_is_caught() {
 
 #[test]
 fn a_forward_write_after_a_rollback_decision_is_caught() {
-    let cause = rollout::RollbackCause::Operator {
-        by: "op".into(),
-        why: None,
-    };
-    let (world, _) = world_with(Phase::RollingBack { cause });
+    let (world, _) = world_with(rolling_back());
     let mut checker = Checker::new(1);
     checker.after_step(&world, 1, false);
     world.writes.borrow_mut().push(AppliedWrite {
@@ -86,11 +92,7 @@ fn a_forward_write_after_a_rollback_decision_is_caught() {
 
 #[test]
 fn a_rollback_that_never_reaches_cloudflare_is_caught() {
-    let cause = rollout::RollbackCause::Operator {
-        by: "op".into(),
-        why: None,
-    };
-    let (world, _) = world_with(Phase::RollingBack { cause });
+    let (world, _) = world_with(rolling_back());
     // The gate's own 50% step still serves (no human's deploy to leave alone).
     world
         .deployments
@@ -149,11 +151,7 @@ fn a_stored_transition_without_its_audit_event_is_caught() {
 
 #[test]
 fn a_rollback_may_leave_a_humans_deploy_serving() {
-    let cause = rollout::RollbackCause::Operator {
-        by: "op".into(),
-        why: None,
-    };
-    let (world, _) = world_with(Phase::RollingBack { cause });
+    let (world, _) = world_with(rolling_back());
     world.deploy_by_hand(vec![(super::super::world::HUMAN.into(), 100.0)]);
     let mut checker = Checker::new(1);
     checker.after_step(&world, 1, false);
