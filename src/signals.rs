@@ -4,8 +4,8 @@
 
 use crate::observe::{CountsWindow, Fetched, MinuteCounts, Observations, Probe, VersionCounts};
 use crate::policy::{
-    Breach, CountTest, Gap, LookedEvents, Policy, Signal, Verdict, SCALED_EVENTS_PER_MINUTE,
-    SCALED_MAX_EVENTS_PER_MINUTE,
+    Breach, CountTest, Gap, LookedEvents, Policy, Signal, Verdict, CLOSING_ALLOWANCE,
+    SCALED_EVENTS_PER_MINUTE, SCALED_MAX_EVENTS_PER_MINUTE,
 };
 use crate::stats::{
     BakeLook, BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, HistoryLook, HistoryLooks,
@@ -381,7 +381,7 @@ impl SignalState {
             return;
         };
         if next >= from.plus_minutes(-1) {
-            self.look(LookKind::Closing, 1.0);
+            self.look(LookKind::Closing, CLOSING_ALLOWANCE);
         }
     }
 

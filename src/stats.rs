@@ -12,7 +12,7 @@ mod history;
 mod looks;
 pub use bake_looks::{BakeLook, BakeLooks, BakeSkipped};
 pub use bursts::{BurstScale, Burstiness, SeriesTotals};
-pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped};
+pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped, DRIFT_CHECK_ALPHA};
 pub use looks::{
     conditional_power, Look, LookKind, LookSkipped, RobustLook, ScheduledLooks,
     MAX_EVENTS as LOOKS_MAX_EVENTS,
@@ -1083,7 +1083,7 @@ fn golden_section(f: &impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
 }
 
 /// Standard normal CDF (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7).
-fn normal_cdf(x: f64) -> f64 {
+pub(crate) fn normal_cdf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs() / std::f64::consts::SQRT_2);
     let poly = t
         * (0.254_829_592

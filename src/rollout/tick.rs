@@ -10,11 +10,10 @@ use super::{
 use crate::observe::{Fetched, LiveDeployment, Observations};
 use crate::policy::{
     describe_bake_look, describe_history, describe_look, describe_needed, format_e_value, Gap,
-    Reason, Signal, Verdict,
+    Reason, SchedulePoint, Signal, Spend, Verdict,
 };
 use crate::rollout::deployment::ReadEffect;
 use crate::signals::{Assessment, TickFacts, MAX_HISTORY_FAILURES};
-use crate::stats::LookKind;
 use crate::time::Timestamp;
 
 /// Handles `Input::Tick`.
@@ -221,14 +220,10 @@ fn evaluate(
 }
 
 /// The exact looks of this tick, on a tick that counted fresh minutes (a failed query
-/// postpones them): the scheduled looks while ramping, the bake looks while baking. Of n
-/// split steps, step i's looks may have spent i/n of the budget
-/// before it, (i + s·(elapsed/dwell)²)/n during it (s = `Policy::look_interim_share`: small
-/// early, as large regressions show anyway), and (i + 1)/n from the end of its dwell
-/// (the last step has no end look: the closing look, at the start of the bake, spends the
-/// rest). The times and allowances come from the clock, the schedule and the promotions,
-/// not from the looks' counts (docs/statistics.md, "Scheduled looks", says where promotions
-/// read them).
+/// postpones them): the scheduled looks while ramping, the bake looks while baking, each
+/// at the allowance of the spending schedule (`Policy::spending`). The times come from the
+/// clock, the schedule and the promotions, not from the looks' counts (docs/statistics.md,
+/// "Scheduled looks", says where promotions read them).
 fn take_look(s: &mut RolloutState, stage: Stage, facts: &TickFacts, now: Timestamp) {
     let (Some(index), Some(live_since)) = (s.step_index(stage), s.clock.live_since) else {
         return;
@@ -239,32 +234,22 @@ fn take_look(s: &mut RolloutState, stage: Stage, facts: &TickFacts, now: Timesta
     if facts.minutes_counted == 0 || facts.counts_gap.is_some() {
         return;
     }
-    let elapsed = minutes_between(live_since, now) as f64;
-    let dwell = f64::from(dwell.max(1));
-    let x = (elapsed / dwell).clamp(0.0, 1.0);
-    let interim = s.policy.look_interim_share * x * x;
-    let Stage::Ramping { step } = stage else {
-        // The bake looks (see `BakeLooks`): the interim share before the end of the bake's
-        // dwell, all of it from there, so the look on the tick that could complete the
-        // rollout spends the rest.
-        s.signals
-            .bake_look(if elapsed >= dwell { 1.0 } else { interim });
-        return;
+    let step = match stage {
+        Stage::Ramping { step } => Some(step),
+        _ => None,
     };
-    let split_steps = s.schedule.last_index();
-    if step >= split_steps {
-        return;
+    let at = SchedulePoint {
+        step,
+        split_steps: s.schedule.last_index(),
+        elapsed_minutes: minutes_between(live_since, now) as f64,
+        dwell_minutes: dwell,
+        step_end_due: step.is_some_and(|step| s.signals.step_end_due(step)),
+    };
+    match s.policy.spending(at) {
+        Some(Spend::Split { kind, allowance }) => s.signals.look(kind, allowance),
+        Some(Spend::Bake { allowance }) => s.signals.bake_look(allowance),
+        None => {}
     }
-    let ended = step + 1 < split_steps && elapsed >= dwell;
-    let (i, n) = (step as f64, split_steps as f64);
-    let (kind, allowance) = if ended && s.signals.step_end_due(step) {
-        (LookKind::StepEnd { step }, (i + 1.0) / n)
-    } else if ended {
-        (LookKind::Interim { step }, (i + 1.0) / n)
-    } else {
-        (LookKind::Interim { step }, (i + interim) / n)
-    };
-    s.signals.look(kind, allowance);
 }
 
 fn decide(

@@ -243,6 +243,8 @@ struct Health<'a> {
     cron: Option<crate::cron::CronLedger>,
     active_rollouts: Vec<String>,
     slack_webhook: &'a str,
+    /// The α budget of the configured policy (docs/statistics.md, "The α budget").
+    alpha_budget: Option<crate::policy::Budget>,
     problems: Vec<String>,
 }
 
@@ -254,9 +256,13 @@ async fn healthz(env: &Env) -> Result<Response> {
         .map(|v| v.to_string())
         .unwrap_or_else(|_| "unknown".into());
     let mut problems: Vec<String> = Vec::new();
-    if let Err(errors) = env::config(env) {
-        problems.extend(errors.iter().map(|e| format!("config {e}")));
-    }
+    let alpha_budget = match env::config(env) {
+        Ok(config) => Some(config.policy.budget()),
+        Err(errors) => {
+            problems.extend(errors.iter().map(|e| format!("config {e}")));
+            None
+        }
+    };
     let secrets = env::secrets(env).await;
     problems.extend(
         secrets
@@ -298,6 +304,7 @@ async fn healthz(env: &Env) -> Result<Response> {
             cron,
             active_rollouts: active,
             slack_webhook,
+            alpha_budget,
             problems,
         },
     )
