@@ -1,5 +1,5 @@
-//! Unit tests for `signals`: minute dedupe, the ingestion lag, streaks, sampling and the
-//! bake reference.
+//! Unit tests for `signals`: minute dedupe, the ingestion lag, streaks, sampling, the bake
+//! reference, and burst scaling from the window before the rollout.
 
 use super::*;
 use crate::observe::{CountsWindow, VersionLatency};

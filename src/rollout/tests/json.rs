@@ -1,0 +1,39 @@
+//! The rollout's JSON: stored state round-trips, and a tick input parses.
+
+use super::*;
+
+#[test]
+fn state_round_trips_through_json() {
+    let (s, _) = run(ramping(), 1..=4, HEALTHY);
+    let json = serde_json::to_string(&s).expect("serializes");
+    let back: RolloutState = serde_json::from_str(&json).expect("parses");
+    // Floats may move by an ulp through serde_json; the decisions' inputs must not.
+    assert_eq!(back.phase, s.phase);
+    assert_eq!(back.deployment, s.deployment);
+    assert_eq!(back.clock, s.clock);
+    assert_eq!(back.signals.next_minute, s.signals.next_minute);
+    assert_eq!(back.signals.step_totals, s.signals.step_totals);
+}
+
+#[test]
+fn tick_input_parses_from_json() {
+    let json = r#"{
+        "input": "tick",
+        "deployment": {"status": "ok", "value": {"versions": [{"version_id": "old", "percent": 100}]}},
+        "healthz": {"result": "failed", "status": 503, "error": null},
+        "counts": {"status": "failed", "value": {"why": "SQL timeout"}},
+        "queue": null
+    }"#;
+    let input: Input = serde_json::from_str(json).expect("parses");
+    let Input::Tick(obs) = input else {
+        panic!("not a tick")
+    };
+    assert!(matches!(obs.counts, Some(Fetched::Failed { .. })));
+    assert!(matches!(
+        obs.healthz,
+        Some(Probe::Failed {
+            status: Some(503),
+            ..
+        })
+    ));
+}
