@@ -1,32 +1,59 @@
-//! rollout-gate: module map. The pure core (everything but `runtime`) compiles and tests
-//! natively; `runtime` is the wasm32-only shell over the `worker` crate.
+//! rollout-gate: module map, by layer; a module uses only modules of its own layer or the
+//! layers above it (unit tests may also use `sim`). Everything but `runtime` is pure or generic, compiles natively and is
+//! tested there; `runtime` is the wasm32-only shell over the `worker` crate.
 
-pub mod api;
+// ── Foundations. ──
 pub mod build_info;
-pub mod clients;
-pub mod config;
-pub mod controller;
-pub mod cron;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod gatesim;
 pub mod http_error;
-pub mod instrument;
-pub mod notify;
-pub mod observe;
-pub mod openapi;
-pub mod page;
-pub mod parity;
-pub mod policy;
-pub mod queue_watch;
-pub mod rollout;
-pub mod schedule;
-pub mod signals;
-#[cfg(any(not(target_arch = "wasm32"), target_os = "wasi"))]
-pub mod sim;
-pub mod stats;
-pub mod status;
-pub mod telemetry;
 pub mod time;
 
+// ── The decision core: pure and sync. ──
+/// The tests on counts (e-processes, exact looks, burst scaling).
+pub mod stats;
+
+/// What the gate looks at (observation plan and observations).
+pub mod observe;
+
+/// Thresholds, the α budget, judging signals into verdicts, looks in words.
+pub mod policy;
+
+/// The rollout schedule.
+pub mod schedule;
+
+/// The rollout's running evidence and its per-tick assessment.
+pub mod signals;
+
+/// The rollout state machine.
+pub mod rollout;
+
+/// Queue incidents outside rollouts.
+pub mod queue_watch;
+
+// ── The outside world as data: requests built and answers parsed, configuration, the
+//    HTTP API's routing, Slack and telemetry formats. ──
+pub mod api;
+pub mod clients;
+pub mod config;
+pub mod cron;
+pub mod instrument;
+pub mod notify;
+pub mod parity;
+pub mod telemetry;
+
+// ── The controller: async and generic over the outside world. ──
+pub mod controller;
+
+// ── What people read: status view, status page, the API's description. ──
+pub mod openapi;
+pub mod page;
+pub mod status;
+
+// ── Simulators: native (and WASI, for the tick-cost benchmark) only. ──
+#[cfg(not(target_arch = "wasm32"))]
+pub mod gatesim;
+#[cfg(any(not(target_arch = "wasm32"), target_os = "wasi"))]
+pub mod sim;
+
+// ── The shell: the Worker's entry points, Durable Objects and fetch. ──
 #[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
 mod runtime;
