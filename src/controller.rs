@@ -14,7 +14,9 @@ use crate::clients::http::{HttpClient, HttpRequest, HttpResponse, TransportError
 use crate::config::{GateConfig, Secrets};
 use crate::http_error::ApiError;
 use crate::notify::Outbox;
-use crate::rollout::{self, Action, AuditEvent, Command, Input, RolloutState, StartRequest};
+use crate::rollout::{
+    self, schema, Action, AuditEvent, Command, Input, RolloutState, StartRequest,
+};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
@@ -28,21 +30,25 @@ pub const API_CALLS_PER_5_MIN: u32 = 200;
 /// Follow-up actions carried out per call; a guard against a core bug looping forever.
 const MAX_ACTIONS_PER_CALL: usize = 64;
 
-/// Everything a rollout's Durable Object keeps under one key.
+/// Everything a rollout's Durable Object keeps under one key. Read it with
+/// `rollout::schema::decode`, which migrates what an earlier gate stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredRollout {
+    /// The version of this stored form: always `schema::CURRENT` (written so, and what
+    /// `schema::decode` migrates every other version to).
+    pub schema: u32,
     pub state: RolloutState,
     pub outbox: Outbox,
     pub budget: ApiBudget,
     /// The latest `now` this rollout has seen. The gate's clock never runs backwards:
     /// hooks and commands use the wall clock, ticks the scheduled time, and the two may
     /// disagree by a little (or, in tests that replay time, by a lot).
-    #[serde(default = "epoch")]
     pub last_now: Timestamp,
-}
-
-fn epoch() -> Timestamp {
-    Timestamp::from_millis(0)
+    /// Set by `schema::decode` when the rollout was stored in a schema this gate cannot
+    /// carry on from (its evidence was set aside): the schema it was stored in. `load`
+    /// steps `Input::GateUpgraded` before anything else. Never stored.
+    #[serde(skip)]
+    pub upgraded_from: Option<u32>,
 }
 
 /// One action carried out, for the action log (one row per action with its outcome).
@@ -134,7 +140,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
     /// 409 when another version is rolling out here; 422 when Cloudflare does not know the
     /// script (its error passed on); 502 when the API could not be asked; 500 on storage.
     pub async fn start(&self, hook: DeployHook, now: Timestamp) -> Result<Started, ApiError> {
-        let previous = self.store.load().await.map_err(internal)?;
+        let previous = self.load(now).await?;
         let now = previous.as_ref().map_or(now, |p| now.max(p.last_now));
         if let Some(existing) = previous {
             if existing.state.version_id == hook.version_id {
@@ -180,10 +186,12 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
         };
         let (state, actions) = rollout::start(request, self.config.policy.clone(), now);
         let mut stored = StoredRollout {
+            schema: schema::CURRENT,
             state,
             outbox: Outbox::default(),
             budget: ApiBudget::new(API_CALLS_PER_5_MIN),
             last_now: now,
+            upgraded_from: None,
         };
         let actions = self.commit(&mut stored, actions, now).await?;
         let mut report = Report::default();
@@ -200,7 +208,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
     /// Only storage failures; everything outside is an observation for the core.
     pub async fn tick(&self, now: Timestamp) -> Result<Report, ApiError> {
         let mut report = Report::default();
-        let Some(mut stored) = self.store.load().await.map_err(internal)? else {
+        let Some(mut stored) = self.load(now).await? else {
             report.finished = true;
             return Ok(report);
         };
@@ -236,10 +244,8 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
         now: Timestamp,
     ) -> Result<StoredRollout, ApiError> {
         let mut stored = self
-            .store
-            .load()
-            .await
-            .map_err(internal)?
+            .load(now)
+            .await?
             .ok_or_else(|| ApiError::NotFound("no rollout for this script".into()))?;
         let now = now.max(stored.last_now);
         stored.last_now = now;
@@ -251,6 +257,23 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
         let mut report = Report::default();
         self.drive(&mut stored, actions, now, &mut report).await?;
         Ok(stored)
+    }
+
+    /// The stored rollout. One stored in a schema this gate cannot carry on from is paused
+    /// first (`Input::GateUpgraded`), and that is stored before anything else happens.
+    async fn load(&self, now: Timestamp) -> Result<Option<StoredRollout>, ApiError> {
+        let Some(mut stored) = self.store.load().await.map_err(internal)? else {
+            return Ok(None);
+        };
+        if let Some(stored_schema) = stored.upgraded_from.take() {
+            let now = now.max(stored.last_now);
+            stored.last_now = now;
+            let input = Input::GateUpgraded { stored_schema };
+            let actions = self.step(&mut stored, input, now).await?;
+            self.drive(&mut stored, actions, now, &mut Report::default())
+                .await?;
+        }
+        Ok(Some(stored))
     }
 
     /// Applies one input and commits it before anything else happens.

@@ -5,6 +5,7 @@
 mod deployment;
 mod events;
 mod forcing;
+pub mod schema;
 mod tick;
 mod transitions;
 
@@ -130,6 +131,9 @@ pub enum PauseReason {
     Queue { reasons: Vec<Reason> },
     /// Pre-flight could not decide for too long.
     PreflightUndecided { minutes: i64, why: Vec<String> },
+    /// The rollout was stored in a schema this gate cannot carry on from (see `schema`):
+    /// its evidence restarted, and an operator decides whether to go on.
+    GateUpgraded { stored_schema: u32, schema: u32 },
 }
 
 impl fmt::Display for PauseReason {
@@ -175,6 +179,15 @@ impl fmt::Display for PauseReason {
                 f,
                 "pre-flight undecided after {minutes} min: {}",
                 why.join("; ")
+            ),
+            PauseReason::GateUpgraded {
+                stored_schema,
+                schema,
+            } => write!(
+                f,
+                "gate upgraded mid-rollout: resume or abort (stored in schema {stored_schema}, \
+                 which this gate, writing {schema}, cannot carry on from; resuming restarts \
+                 the evidence)"
             ),
         }
     }
@@ -288,7 +301,6 @@ pub enum WriteOutcome {
         /// Cloudflare's message.
         message: String,
         /// The refused request carried `?force=true`.
-        #[serde(default)]
         sent_forced: bool,
         /// `ROLLBACK_WHEN_SECRETS_CHANGED` as configured when the refusal came back.
         setting: WhenSecretsChanged,
@@ -316,6 +328,9 @@ pub enum Input {
     },
     /// The outcome of `SetDeployment { write, .. }`.
     DeploymentWrite { write: u64, outcome: WriteOutcome },
+    /// The rollout was stored in schema `stored_schema`, which this gate cannot carry on
+    /// from, and its evidence was set aside (`schema::decode`): restart it and pause.
+    GateUpgraded { stored_schema: u32 },
 }
 
 /// An intention for the shell.
@@ -338,7 +353,6 @@ pub enum Action {
         write: u64,
         split: Vec<VersionShare>,
         message: String,
-        #[serde(default)]
         force: bool,
     },
     /// Post to Slack.
@@ -472,6 +486,9 @@ pub fn step(state: RolloutState, input: Input, now: Timestamp) -> (RolloutState,
         }
         Input::DeploymentWrite { write, outcome } => {
             on_write(&mut s, write, outcome, now, &mut out)
+        }
+        Input::GateUpgraded { stored_schema } => {
+            schema::on_gate_upgraded(&mut s, stored_schema, now, &mut out)
         }
     }
     (s, out)

@@ -33,7 +33,6 @@ pub struct SignalState {
     /// The most minutes the bake can last before the rollout pauses for evidence (the bake
     /// step's `max_minutes`): the horizon of the bake e-process's burst scaling. 0: not
     /// known (a rollout stored before it was kept), then `DEFAULT_BAKE_HORIZON`.
-    #[serde(default)]
     pub bake_horizon: u32,
     /// 5xx, new vs old, over every split minute of the rollout (one e-process throughout).
     pub errors: RatioTest,
@@ -44,54 +43,40 @@ pub struct SignalState {
     /// Slow requests at 100% against the old version's split-time rate.
     pub slow_bake: Option<BakeTest>,
     /// Exact looks of the bake's 5xx against the same reference (`BakeLooks`).
-    #[serde(default)]
     pub errors_bake_looks: BakeLooks,
     /// The same for slow requests.
-    #[serde(default)]
     pub slow_bake_looks: BakeLooks,
     /// Split minutes counted (the bake looks' reference spans them).
-    #[serde(default)]
     pub split_minutes: u32,
     /// Exact 5xx tests at the schedule's looks (every split tick, most of the budget at the
     /// end of each split step's dwell but the last's and once the whole split is counted).
-    #[serde(default)]
     pub errors_looks: ScheduledLooks,
     /// The same for slow requests.
-    #[serde(default)]
     pub slow_looks: ScheduledLooks,
     /// The same for very slow requests (`Policy::very_slow_looks`: looks only).
-    #[serde(default)]
     pub very_slow_looks: ScheduledLooks,
     /// The same for requests approaching the ceiling (`Policy::approach_looks`), fed each
     /// minute's counts scaled down by `approach_bursts`; they count nothing until the window
     /// before the rollout has been read.
-    #[serde(default)]
     pub approach_looks: ScheduledLooks,
     /// The old version's burstiness in approaching requests over the window before the
     /// rollout, as the scaling of split minutes (`None`: not read yet, or too few minutes
     /// to tell).
-    #[serde(default)]
     pub approach_bursts: Option<BurstScale>,
     /// The scaling of split minutes for the 5xx and slow-request looks, when the window
     /// before the rollout ran at half their events-a-minute limit or more (`None`: they
     /// test raw counts under that limit, as below it the Poisson model holds).
-    #[serde(default)]
     pub errors_bursts: Option<BurstScale>,
     /// See `errors_bursts`.
-    #[serde(default)]
     pub slow_bursts: Option<BurstScale>,
     /// The latest split step whose end-of-dwell look was taken.
-    #[serde(default)]
     pub last_step_look: Option<usize>,
     /// 5xx over the split against the old version's rate before the rollout (at step ends
     /// and the closing look; see `HistoryLooks`). Slow requests have none (`Policy::
     /// history_share`).
-    #[serde(default)]
     pub errors_history: HistoryLooks,
     /// Whether the baseline window has been read, and how often reading it failed.
-    #[serde(default)]
     pub history_read: bool,
-    #[serde(default)]
     pub history_failures: u32,
     /// The latest counted minutes (trailing window for the 5xx ceiling).
     pub recent: VecDeque<MinuteCounts>,
@@ -150,13 +135,11 @@ pub struct TickFacts {
     /// Why the queue metrics failed this tick, if they did.
     pub queue_failed: Option<String>,
     /// Why reading the baseline window before the rollout failed this tick, if it did.
-    #[serde(default)]
     pub history_failed: Option<String>,
     /// The probe result counted this tick.
     pub probe: Option<Probe>,
     /// Each version's p95 (ms) over the tick's trailing latency window, when it had
     /// requests (for the status page's p95 chart; the verdicts use `latency`).
-    #[serde(default)]
     pub p95_ms: Option<VersionsP95>,
 }
 
@@ -183,25 +166,18 @@ pub struct Assessment {
     /// Slow-request test numbers.
     pub latency_test: Option<RatioSummary>,
     /// The latest scheduled look of the 5xx split test, if one was taken.
-    #[serde(default)]
     pub errors_look: Option<Look>,
     /// The latest scheduled look of the slow-request split test.
-    #[serde(default)]
     pub latency_look: Option<Look>,
     /// The latest scheduled look of very slow requests.
-    #[serde(default)]
     pub very_slow_look: Option<Look>,
     /// The latest scheduled look of requests approaching the ceiling.
-    #[serde(default)]
     pub approach_look: Option<Look>,
     /// The latest history look of the 5xx split test.
-    #[serde(default)]
     pub errors_history: Option<HistoryLook>,
     /// The latest bake look of 5xx.
-    #[serde(default)]
     pub errors_bake_look: Option<BakeLook>,
     /// The latest bake look of slow requests.
-    #[serde(default)]
     pub latency_bake_look: Option<BakeLook>,
     /// Trailing-window totals behind the 5xx ceiling.
     pub window: PairTotals,

@@ -177,10 +177,12 @@ impl World {
 
     fn view(&self) -> RolloutView {
         let stored = StoredRollout {
+            schema: crate::rollout::schema::CURRENT,
             state: self.state.clone(),
             outbox: Outbox::default(),
             budget: ApiBudget::default(),
             last_now: self.now,
+            upgraded_from: None,
         };
         RolloutView::of(&stored, self.now)
     }

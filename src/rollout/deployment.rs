@@ -101,11 +101,9 @@ pub struct PendingWrite {
     pub last_failure: Option<WriteFailure>,
     /// Send with `?force=true`. Only ever set on a write that moves traffic back to the
     /// stable version alone (see [`DeploymentState::on_secrets_changed`]).
-    #[serde(default)]
     pub force: bool,
     /// The secrets Cloudflare named when it refused this write until forced (code 10220);
     /// `None` until it did (the refusal is announced once per write).
-    #[serde(default)]
     pub changed_secrets: Option<Vec<String>>,
 }
 
@@ -120,7 +118,6 @@ pub struct WriteFailure {
     pub message: String,
     /// The API refused the credential (401/403, or a 400 with code 6003/6111 for a
     /// malformed token): resumable once the token is fixed.
-    #[serde(default)]
     pub credentials: bool,
 }
 

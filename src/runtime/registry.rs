@@ -23,7 +23,8 @@ const KEY: &str = "registry";
 /// Scripts remembered for listing after their rollout finished.
 const RECENT_CAP: usize = 50;
 
-/// Everything the registry keeps.
+/// Everything the registry keeps. A registry never stored is the empty book (`load`), and
+/// a desk it stored no value for is an empty desk (`serde(default)`): the same rule.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Book {
     pub ledger: CronLedger,

@@ -2,7 +2,7 @@
 //! audit log and the action log as SQLite tables (one row per event, one per action).
 
 use crate::controller::{ActionRecord, RolloutStore, StoreError, StoredRollout};
-use crate::rollout::AuditEvent;
+use crate::rollout::{schema, AuditEvent};
 use serde::{Deserialize, Serialize};
 use worker::{AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, SqlStorageValue, State};
 
@@ -98,7 +98,7 @@ impl<'a> DoStore<'a> {
             .map_err(storage_error)?;
         let rows: Vec<RawEventRow> = cursor.to_array().map_err(storage_error)?;
         rows.into_iter()
-            .map(|r| serde_json::from_str(&r.body).map_err(storage_error))
+            .map(|r| schema::decode_event(&r.body).map_err(storage_error))
             .collect()
     }
 
@@ -160,7 +160,7 @@ impl RolloutStore for DoStore<'_> {
             .get(ROLLOUT_KEY)
             .await
             .map_err(storage_error)?;
-        raw.map(|json| serde_json::from_str(&json).map_err(storage_error))
+        raw.map(|json| schema::decode(&json).map_err(storage_error))
             .transpose()
     }
 

@@ -21,10 +21,12 @@ fn world_with(phase: Phase) -> (World, StoredRollout) {
     let (mut state, _) = rollout::start(request, Default::default(), Timestamp::from_millis(0));
     state.phase = phase;
     let stored = StoredRollout {
+        schema: rollout::schema::CURRENT,
         state,
         outbox: Default::default(),
         budget: crate::clients::cloudflare::ApiBudget::new(10),
         last_now: Timestamp::from_millis(0),
+        upgraded_from: None,
     };
     store(&world, &stored);
     (world, stored)
