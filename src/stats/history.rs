@@ -3,7 +3,9 @@
 //! only when a concurrent comparison agrees. Pure and sync. Method and validity:
 //! docs/statistics.md, "The baseline-history look".
 
-use super::looks::{binomial_upper_tail, round_count, MAX_EVENTS};
+use super::counts::round_count;
+use super::looks::MAX_EVENTS;
+use super::special::binomial_upper_tail;
 use super::{LookKind, PairCounts, ScheduledLooks};
 use serde::{Deserialize, Serialize};
 
@@ -279,7 +281,7 @@ impl HistoryLooks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::tests::minute;
+    use crate::stats::testing::minute;
 
     fn baseline(requests: f64, bad: f64) -> Baseline {
         Baseline {
@@ -407,44 +409,21 @@ mod tests {
         assert!(!look.rejected);
     }
 
-    /// Seeded A/A runs at the baseline's own rate: the history looks (with the guard) reject
-    /// within their α; with the split's rate drifted to 3 × the baseline's (beyond the
-    /// margin), the guard keeps false rejections within its α.
+    /// The fast seeded check of `rollout-sim --validity`'s history looks cells: seeded
+    /// healthy splits at the baseline's own rate reject within the looks' α; with both
+    /// versions drifted to 3 × the baseline's rate (beyond the margin), the guard keeps false
+    /// rejections within its α.
     #[test]
     fn false_rejections_stay_within_alpha_and_within_the_guards_alpha_under_drift() {
         use crate::sim::rng::Rng;
-        let runs = 4000;
-        let rate = 0.004;
-        let count = |drift: f64, seed: u64| {
-            let mut rng = Rng::from_seed(seed);
-            let mut rejected = 0;
-            for _ in 0..runs {
-                let mut looks = HistoryLooks::new(0.05, 1.5, 0.05, 1.0, 30.0);
-                let h = rng.poisson(10_800.0 * rate) as f64;
-                looks.set_baseline(baseline(10_800.0, h));
-                for (share, minutes) in [(0.1, 10), (0.5, 10)] {
-                    for _ in 0..minutes {
-                        let (n1, n0) = (60.0 * share, 60.0 * (1.0 - share));
-                        let e1 = rng.poisson(n1 * rate * drift) as f64;
-                        let e0 = rng.poisson(n0 * rate * drift) as f64;
-                        looks.observe(minute(n1, e1, n0, e0));
-                        looks.look(LookKind::Interim { step: 0 }, 0.0);
-                    }
-                    if share < 0.5 {
-                        looks.look(LookKind::StepEnd { step: 0 }, 0.5);
-                    }
-                }
-                looks.look(LookKind::Closing, 1.0);
-                rejected += usize::from(looks.rejected().is_some());
-            }
-            rejected as f64 / runs as f64
-        };
-        let stationary = count(1.0, 7);
-        let drifted = count(3.0, 8);
-        // Binomial tolerance: 3 standard errors above α at 4,000 runs.
-        let tolerance = |a: f64| a + 3.0 * (a * (1.0 - a) / runs as f64).sqrt();
-        assert!(stationary <= tolerance(0.05), "stationary {stationary}");
-        assert!(drifted <= tolerance(0.05), "drifted {drifted}");
+        use crate::sim::validity::models::history_looks_reject;
+        use crate::sim::validity::{limit, rate};
+        let mut rng = Rng::from_seed(1);
+        let runs = 400;
+        let stationary = rate(runs, || history_looks_reject(&mut rng, 1.0));
+        let drifted = rate(runs, || history_looks_reject(&mut rng, 3.0));
+        assert!(stationary <= limit(0.05, runs), "stationary {stationary}");
+        assert!(drifted <= limit(0.05, runs), "drifted {drifted}");
         assert!(
             drifted > stationary,
             "drift beyond the margin is what the guard is for"
