@@ -19,6 +19,7 @@ mod prior;
 mod ratio_test;
 mod search;
 mod special;
+mod spending;
 mod summary;
 #[cfg(test)]
 pub(crate) mod testing;

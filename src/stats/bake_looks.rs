@@ -8,6 +8,7 @@ use super::counts::round_count;
 use super::looks::MAX_EVENTS;
 use super::power::conditional_power;
 use super::special::normal_cdf;
+use super::spending::spend;
 use super::{Baseline, Burstiness, SeriesTotals};
 use serde::{Deserialize, Serialize};
 
@@ -311,13 +312,7 @@ impl BakeLooks {
         if self.finished() || self.minutes == self.minutes_at_last_look {
             return None;
         }
-        let allowance = if allowance.is_nan() {
-            self.spent
-        } else {
-            allowance.clamp(self.spent, 1.0)
-        };
-        let alpha = self.alpha * (allowance - self.spent);
-        self.spent = allowance;
+        let alpha = spend(self.alpha, &mut self.spent, allowance);
         self.minutes_at_last_look = self.minutes;
         let (new_requests, new_bad, divisor) = self.tested();
         let null_mean = self
@@ -331,7 +326,7 @@ impl BakeLooks {
         let number = self.latest.as_ref().map_or(1, |l| l.number + 1);
         self.latest = Some(BakeLook {
             number,
-            closing: allowance >= 1.0,
+            closing: self.spent >= 1.0,
             new_bad,
             new_requests,
             reference: self.reference,
@@ -734,5 +729,20 @@ mod tests {
         assert!(looks_raw > 2.5 * 0.05, "raw looks {looks_raw}");
         let e_process = rate(20, || scaled.e_process_rejects(&mut rng));
         assert!(e_process <= limit(0.05, 20), "e-process {e_process}");
+    }
+
+    /// Bake looks as the previous release (4c8fa47) stored them: looks at allowances 0.1,
+    /// 0.3 and NaN. They read back and write out byte for byte (written as read
+    /// back once: serde_json may parse a float an ulp off), and the closing look spends what
+    /// it spent there.
+    #[test]
+    fn looks_stored_by_the_previous_release_read_back_unchanged_and_spend_alike() {
+        const STORED: &str = r#"{"alpha":0.000375,"margin":1.5,"max_events_per_minute":30.0,"reference":{"minutes":20,"requests":84139.0,"bad":96.0},"new_requests":18119.0,"new_bad":17,"minutes":3,"minutes_at_last_look":3,"spent":0.3,"latest":{"number":3,"closing":false,"new_bad":17,"new_requests":18119.0,"reference":{"minutes":20,"requests":84139.0,"bad":96.0},"margin":1.5,"null_mean":31.009828973484353,"p_value":0.9945544715435504,"alpha":0.0,"rejected":false,"skipped":null,"scaled":false,"divisor":null},"burst_scaling":null,"reference_minutes":0}"#;
+        const CLOSING: &str = r#"{"number":4,"closing":true,"new_bad":44,"new_requests":24080.0,"reference":{"minutes":20,"requests":84139.0,"bad":96.0},"margin":1.5,"null_mean":41.21180427625715,"p_value":0.390227264772548,"alpha":0.0002625,"rejected":false,"skipped":null,"scaled":false,"divisor":null}"#;
+        let mut looks: BakeLooks = serde_json::from_str(STORED).expect("reads");
+        assert_eq!(serde_json::to_string(&looks).unwrap(), STORED);
+        looks.observe(5961.0, 27.0);
+        let closing = looks.look(1.0).expect("a look");
+        assert_eq!(serde_json::to_string(closing).unwrap(), CLOSING);
     }
 }
