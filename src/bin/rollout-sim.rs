@@ -16,7 +16,7 @@ fn main() {}
 
 #[cfg(any(not(target_arch = "wasm32"), target_os = "wasi"))]
 mod cli {
-    use rollout_gate::sim::{self, report, GateKind, Options, Scenario};
+    use rollout_gate::sim::{self, report, validity, GateKind, Options, Scenario};
     use serde_json::{Map, Value};
     use std::io::{IsTerminal, Write};
     use std::path::PathBuf;
@@ -48,6 +48,12 @@ Options:
                     encode the state and events) over --runs runs of each scenario after
                     one untimed run, one thread; print a Markdown table (JSON with --json),
                     then exit
+  --validity        measure each statistical test alone (no scenarios): its false
+                    rejections of seeded healthy releases against its α, its power on
+                    regressions, and the bounds on the split e-process's power; print
+                    Markdown and exit 1 if a test rejects more than it may beyond Monte
+                    Carlo error. --runs sets every cell's runs (default: each cell's own,
+                    800 to 20000), --seed and --threads apply
   --quiet           no progress bar
   -h, --help        print this help
 ";
@@ -71,6 +77,9 @@ Options:
         quiet: bool,
         trace: Option<u64>,
         tick_cost: bool,
+        validity: bool,
+        /// `--runs` as given (the validity cells have their own counts otherwise).
+        runs: Option<usize>,
         save: Option<PathBuf>,
     }
 
@@ -84,7 +93,7 @@ Options:
             return ExitCode::SUCCESS;
         }
         match parse(&raw).and_then(run) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(code) => code,
             Err(UsageError(message)) => {
                 eprintln!("rollout-sim: {message}");
                 ExitCode::from(2)
@@ -107,6 +116,8 @@ Options:
             quiet: false,
             trace: None,
             tick_cost: false,
+            validity: false,
+            runs: None,
             save: None,
         };
         let mut it = raw.iter();
@@ -118,7 +129,11 @@ Options:
             };
             match arg.as_str() {
                 "--grid" => args.grid = Some(PathBuf::from(value("--grid")?)),
-                "--runs" => args.options.runs = number("--runs", &value("--runs")?, 1)?,
+                "--runs" => {
+                    let runs = number("--runs", &value("--runs")?, 1)?;
+                    args.options.runs = runs;
+                    args.runs = Some(runs);
+                }
                 "--seed" => {
                     let text = value("--seed")?;
                     args.options.seed = text.parse().map_err(|_| {
@@ -144,6 +159,7 @@ Options:
                 "--markdown" => args.format = Format::Markdown,
                 "--quiet" => args.quiet = true,
                 "--tick-cost" => args.tick_cost = true,
+                "--validity" => args.validity = true,
                 "--trace" => args.trace = Some(number("--trace", &value("--trace")?, 0)? as u64),
                 flag if flag.starts_with('-') => {
                     return Err(UsageError(format!("unknown option {flag} (see --help)")))
@@ -270,7 +286,67 @@ Options:
         Ok(())
     }
 
-    fn run(args: Args) -> Result<(), UsageError> {
+    /// `--validity`: measures every statistical test's cells; failure when a check exceeds
+    /// its limit.
+    fn validity(args: &Args) -> ExitCode {
+        let started = Instant::now();
+        let cells = validity::cells();
+        let quiet = args.quiet;
+        let progress = |done: usize, total: usize, m: &validity::Measured| {
+            if !quiet {
+                eprintln!(
+                    "rollout-sim: {done}/{total} {}, {}: {:.4} over {} runs",
+                    m.test, m.case, m.rate, m.runs
+                );
+            }
+        };
+        let measured = validity::measure_all(
+            &cells,
+            args.runs,
+            args.options.seed,
+            args.options.threads,
+            &progress,
+        );
+        let limits_runs = args.runs.unwrap_or(4_000);
+        let exposure_runs = args.runs.unwrap_or(2_000);
+        println!("{}", validity::render(&measured));
+        println!(
+            "Bounds on the split e-process's power ({limits_runs} runs a cell):\n\n{}",
+            validity::limits::render_limits(limits_runs, args.options.seed)
+        );
+        println!(
+            "Exposure rule against the power it claims ({exposure_runs} runs a cell):\n\n{}",
+            validity::limits::render_exposure(exposure_runs, args.options.seed)
+        );
+        if !quiet {
+            eprintln!(
+                "rollout-sim: {} cells in {:.1} s (seed {}, {} threads)",
+                cells.len(),
+                started.elapsed().as_secs_f64(),
+                args.options.seed,
+                args.options.threads
+            );
+        }
+        let exceeded: Vec<String> = measured
+            .iter()
+            .filter(|m| m.exceeds)
+            .map(|m| format!("{}, {}", m.test, m.case))
+            .collect();
+        if exceeded.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!(
+                "rollout-sim: false rejections above the limit in: {}",
+                exceeded.join("; ")
+            );
+            ExitCode::FAILURE
+        }
+    }
+
+    fn run(args: Args) -> Result<ExitCode, UsageError> {
+        if args.validity {
+            return Ok(validity(&args));
+        }
         let scenarios = load(&args)?;
         if let Some(run) = args.trace {
             for scenario in &scenarios {
@@ -284,10 +360,10 @@ Options:
                 }
                 println!("outcome: {outcome:?}\n");
             }
-            return Ok(());
+            return Ok(ExitCode::SUCCESS);
         }
         if args.tick_cost {
-            return tick_cost(&args, &scenarios);
+            return tick_cost(&args, &scenarios).map(|()| ExitCode::SUCCESS);
         }
         let show_bar = !args.quiet && std::io::stderr().is_terminal();
         let shown = AtomicUsize::new(usize::MAX);
@@ -334,6 +410,6 @@ Options:
             Format::Json => json,
         };
         println!("{text}");
-        Ok(())
+        Ok(ExitCode::SUCCESS)
     }
 }

@@ -11,6 +11,7 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod traffic;
+pub mod validity;
 
 pub use report::{GateSummary, OracleSummary, ScenarioReport};
 pub use run::{run_once, tick_costs, GateKind, RunOutcome, TickCost};

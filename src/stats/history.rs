@@ -3,7 +3,10 @@
 //! only when a concurrent comparison agrees. Pure and sync. Method and validity:
 //! docs/statistics.md, "The baseline-history look".
 
-use super::looks::{binomial_upper_tail, round_count, MAX_EVENTS};
+use super::counts::round_count;
+use super::looks::MAX_EVENTS;
+use super::special::binomial_upper_tail;
+use super::spending::spend;
 use super::{LookKind, PairCounts, ScheduledLooks};
 use serde::{Deserialize, Serialize};
 
@@ -213,13 +216,10 @@ impl HistoryLooks {
         }
         let allowance = if kind == LookKind::Closing {
             1.0
-        } else if allowance.is_nan() {
-            self.spent
         } else {
-            allowance.clamp(self.spent, 1.0)
+            allowance
         };
-        let alpha = self.alpha * (allowance - self.spent);
-        self.spent = allowance;
+        let alpha = spend(self.alpha, &mut self.spent, allowance);
         let guard_rejected = self.guard.rejected().is_some();
         let null_mean = self.baseline.map_or(0.0, |b| {
             self.margin * self.new_requests * b.bad / b.requests
@@ -279,7 +279,7 @@ impl HistoryLooks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::tests::minute;
+    use crate::stats::testing::minute;
 
     fn baseline(requests: f64, bad: f64) -> Baseline {
         Baseline {
@@ -407,47 +407,38 @@ mod tests {
         assert!(!look.rejected);
     }
 
-    /// Seeded A/A runs at the baseline's own rate: the history looks (with the guard) reject
-    /// within their α; with the split's rate drifted to 3 × the baseline's (beyond the
-    /// margin), the guard keeps false rejections within its α.
+    /// The fast seeded check of `rollout-sim --validity`'s history looks cells: seeded
+    /// healthy splits at the baseline's own rate reject within the looks' α; with both
+    /// versions drifted to 3 × the baseline's rate (beyond the margin), the guard keeps false
+    /// rejections within its α.
     #[test]
     fn false_rejections_stay_within_alpha_and_within_the_guards_alpha_under_drift() {
         use crate::sim::rng::Rng;
-        let runs = 4000;
-        let rate = 0.004;
-        let count = |drift: f64, seed: u64| {
-            let mut rng = Rng::from_seed(seed);
-            let mut rejected = 0;
-            for _ in 0..runs {
-                let mut looks = HistoryLooks::new(0.05, 1.5, 0.05, 1.0, 30.0);
-                let h = rng.poisson(10_800.0 * rate) as f64;
-                looks.set_baseline(baseline(10_800.0, h));
-                for (share, minutes) in [(0.1, 10), (0.5, 10)] {
-                    for _ in 0..minutes {
-                        let (n1, n0) = (60.0 * share, 60.0 * (1.0 - share));
-                        let e1 = rng.poisson(n1 * rate * drift) as f64;
-                        let e0 = rng.poisson(n0 * rate * drift) as f64;
-                        looks.observe(minute(n1, e1, n0, e0));
-                        looks.look(LookKind::Interim { step: 0 }, 0.0);
-                    }
-                    if share < 0.5 {
-                        looks.look(LookKind::StepEnd { step: 0 }, 0.5);
-                    }
-                }
-                looks.look(LookKind::Closing, 1.0);
-                rejected += usize::from(looks.rejected().is_some());
-            }
-            rejected as f64 / runs as f64
-        };
-        let stationary = count(1.0, 7);
-        let drifted = count(3.0, 8);
-        // Binomial tolerance: 3 standard errors above α at 4,000 runs.
-        let tolerance = |a: f64| a + 3.0 * (a * (1.0 - a) / runs as f64).sqrt();
-        assert!(stationary <= tolerance(0.05), "stationary {stationary}");
-        assert!(drifted <= tolerance(0.05), "drifted {drifted}");
+        use crate::sim::validity::models::history_looks_reject;
+        use crate::sim::validity::{limit, rate};
+        let mut rng = Rng::from_seed(1);
+        let runs = 400;
+        let stationary = rate(runs, || history_looks_reject(&mut rng, 1.0));
+        let drifted = rate(runs, || history_looks_reject(&mut rng, 3.0));
+        assert!(stationary <= limit(0.05, runs), "stationary {stationary}");
+        assert!(drifted <= limit(0.05, runs), "drifted {drifted}");
         assert!(
             drifted > stationary,
             "drift beyond the margin is what the guard is for"
         );
+    }
+
+    /// History looks as the previous release (4c8fa47) stored them: a step end at allowance
+    /// 0.4, then three minutes. They read back and write out byte for byte (written as read
+    /// back once: serde_json may parse a float an ulp off), and the closing look spends what
+    /// it spent there.
+    #[test]
+    fn looks_stored_by_the_previous_release_read_back_unchanged_and_spend_alike() {
+        const STORED: &str = r#"{"alpha":0.0005,"margin":1.5,"max_events_per_minute":30.0,"baseline":{"minutes":180,"requests":1080000.0,"bad":1079.0},"guard":{"alpha":0.002,"rho0":1.0,"max_events_per_minute":30.0,"minutes":13,"events":106,"minutes_at_last_look":10,"groups":[{"segment":0,"p0":0.1,"events":7,"new_bad":2},{"segment":1,"p0":0.1,"events":7,"new_bad":2},{"segment":2,"p0":0.1,"events":7,"new_bad":2},{"segment":3,"p0":0.1,"events":7,"new_bad":2},{"segment":4,"p0":0.1,"events":7,"new_bad":2},{"segment":5,"p0":0.1,"events":7,"new_bad":2},{"segment":6,"p0":0.1,"events":7,"new_bad":2},{"segment":7,"p0":0.1,"events":7,"new_bad":2},{"segment":8,"p0":0.1,"events":7,"new_bad":2},{"segment":9,"p0":0.1,"events":7,"new_bad":2},{"segment":10,"p0":0.5,"events":12,"new_bad":9},{"segment":10,"p0":0.5,"events":12,"new_bad":9},{"segment":10,"p0":0.5,"events":12,"new_bad":9}],"boundaries":[6,8,10,11,13,14,16,19,20,22],"latest":{"kind":{"at":"interim","step":0},"number":10,"events":70,"new_bad":20,"null_mean":7.000000000000001,"critical":22,"p_value":0.00010647632207761453,"alpha":0.0001,"rho0":1.0,"rejected":false,"skipped":null,"robust":null,"scaled":false,"divisor":null},"exact_allowance":0.05,"z_minutes":3,"z_sum":0.232379000772445,"z_sum_sq":0.018000000000000002,"z_events":36.0,"z_requests":18000.0,"scaled":false,"new_requests":15000.0,"old_requests":63000.0,"raw_requests":0.0},"new_requests":15000.0,"new_bad":47,"old_requests":63000.0,"old_bad":59,"minutes":13,"spent":0.4,"latest":{"kind":{"at":"step_end","step":0},"new_bad":20,"new_requests":6000.0,"baseline":{"minutes":180,"requests":1080000.0,"bad":1079.0},"margin":1.5,"null_mean":8.991666666666667,"p_value":0.0011139605905225764,"alpha":0.0002,"guard_alpha":0.002,"guard_rejected":false,"rejected":false,"skipped":null}}"#;
+        const CLOSING: &str = r#"{"kind":{"at":"closing"},"new_bad":47,"new_requests":15000.0,"baseline":{"minutes":180,"requests":1080000.0,"bad":1079.0},"margin":1.5,"null_mean":22.479166666666668,"p_value":5.664905542595236e-6,"alpha":0.0003,"guard_alpha":0.002,"guard_rejected":true,"rejected":true,"skipped":null}"#;
+        let mut looks: HistoryLooks = serde_json::from_str(STORED).expect("reads");
+        assert_eq!(serde_json::to_string(&looks).unwrap(), STORED);
+        let closing = looks.look(LookKind::Closing, 0.9).expect("a look");
+        assert_eq!(serde_json::to_string(closing).unwrap(), CLOSING);
     }
 }

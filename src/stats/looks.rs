@@ -4,7 +4,13 @@
 //! group-sequential boundary so that all the looks together falsely reject with probability
 //! at most their α. Pure and sync. Method and validity: docs/statistics.md, "Scheduled looks".
 
+mod pmf;
+
+use super::counts::round_count;
+use super::power::conditional_power;
+use super::special::student_t_upper_tail;
 use super::PairCounts;
+use pmf::Pmf;
 use serde::{Deserialize, Serialize};
 
 /// Share groups kept per segment (minutes between two looks) before the closest are merged.
@@ -475,120 +481,9 @@ impl ScheduledLooks {
     }
 }
 
-/// A distribution of a count over `offset..offset + mass.len()`; counts outside carry less
-/// than `PMF_TRIM` of the largest mass (e⁻⁹⁰ ≈ 10⁻³⁹: nothing any level here can see), and
-/// are dropped so that the looks' work grows with the spread of the counts, not their total.
-#[derive(Debug)]
-struct Pmf {
-    offset: u64,
-    mass: Vec<f64>,
-}
-
-/// ln of the share of the largest mass below which a `Pmf` drops a count.
-const PMF_TRIM: f64 = -90.0;
 /// A look's budget at or below this share of its α is a rounding residue, not α to spend
 /// (real allowances differ by 10⁻³ of α or more).
 const NO_BUDGET: f64 = 1e-9;
-
-impl Pmf {
-    /// All mass at 0.
-    fn one() -> Self {
-        Pmf {
-            offset: 0,
-            mass: vec![1.0],
-        }
-    }
-
-    /// Binomial(n, p), computed in log space (no underflow at large n) and trimmed around
-    /// its mode.
-    fn binomial(n: u64, p: f64) -> Self {
-        let p = p.clamp(1e-300, 1.0 - 1e-16);
-        let (ln_p, ln_q) = (p.ln(), (1.0 - p).ln());
-        let mut ln_fact = Vec::with_capacity(n as usize + 1);
-        let mut acc = 0.0;
-        ln_fact.push(0.0);
-        for i in 1..=n {
-            acc += (i as f64).ln();
-            ln_fact.push(acc);
-        }
-        let n = n as usize;
-        let ln_pmf = |k: usize| {
-            ln_fact[n] - ln_fact[k] - ln_fact[n - k] + k as f64 * ln_p + (n - k) as f64 * ln_q
-        };
-        let mode = (((n + 1) as f64 * p).floor() as usize).min(n);
-        let floor = ln_pmf(mode) + PMF_TRIM;
-        let lo = (0..mode)
-            .rev()
-            .take_while(|&k| ln_pmf(k) >= floor)
-            .last()
-            .unwrap_or(mode);
-        let hi = (mode + 1..=n)
-            .take_while(|&k| ln_pmf(k) >= floor)
-            .last()
-            .unwrap_or(mode);
-        Pmf {
-            offset: lo as u64,
-            mass: (lo..=hi).map(|k| ln_pmf(k).exp()).collect(),
-        }
-    }
-
-    /// The distribution of the sum of two independent counts, trimmed.
-    fn convolve(&self, other: &Pmf) -> Pmf {
-        let mut out = vec![0.0; self.mass.len() + other.mass.len() - 1];
-        for (i, x) in self.mass.iter().enumerate() {
-            if *x == 0.0 {
-                continue;
-            }
-            // Slices zipped, not indexed: no bounds check per term (the Worker's build
-            // optimizes for size and would not remove them).
-            let row = &mut out[i..i + other.mass.len()];
-            for (o, y) in row.iter_mut().zip(&other.mass) {
-                *o += x * y;
-            }
-        }
-        let floor = out.iter().copied().fold(0.0, f64::max) * PMF_TRIM.exp();
-        let keep = |m: &f64| *m > 0.0 && *m >= floor;
-        let first = out.iter().position(keep).unwrap_or(0);
-        let last = out.iter().rposition(keep).unwrap_or(first);
-        Pmf {
-            offset: self.offset + other.offset + first as u64,
-            mass: out[first..=last].to_vec(),
-        }
-    }
-
-    /// One past the largest count kept.
-    fn end(&self) -> u64 {
-        self.offset + self.mass.len() as u64
-    }
-
-    /// The mass at counts ≥ `count`.
-    fn mass_from(&self, count: u64) -> f64 {
-        let skip = count.saturating_sub(self.offset) as usize;
-        self.mass.iter().skip(skip).sum()
-    }
-
-    /// Removes the mass at counts ≥ `count` and returns it.
-    fn take_from(&mut self, count: u64) -> f64 {
-        let skip = count.saturating_sub(self.offset) as usize;
-        let mut taken = 0.0;
-        for mass in self.mass.iter_mut().skip(skip) {
-            taken += *mass;
-            *mass = 0.0;
-        }
-        taken
-    }
-}
-
-/// Whole events from a (possibly sample-scaled) count, capped far above anything a look
-/// would test (`MAX_EVENTS`), so sums of counts cannot overflow.
-pub(super) fn round_count(count: f64) -> u64 {
-    const CAP: f64 = 1e12;
-    if count.is_finite() && count > 0.0 {
-        count.round().min(CAP) as u64
-    } else {
-        0
-    }
-}
 
 /// Merges the two groups of `segment` with the closest null probabilities, keeping the mean
 /// (events-weighted p). A binomial with the mean p has heavier upper tails than the sum of
@@ -615,198 +510,10 @@ fn merge_closest(groups: &mut Vec<Group>, segment: u32) {
     groups.remove(gone);
 }
 
-/// P(T ≥ t) for Student's t with `df` degrees of freedom, via the regularized incomplete
-/// beta function: P(|T| ≥ t) = I_{df/(df+t²)}(df/2, ½).
-fn student_t_upper_tail(t: f64, df: f64) -> f64 {
-    if t.is_nan() || df <= 0.0 {
-        return 1.0;
-    }
-    if t == f64::INFINITY {
-        return 0.0;
-    }
-    let two_sided = incomplete_beta(df / 2.0, 0.5, df / (df + t * t));
-    if t >= 0.0 {
-        0.5 * two_sided
-    } else {
-        1.0 - 0.5 * two_sided
-    }
-}
-
-/// Power of one exact conditional look at level `alpha` against "ratio ≤ `rho0`" when the new
-/// version's rate is `rho` × `rate` and the old version's `rate`, over `new_requests` and
-/// `old_requests` pooled at one share: Σₙ P(E = n)·P(Binomial(n, p₁) ≥ cₙ), with E the Poisson
-/// total of bad events, p₁ the new version's share of them under `rho`, and cₙ the exact
-/// critical value at `alpha` given n. A fixed-sample approximation of looks spread over the
-/// split (their group-sequential boundary spends a little on early looks). 0 without
-/// traffic on either side.
-pub fn conditional_power(
-    new_requests: f64,
-    old_requests: f64,
-    rate: f64,
-    rho: f64,
-    rho0: f64,
-    alpha: f64,
-) -> f64 {
-    let usable = [new_requests, old_requests, rate, rho, rho0, alpha]
-        .iter()
-        .all(|x| x.is_finite() && *x > 0.0);
-    if !usable {
-        return 0.0;
-    }
-    let mean = rate * (rho * new_requests + old_requests);
-    let p1 = rho * new_requests / (rho * new_requests + old_requests);
-    let p0 = rho0 * new_requests / (rho0 * new_requests + old_requests);
-    let top = (mean + 10.0 * mean.sqrt() + 10.0).min(MAX_EVENTS as f64) as u64;
-    let (mut power, mut critical) = (0.0, 1);
-    for n in 0..=top {
-        let pmf = (n as f64 * mean.ln() - mean - ln_gamma(n as f64 + 1.0)).exp();
-        // The critical value never decreases with n: move it up until the tail fits.
-        while critical <= n && binomial_upper_tail(n, p0, critical) > alpha {
-            critical += 1;
-        }
-        if critical <= n {
-            power += pmf * binomial_upper_tail(n, p1, critical);
-        }
-    }
-    power.min(1.0)
-}
-
-/// P(X ≥ k) for X ~ Binomial(n, p): I_p(k, n − k + 1), and 1 at k = 0.
-pub(super) fn binomial_upper_tail(n: u64, p: f64, k: u64) -> f64 {
-    if k == 0 {
-        return 1.0;
-    }
-    if k > n {
-        return 0.0;
-    }
-    incomplete_beta(k as f64, (n - k + 1) as f64, p.clamp(0.0, 1.0))
-}
-
-/// Regularized incomplete beta I_x(a, b) by Lentz's continued fraction (Numerical Recipes
-/// §6.4), accurate to ~1e-12 for the arguments used here.
-fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
-    if x < (a + 1.0) / (a + b + 2.0) {
-        ln_front.exp() * beta_fraction(a, b, x) / a
-    } else {
-        1.0 - ln_front.exp() * beta_fraction(b, a, 1.0 - x) / b
-    }
-}
-
-fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
-    const TINY: f64 = 1e-300;
-    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
-    let mut c = 1.0;
-    let mut d = 1.0 - qab * x / qap;
-    d = if d.abs() < TINY { TINY } else { d };
-    d = 1.0 / d;
-    let mut h = d;
-    for m in 1..300 {
-        let m = f64::from(m);
-        let m2 = 2.0 * m;
-        for aa in [
-            m * (b - m) * x / ((qam + m2) * (a + m2)),
-            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
-        ] {
-            d = 1.0 + aa * d;
-            d = if d.abs() < TINY { TINY } else { d };
-            c = 1.0 + aa / c;
-            c = if c.abs() < TINY { TINY } else { c };
-            d = 1.0 / d;
-            h *= d * c;
-        }
-        if (d * c - 1.0).abs() < 1e-15 {
-            break;
-        }
-    }
-    h
-}
-
-/// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error < 1e-13).
-fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut sum = G[0];
-    for (i, g) in G.iter().enumerate().skip(1) {
-        sum += g / (x + i as f64);
-    }
-    let t = x + 7.5;
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::tests::minute;
-
-    /// Binomial(n, p) over 0..=n, nothing dropped, and the sum of independent counts.
-    fn full_binomial(n: u64, p: f64) -> Vec<f64> {
-        let ln_fact: Vec<f64> = (0..=n)
-            .scan(0.0, |acc, i| {
-                *acc += if i == 0 { 0.0 } else { (i as f64).ln() };
-                Some(*acc)
-            })
-            .collect();
-        let n = n as usize;
-        (0..=n)
-            .map(|k| {
-                let ln = ln_fact[n] - ln_fact[k] - ln_fact[n - k];
-                (ln + k as f64 * p.ln() + (n - k) as f64 * (1.0 - p).ln()).exp()
-            })
-            .collect()
-    }
-
-    fn full_convolve(a: &[f64], b: &[f64]) -> Vec<f64> {
-        let mut out = vec![0.0; a.len() + b.len() - 1];
-        for (i, x) in a.iter().enumerate() {
-            for (j, y) in b.iter().enumerate() {
-                out[i + j] += x * y;
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn trimmed_distributions_keep_every_tail_a_look_can_read() {
-        let groups = [(900, 0.1), (1_500, 0.5), (40, 0.02), (3_000, 0.48)];
-        let (mut trimmed, mut full) = (Pmf::one(), vec![1.0]);
-        for (n, p) in groups {
-            trimmed = trimmed.convolve(&Pmf::binomial(n, p));
-            full = full_convolve(&full, &full_binomial(n, p));
-        }
-        // The kept range is a small part of the 5,440 counts: the work follows the spread.
-        assert!(trimmed.mass.len() < 1_500, "{} kept", trimmed.mass.len());
-        let dropped = full.iter().sum::<f64>() - trimmed.mass.iter().sum::<f64>();
-        assert!(dropped.abs() < 1e-14, "{dropped}");
-        for count in (0..full.len() as u64).step_by(7) {
-            let exact: f64 = full[count as usize..].iter().sum();
-            let kept = trimmed.mass_from(count);
-            assert!(
-                (kept - exact).abs() <= 1e-30 + 1e-12 * exact,
-                "P(S ≥ {count}): {kept} vs {exact}"
-            );
-        }
-    }
+    use crate::stats::testing::minute;
 
     #[test]
     fn a_look_held_at_a_spent_allowance_gets_no_budget_from_rounding() {
@@ -924,49 +631,6 @@ mod tests {
     }
 
     #[test]
-    fn false_rejections_stay_within_alpha_over_many_null_runs() {
-        // Seeded A/A check: events with the new version exactly at ratio 1, a look every
-        // minute (a quarter of the budget spent over the first step, half at its end, the
-        // rest at the close); the rejection rate must stay within a binomial tolerance of 1%.
-        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut uniform = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
-        let runs = 4000;
-        let mut rejections = 0;
-        for _ in 0..runs {
-            let mut looks = ScheduledLooks::new(0.01, 1.0, 100.0);
-            for m in 0..20 {
-                let q = if m < 10 { 0.1 } else { 0.5 };
-                let events = (uniform() * 5.0).floor();
-                let new_bad = (0..events as u32).filter(|_| uniform() < q).count() as f64;
-                looks.observe(minute(
-                    q * 600.0,
-                    new_bad,
-                    (1.0 - q) * 600.0,
-                    events - new_bad,
-                ));
-                let x = f64::from(m % 10 + 1) / 10.0;
-                let (kind, allowance) = match m {
-                    9 => (LookKind::StepEnd { step: 0 }, 0.5),
-                    0..=8 => (LookKind::Interim { step: 0 }, 0.125 * x * x),
-                    _ => (LookKind::Interim { step: 1 }, 0.5 + 0.125 * x * x),
-                };
-                looks.look(kind, allowance);
-            }
-            looks.look(LookKind::Closing, 1.0);
-            rejections += usize::from(looks.rejected().is_some());
-        }
-        let rate = rejections as f64 / runs as f64;
-        let tolerance = 3.0 * (0.01 * 0.99 / runs as f64).sqrt();
-        assert!(rate <= 0.01 + tolerance, "false rejection rate {rate}");
-        assert!(rate > 0.002, "the looks spend their alpha ({rate})");
-    }
-
-    #[test]
     fn a_look_is_skipped_when_counts_are_too_high_for_the_poisson_model() {
         let mut looks = ScheduledLooks::new(0.01, 1.0, 30.0);
         looks.observe(minute(600.0, 20.0, 600.0, 20.0));
@@ -1073,16 +737,6 @@ mod tests {
     }
 
     #[test]
-    fn student_t_tail_matches_tables() {
-        // Two-sided 5% critical values: t(4) = 2.776, t(19) = 2.093; one-sided 1%: t(10) = 2.764.
-        assert!((student_t_upper_tail(2.776_445, 4.0) - 0.025).abs() < 1e-6);
-        assert!((student_t_upper_tail(2.093_024, 19.0) - 0.025).abs() < 1e-6);
-        assert!((student_t_upper_tail(2.763_769, 10.0) - 0.01).abs() < 1e-6);
-        assert!((student_t_upper_tail(0.0, 7.0) - 0.5).abs() < 1e-12);
-        assert!((student_t_upper_tail(-2.093_024, 19.0) - 0.975).abs() < 1e-6);
-    }
-
-    #[test]
     fn robust_closing_look_catches_a_steady_excess_despite_per_version_bursts() {
         // 20 minutes at a 50% share with 200 events a minute (over the exact looks' limit):
         // the new version's share wobbles ±5 points a minute (bursts), around 60% (×1.5) in
@@ -1130,25 +784,6 @@ mod tests {
     }
 
     #[test]
-    fn conditional_power_matches_a_hand_computed_case_and_grows_with_exposure() {
-        // One expected event (0.5% of 100 + 100 requests), ratio 1 against 1, α = 0.3: the
-        // exact level-0.3 tests of Binomial(n, ½) reject at n = 2 (P = ¼), 3 (⅛), 4 (1/16),
-        // 5 (at 4: 3/16), ... Summed over E ~ Poisson(1), independently in Python
-        // (math.comb, 60 terms): 0.05525593410563496.
-        let p = conditional_power(100.0, 100.0, 0.005, 1.0, 1.0, 0.3);
-        assert!((p - 0.055_255_934_105_634_96).abs() < 1e-9, "{p}");
-        // At ratio 10 against 1, the power grows with the new version's requests.
-        let small = conditional_power(20.0, 180.0, 0.005, 10.0, 1.0, 0.003);
-        let large = conditional_power(480.0, 4320.0, 0.005, 10.0, 1.0, 0.003);
-        assert!(small < 0.5 && large > 0.99, "{small} {large}");
-        assert_eq!(conditional_power(0.0, 100.0, 0.005, 10.0, 1.0, 0.01), 0.0);
-        assert_eq!(
-            conditional_power(100.0, 100.0, f64::NAN, 10.0, 1.0, 0.01),
-            0.0
-        );
-    }
-
-    #[test]
     fn merging_share_groups_keeps_the_counts() {
         let mut looks = ScheduledLooks::new(0.01, 1.0, 1000.0);
         for m in 0..100 {
@@ -1158,5 +793,22 @@ mod tests {
         assert!(looks.groups.len() <= GROUPS_PER_SEGMENT);
         let look = looks.look(LookKind::Closing, 1.0).unwrap();
         assert_eq!((look.events, look.new_bad), (200, 100));
+    }
+
+    /// The fast seeded check of `rollout-sim --validity`'s scheduled looks cell: healthy
+    /// splits, a look every minute.
+    #[test]
+    fn false_rejections_stay_within_alpha_over_many_null_runs() {
+        use crate::sim::rng::Rng;
+        use crate::sim::validity::models::scheduled_looks_reject;
+        use crate::sim::validity::{limit, rate};
+        let mut rng = Rng::from_seed(1);
+        let runs = 600;
+        let healthy = rate(runs, || scheduled_looks_reject(&mut rng));
+        assert!(
+            healthy <= limit(0.01, runs),
+            "false rejection rate {healthy}"
+        );
+        assert!(healthy > 0.0, "the looks spend their alpha");
     }
 }
