@@ -8,7 +8,7 @@ mod timeline;
 mod words;
 
 use crate::observe::VersionShare;
-use crate::policy::{describe_bake_look, describe_history, describe_look, Verdict};
+use crate::policy::{LookedEvents, Verdict};
 use crate::rollout::{AuditEvent, EventKind, Phase, Stage};
 use crate::status::RolloutView;
 use crate::time::Timestamp;
@@ -330,34 +330,25 @@ fn verdicts(view: &RolloutView) -> String {
         count(a.window.old.requests),
         rate(a.window.old.errors, a.window.old.requests),
     );
-    let look = |look: &Option<crate::stats::Look>| {
-        look.as_ref()
-            .map_or(String::new(), |l| format!(" · {}", describe_look(l)))
-    };
-    let history = a
-        .errors_history
-        .as_ref()
-        .map_or(String::new(), |h| format!(" · {}", describe_history(h)));
-    let bake_look = |look: &Option<crate::stats::BakeLook>| {
-        look.as_ref()
-            .map_or(String::new(), |l| format!(" · {}", describe_bake_look(l)))
+    // Each look after its signal's numbers: 5xx looks on the 5xx row, the rest on the
+    // latency row, named where the row's name does not say what they count.
+    let looks = |errors: bool| {
+        a.looks
+            .iter()
+            .filter(|(row, _)| (row.parts().1 == LookedEvents::Errors) == errors)
+            .map(|(row, look)| match row.parts().1 {
+                LookedEvents::Errors | LookedEvents::Slow => format!(" · {look}"),
+                events => format!(" · {}: {look}", events.label()),
+            })
+            .collect::<String>()
     };
     let errors_numbers = match &a.errors_test {
         Some(t) => format!("{} · {window}", words::test_numbers(t)),
         None => window,
-    } + &look(&a.errors_look)
-        + &history
-        + &bake_look(&a.errors_bake_look);
+    } + &looks(true);
     let latency_numbers = a.latency_test.as_ref().map_or(String::new(), |t| {
         format!("slow requests: {}", words::test_numbers(t))
-    }) + &look(&a.latency_look)
-        + &a.very_slow_look.as_ref().map_or(String::new(), |l| {
-            format!(" · very slow requests: {}", describe_look(l))
-        })
-        + &a.approach_look.as_ref().map_or(String::new(), |l| {
-            format!(" · approaching the ceiling: {}", describe_look(l))
-        })
-        + &bake_look(&a.latency_bake_look);
+    }) + &looks(false);
     let mut rows = vec![
         ("/healthz", &a.healthz, String::new()),
         ("5xx", &a.errors, errors_numbers),

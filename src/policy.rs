@@ -17,7 +17,4 @@ pub use config::{
     SCALED_EVENTS_PER_MINUTE, SCALED_MAX_EVENTS_PER_MINUTE, VERY_SLOW_MAX_EVENTS_PER_MINUTE,
 };
 pub use verdict::{describe_needed, Breach, Gap, Reason, Signal, Verdict};
-pub use words::{
-    describe_bake_look, describe_history, describe_look, format_e_value, format_probability,
-    look_name, rate,
-};
+pub use words::{format_e_value, format_probability, rate};

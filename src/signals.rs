@@ -4,16 +4,17 @@
 
 use crate::observe::{CountsWindow, Fetched, MinuteCounts, Observations, Probe, VersionCounts};
 use crate::policy::{
-    Breach, CountTest, Gap, LookedEvents, Policy, Signal, Verdict, CLOSING_ALLOWANCE,
+    Breach, BudgetRow, CountTest, Gap, LookedEvents, Policy, Signal, Verdict, CLOSING_ALLOWANCE,
     SCALED_EVENTS_PER_MINUTE, SCALED_MAX_EVENTS_PER_MINUTE,
 };
 use crate::stats::{
-    BakeLook, BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, HistoryLook, HistoryLooks,
-    Look, LookKind, PairCounts, RatioSummary, RatioTest, ScheduledLooks, DEFAULT_BASE_RATE_FLOOR,
+    BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, ExactLooks, HistoryLooks, LookKind,
+    LookOutcome, PairCounts, RatioSummary, RatioTest, Reference, ScheduledLooks,
+    DEFAULT_BASE_RATE_FLOOR,
 };
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Failed reads of the baseline window before the history looks give up.
 pub const MAX_HISTORY_FAILURES: u32 = 3;
@@ -165,20 +166,8 @@ pub struct Assessment {
     pub errors_test: Option<RatioSummary>,
     /// Slow-request test numbers.
     pub latency_test: Option<RatioSummary>,
-    /// The latest scheduled look of the 5xx split test, if one was taken.
-    pub errors_look: Option<Look>,
-    /// The latest scheduled look of the slow-request split test.
-    pub latency_look: Option<Look>,
-    /// The latest scheduled look of very slow requests.
-    pub very_slow_look: Option<Look>,
-    /// The latest scheduled look of requests approaching the ceiling.
-    pub approach_look: Option<Look>,
-    /// The latest history look of the 5xx split test.
-    pub errors_history: Option<HistoryLook>,
-    /// The latest bake look of 5xx.
-    pub errors_bake_look: Option<BakeLook>,
-    /// The latest bake look of slow requests.
-    pub latency_bake_look: Option<BakeLook>,
+    /// The latest look of each exact test that has taken one, by its budget row.
+    pub looks: BTreeMap<BudgetRow, LookOutcome>,
     /// Trailing-window totals behind the 5xx ceiling.
     pub window: PairTotals,
 }
@@ -527,7 +516,7 @@ impl SignalState {
         if self.errors_bake.is_none() {
             // The reference is the old version's rate over every split minute of the rollout.
             let (errors, slow) = (self.errors.summary(), self.slow.summary());
-            let reference = |s: &RatioSummary| Baseline {
+            let reference = |s: &RatioSummary| Reference {
                 minutes: self.split_minutes,
                 requests: s.old_total,
                 bad: s.old_bad,
@@ -615,31 +604,22 @@ impl SignalState {
         } else {
             (Some(split.0.clone()), Some(split.1.clone()))
         };
-        let looked = |looks: &ScheduledLooks, counted| {
-            looks
-                .rejected()
-                .map_or(Verdict::Healthy, |look| policy.judge_look(counted, look))
-        };
-        let history = self
-            .errors_history
-            .rejected()
-            .map_or(Verdict::Healthy, |look| policy.judge_history(look));
-        let baked = |looks: &BakeLooks, signal| {
-            looks.rejected().map_or(Verdict::Healthy, |look| {
-                policy.judge_bake_look(signal, look)
-            })
-        };
-        let errors = self
-            .errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test)
-            .worst(looked(&self.errors_looks, LookedEvents::Errors))
-            .worst(history)
-            .worst(baked(&self.errors_bake_looks, LookedEvents::Errors));
-        let latency = self
-            .latency_verdict(policy, facts, &split.1, &bake.1, &latency_test)
-            .worst(looked(&self.slow_looks, LookedEvents::Slow))
-            .worst(looked(&self.very_slow_looks, LookedEvents::VerySlow))
-            .worst(looked(&self.approach_looks, LookedEvents::Approaching))
-            .worst(baked(&self.slow_bake_looks, LookedEvents::Slow));
+        let mut errors =
+            self.errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test);
+        let mut latency = self.latency_verdict(policy, facts, &split.1, &bake.1, &latency_test);
+        let mut looks = BTreeMap::new();
+        for (row, exact) in self.exact_looks() {
+            if let Some(look) = exact.rejected() {
+                let verdict = policy.judge_look(row, look);
+                match row.parts().1 {
+                    LookedEvents::Errors => errors = errors.worst(verdict),
+                    _ => latency = latency.worst(verdict),
+                }
+            }
+            if let Some(look) = exact.latest() {
+                looks.insert(row, look.clone());
+            }
+        }
         let queue = policy.queue.as_ref().map(|t| self.queue_verdict(t, facts));
         Assessment {
             healthz,
@@ -648,15 +628,23 @@ impl SignalState {
             queue,
             errors_test,
             latency_test,
-            errors_look: self.errors_looks.latest().cloned(),
-            latency_look: self.slow_looks.latest().cloned(),
-            very_slow_look: self.very_slow_looks.latest().cloned(),
-            approach_look: self.approach_looks.latest().cloned(),
-            errors_history: self.errors_history.latest().cloned(),
-            errors_bake_look: self.errors_bake_looks.latest().cloned(),
-            latency_bake_look: self.slow_bake_looks.latest().cloned(),
+            looks,
             window,
         }
+    }
+
+    /// Every exact test with its budget row: 5xx first, then latency, each split before bake
+    /// (the order its reasons are told in).
+    pub fn exact_looks(&self) -> [(BudgetRow, &dyn ExactLooks); 7] {
+        [
+            (BudgetRow::ErrorsSplitLooks, &self.errors_looks),
+            (BudgetRow::ErrorsSplitHistory, &self.errors_history),
+            (BudgetRow::ErrorsBakeLooks, &self.errors_bake_looks),
+            (BudgetRow::SlowSplitLooks, &self.slow_looks),
+            (BudgetRow::VerySlowSplitLooks, &self.very_slow_looks),
+            (BudgetRow::ApproachingSplitLooks, &self.approach_looks),
+            (BudgetRow::SlowBakeLooks, &self.slow_bake_looks),
+        ]
     }
 
     fn errors_verdict(

@@ -14,6 +14,7 @@ mod counts;
 mod history;
 pub mod infinite_as_null;
 mod looks;
+mod outcome;
 mod power;
 mod prior;
 mod ratio_test;
@@ -24,15 +25,14 @@ mod summary;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use bake_looks::{BakeLook, BakeLooks, BakeSkipped};
+pub use bake_looks::{BakeLooks, Reference};
 pub use bake_test::BakeTest;
 pub use bursts::{BurstScale, Burstiness, SeriesTotals};
 pub use config::{RatioTestConfig, StatsError, DEFAULT_BASE_RATE_FLOOR};
 pub use counts::PairCounts;
-pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped, DRIFT_CHECK_ALPHA};
-pub use looks::{
-    Look, LookKind, LookSkipped, RobustLook, ScheduledLooks, MAX_EVENTS as LOOKS_MAX_EVENTS,
-};
+pub use history::{Baseline, HistoryLooks, DRIFT_CHECK_ALPHA};
+pub use looks::{ScheduledLooks, MAX_EVENTS as LOOKS_MAX_EVENTS};
+pub use outcome::{Against, ExactLooks, LookKind, LookOutcome, RobustLook, Skipped};
 pub use power::conditional_power;
 pub use prior::default_prior;
 pub use ratio_test::RatioTest;

@@ -103,14 +103,22 @@ fn decided(state: &RolloutState, actions: &[Action]) -> Value {
     })
 }
 
+/// What the steps make of what the previous release wrote, as this release's types read it
+/// back: nothing the steps keep is lost in decoding.
+fn upgraded(written: &Value) -> Value {
+    let mut want = as_recorded(written);
+    let version = want.get("schema").and_then(Value::as_u64).unwrap_or(0) as u32;
+    schema::upgrade(&mut want, version);
+    want
+}
+
 #[test]
-fn every_rollout_the_previous_release_stored_reads_as_it_was_written() {
+fn every_rollout_the_previous_release_stored_reads_as_it_was_written_after_the_steps() {
     for f in fixtures("v1") {
         let read = schema::decode_value(f.stored.clone()).expect(&f.name);
         assert_eq!(read.upgraded_from, None, "{}", f.name);
-        let mut want = as_recorded(&f.stored);
-        want["schema"] = json!(CURRENT);
-        assert_eq!(as_recorded(&read), want, "{}", f.name);
+        assert_eq!(as_recorded(&read), upgraded(&f.stored), "{}", f.name);
+        assert_eq!(read.schema, CURRENT);
     }
 }
 
@@ -118,8 +126,7 @@ fn every_rollout_the_previous_release_stored_reads_as_it_was_written() {
 fn a_rollout_stored_before_its_fields_existed_reads_as_serde_filled_them() {
     for f in fixtures("v0") {
         let read = schema::decode_value(f.stored.clone()).expect(&f.name);
-        let mut want = f.read_by_previous_release.expect("what it read");
-        want["schema"] = json!(CURRENT);
+        let want = upgraded(&f.read_by_previous_release.expect("what it read"));
         assert_eq!(as_recorded(&read), want, "{}", f.name);
     }
 }
@@ -413,4 +420,49 @@ fn the_controller_pauses_a_rollout_from_a_later_gate_and_stores_it_in_its_own_sc
         .expect("abort applies");
     assert!(matches!(aborted.state.phase, Phase::Aborted { .. }));
     assert_eq!(*world.live.borrow(), [(OLD.to_string(), 100.0)]);
+}
+
+#[test]
+fn an_audit_row_with_the_previous_releases_looks_reads_with_them_keyed_by_budget_row() {
+    let f = fixtures("v1")
+        .into_iter()
+        .find(|f| f.name.contains("mid-split"))
+        .expect("the mid-split fixture");
+    let old = f.stored["state"]["last_assessment"].clone();
+    let state = schema::decode_value(f.stored.clone()).expect("reads").state;
+    let step = f.steps.into_iter().next().expect("a step");
+    let (_, actions) = rollout::step(state, step.input, step.now);
+    let event = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::RecordEvent(e) if e.assessment.is_some() => Some(e),
+            _ => None,
+        })
+        .expect("a tick's audit event");
+    let mut row = serde_json::to_value(event).expect("encodes");
+    row["assessment"] = old.clone();
+    let read = schema::decode_event(&row.to_string()).expect("an old row reads");
+    let looks = read.assessment.expect("its assessment").looks;
+    let rows: Vec<String> = looks.keys().map(|r| r.to_string()).collect();
+    assert_eq!(
+        rows,
+        [
+            "errors_split_looks",
+            "errors_split_history",
+            "slow_split_looks",
+            "approaching_split_looks",
+            "very_slow_split_looks"
+        ]
+    );
+    let p = |v: &Value| v["p_value"].as_f64();
+    assert_eq!(
+        looks.values().map(|l| Some(l.p_value)).collect::<Vec<_>>(),
+        [
+            p(&old["errors_look"]),
+            p(&old["errors_history"]),
+            p(&old["latency_look"]),
+            p(&old["approach_look"]),
+            p(&old["very_slow_look"]),
+        ]
+    );
 }

@@ -37,6 +37,18 @@ pub enum LookedEvents {
     Approaching,
 }
 
+impl LookedEvents {
+    /// The events in words, as messages name a look's signal ("very slow requests").
+    pub fn label(self) -> &'static str {
+        match self {
+            LookedEvents::Errors => "5xx",
+            LookedEvents::Slow => "latency",
+            LookedEvents::VerySlow => "very slow requests",
+            LookedEvents::Approaching => "requests approaching the ceiling",
+        }
+    }
+}
+
 /// How a test decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

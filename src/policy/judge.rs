@@ -2,29 +2,36 @@
 //! unhealthy with the reason and its numbers, or inconclusive with why). Missing data is
 //! never healthy.
 
-use super::words::{
-    burst_scaled, describe_bake_look, describe_history, describe_look, format_e_value, pct, rate,
-};
+use super::words::{burst_scaled, format_e_value, pct, rate};
 use super::{
-    Breach, Gap, LookedEvents, Policy, QueueThresholds, Reason, Signal, Verdict, CEILING_Z,
+    Breach, BudgetRow, Gap, LookedEvents, Policy, QueueThresholds, Reason, Signal, Verdict,
+    CEILING_Z,
 };
 use crate::observe::{Probe, QueueMetrics, VersionLatency};
-use crate::stats::{BakeLook, HistoryLook, Look, RatioSummary};
+use crate::stats::{Against, LookOutcome, RatioSummary};
 
 impl Policy {
-    /// A scheduled look that rejected: unhealthy, with the counts and the exact p-value.
-    pub fn judge_look(&self, counted: LookedEvents, look: &Look) -> Verdict {
-        let (signal, what) = self.looked_events(counted);
-        let (observed, limit) = match look.robust.as_ref().filter(|r| r.rejected) {
-            Some(r) => (r.p_value, r.alpha),
-            None => (look.p_value, look.alpha),
+    /// A look of `row` that rejected: unhealthy, with the counts and the p-value that
+    /// decided, whatever kind of look it was.
+    pub fn judge_look(&self, row: BudgetRow, look: &LookOutcome) -> Verdict {
+        let (signal, what) = self.looked_events(row.parts().1);
+        let (observed, limit) = look.deciding();
+        let detail = match &look.against {
+            Against::OldVersion { .. } => {
+                format!("new version worse than old in {what} at the {look}")
+            }
+            Against::Baseline { margin, .. } => format!(
+                "new version's {what} above {margin}× the old version's own rate before the \
+                 rollout, and above the old version's during the split: {look}"
+            ),
+            Against::Reference { margin, .. } => format!(
+                "new version's {what} at 100% above {margin}× the old version's rate during \
+                 the split: {look}"
+            ),
         };
         Verdict::unhealthy(Reason {
             signal,
-            detail: format!(
-                "new version worse than old in {what} at the {}",
-                describe_look(look)
-            ),
+            detail,
             observed,
             limit,
         })
@@ -50,37 +57,6 @@ impl Policy {
                 ),
             ),
         }
-    }
-
-    /// A bake look that rejected: unhealthy, with the bake's rate against the reference's.
-    pub fn judge_bake_look(&self, counted: LookedEvents, look: &BakeLook) -> Verdict {
-        let (signal, what) = self.looked_events(counted);
-        Verdict::unhealthy(Reason {
-            signal,
-            detail: format!(
-                "new version's {what} at 100% above {}× the old version's rate during the \
-                 split: {}",
-                look.margin,
-                describe_bake_look(look)
-            ),
-            observed: look.p_value,
-            limit: look.alpha,
-        })
-    }
-
-    /// A 5xx history look that rejected: unhealthy, with the rates against the baseline's.
-    pub fn judge_history(&self, look: &HistoryLook) -> Verdict {
-        Verdict::unhealthy(Reason {
-            signal: Signal::Errors,
-            detail: format!(
-                "new version's 5xx above {}× the old version's own rate before the \
-                 rollout, and above the old version's during the split: {}",
-                look.margin,
-                describe_history(look)
-            ),
-            observed: look.p_value,
-            limit: look.alpha,
-        })
     }
 
     /// `/healthz`: unhealthy after `healthz_failures` consecutive failures; healthy only when

@@ -4,9 +4,11 @@
 //!
 //! Version 0 is a rollout stored before versions existed (no `schema` field), by the release
 //! at 4c8fa47 or an earlier one. Version 1 is 4c8fa47's form with `schema: 1`; step 0 → 1
-//! fills the fields that earlier releases lacked (`v0`).
+//! fills the fields that earlier releases lacked (`v0`). Version 2 has one kind of look;
+//! step 1 → 2 rewrites the three look types as it (`v1`).
 
 mod v0;
+mod v1;
 
 use super::transitions::pause;
 use super::{Action, AuditEvent, PauseReason, Phase, RolloutState, Stage};
@@ -20,7 +22,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The stored form this gate writes.
-pub const CURRENT: u32 = 1;
+pub const CURRENT: u32 = 2;
 
 /// The oldest version the steps migrate from. A change no step can carry over (evidence
 /// whose meaning changed) raises it to the version that change makes, and rollouts stored
@@ -31,6 +33,8 @@ const MIGRATES_FROM: u32 = 0;
 const STEPS: [fn(&mut Value); (CURRENT - MIGRATES_FROM) as usize] = [
     // 0 → 1: the fields added before schema versions existed.
     v0::fill_fields_added_before_versions,
+    // 1 → 2: one kind of look.
+    v1::looks_become_one_kind,
 ];
 
 /// Why a stored rollout (or audit row) could not be read.
@@ -78,24 +82,32 @@ pub fn decode_value(mut stored: Value) -> Result<StoredRollout, SchemaError> {
     if !(MIGRATES_FROM..=CURRENT).contains(&schema) {
         return set_evidence_aside(&stored, schema);
     }
-    for step in &STEPS[(schema - MIGRATES_FROM) as usize..] {
-        step(&mut stored);
+    upgrade(&mut stored, schema);
+    StoredRollout::deserialize(&stored).map_err(|e| undecodable(schema, e))
+}
+
+/// Applies every step after `schema` (from `MIGRATES_FROM` to `CURRENT`) to a stored
+/// rollout, which then reads as `CURRENT`'s form.
+pub fn upgrade(stored: &mut Value, schema: u32) {
+    let from = schema.clamp(MIGRATES_FROM, CURRENT);
+    for step in &STEPS[(from - MIGRATES_FROM) as usize..] {
+        step(stored);
     }
     if let Some(fields) = stored.as_object_mut() {
         fields.insert("schema".into(), CURRENT.into());
     }
-    StoredRollout::deserialize(&stored).map_err(|e| undecodable(schema, e))
 }
 
-/// Reads one audit-log row. Rows carry no version: each is kept as it was written, and the
-/// fields added before versions existed are filled in (a no-op on every later row), so a
-/// change to the form of an audit event needs rows to carry a version first.
+/// Reads one audit-log row. Rows carry no version: each is kept as it was written, the
+/// fields added before versions existed are filled in (a no-op on every later row), and an
+/// assessment with one field per look (version 1's) gets its looks keyed by budget row.
 ///
 /// # Errors
 /// The row is not JSON or does not decode.
 pub fn decode_event(text: &str) -> Result<AuditEvent, SchemaError> {
     let mut event = serde_json::from_str(text).map_err(|e| SchemaError::NotJson(e.to_string()))?;
     v0::fill_event_fields_added_before_versions(&mut event);
+    v1::event_looks_become_one_kind(&mut event);
     AuditEvent::deserialize(&event).map_err(|e| undecodable(0, e))
 }
 

@@ -9,8 +9,7 @@ use super::{
 };
 use crate::observe::{Fetched, LiveDeployment, Observations};
 use crate::policy::{
-    describe_bake_look, describe_history, describe_look, describe_needed, format_e_value, Gap,
-    Reason, SchedulePoint, Signal, Spend, Verdict,
+    describe_needed, format_e_value, Gap, Reason, SchedulePoint, Signal, Spend, Verdict,
 };
 use crate::rollout::deployment::ReadEffect;
 use crate::signals::{Assessment, TickFacts, MAX_HISTORY_FAILURES};
@@ -467,27 +466,8 @@ pub(super) fn verdict_lines(a: &Assessment) -> Vec<String> {
         });
         lines.push(format!("{name}: {verdict}{numbers}"));
     }
-    let looks = [
-        ("5xx", &a.errors_look),
-        ("latency", &a.latency_look),
-        ("very slow requests", &a.very_slow_look),
-        ("requests approaching the ceiling", &a.approach_look),
-    ];
-    for (name, look) in looks {
-        if let Some(look) = look {
-            lines.push(format!("{name}: {}", describe_look(look)));
-        }
-    }
-    if let Some(look) = &a.errors_history {
-        lines.push(format!("5xx: {}", describe_history(look)));
-    }
-    for (name, look) in [
-        ("5xx", &a.errors_bake_look),
-        ("latency", &a.latency_bake_look),
-    ] {
-        if let Some(look) = look {
-            lines.push(format!("{name}: {}", describe_bake_look(look)));
-        }
+    for (row, look) in &a.looks {
+        lines.push(format!("{}: {look}", row.parts().1.label()));
     }
     if let Some(queue) = &a.queue {
         lines.push(format!("queue: {queue}"));

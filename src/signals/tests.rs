@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::observe::{CountsWindow, VersionLatency};
+use crate::stats::{Against, ExactLooks};
 
 const T0: Timestamp = Timestamp::from_millis(1_795_773_600_000);
 
@@ -204,10 +205,16 @@ fn bake_minutes_feed_the_bake_test_against_the_split_reference() {
     // The bake looks got the same reference, over the three split minutes.
     state.bake_look(1.0);
     let look = state.errors_bake_looks.latest().expect("a bake look");
-    let reference = look.reference.expect("reference");
+    let Against::Reference {
+        reference: Some(reference),
+        ..
+    } = look.against
+    else {
+        panic!("a bake look has its reference: {look:?}");
+    };
     assert_eq!((reference.minutes, reference.bad), (3, 27.0));
-    assert_eq!((look.new_bad, look.new_requests), (2, 200.0));
-    assert!(look.closing && !look.rejected, "{look:?}");
+    assert_eq!((look.new_bad, look.new_requests().unwrap()), (2, 200.0));
+    assert!(look.closing() && !look.rejected, "{look:?}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::run::{finish, RunOutcome};
 use super::scenario::Scenario;
 use super::traffic::{tick_time, World};
 use crate::policy::{CountTest, Policy, Signal};
-use crate::stats::{conditional_power, PairCounts, RatioTest, DEFAULT_BASE_RATE_FLOOR};
+use crate::stats::{conditional_power, ExactLooks, PairCounts, RatioTest, DEFAULT_BASE_RATE_FLOOR};
 
 /// Flagger's builtin `request-success-rate` threshold (`thresholdRange.min: 99`).
 pub const FLAGGER_MIN_SUCCESS_PERCENT: f64 = 99.0;

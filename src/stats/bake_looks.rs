@@ -5,11 +5,13 @@
 //! burstiness first. Pure and sync. Method and validity: docs/statistics.md, "The bake".
 
 use super::counts::round_count;
+use super::history::rate_exceedance;
 use super::looks::MAX_EVENTS;
+use super::outcome::{Against, ExactLooks, LookKind, LookOutcome, Skipped};
 use super::power::conditional_power;
 use super::special::normal_cdf;
 use super::spending::spend;
-use super::{Baseline, Burstiness, SeriesTotals};
+use super::{Burstiness, SeriesTotals};
 use serde::{Deserialize, Serialize};
 
 /// The bake looks of one count signal.
@@ -30,7 +32,7 @@ pub struct BakeLooks {
     /// Skip when the bake or the reference averaged more bad events a minute than this.
     max_events_per_minute: f64,
     /// The old version over the split, set when the bake starts.
-    reference: Option<Baseline>,
+    reference: Option<Reference>,
     /// The new version's requests and bad events over the bake minutes (per sample, raw).
     new_requests: f64,
     new_bad: u64,
@@ -40,7 +42,7 @@ pub struct BakeLooks {
     /// Allowance spent so far.
     spent: f64,
     /// The latest look (the rejecting one, once one rejects).
-    latest: Option<BakeLook>,
+    latest: Option<LookOutcome>,
     /// Burst scaling of both sides (`scale_for_bursts`; `None`: raw counts).
     #[serde(default)]
     burst_scaling: Option<BakeScaling>,
@@ -76,7 +78,7 @@ impl BakeScaling {
     }
 
     /// The split's sum scaled: `events_per_minute` and `max_events` bound what it keeps.
-    fn reference(&self, events_per_minute: f64, max_events: f64) -> Baseline {
+    fn reference(&self, events_per_minute: f64, max_events: f64) -> Reference {
         let r = &self.reference;
         let divisor = r.divisor(
             &self.bursts,
@@ -86,7 +88,7 @@ impl BakeScaling {
         );
         // Rounded up: a higher reference rate only makes the looks more cautious.
         let (requests, bad) = r.scaled(divisor, f64::ceil);
-        Baseline {
+        Reference {
             minutes: r.minutes,
             requests,
             bad,
@@ -98,53 +100,42 @@ impl BakeScaling {
 /// reference already scaled, and one divisor for every bake minute.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EProcessScaling {
-    pub reference: Baseline,
+    pub reference: Reference,
     pub bake_divisor: f64,
 }
 
-/// One bake look's outcome, with the numbers behind it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BakeLook {
-    /// 1-based count of looks taken.
-    pub number: u32,
-    /// The bake's closing look (all of the α left).
-    pub closing: bool,
-    /// The new version's bad events and requests over the bake so far.
-    pub new_bad: u64,
-    pub new_requests: f64,
-    /// The old version's counts over the split.
-    pub reference: Option<Baseline>,
-    /// The null's margin.
-    pub margin: f64,
-    /// New-version bad events expected at exactly `margin` × the reference's rate.
-    pub null_mean: f64,
-    /// Exact p-value of `new_bad` under the null (1 when skipped).
-    pub p_value: f64,
-    /// This look's level (its share of the bake looks' α).
-    pub alpha: f64,
-    /// `p_value ≤ alpha`.
-    pub rejected: bool,
-    /// Why nothing was tested, if nothing was.
-    pub skipped: Option<BakeSkipped>,
-    /// Both sides' counts are burst-scaled (`BakeLooks::scale_for_bursts`); the counts
-    /// above are the scaled ones.
-    #[serde(default)]
-    pub scaled: bool,
-    /// When scaled: what the bake's sums were divided by.
-    #[serde(default)]
-    pub divisor: Option<f64>,
+/// The old version's counts over the split: what the bake looks (and the bake e-process)
+/// compare the new version's rate at 100% with. Per sample, like the split's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// Split minutes counted.
+    pub minutes: u32,
+    /// Requests the old version served.
+    pub requests: f64,
+    /// Of those, bad (5xx, or slower than the ceiling).
+    pub bad: f64,
 }
 
-/// Why a bake look tested nothing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "why")]
-pub enum BakeSkipped {
-    /// The split left no reference (the old version served nothing).
-    NoReference,
-    /// No bad events from the new version yet.
-    NoEvents,
-    /// Too many bad events a minute (in the bake or the reference) for the Poisson model.
-    TooManyEvents { per_minute: f64, limit: f64 },
+impl Reference {
+    /// Finite counts with some requests: something a look can compare against.
+    fn is_usable(&self) -> bool {
+        self.requests.is_finite() && self.requests > 0.0 && self.bad.is_finite() && self.bad >= 0.0
+    }
+
+    /// Exact p-value of `bad` events over `requests` against "rate ≤ margin × this one's".
+    fn exceedance(&self, margin: f64, bad: u64, requests: f64) -> f64 {
+        rate_exceedance((self.bad, self.requests), margin, bad, requests)
+    }
+}
+
+impl ExactLooks for BakeLooks {
+    fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    fn latest(&self) -> Option<&LookOutcome> {
+        self.latest.as_ref()
+    }
 }
 
 impl BakeLooks {
@@ -200,7 +191,7 @@ impl BakeLooks {
     /// scaled the minutes counted by `observe_reference`, their sum divided by its inflation
     /// and thinned to `events_per_minute` and to half the looks' `MAX_EVENTS` (so that a long
     /// split leaves the bake room). One without requests is none.
-    pub fn start(&mut self, raw: Baseline) {
+    pub fn start(&mut self, raw: Reference) {
         if self.reference.is_some() {
             return;
         }
@@ -244,28 +235,13 @@ impl BakeLooks {
         })
     }
 
-    /// α of all the bake looks together.
-    pub fn alpha(&self) -> f64 {
-        self.alpha
-    }
-
-    /// The latest look taken, if any.
-    pub fn latest(&self) -> Option<&BakeLook> {
-        self.latest.as_ref()
-    }
-
-    /// The look that rejected, if one did (latched: looks stop after that).
-    pub fn rejected(&self) -> Option<&BakeLook> {
-        self.latest.as_ref().filter(|l| l.rejected)
-    }
-
     fn finished(&self) -> bool {
         self.alpha <= 0.0
             || self.per_minute_scaling.is_some()
             || self
                 .latest
                 .as_ref()
-                .is_some_and(|l| l.rejected || l.closing)
+                .is_some_and(|l| l.rejected || l.closing())
     }
 
     /// Counts one bake minute of the new version (per sample; invalid counts are ignored).
@@ -308,7 +284,7 @@ impl BakeLooks {
     /// Takes a look that may have spent `alpha × allowance` with the earlier ones (`allowance`
     /// in [0, 1], never decreasing; 1 closes the looks), spending the increment. `None` when
     /// finished or when no minute was counted since the last look.
-    pub fn look(&mut self, allowance: f64) -> Option<&BakeLook> {
+    pub fn look(&mut self, allowance: f64) -> Option<&LookOutcome> {
         if self.finished() || self.minutes == self.minutes_at_last_look {
             return None;
         }
@@ -324,13 +300,12 @@ impl BakeLooks {
             _ => 1.0,
         };
         let number = self.latest.as_ref().map_or(1, |l| l.number + 1);
-        self.latest = Some(BakeLook {
+        self.latest = Some(LookOutcome {
+            kind: LookKind::Bake {
+                closing: self.spent >= 1.0,
+            },
             number,
-            closing: self.spent >= 1.0,
             new_bad,
-            new_requests,
-            reference: self.reference,
-            margin: self.margin,
             null_mean,
             p_value,
             alpha,
@@ -338,6 +313,11 @@ impl BakeLooks {
             skipped,
             scaled: divisor.is_some(),
             divisor,
+            against: Against::Reference {
+                new_requests,
+                reference: self.reference,
+                margin: self.margin,
+            },
         });
         self.latest.as_ref()
     }
@@ -354,18 +334,25 @@ impl BakeLooks {
         let latest = self.latest.as_ref()?;
         let untestable = matches!(
             latest.skipped,
-            Some(BakeSkipped::TooManyEvents { .. } | BakeSkipped::NoReference)
+            Some(Skipped::TooManyEvents { .. } | Skipped::NoReference)
         );
         if latest.rejected || untestable {
             return None;
         }
-        let reference = latest.reference?;
+        let Against::Reference {
+            new_requests,
+            reference: Some(reference),
+            ..
+        } = latest.against
+        else {
+            return None;
+        };
         match (self.burst_scaling.as_ref(), latest.divisor) {
             (Some(s), Some(divisor)) => {
-                Some(self.scaled_power(s, latest, &reference, divisor, rho * rate))
+                Some(self.scaled_power(s, latest, new_requests, &reference, divisor, rho * rate))
             }
             _ => Some(conditional_power(
-                latest.new_requests,
+                new_requests,
                 reference.requests,
                 rate,
                 rho,
@@ -380,13 +367,13 @@ impl BakeLooks {
     fn scaled_power(
         &self,
         s: &BakeScaling,
-        look: &BakeLook,
-        reference: &Baseline,
+        look: &LookOutcome,
+        new_requests: f64,
+        reference: &Reference,
         divisor: f64,
         rate: f64,
     ) -> f64 {
-        let rejects =
-            |k: u64| reference.exceedance(self.margin, k, look.new_requests) <= look.alpha;
+        let rejects = |k: u64| reference.exceedance(self.margin, k, new_requests) <= look.alpha;
         // The smallest rejecting count: double past it, then bisect (the p-value falls as
         // the count rises).
         let mut high = (look.null_mean.ceil() as u64).max(1);
@@ -418,21 +405,21 @@ impl BakeLooks {
     }
 
     /// Why a look with `new_bad` bad events in the bake (as tested) tests nothing, if it does.
-    fn skip_reason(&self, new_bad: u64) -> Option<BakeSkipped> {
+    fn skip_reason(&self, new_bad: u64) -> Option<Skipped> {
         let Some(reference) = self.reference else {
-            return Some(BakeSkipped::NoReference);
+            return Some(Skipped::NoReference);
         };
         let bake = new_bad as f64 / f64::from(self.minutes.max(1));
         let split = reference.bad / f64::from(reference.minutes.max(1));
         let per_minute = bake.max(split);
         let events = new_bad as f64 + reference.bad;
         if per_minute > self.max_events_per_minute || events > MAX_EVENTS as f64 {
-            return Some(BakeSkipped::TooManyEvents {
+            return Some(Skipped::TooManyEvents {
                 per_minute,
                 limit: self.max_events_per_minute,
             });
         }
-        (new_bad == 0).then_some(BakeSkipped::NoEvents)
+        (new_bad == 0).then_some(Skipped::NoEvents)
     }
 }
 
@@ -443,8 +430,8 @@ mod tests {
     use crate::sim::validity::models::{self, Bake};
     use crate::sim::validity::{limit, rate};
 
-    fn reference(requests: f64, bad: f64) -> Baseline {
-        Baseline {
+    fn reference(requests: f64, bad: f64) -> Reference {
+        Reference {
             minutes: 20,
             requests,
             bad,
@@ -474,7 +461,7 @@ mod tests {
         fed(&mut looks);
         let look = looks.look(1.0).expect("a look").clone();
         assert_eq!((look.new_bad, look.number), (132, 1));
-        assert!(look.closing && look.rejected, "{look:?}");
+        assert!(look.closing() && look.rejected, "{look:?}");
         assert!(look.p_value < 1e-5, "{}", look.p_value);
         assert!((look.null_mean - 1.5 * 42_151.0 * 96.0 / 84_139.0).abs() < 1e-9);
         assert!(looks.look(1.0).is_none(), "latched");
@@ -514,25 +501,19 @@ mod tests {
         let mut none = BakeLooks::new(0.001, 1.5, 30.0);
         none.observe(6000.0, 60.0);
         let look = none.look(1.0).unwrap();
-        assert_eq!(look.skipped, Some(BakeSkipped::NoReference));
+        assert_eq!(look.skipped, Some(Skipped::NoReference));
         assert!(!look.rejected);
 
         let mut quiet = BakeLooks::new(0.001, 1.5, 30.0);
         quiet.start(reference(84_139.0, 96.0));
         quiet.observe(6000.0, 0.0);
-        assert_eq!(
-            quiet.look(0.5).unwrap().skipped,
-            Some(BakeSkipped::NoEvents)
-        );
+        assert_eq!(quiet.look(0.5).unwrap().skipped, Some(Skipped::NoEvents));
 
         let mut busy = BakeLooks::new(0.001, 1.5, 30.0);
         busy.start(reference(84_139.0, 96.0));
         busy.observe(6000.0, 400.0);
         let look = busy.look(1.0).unwrap();
-        assert!(matches!(
-            look.skipped,
-            Some(BakeSkipped::TooManyEvents { .. })
-        ));
+        assert!(matches!(look.skipped, Some(Skipped::TooManyEvents { .. })));
         assert!(!look.rejected);
 
         let mut off = BakeLooks::new(0.0, 1.5, 30.0);
@@ -556,7 +537,7 @@ mod tests {
         };
         let look = raw.latest().expect("a look");
         assert!(
-            matches!(look.skipped, Some(BakeSkipped::TooManyEvents { .. })) && !look.rejected,
+            matches!(look.skipped, Some(Skipped::TooManyEvents { .. })) && !look.rejected,
             "{look:?}"
         );
         let bake = Bake {
@@ -590,7 +571,9 @@ mod tests {
         late.observe(6000.0, 60.0);
         let look = late.look(1.0).unwrap();
         assert!(!look.scaled && look.divisor.is_none(), "{look:?}");
-        assert_eq!(look.reference, Some(reference(5400.0, 54.0)));
+        assert!(
+            matches!(look.against, Against::Reference { reference: Some(r), .. } if r == reference(5400.0, 54.0))
+        );
 
         // In time: the reference is the scaled split minutes, not the raw totals given.
         let mut early = BakeLooks::new(0.001, 1.5, 30.0);
@@ -620,7 +603,14 @@ mod tests {
         let later = looks.detection_power(0.001, 3.0).expect("a look");
         assert!(early < later && later < 1.0, "{early} {later}");
         let look = looks.latest().unwrap();
-        let exact = conditional_power(look.new_requests, 60_000.0, 0.001, 3.0, 1.5, look.alpha);
+        let exact = conditional_power(
+            look.new_requests().unwrap(),
+            60_000.0,
+            0.001,
+            3.0,
+            1.5,
+            look.alpha,
+        );
         assert_eq!(later, exact);
         // A look skipped for too many events a minute says nothing.
         looks.observe(3000.0, 3000.0);
@@ -659,7 +649,7 @@ mod tests {
         // Bursts cost power: ×2 (a third over the margin) is far from sure, where the raw
         // Poisson counts alone would make it so.
         let raw = conditional_power(
-            look.new_requests * look.divisor.unwrap(),
+            look.new_requests().unwrap() * look.divisor.unwrap(),
             84_000.0,
             0.01,
             2.0,
@@ -729,20 +719,5 @@ mod tests {
         assert!(looks_raw > 2.5 * 0.05, "raw looks {looks_raw}");
         let e_process = rate(20, || scaled.e_process_rejects(&mut rng));
         assert!(e_process <= limit(0.05, 20), "e-process {e_process}");
-    }
-
-    /// Bake looks as the previous release (4c8fa47) stored them: looks at allowances 0.1,
-    /// 0.3 and NaN. They read back and write out byte for byte (written as read
-    /// back once: serde_json may parse a float an ulp off), and the closing look spends what
-    /// it spent there.
-    #[test]
-    fn looks_stored_by_the_previous_release_read_back_unchanged_and_spend_alike() {
-        const STORED: &str = r#"{"alpha":0.000375,"margin":1.5,"max_events_per_minute":30.0,"reference":{"minutes":20,"requests":84139.0,"bad":96.0},"new_requests":18119.0,"new_bad":17,"minutes":3,"minutes_at_last_look":3,"spent":0.3,"latest":{"number":3,"closing":false,"new_bad":17,"new_requests":18119.0,"reference":{"minutes":20,"requests":84139.0,"bad":96.0},"margin":1.5,"null_mean":31.009828973484353,"p_value":0.9945544715435504,"alpha":0.0,"rejected":false,"skipped":null,"scaled":false,"divisor":null},"burst_scaling":null,"reference_minutes":0}"#;
-        const CLOSING: &str = r#"{"number":4,"closing":true,"new_bad":44,"new_requests":24080.0,"reference":{"minutes":20,"requests":84139.0,"bad":96.0},"margin":1.5,"null_mean":41.21180427625715,"p_value":0.390227264772548,"alpha":0.0002625,"rejected":false,"skipped":null,"scaled":false,"divisor":null}"#;
-        let mut looks: BakeLooks = serde_json::from_str(STORED).expect("reads");
-        assert_eq!(serde_json::to_string(&looks).unwrap(), STORED);
-        looks.observe(5961.0, 27.0);
-        let closing = looks.look(1.0).expect("a look");
-        assert_eq!(serde_json::to_string(closing).unwrap(), CLOSING);
     }
 }

@@ -5,9 +5,10 @@
 
 use super::counts::round_count;
 use super::looks::MAX_EVENTS;
+use super::outcome::{Against, ExactLooks, LookKind, LookOutcome, Skipped};
 use super::special::binomial_upper_tail;
 use super::spending::spend;
-use super::{LookKind, PairCounts, ScheduledLooks};
+use super::{PairCounts, ScheduledLooks};
 use serde::{Deserialize, Serialize};
 
 /// The old version's counts over the minutes before the rollout (per sample, like the split's).
@@ -64,54 +65,7 @@ pub struct HistoryLooks {
     /// Allowance spent by the history looks so far.
     spent: f64,
     /// The latest history look (the rejecting one, once one rejects).
-    latest: Option<HistoryLook>,
-}
-
-/// One history look's outcome, with the numbers behind it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HistoryLook {
-    /// Where in the schedule.
-    pub kind: LookKind,
-    /// The new version's bad events and requests over the split so far.
-    pub new_bad: u64,
-    pub new_requests: f64,
-    /// The old version's counts before the rollout (`None`: not read).
-    pub baseline: Option<Baseline>,
-    /// The null's drift margin.
-    pub margin: f64,
-    /// New-version bad events expected at exactly `margin` × the baseline's rate.
-    pub null_mean: f64,
-    /// Exact p-value of `new_bad` under the null (1 when skipped).
-    pub p_value: f64,
-    /// This look's level (its share of the history looks' α).
-    pub alpha: f64,
-    /// The concurrent guard's level, and whether it has rejected "new ≤ old".
-    pub guard_alpha: f64,
-    pub guard_rejected: bool,
-    /// `p_value ≤ alpha` and the guard rejected.
-    pub rejected: bool,
-    /// Why nothing was tested, if nothing was.
-    pub skipped: Option<HistorySkipped>,
-}
-
-/// Why a history look tested nothing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "why")]
-pub enum HistorySkipped {
-    /// The baseline window was not read (yet), or failed, or had no requests.
-    NoBaseline,
-    /// No bad events from the new version yet.
-    NoEvents,
-    /// Too many bad events a minute (in the split or the window) for the Poisson model
-    /// across hours.
-    TooManyEvents { per_minute: f64, limit: f64 },
-    /// The old version's own rate during the split is above `margin` × the baseline's
-    /// (p-value ≤ `DRIFT_CHECK_ALPHA`): the baseline no longer describes it.
-    Drifted {
-        old_bad: u64,
-        old_requests: f64,
-        p_value: f64,
-    },
+    latest: Option<LookOutcome>,
 }
 
 /// Level of the drift check: a history look is skipped while the old version's split-time
@@ -135,9 +89,28 @@ impl Baseline {
     /// conditional on those events plus this one's (rounded up: more reference events only
     /// make the test more cautious).
     pub(super) fn exceedance(&self, margin: f64, bad: u64, requests: f64) -> f64 {
-        let h = round_count(self.bad.ceil());
-        let p0 = margin * requests / (margin * requests + self.requests);
-        binomial_upper_tail(bad.saturating_add(h), p0, bad)
+        rate_exceedance((self.bad, self.requests), margin, bad, requests)
+    }
+}
+
+/// Exact p-value of `bad` events over `requests` against "rate ≤ margin × the old version's",
+/// the old version's (bad, requests) counted elsewhere, conditional on both sides' events
+/// (the old side's rounded up: more of them only make the test more cautious). The history
+/// looks' baseline and the bake looks' reference both test this way.
+pub(super) fn rate_exceedance(old: (f64, f64), margin: f64, bad: u64, requests: f64) -> f64 {
+    let (old_bad, old_requests) = old;
+    let h = round_count(old_bad.ceil());
+    let p0 = margin * requests / (margin * requests + old_requests);
+    binomial_upper_tail(bad.saturating_add(h), p0, bad)
+}
+
+impl ExactLooks for HistoryLooks {
+    fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    fn latest(&self) -> Option<&LookOutcome> {
+        self.latest.as_ref()
     }
 }
 
@@ -172,16 +145,6 @@ impl HistoryLooks {
         self.baseline.as_ref()
     }
 
-    /// The latest history look taken, if any.
-    pub fn latest(&self) -> Option<&HistoryLook> {
-        self.latest.as_ref()
-    }
-
-    /// The history look that rejected, if one did (latched: looks stop after that).
-    pub fn rejected(&self) -> Option<&HistoryLook> {
-        self.latest.as_ref().filter(|l| l.rejected)
-    }
-
     fn finished(&self) -> bool {
         self.alpha <= 0.0
             || self
@@ -206,7 +169,7 @@ impl HistoryLooks {
     /// Takes the guard's look of `kind` at `allowance` and, at a step end or the closing
     /// look, a history look spending `alpha` × the allowance added since the last one.
     /// Returns the history look, if one was taken.
-    pub fn look(&mut self, kind: LookKind, allowance: f64) -> Option<&HistoryLook> {
+    pub fn look(&mut self, kind: LookKind, allowance: f64) -> Option<&LookOutcome> {
         if self.finished() {
             return None;
         }
@@ -229,19 +192,25 @@ impl HistoryLooks {
             (None, Some(b)) => b.exceedance(self.margin, self.new_bad, self.new_requests),
             _ => 1.0,
         };
-        self.latest = Some(HistoryLook {
+        self.latest = Some(LookOutcome {
             kind,
+            // The guard takes every look the history looks take, and the interims too.
+            number: self.guard.latest().map_or(0, |l| l.number),
             new_bad: self.new_bad,
-            new_requests: self.new_requests,
-            baseline: self.baseline,
-            margin: self.margin,
             null_mean,
             p_value,
             alpha,
-            guard_alpha: self.guard_alpha(),
-            guard_rejected,
             rejected: skipped.is_none() && alpha > 0.0 && p_value <= alpha && guard_rejected,
             skipped,
+            scaled: false,
+            divisor: None,
+            against: Against::Baseline {
+                new_requests: self.new_requests,
+                baseline: self.baseline,
+                margin: self.margin,
+                guard_alpha: self.guard_alpha(),
+                guard_rejected,
+            },
         });
         self.latest.as_ref()
     }
@@ -250,25 +219,25 @@ impl HistoryLooks {
         self.guard.alpha()
     }
 
-    fn skip_reason(&self) -> Option<HistorySkipped> {
+    fn skip_reason(&self) -> Option<Skipped> {
         let Some(baseline) = self.baseline else {
-            return Some(HistorySkipped::NoBaseline);
+            return Some(Skipped::NoBaseline);
         };
         let split_events = self.new_bad.saturating_add(self.old_bad) as f64;
         let split = split_events / f64::from(self.minutes.max(1));
         let window = baseline.bad / f64::from(baseline.minutes.max(1));
         let per_minute = split.max(window);
         if per_minute > self.max_events_per_minute || split_events > MAX_EVENTS as f64 {
-            return Some(HistorySkipped::TooManyEvents {
+            return Some(Skipped::TooManyEvents {
                 per_minute,
                 limit: self.max_events_per_minute,
             });
         }
         if self.new_bad == 0 {
-            return Some(HistorySkipped::NoEvents);
+            return Some(Skipped::NoEvents);
         }
         let drift_p = baseline.exceedance(self.margin, self.old_bad, self.old_requests);
-        (drift_p <= DRIFT_CHECK_ALPHA).then_some(HistorySkipped::Drifted {
+        (drift_p <= DRIFT_CHECK_ALPHA).then_some(Skipped::Drifted {
             old_bad: self.old_bad,
             old_requests: self.old_requests,
             p_value: drift_p,
@@ -322,7 +291,7 @@ mod tests {
         looks.observe(minute(360.0, 8.0, 840.0, 0.0));
         let look = looks.look(LookKind::Closing, 1.0).unwrap();
         assert!(
-            look.guard_rejected && look.p_value < 0.002 && look.rejected,
+            look.guard_rejected() && look.p_value < 0.002 && look.rejected,
             "{look:?}"
         );
 
@@ -334,7 +303,7 @@ mod tests {
         lone.observe(minute(1000.0, 1.0, 1000.0, 0.0));
         let look = lone.look(LookKind::Closing, 1.0).unwrap();
         assert!(
-            look.p_value < 0.002 && !look.guard_rejected && !look.rejected,
+            look.p_value < 0.002 && !look.guard_rejected() && !look.rejected,
             "{look:?}"
         );
 
@@ -346,10 +315,7 @@ mod tests {
         shared.observe(minute(360.0, 8.0, 840.0, 19.0));
         let look = shared.look(LookKind::Closing, 1.0).unwrap();
         assert!(
-            matches!(
-                look.skipped,
-                Some(HistorySkipped::Drifted { old_bad: 19, .. })
-            ),
+            matches!(look.skipped, Some(Skipped::Drifted { old_bad: 19, .. })),
             "{look:?}"
         );
         assert!(!look.rejected);
@@ -363,7 +329,7 @@ mod tests {
         assert!(looks.look(LookKind::Interim { step: 0 }, 0.1).is_none());
         let first = looks.look(LookKind::StepEnd { step: 0 }, 0.5).unwrap();
         assert!((first.alpha - 0.005).abs() < 1e-15, "{first:?}");
-        assert_eq!(first.skipped, Some(HistorySkipped::NoEvents));
+        assert_eq!(first.skipped, Some(Skipped::NoEvents));
         looks.observe(minute(500.0, 1.0, 500.0, 1.0));
         let closing = looks.look(LookKind::Closing, 0.7).unwrap();
         assert!((closing.alpha - 0.005).abs() < 1e-15, "{closing:?}");
@@ -376,17 +342,14 @@ mod tests {
         none.set_baseline(baseline(0.0, 0.0));
         none.observe(minute(360.0, 8.0, 840.0, 0.0));
         let look = none.look(LookKind::Closing, 1.0).unwrap();
-        assert_eq!(look.skipped, Some(HistorySkipped::NoBaseline));
+        assert_eq!(look.skipped, Some(Skipped::NoBaseline));
         assert!(!look.rejected);
 
         let mut busy = HistoryLooks::new(0.01, 1.5, 0.05, 1.0, 30.0);
         busy.set_baseline(baseline(1e7, 180.0 * 40.0));
         busy.observe(minute(360.0, 8.0, 840.0, 0.0));
         let look = busy.look(LookKind::Closing, 1.0).unwrap();
-        assert!(matches!(
-            look.skipped,
-            Some(HistorySkipped::TooManyEvents { .. })
-        ));
+        assert!(matches!(look.skipped, Some(Skipped::TooManyEvents { .. })));
         assert!(!look.rejected);
     }
 
@@ -401,7 +364,7 @@ mod tests {
         assert!(looks.look(LookKind::Interim { step: 0 }, 0.2).is_none());
         let look = looks.look(LookKind::StepEnd { step: 0 }, 0.5).unwrap();
         assert!(
-            matches!(look.skipped, Some(HistorySkipped::TooManyEvents { per_minute, .. }) if per_minute == 40.0),
+            matches!(look.skipped, Some(Skipped::TooManyEvents { per_minute, .. }) if per_minute == 40.0),
             "{look:?}"
         );
         assert!(!look.rejected);
@@ -426,19 +389,5 @@ mod tests {
             drifted > stationary,
             "drift beyond the margin is what the guard is for"
         );
-    }
-
-    /// History looks as the previous release (4c8fa47) stored them: a step end at allowance
-    /// 0.4, then three minutes. They read back and write out byte for byte (written as read
-    /// back once: serde_json may parse a float an ulp off), and the closing look spends what
-    /// it spent there.
-    #[test]
-    fn looks_stored_by_the_previous_release_read_back_unchanged_and_spend_alike() {
-        const STORED: &str = r#"{"alpha":0.0005,"margin":1.5,"max_events_per_minute":30.0,"baseline":{"minutes":180,"requests":1080000.0,"bad":1079.0},"guard":{"alpha":0.002,"rho0":1.0,"max_events_per_minute":30.0,"minutes":13,"events":106,"minutes_at_last_look":10,"groups":[{"segment":0,"p0":0.1,"events":7,"new_bad":2},{"segment":1,"p0":0.1,"events":7,"new_bad":2},{"segment":2,"p0":0.1,"events":7,"new_bad":2},{"segment":3,"p0":0.1,"events":7,"new_bad":2},{"segment":4,"p0":0.1,"events":7,"new_bad":2},{"segment":5,"p0":0.1,"events":7,"new_bad":2},{"segment":6,"p0":0.1,"events":7,"new_bad":2},{"segment":7,"p0":0.1,"events":7,"new_bad":2},{"segment":8,"p0":0.1,"events":7,"new_bad":2},{"segment":9,"p0":0.1,"events":7,"new_bad":2},{"segment":10,"p0":0.5,"events":12,"new_bad":9},{"segment":10,"p0":0.5,"events":12,"new_bad":9},{"segment":10,"p0":0.5,"events":12,"new_bad":9}],"boundaries":[6,8,10,11,13,14,16,19,20,22],"latest":{"kind":{"at":"interim","step":0},"number":10,"events":70,"new_bad":20,"null_mean":7.000000000000001,"critical":22,"p_value":0.00010647632207761453,"alpha":0.0001,"rho0":1.0,"rejected":false,"skipped":null,"robust":null,"scaled":false,"divisor":null},"exact_allowance":0.05,"z_minutes":3,"z_sum":0.232379000772445,"z_sum_sq":0.018000000000000002,"z_events":36.0,"z_requests":18000.0,"scaled":false,"new_requests":15000.0,"old_requests":63000.0,"raw_requests":0.0},"new_requests":15000.0,"new_bad":47,"old_requests":63000.0,"old_bad":59,"minutes":13,"spent":0.4,"latest":{"kind":{"at":"step_end","step":0},"new_bad":20,"new_requests":6000.0,"baseline":{"minutes":180,"requests":1080000.0,"bad":1079.0},"margin":1.5,"null_mean":8.991666666666667,"p_value":0.0011139605905225764,"alpha":0.0002,"guard_alpha":0.002,"guard_rejected":false,"rejected":false,"skipped":null}}"#;
-        const CLOSING: &str = r#"{"kind":{"at":"closing"},"new_bad":47,"new_requests":15000.0,"baseline":{"minutes":180,"requests":1080000.0,"bad":1079.0},"margin":1.5,"null_mean":22.479166666666668,"p_value":5.664905542595236e-6,"alpha":0.0003,"guard_alpha":0.002,"guard_rejected":true,"rejected":true,"skipped":null}"#;
-        let mut looks: HistoryLooks = serde_json::from_str(STORED).expect("reads");
-        assert_eq!(serde_json::to_string(&looks).unwrap(), STORED);
-        let closing = looks.look(LookKind::Closing, 0.9).expect("a look");
-        assert_eq!(serde_json::to_string(closing).unwrap(), CLOSING);
     }
 }

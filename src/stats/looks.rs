@@ -7,6 +7,7 @@
 mod pmf;
 
 use super::counts::round_count;
+use super::outcome::{Against, ExactLooks, LookKind, LookOutcome, RobustLook, Skipped};
 use super::power::conditional_power;
 use super::special::student_t_upper_tail;
 use super::PairCounts;
@@ -56,7 +57,7 @@ pub struct ScheduledLooks {
     /// Critical value of every look taken so far, in order (`None`: skipped).
     boundaries: Vec<Option<u64>>,
     /// The latest look (once one rejects, no other is taken: it stays the latest).
-    latest: Option<Look>,
+    latest: Option<LookOutcome>,
     /// Cumulative allowance of the latest look that tested (the exact looks' share spent).
     #[serde(default)]
     exact_allowance: f64,
@@ -99,96 +100,14 @@ struct Group {
     new_bad: u64,
 }
 
-/// Where in the schedule a look is taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "at")]
-pub enum LookKind {
-    /// A tick within split step `step` (0-based) before the end of its dwell, or while it
-    /// holds after it: a small share of the budget, for large regressions.
-    Interim { step: usize },
-    /// The end of split step `step`'s dwell: the step's share of the budget.
-    StepEnd { step: usize },
-    /// Every whole split minute counted: the rest of the budget.
-    Closing,
-}
-
-/// One look's outcome, with the numbers behind it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Look {
-    /// Where in the schedule.
-    pub kind: LookKind,
-    /// 1-based count of looks taken so far.
-    pub number: u32,
-    /// Bad events (both versions) in the minutes looked at.
-    pub events: u64,
-    /// Of those, from the new version.
-    pub new_bad: u64,
-    /// New-version bad events expected if the ratio were exactly `rho0`.
-    pub null_mean: f64,
-    /// The look rejects when `new_bad ≥ critical`; `None` when it was skipped.
-    pub critical: Option<u64>,
-    /// Null probability of a rejection by an earlier look or of this look seeing at least
-    /// `new_bad` (1 when skipped).
-    pub p_value: f64,
-    /// α this look and the earlier ones may have spent together.
-    pub alpha: f64,
-    /// The null's ratio.
-    pub rho0: f64,
-    /// `new_bad ≥ critical`.
-    pub rejected: bool,
-    /// Why no boundary was computed, if none was.
-    pub skipped: Option<LookSkipped>,
-    /// The closing look's overdispersion-robust test, when the exact one was skipped for
-    /// too many events a minute.
-    #[serde(default)]
-    pub robust: Option<RobustLook>,
-    /// The counts were scaled down for the old version's burstiness (`BurstScale`).
-    #[serde(default)]
-    pub scaled: bool,
-    /// For scaled counts, the mean divisor over the minutes counted (raw requests over
-    /// scaled ones), so the raw counts can be told.
-    #[serde(default)]
-    pub divisor: Option<f64>,
-}
-
-/// The robust closing look: a one-sided Student t test that the mean per-minute excess of
-/// new-version bad events over "ratio ≤ rho0" is ≤ 0, its variance estimated from the
-/// minutes themselves, so per-version burstiness widens it instead of fooling it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RobustLook {
-    /// Minutes used.
-    pub minutes: u32,
-    /// Mean and standard deviation of the per-minute excess, in Poisson standard deviations
-    /// at the pooled rate (≈ 0 and 1 for a release no worse and Poisson counts; the standard
-    /// deviation grows with burstiness).
-    pub mean_z: f64,
-    pub sd_z: f64,
-    /// t = mean / (sd / √minutes), with `minutes − 1` degrees of freedom.
-    pub t: f64,
-    /// One-sided p-value of `t`.
-    pub p_value: f64,
-    /// The level it was tested at: what the exact looks left of the budget.
-    pub alpha: f64,
-    /// `p_value ≤ alpha`.
-    pub rejected: bool,
-}
-
-impl Look {
-    /// The closing look, over every split minute.
-    pub fn closing(&self) -> bool {
-        self.kind == LookKind::Closing
+impl ExactLooks for ScheduledLooks {
+    fn alpha(&self) -> f64 {
+        self.alpha
     }
-}
 
-/// Why a look tested nothing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "why")]
-pub enum LookSkipped {
-    /// No bad events from either version yet.
-    NoEvents,
-    /// So many bad events per minute that per-version burstiness, not Poisson noise, would
-    /// dominate; the anytime test decides alone there.
-    TooManyEvents { per_minute: f64, limit: f64 },
+    fn latest(&self) -> Option<&LookOutcome> {
+        self.latest.as_ref()
+    }
 }
 
 impl ScheduledLooks {
@@ -224,24 +143,9 @@ impl ScheduledLooks {
                 .is_some_and(|l| l.rejected || l.closing())
     }
 
-    /// The latest look taken, if any.
-    pub fn latest(&self) -> Option<&Look> {
-        self.latest.as_ref()
-    }
-
-    /// α of all the looks together.
-    pub fn alpha(&self) -> f64 {
-        self.alpha
-    }
-
     /// Looks taken so far.
     pub fn count(&self) -> usize {
         self.boundaries.len()
-    }
-
-    /// The look that rejected the null, if one did (latched: looks stop after that).
-    pub fn rejected(&self) -> Option<&Look> {
-        self.latest.as_ref().filter(|l| l.rejected)
     }
 
     /// Promotion evidence from the looks: the probability that an exact look at the α they
@@ -258,7 +162,7 @@ impl ScheduledLooks {
         rho: f64,
     ) -> Option<f64> {
         let latest = self.latest.as_ref()?;
-        if latest.rejected || matches!(latest.skipped, Some(LookSkipped::TooManyEvents { .. })) {
+        if latest.rejected || matches!(latest.skipped, Some(Skipped::TooManyEvents { .. })) {
             return None;
         }
         let (new_requests, old_requests) = if self.scaled {
@@ -337,7 +241,7 @@ impl ScheduledLooks {
     /// earlier ones (`allowance` in [0, 1], never decreasing; the closing look spends all),
     /// and returns it. `None` when the looks are finished, no minute was counted since the
     /// last look (a repeated tick), or too many looks were taken already.
-    pub fn look(&mut self, kind: LookKind, allowance: f64) -> Option<&Look> {
+    pub fn look(&mut self, kind: LookKind, allowance: f64) -> Option<&LookOutcome> {
         let closing = kind == LookKind::Closing;
         let fresh = self.minutes > self.minutes_at_last_look || self.boundaries.is_empty();
         if self.finished() || !(fresh || closing) || (!closing && self.count() >= MAX_LOOKS) {
@@ -353,9 +257,9 @@ impl ScheduledLooks {
         let null_mean = self.groups.iter().map(|g| g.events as f64 * g.p0).sum();
         let per_minute = self.events as f64 / f64::from(self.minutes.max(1));
         let skipped = if self.events == 0 {
-            Some(LookSkipped::NoEvents)
+            Some(Skipped::NoEvents)
         } else if per_minute > self.max_events_per_minute || self.events > MAX_EVENTS {
-            Some(LookSkipped::TooManyEvents {
+            Some(Skipped::TooManyEvents {
                 per_minute,
                 limit: self.max_events_per_minute,
             })
@@ -373,25 +277,27 @@ impl ScheduledLooks {
             self.exact_allowance = allowance;
         }
         let robust = match (&skipped, closing) {
-            (Some(LookSkipped::TooManyEvents { .. }), true) => self.robust_look(),
+            (Some(Skipped::TooManyEvents { .. }), true) => self.robust_look(),
             _ => None,
         };
-        let look = Look {
+        let look = LookOutcome {
             kind,
             number: self.count() as u32 + 1,
-            events: self.events,
             new_bad,
             null_mean,
-            critical,
             p_value,
             alpha,
-            rho0: self.rho0,
             rejected: critical.is_some_and(|c| new_bad >= c)
                 || robust.as_ref().is_some_and(|r| r.rejected),
             skipped,
-            robust,
             scaled: self.scaled,
             divisor: self.divisor(),
+            against: Against::OldVersion {
+                events: self.events,
+                rho0: self.rho0,
+                critical,
+                robust,
+            },
         };
         self.boundaries.push(critical);
         self.minutes_at_last_look = self.minutes;
@@ -529,7 +435,11 @@ mod tests {
                 .unwrap()
                 .clone();
             if m == 34 {
-                assert_eq!(look.critical, Some(look.events + 1), "{look:?}");
+                assert_eq!(
+                    look.critical(),
+                    Some(look.events().unwrap() + 1),
+                    "{look:?}"
+                );
             }
         }
     }
@@ -558,7 +468,7 @@ mod tests {
             let look = looks.look(LookKind::Closing, 1.0).unwrap().clone();
             eprintln!(
                 "{} events over {minutes} minutes and {} looks: the last look took {:?}",
-                look.events,
+                look.events().unwrap(),
                 look.number,
                 started.elapsed()
             );
@@ -572,7 +482,7 @@ mod tests {
         let mut looks = ScheduledLooks::new(0.01, 1.0, 100.0);
         looks.observe(minute(100.0, 9.0, 100.0, 1.0));
         let look = looks.look(LookKind::Closing, 0.0).unwrap().clone();
-        assert_eq!(look.critical, Some(10));
+        assert_eq!(look.critical(), Some(10));
         assert!(!look.rejected);
         assert!((look.p_value - 11.0 / 1024.0).abs() < 1e-12);
         assert!((look.null_mean - 5.0).abs() < 1e-12);
@@ -604,7 +514,7 @@ mod tests {
         let mut looks = ScheduledLooks::new(0.02, 1.0, 100.0);
         looks.observe(minute(100.0, 5.0, 100.0, 5.0));
         let first = looks.look(LookKind::StepEnd { step: 0 }, 0.5).unwrap();
-        assert_eq!(first.critical, Some(10));
+        assert_eq!(first.critical(), Some(10));
         assert!(
             looks.look(LookKind::Interim { step: 1 }, 0.5).is_none(),
             "no second look without a new minute"
@@ -624,7 +534,7 @@ mod tests {
             }
             p
         };
-        let c = look.critical.unwrap() as usize;
+        let c = look.critical().unwrap() as usize;
         assert!(prob(c) <= 0.02 + 1e-12);
         assert!(prob(c - 1) > 0.02);
         assert!(look.closing() && looks.finished());
@@ -635,11 +545,8 @@ mod tests {
         let mut looks = ScheduledLooks::new(0.01, 1.0, 30.0);
         looks.observe(minute(600.0, 20.0, 600.0, 20.0));
         let look = looks.look(LookKind::Closing, 1.0).unwrap();
-        assert!(matches!(
-            look.skipped,
-            Some(LookSkipped::TooManyEvents { .. })
-        ));
-        assert_eq!(look.critical, None);
+        assert!(matches!(look.skipped, Some(Skipped::TooManyEvents { .. })));
+        assert_eq!(look.critical(), None);
         assert!(!look.rejected);
     }
 
@@ -718,7 +625,7 @@ mod tests {
             .look(LookKind::Interim { step: 0 }, 1.0)
             .expect("a look");
         assert!(
-            matches!(look.skipped, Some(LookSkipped::TooManyEvents { .. })) && !look.scaled,
+            matches!(look.skipped, Some(Skipped::TooManyEvents { .. })) && !look.scaled,
             "{look:?}"
         );
     }
@@ -751,7 +658,7 @@ mod tests {
             looks.look(LookKind::Closing, 1.0).unwrap().clone()
         };
         let worse = run(0.6);
-        let robust = worse.robust.as_ref().expect("robust look");
+        let robust = worse.robust().expect("robust look");
         assert!(
             worse.rejected && robust.rejected && robust.minutes == 20,
             "{worse:?}"
@@ -761,7 +668,7 @@ mod tests {
         // The same wobble read as Poisson would be z ≈ ±1.4 a minute: the t test sees its
         // spread and does not call a zero mean a regression.
         assert!(same
-            .robust
+            .robust()
             .as_ref()
             .is_some_and(|r| r.sd_z > 1.0 && r.p_value > 0.4));
     }
@@ -773,13 +680,13 @@ mod tests {
         assert!(looks
             .look(LookKind::StepEnd { step: 0 }, 0.5)
             .unwrap()
-            .critical
+            .critical()
             .is_some());
         for _ in 0..10 {
             looks.observe(minute(5000.0, 120.0, 5000.0, 80.0));
         }
         let look = looks.look(LookKind::Closing, 1.0).unwrap();
-        let robust = look.robust.as_ref().expect("robust look");
+        let robust = look.robust().expect("robust look");
         assert!((robust.alpha - 0.005).abs() < 1e-15, "{robust:?}");
     }
 
@@ -792,7 +699,7 @@ mod tests {
         }
         assert!(looks.groups.len() <= GROUPS_PER_SEGMENT);
         let look = looks.look(LookKind::Closing, 1.0).unwrap();
-        assert_eq!((look.events, look.new_bad), (200, 100));
+        assert_eq!((look.events().unwrap(), look.new_bad), (200, 100));
     }
 
     /// The fast seeded check of `rollout-sim --validity`'s scheduled looks cell: healthy

@@ -4,6 +4,7 @@
 use super::*;
 use crate::policy::AlphaSplit;
 use crate::signals::SignalState;
+use crate::stats::ExactLooks;
 use crate::time::Timestamp;
 
 /// Policies that move every share the rows are built from.
@@ -102,22 +103,11 @@ fn every_test_of_a_fresh_rollout_carries_its_rows_alpha() {
     for policy in policies() {
         let s = SignalState::new(&policy, Timestamp::from_millis(0));
         let row = |r| policy.alpha_of(r);
+        for (r, looks) in s.exact_looks() {
+            assert_eq!(looks.alpha(), row(r), "{r}");
+        }
         assert_eq!(s.errors.config.alpha, row(BudgetRow::ErrorsSplitEProcess));
         assert_eq!(s.slow.config.alpha, row(BudgetRow::SlowSplitEProcess));
-        assert_eq!(s.errors_looks.alpha(), row(BudgetRow::ErrorsSplitLooks));
-        assert_eq!(s.slow_looks.alpha(), row(BudgetRow::SlowSplitLooks));
-        assert_eq!(
-            s.very_slow_looks.alpha(),
-            row(BudgetRow::VerySlowSplitLooks)
-        );
-        assert_eq!(
-            s.approach_looks.alpha(),
-            row(BudgetRow::ApproachingSplitLooks)
-        );
-        let history = serde_json::to_value(&s.errors_history).unwrap()["alpha"].as_f64();
-        assert_eq!(history, Some(row(BudgetRow::ErrorsSplitHistory)));
-        assert_eq!(s.errors_bake_looks.alpha(), row(BudgetRow::ErrorsBakeLooks));
-        assert_eq!(s.slow_bake_looks.alpha(), row(BudgetRow::SlowBakeLooks));
         let bake = policy.test_config(CountTest::ErrorsBake).alpha;
         assert_eq!(bake, row(BudgetRow::ErrorsBakeEProcess));
         let bake = policy.test_config(CountTest::LatencyBake).alpha;

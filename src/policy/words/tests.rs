@@ -1,6 +1,5 @@
 //! Tests of looks in words.
 
-use crate::policy::*;
 use crate::stats::{LookKind, ScheduledLooks};
 
 #[test]
@@ -21,7 +20,7 @@ fn a_look_past_the_exact_looks_total_says_so_rather_than_blaming_the_minute() {
     let look = looks
         .look(LookKind::Interim { step: 0 }, 0.5)
         .expect("a look");
-    let said = describe_look(look);
+    let said = look.to_string();
     assert!(
         said.contains("skipped, 20200 bad events in all (limit 20000)"),
         "{said}"

@@ -2,7 +2,8 @@
 //! up, and the history look it feeds.
 
 use super::*;
-use crate::stats::{HistorySkipped, LookKind, LookSkipped};
+use crate::stats::ExactLooks;
+use crate::stats::{LookKind, Skipped};
 
 /// What a healthy world answers at minute `m` when the read of the window before the
 /// rollout, if asked for, fails.
@@ -88,7 +89,7 @@ fn a_window_read_after_split_minutes_were_counted_leaves_the_looks_raw() {
     let look = s.signals.errors_looks.latest().expect("a look");
     assert!(!look.scaled, "{look:?}");
     assert!(
-        matches!(look.skipped, Some(LookSkipped::TooManyEvents { .. })),
+        matches!(look.skipped, Some(Skipped::TooManyEvents { .. })),
         "{look:?}"
     );
 }
@@ -164,7 +165,7 @@ fn a_few_new_version_5xx_against_a_quiet_baseline_roll_back_through_the_history_
         .expect("history look rejected");
     assert_eq!(history.kind, LookKind::StepEnd { step: 0 });
     assert_eq!(history.new_bad, 3);
-    assert!(history.guard_rejected && history.p_value < history.alpha);
+    assert!(history.guard_rejected() && history.p_value < history.alpha);
     assert!(rolled_back(&s), "{:?}", s.phase);
     let reason = format!("{:?}", s.last_assessment.as_ref().unwrap().errors);
     assert!(reason.contains("before the rollout"), "{reason}");
@@ -179,7 +180,7 @@ fn a_few_new_version_5xx_against_a_quiet_baseline_roll_back_through_the_history_
     }
     let history = s.signals.errors_history.latest().expect("history look");
     assert!(
-        matches!(history.skipped, Some(HistorySkipped::Drifted { .. })) && !history.rejected,
+        matches!(history.skipped, Some(Skipped::Drifted { .. })) && !history.rejected,
         "{history:?}"
     );
     assert!(!rolled_back(&s), "{:?}", s.phase);

@@ -2,6 +2,7 @@
 //! catching a regression the anytime floor lets through.
 
 use super::*;
+use crate::stats::ExactLooks;
 use crate::stats::LookKind;
 
 #[test]

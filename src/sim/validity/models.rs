@@ -4,8 +4,8 @@
 
 use crate::sim::rng::Rng;
 use crate::stats::{
-    BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, HistoryLooks, LookKind, PairCounts,
-    RatioTest, RatioTestConfig, ScheduledLooks,
+    BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, ExactLooks, HistoryLooks, LookKind,
+    PairCounts, RatioTest, RatioTestConfig, Reference, ScheduledLooks,
 };
 
 /// The default schedule's split (10 minutes at 10%, 10 at 50%) at base 5xx rate 0.1%.
@@ -169,7 +169,7 @@ pub fn history_looks_reject(rng: &mut Rng, drift: f64) -> bool {
 /// 1): Poisson counts at exactly the reference's rate, 3 bad events a minute, 8 looks.
 pub fn bake_looks_reject(rng: &mut Rng) -> bool {
     let mut looks = BakeLooks::new(0.05, 1.0, 30.0);
-    looks.start(Baseline {
+    looks.start(Reference {
         minutes: 20,
         requests: 20.0 * 3000.0,
         bad: rng.poisson(20.0 * 3.0) as f64,
@@ -295,7 +295,7 @@ impl Bake {
         for &(total, events) in &split {
             looks.observe_reference(total, events);
         }
-        looks.start(Baseline {
+        looks.start(Reference {
             minutes: 20,
             requests: split.iter().map(|m| m.0).sum(),
             bad: split.iter().map(|m| m.1).sum(),
