@@ -53,7 +53,8 @@ Options:
                     regressions, and the bounds on the split e-process's power; print
                     Markdown and exit 1 if a test rejects more than it may beyond Monte
                     Carlo error. --runs sets every cell's runs (default: each cell's own,
-                    800 to 20000), --seed and --threads apply
+                    800 to 20000), --seed and --threads apply, --filter TEXT keeps
+                    the cells whose 'test, releases' contains TEXT (and drops the bounds)
   --quiet           no progress bar
   -h, --help        print this help
 ";
@@ -290,7 +291,15 @@ Options:
     /// its limit.
     fn validity(args: &Args) -> ExitCode {
         let started = Instant::now();
-        let cells = validity::cells();
+        let cells: Vec<validity::Cell> = validity::cells()
+            .into_iter()
+            .filter(|cell| {
+                let name = format!("{}, {}", cell.test, cell.case);
+                args.filter
+                    .as_ref()
+                    .is_none_or(|f| name.contains(f.as_str()))
+            })
+            .collect();
         let quiet = args.quiet;
         let progress = |done: usize, total: usize, m: &validity::Measured| {
             if !quiet {
@@ -307,17 +316,19 @@ Options:
             args.options.threads,
             &progress,
         );
-        let limits_runs = args.runs.unwrap_or(4_000);
-        let exposure_runs = args.runs.unwrap_or(2_000);
+        let limits_runs = args.runs.unwrap_or(validity::limits::LIMITS_RUNS);
+        let exposure_runs = args.runs.unwrap_or(validity::limits::EXPOSURE_RUNS);
         println!("{}", validity::render(&measured));
-        println!(
-            "Bounds on the split e-process's power ({limits_runs} runs a cell):\n\n{}",
-            validity::limits::render_limits(limits_runs, args.options.seed)
-        );
-        println!(
-            "Exposure rule against the power it claims ({exposure_runs} runs a cell):\n\n{}",
-            validity::limits::render_exposure(exposure_runs, args.options.seed)
-        );
+        if args.filter.is_none() {
+            println!(
+                "Bounds on the split e-process's power ({limits_runs} runs a cell):\n\n{}",
+                validity::limits::render_limits(limits_runs, args.options.seed)
+            );
+            println!(
+                "Exposure rule against the power it claims ({exposure_runs} runs a cell):\n\n{}",
+                validity::limits::render_exposure(exposure_runs, args.options.seed)
+            );
+        }
         if !quiet {
             eprintln!(
                 "rollout-sim: {} cells in {:.1} s (seed {}, {} threads)",

@@ -446,14 +446,20 @@ pub fn measure_all(
         .collect()
 }
 
-/// The measurements as Markdown: false rejections (with each check's verdict), then power.
+/// The measurements as Markdown: false rejections (with each check's verdict), then power;
+/// a section without measurements is left out.
 pub fn render(measured: &[Measured]) -> String {
-    let mut out = String::from(
-        "False rejections of healthy releases:\n\n\
-         | test | releases | α | runs | rejected | rate | allowed | limit | |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
-    );
-    for m in measured.iter().filter(|m| m.claim != Claim::Power) {
+    let mut out = String::new();
+    let (power, healthy): (Vec<&Measured>, Vec<&Measured>) =
+        measured.iter().partition(|m| m.claim == Claim::Power);
+    if !healthy.is_empty() {
+        out.push_str(
+            "False rejections of healthy releases:\n\n\
+             | test | releases | α | runs | rejected | rate | allowed | limit | |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        );
+    }
+    for m in healthy {
         let (allowed, limit, verdict) = match (m.claim, m.limit) {
             (Claim::AtMost { allowed }, Some(limit)) => (
                 format!("{:.2} α", allowed / m.alpha),
@@ -474,8 +480,15 @@ pub fn render(measured: &[Measured]) -> String {
             m.rate / m.alpha,
         );
     }
-    out.push_str("\nPower on regressions:\n\n| test | releases | α | runs | rejected |\n| --- | --- | --- | --- | --- |\n");
-    for m in measured.iter().filter(|m| m.claim == Claim::Power) {
+    if !power.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(
+            "Power on regressions:\n\n| test | releases | α | runs | rejected |\n| --- | --- | --- | --- | --- |\n",
+        );
+    }
+    for m in power {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {:.4} |",
@@ -487,4 +500,43 @@ pub fn render(measured: &[Measured]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_above_its_limit_fails_the_check_and_contrasts_never_do() {
+        let always = |claim| Cell::new("always", "rejects", 0.01, claim, 10, |_: &mut Rng| true);
+        let checked = always(at_most(0.01)).measure(50, 1);
+        assert!(checked.exceeds && checked.rate == 1.0, "{checked:?}");
+        assert!(render(&[checked]).contains("| EXCEEDS |"));
+        let contrast = always(Claim::Contrast).measure(50, 1);
+        assert!(
+            !contrast.exceeds && contrast.limit.is_none(),
+            "{contrast:?}"
+        );
+        let never = Cell::new(
+            "never",
+            "rejects",
+            0.01,
+            at_most(0.01),
+            10,
+            |_: &mut Rng| false,
+        );
+        assert!(!never.measure(50, 1).exceeds);
+    }
+
+    #[test]
+    fn every_cell_draws_its_own_stream() {
+        let cells = cells();
+        let mut names: Vec<(String, u64)> = cells
+            .iter()
+            .map(|c| (format!("{}, {}", c.test, c.case), c.alpha.to_bits()))
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), cells.len());
+    }
 }

@@ -10,6 +10,10 @@ use std::fmt::Write;
 
 /// The e-processes' α here.
 const ALPHA: f64 = 0.01;
+/// Seeded splits a cell of `render_limits` and of `render_exposure` when `--runs` is not
+/// given.
+pub const LIMITS_RUNS: usize = 4_000;
+pub const EXPOSURE_RUNS: usize = 2_000;
 
 /// Log-LR of ratio `rho` against 1 over whole minutes (what every bound below is built on).
 fn split_log_lr(minutes: &[PairCounts], rho: f64) -> f64 {
