@@ -8,13 +8,15 @@ use crate::policy::{
     SCALED_EVENTS_PER_MINUTE, SCALED_MAX_EVENTS_PER_MINUTE,
 };
 use crate::stats::{
-    BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, ExactLooks, HistoryLooks, LookKind,
-    LookOutcome, PairCounts, RatioSummary, RatioTest, Reference, ScheduledLooks,
-    DEFAULT_BASE_RATE_FLOOR,
+    BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, ExactLooks, LookKind, LookOutcome,
+    PairCounts, RatioSummary, RatioTest, Reference, ScheduledLooks, DEFAULT_BASE_RATE_FLOOR,
 };
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+
+mod exact;
+pub use exact::{Exact, ExactTests};
 
 /// Failed reads of the baseline window before the history looks give up.
 pub const MAX_HISTORY_FAILURES: u32 = 3;
@@ -43,23 +45,11 @@ pub struct SignalState {
     pub errors_bake: Option<BakeTest>,
     /// Slow requests at 100% against the old version's split-time rate.
     pub slow_bake: Option<BakeTest>,
-    /// Exact looks of the bake's 5xx against the same reference (`BakeLooks`).
-    pub errors_bake_looks: BakeLooks,
-    /// The same for slow requests.
-    pub slow_bake_looks: BakeLooks,
     /// Split minutes counted (the bake looks' reference spans them).
     pub split_minutes: u32,
-    /// Exact 5xx tests at the schedule's looks (every split tick, most of the budget at the
-    /// end of each split step's dwell but the last's and once the whole split is counted).
-    pub errors_looks: ScheduledLooks,
-    /// The same for slow requests.
-    pub slow_looks: ScheduledLooks,
-    /// The same for very slow requests (`Policy::very_slow_looks`: looks only).
-    pub very_slow_looks: ScheduledLooks,
-    /// The same for requests approaching the ceiling (`Policy::approach_looks`), fed each
-    /// minute's counts scaled down by `approach_bursts`; they count nothing until the window
-    /// before the rollout has been read.
-    pub approach_looks: ScheduledLooks,
+    /// The exact tests (scheduled, history and bake looks), keyed by budget row. The
+    /// approach looks count nothing until the window before the rollout has been read.
+    pub looks: ExactTests,
     /// The old version's burstiness in approaching requests over the window before the
     /// rollout, as the scaling of split minutes (`None`: not read yet, or too few minutes
     /// to tell).
@@ -72,10 +62,6 @@ pub struct SignalState {
     pub slow_bursts: Option<BurstScale>,
     /// The latest split step whose end-of-dwell look was taken.
     pub last_step_look: Option<usize>,
-    /// 5xx over the split against the old version's rate before the rollout (at step ends
-    /// and the closing look; see `HistoryLooks`). Slow requests have none (`Policy::
-    /// history_share`).
-    pub errors_history: HistoryLooks,
     /// Whether the baseline window has been read, and how often reading it failed.
     pub history_read: bool,
     pub history_failures: u32,
@@ -190,18 +176,12 @@ impl SignalState {
             slow: RatioTest::new(policy.test_config(CountTest::LatencySplit)),
             errors_bake: None,
             slow_bake: None,
-            errors_bake_looks: policy.bake_looks(CountTest::ErrorsBake),
-            slow_bake_looks: policy.bake_looks(CountTest::LatencyBake),
             split_minutes: 0,
-            errors_looks: policy.looks(CountTest::ErrorsSplit),
-            slow_looks: policy.looks(CountTest::LatencySplit),
-            very_slow_looks: policy.very_slow_looks(),
-            approach_looks: policy.approach_looks(),
+            looks: ExactTests::new(policy),
             approach_bursts: None,
             errors_bursts: None,
             slow_bursts: None,
             last_step_look: None,
-            errors_history: policy.history_looks(),
             history_read: false,
             history_failures: 0,
             recent: VecDeque::new(),
@@ -247,11 +227,7 @@ impl SignalState {
             }
             self.last_step_look = Some(step);
         }
-        self.errors_looks.look(kind, allowance);
-        self.slow_looks.look(kind, allowance);
-        self.very_slow_looks.look(kind, allowance);
-        self.approach_looks.look(kind, allowance);
-        self.errors_history.look(kind, allowance);
+        self.looks.split_look(kind, allowance);
     }
 
     /// The baseline window is still to be read (`MAX_HISTORY_FAILURES` failures give up:
@@ -262,8 +238,7 @@ impl SignalState {
 
     /// A look of both bake tests' exact looks at `allowance` (see `BakeLooks::look`).
     pub fn bake_look(&mut self, allowance: f64) {
-        self.errors_bake_looks.look(allowance);
-        self.slow_bake_looks.look(allowance);
+        self.looks.bake_look(allowance);
     }
 
     /// Reads the old version's minutes before the rollout: its 5xx into the history looks'
@@ -292,7 +267,9 @@ impl SignalState {
                         errors.add(counts.old_total, counts.old_bad);
                     }
                 }
-                self.errors_history.set_baseline(errors);
+                if let Some(history) = self.looks.history_mut(BudgetRow::ErrorsSplitHistory) {
+                    history.set_baseline(errors);
+                }
                 let bursts = |events: fn(&VersionCounts) -> f64| {
                     Burstiness::estimate(
                         window
@@ -306,22 +283,28 @@ impl SignalState {
                 self.approach_bursts = bursts(|c| c.approaching)
                     .map(|bursts| BurstScale::new(bursts, SCALED_EVENTS_PER_MINUTE));
                 let (errors, slow) = (bursts(|c| c.errors), bursts(|c| c.slow));
-                self.errors_bursts = burst_scale_for(policy, &mut self.errors_looks, errors);
-                self.slow_bursts = burst_scale_for(policy, &mut self.slow_looks, slow);
+                let looks = &mut self.looks;
+                self.errors_bursts = burst_scale_for(
+                    policy,
+                    looks.scheduled_mut(BudgetRow::ErrorsSplitLooks),
+                    errors,
+                );
+                self.slow_bursts =
+                    burst_scale_for(policy, looks.scheduled_mut(BudgetRow::SlowSplitLooks), slow);
                 // The bake's sums are scaled where the split looks are (the bake runs at
                 // about the window's rate, where raw looks would skip) and wherever the
                 // window's sums over blocks of minutes were plainly bursty: across minutes
                 // nothing cancels, and bursts that outlast a minute matter most there.
-                for (split_scaled, bursts, looks) in [
+                for (split_scaled, bursts, row) in [
                     (
                         self.errors_bursts.is_some(),
                         errors,
-                        &mut self.errors_bake_looks,
+                        BudgetRow::ErrorsBakeLooks,
                     ),
-                    (self.slow_bursts.is_some(), slow, &mut self.slow_bake_looks),
+                    (self.slow_bursts.is_some(), slow, BudgetRow::SlowBakeLooks),
                 ] {
                     let bursts = bursts.filter(|b| split_scaled || b.is_bursty_in_blocks());
-                    if let Some(bursts) = bursts {
+                    if let (Some(bursts), Some(looks)) = (bursts, self.looks.bake_mut(row)) {
                         looks.scale_for_bursts(
                             bursts,
                             SCALED_EVENTS_PER_MINUTE,
@@ -488,29 +471,33 @@ impl SignalState {
             self.errors.observe(errors);
             self.slow.observe(slow);
             let rho0 = policy.look_rho0;
-            observe_split(
-                &mut self.errors_looks,
-                self.errors_bursts.as_mut(),
-                errors,
-                rho0,
-            );
-            observe_split(&mut self.slow_looks, self.slow_bursts.as_mut(), slow, rho0);
-            self.very_slow_looks.observe(pair(minute, |c| c.very_slow));
-            self.errors_bake_looks
-                .observe_reference(errors.old_total, errors.old_bad);
-            self.slow_bake_looks
-                .observe_reference(slow.old_total, slow.old_bad);
-            // The approach looks count nothing until their scaling is known.
-            if let Some(scale) = self.approach_bursts.as_mut() {
-                let approaching = pair(minute, |c| c.approaching);
-                observe_split(
-                    &mut self.approach_looks,
-                    Some(scale),
-                    approaching,
-                    policy.approach_rho0,
-                );
+            let looks = &mut self.looks;
+            if let Some(l) = looks.scheduled_mut(BudgetRow::ErrorsSplitLooks) {
+                observe_split(l, self.errors_bursts.as_mut(), errors, rho0);
             }
-            self.errors_history.observe(errors);
+            if let Some(l) = looks.scheduled_mut(BudgetRow::SlowSplitLooks) {
+                observe_split(l, self.slow_bursts.as_mut(), slow, rho0);
+            }
+            if let Some(l) = looks.scheduled_mut(BudgetRow::VerySlowSplitLooks) {
+                l.observe(pair(minute, |c| c.very_slow));
+            }
+            if let Some(l) = looks.bake_mut(BudgetRow::ErrorsBakeLooks) {
+                l.observe_reference(errors.old_total, errors.old_bad);
+            }
+            if let Some(l) = looks.bake_mut(BudgetRow::SlowBakeLooks) {
+                l.observe_reference(slow.old_total, slow.old_bad);
+            }
+            // The approach looks count nothing until their scaling is known.
+            if let (Some(scale), Some(l)) = (
+                self.approach_bursts.as_mut(),
+                looks.scheduled_mut(BudgetRow::ApproachingSplitLooks),
+            ) {
+                let approaching = pair(minute, |c| c.approaching);
+                observe_split(l, Some(scale), approaching, policy.approach_rho0);
+            }
+            if let Some(l) = looks.history_mut(BudgetRow::ErrorsSplitHistory) {
+                l.observe(errors);
+            }
             return;
         }
         if self.errors_bake.is_none() {
@@ -523,20 +510,25 @@ impl SignalState {
             };
             // A rollout stored before the bake looks existed has them at α 0 while its bake
             // e-processes get only their share: give it the policy's looks now.
-            if self.errors_bake_looks.alpha() <= 0.0 && self.slow_bake_looks.alpha() <= 0.0 {
-                self.errors_bake_looks = policy.bake_looks(CountTest::ErrorsBake);
-                self.slow_bake_looks = policy.bake_looks(CountTest::LatencyBake);
+            let looks = &mut self.looks;
+            let unfunded = |l: Option<&BakeLooks>| l.is_none_or(|l| l.alpha() <= 0.0);
+            if unfunded(looks.bake(BudgetRow::ErrorsBakeLooks))
+                && unfunded(looks.bake(BudgetRow::SlowBakeLooks))
+            {
+                looks.fund_bake(policy);
             }
-            self.errors_bake_looks.start(reference(&errors));
-            self.slow_bake_looks.start(reference(&slow));
             let horizon = match self.bake_horizon {
                 0 => DEFAULT_BAKE_HORIZON,
                 minutes => minutes,
             };
             // Where the bake looks' sums are burst-scaled, the e-process's are too.
-            let bake_test = |test: CountTest, split: &RatioSummary, looks: &BakeLooks| {
+            let mut bake_test = |test: CountTest, split: &RatioSummary, row: BudgetRow| {
                 let config = policy.test_config(test);
-                match looks.e_process_scaling(horizon) {
+                let scaling = looks.bake_mut(row).and_then(|l| {
+                    l.start(reference(split));
+                    l.e_process_scaling(horizon)
+                });
+                match scaling {
                     Some(scaling) => {
                         BakeTest::new(config, scaling.reference.bad, scaling.reference.requests)
                             .with_burst_scaling(scaling.bake_divisor, horizon)
@@ -547,25 +539,33 @@ impl SignalState {
             self.errors_bake = Some(bake_test(
                 CountTest::ErrorsBake,
                 &errors,
-                &self.errors_bake_looks,
+                BudgetRow::ErrorsBakeLooks,
             ));
             self.slow_bake = Some(bake_test(
                 CountTest::LatencyBake,
                 &slow,
-                &self.slow_bake_looks,
+                BudgetRow::SlowBakeLooks,
             ));
         }
-        let errors = pair(minute, |c| c.errors);
-        if let Some(test) = self.errors_bake.as_mut() {
-            test.observe(errors.new_total, errors.new_bad);
+        for (events, test, row) in [
+            (
+                pair(minute, |c| c.errors),
+                self.errors_bake.as_mut(),
+                BudgetRow::ErrorsBakeLooks,
+            ),
+            (
+                pair(minute, |c| c.slow),
+                self.slow_bake.as_mut(),
+                BudgetRow::SlowBakeLooks,
+            ),
+        ] {
+            if let Some(test) = test {
+                test.observe(events.new_total, events.new_bad);
+            }
+            if let Some(looks) = self.looks.bake_mut(row) {
+                looks.observe(events.new_total, events.new_bad);
+            }
         }
-        self.errors_bake_looks
-            .observe(errors.new_total, errors.new_bad);
-        let slow = pair(minute, |c| c.slow);
-        if let Some(test) = self.slow_bake.as_mut() {
-            test.observe(slow.new_total, slow.new_bad);
-        }
-        self.slow_bake_looks.observe(slow.new_total, slow.new_bad);
     }
 
     /// This tick's verdicts. `baking` selects which tests give promotion evidence; a
@@ -578,24 +578,25 @@ impl SignalState {
         });
         let mut split = (self.errors.summary(), self.slow.summary());
         let rho = policy.rho_detect;
-        for (summary, looks) in [
-            (&mut split.0, &self.errors_looks),
-            (&mut split.1, &self.slow_looks),
+        for (summary, row) in [
+            (&mut split.0, BudgetRow::ErrorsSplitLooks),
+            (&mut split.1, BudgetRow::SlowSplitLooks),
         ] {
             let (new, old) = (summary.new_total, summary.old_total);
+            let looks = self.looks.scheduled(row);
             looks_exposure(policy, summary, |rate| {
-                looks.detection_power(new, old, rate, rho)
+                looks.and_then(|l| l.detection_power(new, old, rate, rho))
             });
         }
         let mut bake = (
             self.errors_bake.as_ref().map(BakeTest::summary),
             self.slow_bake.as_ref().map(BakeTest::summary),
         );
-        for (summary, looks) in [
-            (bake.0.as_mut(), &self.errors_bake_looks),
-            (bake.1.as_mut(), &self.slow_bake_looks),
+        for (summary, row) in [
+            (bake.0.as_mut(), BudgetRow::ErrorsBakeLooks),
+            (bake.1.as_mut(), BudgetRow::SlowBakeLooks),
         ] {
-            if let Some(summary) = summary {
+            if let (Some(summary), Some(looks)) = (summary, self.looks.bake(row)) {
                 looks_exposure(policy, summary, |rate| looks.detection_power(rate, rho));
             }
         }
@@ -608,7 +609,7 @@ impl SignalState {
             self.errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test);
         let mut latency = self.latency_verdict(policy, facts, &split.1, &bake.1, &latency_test);
         let mut looks = BTreeMap::new();
-        for (row, exact) in self.exact_looks() {
+        for (row, exact) in self.looks.iter() {
             if let Some(look) = exact.rejected() {
                 let verdict = policy.judge_look(row, look);
                 match row.parts().1 {
@@ -631,20 +632,6 @@ impl SignalState {
             looks,
             window,
         }
-    }
-
-    /// Every exact test with its budget row: 5xx first, then latency, each split before bake
-    /// (the order its reasons are told in).
-    pub fn exact_looks(&self) -> [(BudgetRow, &dyn ExactLooks); 7] {
-        [
-            (BudgetRow::ErrorsSplitLooks, &self.errors_looks),
-            (BudgetRow::ErrorsSplitHistory, &self.errors_history),
-            (BudgetRow::ErrorsBakeLooks, &self.errors_bake_looks),
-            (BudgetRow::SlowSplitLooks, &self.slow_looks),
-            (BudgetRow::VerySlowSplitLooks, &self.very_slow_looks),
-            (BudgetRow::ApproachingSplitLooks, &self.approach_looks),
-            (BudgetRow::SlowBakeLooks, &self.slow_bake_looks),
-        ]
     }
 
     fn errors_verdict(
@@ -798,12 +785,12 @@ fn looks_exposure(
 /// backstop as for the approach looks.
 fn burst_scale_for(
     policy: &Policy,
-    looks: &mut ScheduledLooks,
+    looks: Option<&mut ScheduledLooks>,
     bursts: Option<Burstiness>,
 ) -> Option<BurstScale> {
     let busy = |b: &Burstiness| b.mean_events >= policy.look_max_events_per_minute / 2.0;
     let bursts = bursts.filter(|b| busy(b) || b.is_bursty())?;
-    looks
+    looks?
         .scale_for_bursts(SCALED_MAX_EVENTS_PER_MINUTE)
         .then(|| BurstScale::new(bursts, SCALED_EVENTS_PER_MINUTE))
 }

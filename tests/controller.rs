@@ -8,6 +8,7 @@ use rollout_gate::api::{parse_deploy_hook, DeployHook};
 use rollout_gate::clients::http::Method;
 use rollout_gate::config::{GateConfig, Secrets};
 use rollout_gate::controller::Controller;
+use rollout_gate::policy::BudgetRow;
 use rollout_gate::rollout::{Command, Phase};
 use rollout_gate::time::Timestamp;
 use std::future::Future;
@@ -496,7 +497,12 @@ fn the_old_versions_baseline_before_the_rollout_is_read_once_on_the_first_tick()
     );
     let stored = h.store.rollout.borrow();
     let signals = &stored.as_ref().expect("a rollout").state.signals;
-    let baseline = signals.errors_history.baseline().expect("baseline read");
+    let baseline = signals
+        .looks
+        .history(BudgetRow::ErrorsSplitHistory)
+        .unwrap()
+        .baseline()
+        .expect("baseline read");
     assert_eq!(baseline.minutes, 180);
 }
 

@@ -450,8 +450,8 @@ fn an_audit_row_with_the_previous_releases_looks_reads_with_them_keyed_by_budget
             "errors_split_looks",
             "errors_split_history",
             "slow_split_looks",
-            "approaching_split_looks",
-            "very_slow_split_looks"
+            "very_slow_split_looks",
+            "approaching_split_looks"
         ]
     );
     let p = |v: &Value| v["p_value"].as_f64();
@@ -461,8 +461,8 @@ fn an_audit_row_with_the_previous_releases_looks_reads_with_them_keyed_by_budget
             p(&old["errors_look"]),
             p(&old["errors_history"]),
             p(&old["latency_look"]),
-            p(&old["approach_look"]),
             p(&old["very_slow_look"]),
+            p(&old["approach_look"]),
         ]
     );
 }

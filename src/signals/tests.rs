@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::observe::{CountsWindow, VersionLatency};
+use crate::policy::BudgetRow;
 use crate::stats::{Against, ExactLooks};
 
 const T0: Timestamp = Timestamp::from_millis(1_795_773_600_000);
@@ -204,7 +205,12 @@ fn bake_minutes_feed_the_bake_test_against_the_split_reference() {
     assert_eq!(state.errors.summary().new_total, 300.0);
     // The bake looks got the same reference, over the three split minutes.
     state.bake_look(1.0);
-    let look = state.errors_bake_looks.latest().expect("a bake look");
+    let look = state
+        .looks
+        .bake(BudgetRow::ErrorsBakeLooks)
+        .unwrap()
+        .latest()
+        .expect("a bake look");
     let Against::Reference {
         reference: Some(reference),
         ..
@@ -221,18 +227,32 @@ fn bake_minutes_feed_the_bake_test_against_the_split_reference() {
 fn a_rollout_stored_before_the_bake_looks_gets_them_when_its_bake_starts() {
     let (policy, mut state) = counting();
     // What the schema's step 0 → 1 gives a rollout stored without them (rollout::schema).
-    state.errors_bake_looks = BakeLooks::default();
-    state.slow_bake_looks = BakeLooks::default();
+    *state.looks.bake_mut(BudgetRow::ErrorsBakeLooks).unwrap() = BakeLooks::default();
+    *state.looks.bake_mut(BudgetRow::SlowBakeLooks).unwrap() = BakeLooks::default();
     state.split_minutes = 0;
-    assert_eq!(state.errors_bake_looks.alpha(), 0.0);
+    assert_eq!(
+        state
+            .looks
+            .bake(BudgetRow::ErrorsBakeLooks)
+            .unwrap()
+            .alpha(),
+        0.0
+    );
     state.ingest(&policy, &window(0, 3, None), at(5));
     state.begin_bake(at(2), 30);
     state.ingest(&policy, &window(3, 5, None), at(7));
     let want = policy.bake_looks(CountTest::ErrorsBake).alpha();
     assert!(want > 0.0);
-    assert_eq!(state.errors_bake_looks.alpha(), want);
     assert_eq!(
-        state.slow_bake_looks.alpha(),
+        state
+            .looks
+            .bake(BudgetRow::ErrorsBakeLooks)
+            .unwrap()
+            .alpha(),
+        want
+    );
+    assert_eq!(
+        state.looks.bake(BudgetRow::SlowBakeLooks).unwrap().alpha(),
         policy.bake_looks(CountTest::LatencyBake).alpha()
     );
 }
@@ -258,7 +278,7 @@ fn quiet_looks_scale_for_bursts_only_where_the_window_is_plainly_bursty() {
     let policy = Policy::default();
     let scaled = |seed: u64, cv2: f64| {
         let mut looks = ScheduledLooks::new(0.001, 1.0, policy.look_max_events_per_minute);
-        burst_scale_for(&policy, &mut looks, quiet_window(seed, cv2)).is_some()
+        burst_scale_for(&policy, Some(&mut looks), quiet_window(seed, cv2)).is_some()
     };
     let calm = (0..200).filter(|&seed| scaled(seed, 0.0)).count();
     let bursty = (0..200).filter(|&seed| scaled(seed, 0.25)).count();
@@ -302,10 +322,19 @@ fn a_window_bursty_only_over_blocks_of_minutes_scales_the_bake_but_not_the_split
     state.ingest(&policy, &obs, at(0));
     assert!(state.history_read);
     assert!(state.errors_bursts.is_none(), "the split looks stay raw");
-    let scaling = state.errors_bake_looks.e_process_scaling(30);
+    let scaling = state
+        .looks
+        .bake(BudgetRow::ErrorsBakeLooks)
+        .unwrap()
+        .e_process_scaling(30);
     assert!(scaling.is_some_and(|s| s.bake_divisor > 1.0), "{scaling:?}");
     // No slow requests in the window: no estimate, raw bake.
-    assert!(state.slow_bake_looks.e_process_scaling(30).is_none());
+    assert!(state
+        .looks
+        .bake(BudgetRow::SlowBakeLooks)
+        .unwrap()
+        .e_process_scaling(30)
+        .is_none());
 }
 
 #[test]
@@ -314,14 +343,18 @@ fn the_bake_e_process_counts_burst_scaled_minutes_where_the_bake_looks_do() {
     let mut state = SignalState::new(&policy, T0);
     let bursts = Burstiness::estimate(vec![(6000.0, 60.0); 40]).expect("an estimate");
     assert!(state
-        .errors_bake_looks
+        .looks
+        .bake_mut(BudgetRow::ErrorsBakeLooks)
+        .unwrap()
         .scale_for_bursts(bursts, 200.0, 5_000.0));
     state.start_counting(T0);
     state.ingest(&policy, &window(0, 3, None), at(5));
     state.begin_bake(at(2), 30);
     state.ingest(&policy, &window(3, 5, None), at(7));
     let expected = state
-        .errors_bake_looks
+        .looks
+        .bake(BudgetRow::ErrorsBakeLooks)
+        .unwrap()
         .e_process_scaling(30)
         .expect("scaled");
     let summary = state.errors_bake.as_ref().expect("bake started").summary();

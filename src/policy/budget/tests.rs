@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::policy::AlphaSplit;
+use crate::policy::BudgetRow;
 use crate::signals::SignalState;
 use crate::stats::ExactLooks;
 use crate::time::Timestamp;
@@ -103,7 +104,7 @@ fn every_test_of_a_fresh_rollout_carries_its_rows_alpha() {
     for policy in policies() {
         let s = SignalState::new(&policy, Timestamp::from_millis(0));
         let row = |r| policy.alpha_of(r);
-        for (r, looks) in s.exact_looks() {
+        for (r, looks) in s.looks.iter() {
             assert_eq!(looks.alpha(), row(r), "{r}");
         }
         assert_eq!(s.errors.config.alpha, row(BudgetRow::ErrorsSplitEProcess));

@@ -1,7 +1,8 @@
 //! The step from version 1 to 2: one kind of look. Version 1 stored three outcome types
-//! (a scheduled `Look`, a `HistoryLook`, a `BakeLook`) and an assessment with one field per
-//! look; version 2 stores one `LookOutcome` (what the new version was compared with under
-//! `against`) and the assessment's looks keyed by their budget row. Evidence and its meaning
+//! (a scheduled `Look`, a `HistoryLook`, a `BakeLook`), one evidence field per exact test
+//! and an assessment with one field per look; version 2 stores one `LookOutcome` (what the
+//! new version was compared with under `against`), and the exact tests and the assessment's
+//! looks keyed by their budget row. Evidence and its meaning
 //! are unchanged, so the step carries every rollout over. Also applied to audit-log rows,
 //! which carry no version: a row's assessment without `looks` is version 1's.
 
@@ -34,10 +35,36 @@ pub(super) fn looks_become_one_kind(stored: &mut Value) {
         for key in ["errors_bake_looks", "slow_bake_looks"] {
             latest(signals, key, bake_look);
         }
+        exact_tests_by_row(signals);
     }
     if let Some(assessment) = state.get_mut("last_assessment") {
         assessment_looks_by_row(assessment);
     }
+}
+
+/// Version 1's evidence fields, one per exact test, with the budget row and kind each
+/// becomes.
+const EXACT_TESTS: [(&str, &str, &str); 7] = [
+    ("errors_looks", "errors_split_looks", "scheduled"),
+    ("errors_history", "errors_split_history", "history"),
+    ("slow_looks", "slow_split_looks", "scheduled"),
+    ("very_slow_looks", "very_slow_split_looks", "scheduled"),
+    ("approach_looks", "approaching_split_looks", "scheduled"),
+    ("errors_bake_looks", "errors_bake_looks", "bake"),
+    ("slow_bake_looks", "slow_bake_looks", "bake"),
+];
+
+fn exact_tests_by_row(signals: &mut Value) {
+    let Some(fields) = signals.as_object_mut() else {
+        return;
+    };
+    let mut looks = Map::new();
+    for (field, row, kind) in EXACT_TESTS {
+        if let Some(test) = fields.remove(field) {
+            looks.insert(row.to_string(), json!({ kind: test }));
+        }
+    }
+    fields.insert("looks".into(), Value::Object(looks));
 }
 
 /// The same step for one audit-log row, when its assessment is version 1's.

@@ -2,6 +2,7 @@
 //! up, and the history look it feeds.
 
 use super::*;
+use crate::policy::BudgetRow;
 use crate::stats::ExactLooks;
 use crate::stats::{LookKind, Skipped};
 
@@ -29,7 +30,13 @@ fn the_baseline_window_before_the_rollout_is_read_once() {
     );
     let (s, _) = run(s, 1..=1, HEALTHY);
     assert!(plan(&s, at(2)).history.is_none(), "read once");
-    let baseline = s.signals.errors_history.baseline().expect("baseline");
+    let baseline = s
+        .signals
+        .looks
+        .history(BudgetRow::ErrorsSplitHistory)
+        .unwrap()
+        .baseline()
+        .expect("baseline");
     assert_eq!(baseline.minutes, 180);
     assert!((baseline.requests - 180.0 * 6000.0).abs() < 1e-6);
     assert!((baseline.bad - 180.0 * 60.0).abs() < 1e-6);
@@ -86,7 +93,13 @@ fn a_window_read_after_split_minutes_were_counted_leaves_the_looks_raw() {
     let (s, _) = run(s, m..=m + 2, HEALTHY);
     assert!(s.signals.history_read && s.signals.approach_bursts.is_some());
     assert!(s.signals.errors_bursts.is_none() && s.signals.slow_bursts.is_none());
-    let look = s.signals.errors_looks.latest().expect("a look");
+    let look = s
+        .signals
+        .looks
+        .scheduled(BudgetRow::ErrorsSplitLooks)
+        .unwrap()
+        .latest()
+        .expect("a look");
     assert!(!look.scaled, "{look:?}");
     assert!(
         matches!(look.skipped, Some(Skipped::TooManyEvents { .. })),
@@ -113,7 +126,13 @@ fn a_failing_baseline_read_is_given_up_after_three_tries_and_holds_nothing() {
         }
         s = confirm(next, &actions, at(m)).0;
     }
-    assert!(s.signals.errors_history.baseline().is_none());
+    assert!(s
+        .signals
+        .looks
+        .history(BudgetRow::ErrorsSplitHistory)
+        .unwrap()
+        .baseline()
+        .is_none());
     assert!(s.signals.approach_bursts.is_none());
     // Everything else goes on: the healthy release is promoted when its dwell ends.
     let (s, _) = run(s, 5..=10, HEALTHY);
@@ -153,14 +172,22 @@ fn a_few_new_version_5xx_against_a_quiet_baseline_roll_back_through_the_history_
         let old = if m == 3 { 1.0 } else { 0.0 };
         s = low_traffic_tick(s, m, new, old).0;
     }
-    let look = s.signals.errors_looks.latest().expect("step-end look");
+    let look = s
+        .signals
+        .looks
+        .scheduled(BudgetRow::ErrorsSplitLooks)
+        .unwrap()
+        .latest()
+        .expect("step-end look");
     assert!(
         !look.rejected,
         "the concurrent looks alone do not reject: {look:?}"
     );
     let history = s
         .signals
-        .errors_history
+        .looks
+        .history(BudgetRow::ErrorsSplitHistory)
+        .unwrap()
         .rejected()
         .expect("history look rejected");
     assert_eq!(history.kind, LookKind::StepEnd { step: 0 });
@@ -178,7 +205,13 @@ fn a_few_new_version_5xx_against_a_quiet_baseline_roll_back_through_the_history_
         let bad = if (3..=5).contains(&m) { 1.0 } else { 0.0 };
         s = low_traffic_tick(s, m, bad, 9.0 * bad).0;
     }
-    let history = s.signals.errors_history.latest().expect("history look");
+    let history = s
+        .signals
+        .looks
+        .history(BudgetRow::ErrorsSplitHistory)
+        .unwrap()
+        .latest()
+        .expect("history look");
     assert!(
         matches!(history.skipped, Some(Skipped::Drifted { .. })) && !history.rejected,
         "{history:?}"

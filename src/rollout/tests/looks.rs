@@ -2,6 +2,7 @@
 //! catching a regression the anytime floor lets through.
 
 use super::*;
+use crate::policy::BudgetRow;
 use crate::stats::ExactLooks;
 use crate::stats::LookKind;
 
@@ -10,7 +11,9 @@ fn looks_follow_the_schedule_and_a_repeated_tick_takes_none() {
     let (s, _) = run(ramping(), 1..=9, HEALTHY);
     let interim = s
         .signals
-        .errors_looks
+        .looks
+        .scheduled(BudgetRow::ErrorsSplitLooks)
+        .unwrap()
         .latest()
         .cloned()
         .expect("interim looks");
@@ -22,23 +25,49 @@ fn looks_follow_the_schedule_and_a_repeated_tick_takes_none() {
     let (s, _) = run(s, 10..=10, HEALTHY);
     let end = s
         .signals
-        .errors_looks
+        .looks
+        .scheduled(BudgetRow::ErrorsSplitLooks)
+        .unwrap()
         .latest()
         .cloned()
         .expect("step-end look");
     assert_eq!(end.kind, LookKind::StepEnd { step: 0 });
     assert!((end.alpha - budget / 2.0).abs() < 1e-12 && !end.rejected);
-    let count = s.signals.errors_looks.count();
+    let count = s
+        .signals
+        .looks
+        .scheduled(BudgetRow::ErrorsSplitLooks)
+        .unwrap()
+        .count();
     // The same tick again takes no look.
     let obs = observe(&s, at(10), HEALTHY, &s.deployment.live);
     let (s, _) = step(s, Input::Tick(obs), at(10));
-    assert_eq!(s.signals.errors_looks.count(), count);
+    assert_eq!(
+        s.signals
+            .looks
+            .scheduled(BudgetRow::ErrorsSplitLooks)
+            .unwrap()
+            .count(),
+        count
+    );
     let (s, _) = run(s, 11..=19, HEALTHY);
-    let last = s.signals.errors_looks.latest().expect("50% step looks");
+    let last = s
+        .signals
+        .looks
+        .scheduled(BudgetRow::ErrorsSplitLooks)
+        .unwrap()
+        .latest()
+        .expect("50% step looks");
     assert_eq!(last.kind, LookKind::Interim { step: 1 });
     assert!(last.alpha > end.alpha && last.alpha < budget);
     let (s, _) = run(s, 20..=22, HEALTHY);
-    let closing = s.signals.errors_looks.latest().expect("closing look");
+    let closing = s
+        .signals
+        .looks
+        .scheduled(BudgetRow::ErrorsSplitLooks)
+        .unwrap()
+        .latest()
+        .expect("closing look");
     assert!(closing.closing() && (closing.alpha - budget).abs() < 1e-12);
     assert_eq!(s.phase, Phase::Baking);
 }
@@ -65,7 +94,9 @@ fn closing_look_rolls_back_a_regression_the_anytime_floor_lets_through() {
     assert!(rolled_back(&s), "{:?}", s.phase);
     let look = s
         .signals
-        .errors_looks
+        .looks
+        .scheduled(BudgetRow::ErrorsSplitLooks)
+        .unwrap()
         .rejected()
         .expect("closing look rejected");
     assert!(look.closing() && look.p_value <= look.alpha);
