@@ -79,7 +79,7 @@ fn assessment_facts(a: &Assessment) -> Vec<(String, String)> {
     }
     for (label, test) in [
         ("5xx test", &a.errors_test),
-        ("slow-request test", &a.latency_test),
+        ("slow-request test", &a.slow_test),
     ] {
         if let Some(t) = test {
             facts.push((

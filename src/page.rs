@@ -346,7 +346,7 @@ fn verdicts(view: &RolloutView) -> String {
         Some(t) => format!("{} · {window}", words::test_numbers(t)),
         None => window,
     } + &looks(true);
-    let latency_numbers = a.latency_test.as_ref().map_or(String::new(), |t| {
+    let latency_numbers = a.slow_test.as_ref().map_or(String::new(), |t| {
         format!("slow requests: {}", words::test_numbers(t))
     }) + &looks(false);
     let mut rows = vec![

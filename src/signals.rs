@@ -151,7 +151,7 @@ pub struct Assessment {
     /// 5xx test numbers (split test while ramping; bake test while baking).
     pub errors_test: Option<RatioSummary>,
     /// Slow-request test numbers.
-    pub latency_test: Option<RatioSummary>,
+    pub slow_test: Option<RatioSummary>,
     /// The latest look of each exact test that has taken one, by its budget row.
     pub looks: BTreeMap<BudgetRow, LookOutcome>,
     /// Trailing-window totals behind the 5xx ceiling.
@@ -173,7 +173,7 @@ impl SignalState {
             bake_from: None,
             bake_horizon: 0,
             errors: RatioTest::new(policy.test_config(CountTest::ErrorsSplit)),
-            slow: RatioTest::new(policy.test_config(CountTest::LatencySplit)),
+            slow: RatioTest::new(policy.test_config(CountTest::SlowSplit)),
             errors_bake: None,
             slow_bake: None,
             split_minutes: 0,
@@ -542,7 +542,7 @@ impl SignalState {
                 BudgetRow::ErrorsBakeLooks,
             ));
             self.slow_bake = Some(bake_test(
-                CountTest::LatencyBake,
+                CountTest::SlowBake,
                 &slow,
                 BudgetRow::SlowBakeLooks,
             ));
@@ -600,14 +600,14 @@ impl SignalState {
                 looks_exposure(policy, summary, |rate| looks.detection_power(rate, rho));
             }
         }
-        let (errors_test, latency_test) = if baking {
+        let (errors_test, slow_test) = if baking {
             bake.clone()
         } else {
             (Some(split.0.clone()), Some(split.1.clone()))
         };
         let mut errors =
             self.errors_verdict(policy, facts, &window, &split.0, &bake.0, &errors_test);
-        let mut latency = self.latency_verdict(policy, facts, &split.1, &bake.1, &latency_test);
+        let mut latency = self.latency_verdict(policy, facts, &split.1, &bake.1, &slow_test);
         let mut looks = BTreeMap::new();
         for (row, exact) in self.looks.iter() {
             if let Some(look) = exact.rejected() {
@@ -628,7 +628,7 @@ impl SignalState {
             latency,
             queue,
             errors_test,
-            latency_test,
+            slow_test,
             looks,
             window,
         }

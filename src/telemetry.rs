@@ -57,7 +57,7 @@ pub fn decision_point(environment: &str, event: &AuditEvent) -> DecisionPoint {
     let finite = |x: f64| if x.is_finite() { x } else { f64::MAX };
     let tests = event.assessment.as_ref();
     let errors = tests.and_then(|a| a.errors_test.as_ref());
-    let slow = tests.and_then(|a| a.latency_test.as_ref());
+    let slow = tests.and_then(|a| a.slow_test.as_ref());
     DecisionPoint {
         index: event.script.clone(),
         blobs: vec![

@@ -42,7 +42,7 @@ impl LookedEvents {
     pub fn label(self) -> &'static str {
         match self {
             LookedEvents::Errors => "5xx",
-            LookedEvents::Slow => "latency",
+            LookedEvents::Slow => "slow requests",
             LookedEvents::VerySlow => "very slow requests",
             LookedEvents::Approaching => "requests approaching the ceiling",
         }
@@ -143,10 +143,10 @@ impl BudgetRow {
                 Some(CountTest::ErrorsSplit)
             }
             SlowSplitEProcess | SlowSplitLooks | ApproachingSplitLooks => {
-                Some(CountTest::LatencySplit)
+                Some(CountTest::SlowSplit)
             }
             ErrorsBakeEProcess | ErrorsBakeLooks => Some(CountTest::ErrorsBake),
-            SlowBakeEProcess | SlowBakeLooks => Some(CountTest::LatencyBake),
+            SlowBakeEProcess | SlowBakeLooks => Some(CountTest::SlowBake),
             VerySlowSplitLooks => None,
         }
     }
@@ -247,12 +247,12 @@ impl Policy {
         };
         let (share, windowed_share) = match group {
             CountTest::ErrorsSplit => (s.errors_split, windowed(self.history_share, 1)),
-            CountTest::LatencySplit => (
-                s.latency_split,
+            CountTest::SlowSplit => (
+                s.slow_split,
                 windowed(self.approach_share, Burstiness::MIN_MINUTES),
             ),
             CountTest::ErrorsBake => (s.errors_bake, 0.0),
-            CountTest::LatencyBake => (s.latency_bake, 0.0),
+            CountTest::SlowBake => (s.slow_bake, 0.0),
         };
         let looks = share * self.look_share;
         let windowed_looks = looks * windowed_share;
@@ -265,14 +265,14 @@ impl Policy {
         }
     }
 
-    /// The configuration of one e-process (`ErrorsSplit`, `LatencySplit`, `ErrorsBake` or
-    /// `LatencyBake`): its row's α, the shared floors.
+    /// The configuration of one e-process (`ErrorsSplit`, `SlowSplit`, `ErrorsBake` or
+    /// `SlowBake`): its row's α, the shared floors.
     pub fn test_config(&self, test: CountTest) -> RatioTestConfig {
         let row = match test {
             CountTest::ErrorsSplit => BudgetRow::ErrorsSplitEProcess,
-            CountTest::LatencySplit => BudgetRow::SlowSplitEProcess,
+            CountTest::SlowSplit => BudgetRow::SlowSplitEProcess,
             CountTest::ErrorsBake => BudgetRow::ErrorsBakeEProcess,
-            CountTest::LatencyBake => BudgetRow::SlowBakeEProcess,
+            CountTest::SlowBake => BudgetRow::SlowBakeEProcess,
         };
         RatioTestConfig {
             alpha: self.alpha_of(row),
@@ -283,11 +283,11 @@ impl Policy {
         }
     }
 
-    /// The scheduled looks of a split test (`ErrorsSplit` or `LatencySplit`) with their
+    /// The scheduled looks of a split test (`ErrorsSplit` or `SlowSplit`) with their
     /// row's α (a bake test's looks are `bake_looks`).
     pub fn looks(&self, test: CountTest) -> ScheduledLooks {
         let row = match test {
-            CountTest::LatencySplit | CountTest::LatencyBake => BudgetRow::SlowSplitLooks,
+            CountTest::SlowSplit | CountTest::SlowBake => BudgetRow::SlowSplitLooks,
             CountTest::ErrorsSplit | CountTest::ErrorsBake => BudgetRow::ErrorsSplitLooks,
         };
         ScheduledLooks::new(
@@ -324,13 +324,13 @@ impl Policy {
         looks
     }
 
-    /// The exact looks of a bake test (`ErrorsBake` or `LatencyBake`) with their row's α,
+    /// The exact looks of a bake test (`ErrorsBake` or `SlowBake`) with their row's α,
     /// against "new ≤ `rho0` × the old version's split-time rate" (the e-process's floor: the
     /// bake has no concurrent control, so its margin absorbs drift between the split and the
     /// bake).
     pub fn bake_looks(&self, test: CountTest) -> BakeLooks {
         let row = match test {
-            CountTest::LatencyBake | CountTest::LatencySplit => BudgetRow::SlowBakeLooks,
+            CountTest::SlowBake | CountTest::SlowSplit => BudgetRow::SlowBakeLooks,
             CountTest::ErrorsBake | CountTest::ErrorsSplit => BudgetRow::ErrorsBakeLooks,
         };
         BakeLooks::new(

@@ -139,12 +139,16 @@ pub const MAX_HISTORY_MINUTES: u32 = 1440;
 pub struct AlphaSplit {
     /// 5xx, new vs old over the same minutes.
     pub errors_split: f64,
-    /// Requests slower than the ceiling, new vs old.
-    pub latency_split: f64,
+    /// Requests slower than the ceiling, new vs old. Also read as `latency_split`, its name
+    /// in POLICY values and stored rollouts of earlier releases.
+    #[serde(alias = "latency_split")]
+    pub slow_split: f64,
     /// 5xx at 100% against the old version's split-time rate.
     pub errors_bake: f64,
-    /// Slow requests at 100% against the old version's split-time rate.
-    pub latency_bake: f64,
+    /// Slow requests at 100% against the old version's split-time rate. Also read as
+    /// `latency_bake`.
+    #[serde(alias = "latency_bake")]
+    pub slow_bake: f64,
     /// Very slow requests (`Policy::very_slow_factor`), new vs old, at the scheduled looks
     /// only (no e-process, no bake); 0 turns them off.
     pub very_slow_split: f64,
@@ -201,9 +205,9 @@ impl Default for AlphaSplit {
     fn default() -> Self {
         AlphaSplit {
             errors_split: 0.8,
-            latency_split: 0.1,
+            slow_split: 0.1,
             errors_bake: 0.05,
-            latency_bake: 0.03,
+            slow_bake: 0.03,
             very_slow_split: 0.02,
         }
     }
@@ -233,7 +237,7 @@ pub enum PolicyError {
     #[error(
         "alpha_split shares sum to {sum:.4}, more than 1 ({shares}): lower one of them (a \
          POLICY written for the four shares before very_slow_split existed sums to 1.02 \
-         with its default 0.02; take it from latency_bake, now 0.03 by default, or set \
+         with its default 0.02; take it from slow_bake, now 0.03 by default, or set \
          very_slow_split to 0)"
     )]
     AlphaSplitOverBudget { sum: f64, shares: String },
@@ -253,20 +257,20 @@ pub enum CountTest {
     /// 5xx, new vs old.
     ErrorsSplit,
     /// Slow requests, new vs old.
-    LatencySplit,
+    SlowSplit,
     /// 5xx at 100%.
     ErrorsBake,
     /// Slow requests at 100%.
-    LatencyBake,
+    SlowBake,
 }
 
 impl CountTest {
     /// The four tests, in alpha-split order.
     pub const ALL: [CountTest; 4] = [
         CountTest::ErrorsSplit,
-        CountTest::LatencySplit,
+        CountTest::SlowSplit,
         CountTest::ErrorsBake,
-        CountTest::LatencyBake,
+        CountTest::SlowBake,
     ];
 }
 
@@ -389,12 +393,7 @@ impl Policy {
             ));
         }
         let s = &self.alpha_split;
-        let shares = [
-            s.errors_split,
-            s.latency_split,
-            s.errors_bake,
-            s.latency_bake,
-        ];
+        let shares = [s.errors_split, s.slow_split, s.errors_bake, s.slow_bake];
         if let Some(share) = shares
             .iter()
             .find(|share| !(**share > 0.0 && **share <= 1.0))
@@ -411,9 +410,9 @@ impl Policy {
         let sum: f64 = shares.iter().sum::<f64>() + s.very_slow_split;
         if sum > 1.0 + 1e-9 {
             let shares = format!(
-                "errors_split {} + latency_split {} + errors_bake {} + latency_bake {} + \
+                "errors_split {} + slow_split {} + errors_bake {} + slow_bake {} + \
                  very_slow_split {}",
-                s.errors_split, s.latency_split, s.errors_bake, s.latency_bake, s.very_slow_split
+                s.errors_split, s.slow_split, s.errors_bake, s.slow_bake, s.very_slow_split
             );
             return Err(PolicyError::AlphaSplitOverBudget { sum, shares });
         }

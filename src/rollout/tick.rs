@@ -450,7 +450,7 @@ pub(super) fn verdict_lines(a: &Assessment) -> Vec<String> {
     let mut lines = vec![format!("healthz: {}", a.healthz)];
     for (name, verdict, test) in [
         ("5xx", &a.errors, &a.errors_test),
-        ("latency", &a.latency, &a.latency_test),
+        ("latency", &a.latency, &a.slow_test),
     ] {
         let numbers = test.as_ref().map_or(String::new(), |t| {
             format!(

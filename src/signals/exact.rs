@@ -46,7 +46,7 @@ impl ExactTests {
             (ErrorsSplitHistory, Exact::History(policy.history_looks())),
             (
                 SlowSplitLooks,
-                Exact::Scheduled(policy.looks(CountTest::LatencySplit)),
+                Exact::Scheduled(policy.looks(CountTest::SlowSplit)),
             ),
             (
                 VerySlowSplitLooks,
@@ -62,7 +62,7 @@ impl ExactTests {
             ),
             (
                 SlowBakeLooks,
-                Exact::Bake(policy.bake_looks(CountTest::LatencyBake)),
+                Exact::Bake(policy.bake_looks(CountTest::SlowBake)),
             ),
         ];
         ExactTests(tests.into_iter().collect())

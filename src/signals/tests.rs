@@ -253,7 +253,7 @@ fn a_rollout_stored_before_the_bake_looks_gets_them_when_its_bake_starts() {
     );
     assert_eq!(
         state.looks.bake(BudgetRow::SlowBakeLooks).unwrap().alpha(),
-        policy.bake_looks(CountTest::LatencyBake).alpha()
+        policy.bake_looks(CountTest::SlowBake).alpha()
     );
 }
 

@@ -242,7 +242,7 @@ impl Shell<'_> {
                 a.errors.is_healthy()
                     && a.latency.is_healthy()
                     && evidenced(a.errors_test.as_ref(), tolerance)
-                    && evidenced(a.latency_test.as_ref(), tolerance)
+                    && evidenced(a.slow_test.as_ref(), tolerance)
             });
         if !supported {
             self.outcome.unsupported_promotions += 1;

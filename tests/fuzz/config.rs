@@ -58,7 +58,7 @@ const POLICY_SEEDS: &[&str] = &[
     "{}",
     r#"{"alpha": 0.005}"#,
     r#"{"alpha": 0.02, "rho0": 1.2, "window_minutes": 10, "queue": {"max_depth": 500, "consecutive": 2}}"#,
-    r#"{"alpha_split": {"errors_split": 0.7, "latency_split": 0.1, "errors_bake": 0.1, "latency_bake": 0.05, "very_slow_split": 0.05}, "look_share": 0.5, "history_minutes": 0}"#,
+    r#"{"alpha_split": {"errors_split": 0.7, "slow_split": 0.1, "errors_bake": 0.1, "slow_bake": 0.05, "very_slow_split": 0.05}, "look_share": 0.5, "history_minutes": 0}"#,
     r#"{"latency_p95_ceiling_ms": 400, "very_slow_factor": 3, "approach_factor": 0.6, "history_minutes": 1440, "history_margin": 2}"#,
 ];
 
@@ -141,9 +141,9 @@ fn check_policy_usable(policy: &Policy) -> Result<(), String> {
         let _ = policy.test_config(test);
     }
     let _ = policy.looks(CountTest::ErrorsSplit);
-    let _ = policy.looks(CountTest::LatencySplit);
+    let _ = policy.looks(CountTest::SlowSplit);
     let _ = policy.bake_looks(CountTest::ErrorsBake);
-    let _ = policy.bake_looks(CountTest::LatencyBake);
+    let _ = policy.bake_looks(CountTest::SlowBake);
     let _ = policy.very_slow_looks();
     let _ = policy.approach_looks();
     let _ = policy.history_looks();

@@ -111,7 +111,7 @@ fn every_test_of_a_fresh_rollout_carries_its_rows_alpha() {
         assert_eq!(s.slow.config.alpha, row(BudgetRow::SlowSplitEProcess));
         let bake = policy.test_config(CountTest::ErrorsBake).alpha;
         assert_eq!(bake, row(BudgetRow::ErrorsBakeEProcess));
-        let bake = policy.test_config(CountTest::LatencyBake).alpha;
+        let bake = policy.test_config(CountTest::SlowBake).alpha;
         assert_eq!(bake, row(BudgetRow::SlowBakeEProcess));
     }
 }
@@ -223,14 +223,14 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         .iter()
         .map(|t| policy.test_config(*t).alpha)
         .sum();
-    let looks: f64 = [CountTest::ErrorsSplit, CountTest::LatencySplit]
+    let looks: f64 = [CountTest::ErrorsSplit, CountTest::SlowSplit]
         .iter()
         .map(|t| {
             let mut looks = policy.looks(*t);
             looks.look(LookKind::Closing, 1.0).map_or(0.0, |l| l.alpha)
         })
         .sum();
-    let bake_looks: f64 = [CountTest::ErrorsBake, CountTest::LatencyBake]
+    let bake_looks: f64 = [CountTest::ErrorsBake, CountTest::SlowBake]
         .iter()
         .map(|t| policy.bake_looks(*t).alpha())
         .sum();
@@ -286,10 +286,10 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         ..Policy::default()
     };
     assert!(short.approach_looks().finished());
-    let mut slow = short.looks(CountTest::LatencySplit);
+    let mut slow = short.looks(CountTest::SlowSplit);
     let closing = slow.look(LookKind::Closing, 1.0).unwrap().alpha;
     assert!((closing - 0.01 * 0.1 * 0.75).abs() < 1e-12, "{closing}");
-    let mut slow = none.looks(CountTest::LatencySplit);
+    let mut slow = none.looks(CountTest::SlowSplit);
     let closing = slow.look(LookKind::Closing, 1.0).unwrap().alpha;
     assert!((closing - 0.01 * 0.1 * 0.75).abs() < 1e-12, "{closing}");
 }

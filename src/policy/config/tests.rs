@@ -114,7 +114,7 @@ fn invalid_policies_are_refused() {
             Policy {
                 alpha_split: AlphaSplit {
                     very_slow_split: -0.01,
-                    latency_bake: 0.05,
+                    slow_bake: 0.05,
                     ..AlphaSplit::default()
                 },
                 ..Policy::default()
@@ -136,15 +136,15 @@ fn invalid_policies_are_refused() {
 #[test]
 fn a_policy_written_for_the_four_old_shares_is_refused_with_the_way_out() {
     let old: Policy = serde_json::from_str(
-        r#"{"alpha_split": {"errors_split": 0.8, "latency_split": 0.1,
-            "errors_bake": 0.05, "latency_bake": 0.05}}"#,
+        r#"{"alpha_split": {"errors_split": 0.8, "slow_split": 0.1,
+            "errors_bake": 0.05, "slow_bake": 0.05}}"#,
     )
     .expect("parses");
     let message = old.validate().expect_err("1.02 is over budget").to_string();
     for part in [
         "sum to 1.02",
         "very_slow_split 0.02",
-        "latency_bake 0.05",
+        "slow_bake 0.05",
         "set very_slow_split to 0",
     ] {
         assert!(message.contains(part), "{part} missing from {message}");
@@ -162,4 +162,15 @@ fn partial_json_overrides_keep_other_defaults() {
     assert_eq!(policy.alpha, 0.05);
     assert_eq!(policy.rho0, 1.5);
     assert!(serde_json::from_str::<Policy>(r#"{"alfa": 0.05}"#).is_err());
+}
+
+#[test]
+fn a_policy_spelling_the_slow_request_shares_the_old_way_still_reads() {
+    let old: Policy =
+        serde_json::from_str(r#"{"alpha_split": {"latency_split": 0.12, "latency_bake": 0.01}}"#)
+            .expect("the old names read");
+    assert_eq!(old.alpha_split.slow_split, 0.12);
+    assert_eq!(old.alpha_split.slow_bake, 0.01);
+    let written = serde_json::to_string(&old.alpha_split).unwrap();
+    assert!(written.contains("\"slow_split\":0.12"), "{written}");
 }

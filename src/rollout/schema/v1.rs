@@ -2,8 +2,10 @@
 //! (a scheduled `Look`, a `HistoryLook`, a `BakeLook`), one evidence field per exact test
 //! and an assessment with one field per look; version 2 stores one `LookOutcome` (what the
 //! new version was compared with under `against`), and the exact tests and the assessment's
-//! looks keyed by their budget row. Evidence and its meaning
-//! are unchanged, so the step carries every rollout over. Also applied to audit-log rows,
+//! looks keyed by their budget row. One name per concept: the assessment's `latency_test`
+//! is `slow_test`, and the policy's `alpha_split.latency_split` and `latency_bake` are
+//! `slow_split` and `slow_bake` (a POLICY value may still spell them the old way: serde
+//! aliases). Evidence and its meaning are unchanged, so the step carries every rollout over. Also applied to audit-log rows,
 //! which carry no version: a row's assessment without `looks` is version 1's.
 
 use serde_json::{json, Map, Value};
@@ -13,6 +15,16 @@ pub(super) fn looks_become_one_kind(stored: &mut Value) {
     let Some(state) = stored.get_mut("state") else {
         return;
     };
+    if let Some(Value::Object(shares)) = state.pointer_mut("/policy/alpha_split") {
+        for (old, new) in [
+            ("latency_split", "slow_split"),
+            ("latency_bake", "slow_bake"),
+        ] {
+            if let Some(share) = shares.remove(old) {
+                shares.insert(new.into(), share);
+            }
+        }
+    }
     if let Some(signals) = state.get_mut("signals") {
         for key in [
             "errors_looks",
@@ -105,10 +117,15 @@ const ASSESSMENT_LOOKS: [(&str, &str, Convert); 7] = [
     ("latency_bake_look", "slow_bake_looks", bake_look),
 ];
 
+/// Version 1's assessment: its looks keyed by budget row, and `latency_test` (the
+/// slow-request test's numbers) named `slow_test`.
 fn assessment_looks_by_row(assessment: &mut Value) {
     let Some(fields) = assessment.as_object_mut() else {
         return;
     };
+    if let Some(test) = fields.remove("latency_test") {
+        fields.insert("slow_test".into(), test);
+    }
     let mut looks = Map::new();
     for (field, row, convert) in ASSESSMENT_LOOKS {
         if let Some(mut look) = fields.remove(field).filter(Value::is_object) {

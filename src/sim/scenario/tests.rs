@@ -106,7 +106,7 @@ fn policy_overrides_merge_field_by_field() {
     .expect("valid");
     assert_eq!(s.policy.rho_detect, 12.0);
     assert_eq!(s.policy.alpha_split.errors_split, 0.4);
-    assert_eq!(s.policy.alpha_split.latency_split, 0.1);
+    assert_eq!(s.policy.alpha_split.slow_split, 0.1);
     let cli: Map<String, Value> =
         serde_json::from_str(r#"{"rho_detect": 20, "power": 0.8}"#).expect("json");
     s.apply_policy_overrides(&cli).expect("valid");
