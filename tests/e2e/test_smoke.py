@@ -18,6 +18,16 @@ def test_healthz_reports_build_identity_and_an_empty_ledger(gate):
     assert body["cron"]["ticks"] == 0
 
 
+def test_healthz_serves_the_alpha_budget_of_the_configured_policy(gate):
+    _, body = gate.get_json("/healthz")
+    budget = body["alpha_budget"]
+    rows = {r["row"]: r for r in budget["rows"]}
+    assert len(rows) == 11 and "errors_split_history" in rows, rows.keys()
+    total = sum(r["alpha"] for r in budget["rows"]) + budget["unallocated"]
+    assert abs(total - budget["alpha"]) < 1e-12, budget
+    assert {g["name"] for g in budget["guards"]} >= {"5xx ceiling", "p95 ceiling", "drift check"}
+
+
 def test_two_cron_ticks_advance_the_registry_ledger_and_a_redelivery_does_not(gate):
     gate.fire_cron(T0 + 5_000)
     gate.fire_cron(T0 + MINUTE + 5_000)
