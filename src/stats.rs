@@ -14,8 +14,8 @@ pub use bake_looks::{BakeLook, BakeLooks, BakeSkipped};
 pub use bursts::{BurstScale, Burstiness, SeriesTotals};
 pub use history::{Baseline, HistoryLook, HistoryLooks, HistorySkipped, DRIFT_CHECK_ALPHA};
 pub use looks::{
-    conditional_power, Look, LookKind, LookSkipped, RobustLook, ScheduledLooks,
-    MAX_EVENTS as LOOKS_MAX_EVENTS,
+    binomial_upper_tail, conditional_power, Look, LookKind, LookSkipped, RobustLook,
+    ScheduledLooks, MAX_EVENTS as LOOKS_MAX_EVENTS,
 };
 
 /// One minute's sample-weighted counts for the two versions serving side by side.

@@ -672,7 +672,7 @@ pub fn conditional_power(
 }
 
 /// P(X ≥ k) for X ~ Binomial(n, p): I_p(k, n − k + 1), and 1 at k = 0.
-pub(super) fn binomial_upper_tail(n: u64, p: f64, k: u64) -> f64 {
+pub fn binomial_upper_tail(n: u64, p: f64, k: u64) -> f64 {
     if k == 0 {
         return 1.0;
     }
