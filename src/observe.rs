@@ -96,7 +96,8 @@ pub enum Probe {
     WrongVersion { answered_by: String },
 }
 
-/// Sample-weighted counts (`SUM(_sample_interval)`) for one version in one minute.
+/// Sample-weighted counts (`SUM(_sample_interval)`) for one version in one minute, with the
+/// stored rows behind them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VersionCounts {
     /// Requests served.
@@ -111,6 +112,34 @@ pub struct VersionCounts {
     /// Requests slower than `CountsQuery::approach_above_ms` (a superset of `slow`).
     #[serde(default)]
     pub approaching: f64,
+    /// The Analytics Engine rows behind these counts: the evidence actually observed.
+    pub stored: StoredRows,
+}
+
+/// Rows Analytics Engine stored for one version (`count()`, not `SUM(_sample_interval)`):
+/// each stands for `_sample_interval` requests, but is one observation. Under sampling the
+/// stored rows are a random sample of the requests, so the share of bad rows estimates the
+/// share of bad requests with the precision of `rows` draws, however many requests they
+/// stand for. The absolute ceilings test these (`Policy::judge_error_ceiling`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredRows {
+    /// Rows stored.
+    pub rows: f64,
+    /// Of those, rows of a 5xx answer.
+    pub errors: f64,
+    /// Of those, rows slower than the latency ceiling (`CountsQuery::slow_above_ms`).
+    pub slow: f64,
+}
+
+impl StoredRows {
+    /// Unsampled counts: one row per request.
+    pub fn unsampled(requests: f64, errors: f64, slow: f64) -> Self {
+        StoredRows {
+            rows: requests,
+            errors,
+            slow,
+        }
+    }
 }
 
 /// Both versions' counts for the minute starting at `minute`.
@@ -132,7 +161,8 @@ fn unsampled() -> f64 {
     1.0
 }
 
-/// One version's latency over the trailing latency window.
+/// One version's latency over the trailing latency window, for the status page's p95 chart
+/// (the p95 ceiling tests the stored rows over the ceiling instead: `StoredRows::slow`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VersionLatency {
     /// Requests in the window (sample-weighted).

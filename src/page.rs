@@ -465,14 +465,14 @@ fn charts(tl: &Timeline) -> String {
     if !tl.p95_breaches.is_empty() {
         let points: Vec<&timeline::Point> = tl.p95_breaches.iter().map(|(p, _)| p).collect();
         let limit = tl.p95_breaches.iter().map(|(_, l)| *l).fold(0.0, f64::max);
-        let top = nice_max(points.iter().map(|p| p.value).fold(limit, f64::max), 1.0);
+        let top = nice_max(points.iter().map(|p| p.value).fold(limit, f64::max), 0.05);
         out.push_str(
             &Chart {
-                title: "new version's p95 where it broke the ceiling (ms)",
+                title: "new version's share of requests over the p95 ceiling where it broke it",
                 from: tl.from,
                 to: tl.to,
                 y_max: top,
-                y_label: ms_label,
+                y_label: rate_label,
                 lines: Vec::new(),
                 dots: points.into_iter().map(|p| ("s-new", p)).collect(),
                 marks: &tl.marks,

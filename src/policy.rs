@@ -13,8 +13,10 @@ pub use budget::{
     CLOSING_ALLOWANCE,
 };
 pub use config::{
-    AlphaSplit, CountTest, Policy, PolicyError, QueueThresholds, CEILING_Z, MAX_HISTORY_MINUTES,
-    SCALED_EVENTS_PER_MINUTE, SCALED_MAX_EVENTS_PER_MINUTE, VERY_SLOW_MAX_EVENTS_PER_MINUTE,
+    AlphaSplit, CountTest, Policy, PolicyError, QueueThresholds, CEILING_ALPHA,
+    MAX_HISTORY_MINUTES, P95_TAIL_SHARE, SCALED_EVENTS_PER_MINUTE, SCALED_MAX_EVENTS_PER_MINUTE,
+    VERY_SLOW_MAX_EVENTS_PER_MINUTE,
 };
+pub use judge::ConcurrentShare;
 pub use verdict::{describe_needed, Breach, Gap, Reason, Signal, Verdict};
 pub use words::{format_e_value, format_probability, rate};

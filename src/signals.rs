@@ -2,10 +2,12 @@
 //! sequential tests they feed, the debounce streaks, and the per-tick assessment that turns
 //! them into one verdict per signal. Idempotent: a repeated tick adds nothing.
 
-use crate::observe::{CountsWindow, Fetched, MinuteCounts, Observations, Probe, VersionCounts};
+use crate::observe::{
+    CountsWindow, Fetched, MinuteCounts, Observations, Probe, StoredRows, VersionCounts,
+};
 use crate::policy::{
-    Breach, BudgetRow, CountTest, Gap, LookedEvents, Policy, Signal, Verdict, CLOSING_ALLOWANCE,
-    SCALED_EVENTS_PER_MINUTE, SCALED_MAX_EVENTS_PER_MINUTE,
+    Breach, BudgetRow, ConcurrentShare, CountTest, Gap, LookedEvents, Policy, Signal, Verdict,
+    CLOSING_ALLOWANCE, SCALED_EVENTS_PER_MINUTE, SCALED_MAX_EVENTS_PER_MINUTE,
 };
 use crate::stats::{
     BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, ExactLooks, LookKind, LookOutcome,
@@ -65,17 +67,21 @@ pub struct SignalState {
     /// Whether the baseline window has been read, and how often reading it failed.
     pub history_read: bool,
     pub history_failures: u32,
-    /// The latest counted minutes (trailing window for the 5xx ceiling).
+    /// The latest counted minutes: the trailing window of the 5xx and p95 ceilings.
     pub recent: VecDeque<MinuteCounts>,
+    /// The old version's burstiness in 5xx and slow rows over the window before the
+    /// rollout, which the ceilings allow for where the old version has too few rows in the
+    /// trailing window to tell a burst shared by both from the release (the bake).
+    pub ceiling_bursts: CeilingBursts,
     /// Totals since the current step began (for reports).
     pub step_totals: PairTotals,
     /// Consecutive failed `/healthz` probes.
     pub healthz_failures: u32,
     /// Minute index of the last probe counted (one per minute).
     pub last_probe_minute: Option<i64>,
-    /// Consecutive judged latency windows over the p95 ceiling.
+    /// Consecutive judged trailing windows over the p95 ceiling.
     pub latency_breaches: u32,
-    /// End of the last latency window judged.
+    /// End of the last trailing window judged against the p95 ceiling.
     pub last_latency_to: Option<Timestamp>,
     /// Consecutive ticks over a queue threshold.
     pub queue_breaches: u32,
@@ -83,6 +89,16 @@ pub struct SignalState {
     pub last_queue_minute: Option<i64>,
     /// When the last minute with new-version traffic was counted (or the clock was reset).
     pub last_evidence_at: Timestamp,
+}
+
+/// The old version's burstiness in stored rows over the window before the rollout, per
+/// ceiling (`None`: not read, or too few minutes to tell).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CeilingBursts {
+    /// 5xx rows.
+    pub errors: Option<Burstiness>,
+    /// Rows over the latency ceiling.
+    pub slow: Option<Burstiness>,
 }
 
 /// Both versions' totals over some minutes.
@@ -102,6 +118,9 @@ impl PairTotals {
             sum.slow += part.slow;
             sum.very_slow += part.very_slow;
             sum.approaching += part.approaching;
+            sum.stored.rows += part.stored.rows;
+            sum.stored.errors += part.stored.errors;
+            sum.stored.slow += part.stored.slow;
         }
     }
 }
@@ -115,7 +134,7 @@ pub struct TickFacts {
     pub counted: PairTotals,
     /// Why the counts gave nothing this tick, if they did not.
     pub counts_gap: Option<Gap>,
-    /// The p95 ceiling check of this tick's latency window, if judged.
+    /// The p95 ceiling check of this tick's trailing window, if judged.
     pub latency: Option<Breach>,
     /// The queue check of this tick, if read.
     pub queue: Option<Breach>,
@@ -154,7 +173,7 @@ pub struct Assessment {
     pub slow_test: Option<RatioSummary>,
     /// The latest look of each exact test that has taken one, by its budget row.
     pub looks: BTreeMap<BudgetRow, LookOutcome>,
-    /// Trailing-window totals behind the 5xx ceiling.
+    /// Trailing-window totals behind the 5xx and p95 ceilings.
     pub window: PairTotals,
 }
 
@@ -185,6 +204,7 @@ impl SignalState {
             history_read: false,
             history_failures: 0,
             recent: VecDeque::new(),
+            ceiling_bursts: CeilingBursts::default(),
             step_totals: PairTotals::default(),
             healthz_failures: 0,
             last_probe_minute: None,
@@ -242,8 +262,9 @@ impl SignalState {
     }
 
     /// Reads the old version's minutes before the rollout: its 5xx into the history looks'
-    /// baseline; the burstiness of its approaching requests for the approach looks, and of
-    /// its 5xx and slow requests for those looks where they are busy (`burst_scale_for`).
+    /// baseline; the burstiness of its approaching requests for the approach looks, of its
+    /// 5xx and slow requests for those looks where they are busy (`burst_scale_for`), and of
+    /// its 5xx and slow rows for the ceilings (`ceiling_bursts`).
     fn ingest_history(
         &mut self,
         policy: &Policy,
@@ -279,6 +300,19 @@ impl SignalState {
                             .map(|m| pair(m, events))
                             .map(|c| (c.old_total, c.old_bad)),
                     )
+                };
+                let rows = |bad: fn(&StoredRows) -> f64| {
+                    Burstiness::estimate(
+                        window
+                            .minutes
+                            .iter()
+                            .filter(in_window)
+                            .map(|m| (m.old.stored.rows, bad(&m.old.stored))),
+                    )
+                };
+                self.ceiling_bursts = CeilingBursts {
+                    errors: rows(|r| r.errors),
+                    slow: rows(|r| r.slow),
                 };
                 self.approach_bursts = bursts(|c| c.approaching)
                     .map(|bursts| BurstScale::new(bursts, SCALED_EVENTS_PER_MINUTE));
@@ -443,7 +477,13 @@ impl SignalState {
         }
         if self.last_latency_to.is_none_or(|t| end > t) {
             self.last_latency_to = Some(end);
-            let breach = policy.judge_latency_ceiling(&window.new_latency, &window.old_latency);
+            let recent = self.window();
+            let breach = policy.judge_latency_ceiling(
+                &recent.new.stored,
+                self.concurrent_share(|r| r.slow),
+                self.recent.len(),
+                self.ceiling_bursts.slow.as_ref(),
+            );
             match breach {
                 Breach::Over(_) => self.latency_breaches += 1,
                 Breach::Within => self.latency_breaches = 0,
@@ -451,6 +491,38 @@ impl SignalState {
             }
             facts.latency = Some(breach);
         }
+    }
+
+    /// Both versions' totals over the trailing window (`recent`), stored rows included.
+    fn window(&self) -> PairTotals {
+        self.recent.iter().fold(PairTotals::default(), |mut t, m| {
+            t.add(m);
+            t
+        })
+    }
+
+    /// The old version over the trailing window, for the ceilings' shared-incident rule:
+    /// its rows, and its share of `bad` rows with each minute weighted by the new version's
+    /// rows in it. `None` once the window reaches the bake, where the old version no longer
+    /// serves every minute.
+    fn concurrent_share(&self, bad: fn(&StoredRows) -> f64) -> Option<ConcurrentShare> {
+        let newest = self.recent.back().map(|m| m.minute);
+        if let (Some(from), Some(newest)) = (self.bake_from, newest) {
+            if newest >= from {
+                return None;
+            }
+        }
+        let (mut rows, mut weighted, mut weight) = (0.0, 0.0, 0.0);
+        for m in &self.recent {
+            let (new, old) = (&m.new.stored, &m.old.stored);
+            rows += old.rows;
+            if old.rows > 0.0 {
+                weighted += new.rows * bad(old) / old.rows;
+                weight += new.rows;
+            }
+        }
+        let share = if weight > 0.0 { weighted / weight } else { 0.0 };
+        Some(ConcurrentShare { rows, share })
     }
 
     fn count_minute(&mut self, policy: &Policy, minute: &MinuteCounts) {
@@ -572,10 +644,7 @@ impl SignalState {
     /// regression in any test is unhealthy whatever the stage (late split minutes still count).
     pub fn assess(&self, policy: &Policy, facts: &TickFacts, baking: bool) -> Assessment {
         let healthz = policy.judge_healthz(self.healthz_failures, facts.probe.as_ref());
-        let window = self.recent.iter().fold(PairTotals::default(), |mut t, m| {
-            t.add(m);
-            t
-        });
+        let window = self.window();
         let mut split = (self.errors.summary(), self.slow.summary());
         let rho = policy.rho_detect;
         for (summary, row) in [
@@ -645,9 +714,10 @@ impl SignalState {
     ) -> Verdict {
         let mut verdict = regressions(policy, Signal::Errors, split, bake);
         let ceiling = policy.judge_error_ceiling(
-            (window.new.requests, window.new.errors),
-            (window.old.requests, window.old.errors),
+            &window.new.stored,
+            self.concurrent_share(|r| r.errors),
             self.recent.len(),
+            self.ceiling_bursts.errors.as_ref(),
         );
         if let Breach::Over(reason) = ceiling {
             verdict = verdict.worst(Verdict::unhealthy(reason));

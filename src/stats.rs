@@ -36,7 +36,7 @@ pub use outcome::{Against, ExactLooks, LookKind, LookOutcome, RobustLook, Skippe
 pub use power::conditional_power;
 pub use prior::default_prior;
 pub use ratio_test::RatioTest;
-pub(crate) use special::normal_cdf;
+pub use special::binomial_upper_tail;
 pub use summary::RatioSummary;
 
 /// For the simulator's bounds on the split e-process's power (`sim::validity::limits`), built

@@ -4,7 +4,7 @@
 
 use rollout_gate::observe::{
     Check, CountsQuery, CountsWindow, Fetched, LiveDeployment, MinuteCounts, ObservationPlan,
-    Observations, PreflightReport, Probe, VersionCounts, VersionLatency, VersionShare,
+    Observations, PreflightReport, Probe, StoredRows, VersionCounts, VersionLatency, VersionShare,
 };
 use rollout_gate::policy::Policy;
 use rollout_gate::rollout::{
@@ -249,6 +249,7 @@ fn version_counts(requests: f64, b: Behaviour) -> VersionCounts {
         very_slow: 0.0,
         // Approaching the ceiling: as many as are over it (nothing between).
         approaching: requests * b.slow_rate,
+        stored: StoredRows::unsampled(requests, requests * b.error_rate, requests * b.slow_rate),
     }
 }
 

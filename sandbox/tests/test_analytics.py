@@ -40,7 +40,8 @@ def start_canary(sb: Client, scenario: dict, pct: float = 10) -> None:
 def totals(data: list[dict]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for row in data:
-        t = out.setdefault(row["version"], {"requests": 0, "errors_5xx": 0, "stored_rows": 0, "slow": 0})
+        t = out.setdefault(row["version"], {"requests": 0, "errors_5xx": 0, "stored_rows": 0, "slow": 0,
+                                            "error_rows": 0, "slow_rows": 0})
         for k in t:
             t[k] += int(row[k])
     return out
@@ -55,7 +56,8 @@ def test_gate_http_query_runs_and_counts_match_the_model(sb: Client):
     assert a.status == 200 and a.headers["content-type"].startswith("application/json")
     body = a.json()
     assert [m["name"] for m in body["meta"]] == ["version", "minute", "requests", "errors_5xx", "slow",
-                                                 "very_slow", "approaching", "p95_ms", "stored_rows"]
+                                                 "very_slow", "approaching", "p95_ms", "stored_rows",
+                                                 "error_rows", "slow_rows"]
     assert all(int(r["very_slow"]) <= int(r["slow"]) <= int(r["approaching"]) for r in body["data"])
     assert body["rows"] == 60 == len(body["data"])
     first = body["data"][0]
@@ -66,6 +68,7 @@ def test_gate_http_query_runs_and_counts_match_the_model(sb: Client):
         n = 20 * 1800 * share
         assert abs(t[vid]["requests"] - n) < 5 * math.sqrt(n), (vid, t[vid])
         assert t[vid]["stored_rows"] == t[vid]["requests"]
+        assert (t[vid]["error_rows"], t[vid]["slow_rows"]) == (t[vid]["errors_5xx"], t[vid]["slow"])
         assert abs(t[vid]["errors_5xx"] - n * err) < 5 * math.sqrt(n * err) + 3
     p95_new = sorted(r["p95_ms"] for r in body["data"] if r["version"] == V_NEW)
     assert 220 < p95_new[len(p95_new) // 2] < 400
@@ -79,6 +82,7 @@ def test_sample_interval_weights_counts_not_rows(sb: Client):
         n = 40 * 1200 * 0.5
         assert abs(t[vid]["requests"] - n) < 5 * 10 * math.sqrt(n / 10)
         assert t[vid]["requests"] == 10 * t[vid]["stored_rows"]
+        assert t[vid]["errors_5xx"] == 10 * t[vid]["error_rows"] and t[vid]["slow"] == 10 * t[vid]["slow_rows"]
 
 
 def test_gate_queue_query_on_a_consumer(sb: Client):

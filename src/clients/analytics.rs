@@ -149,6 +149,8 @@ mod alias {
     pub const APPROACHING: &str = "approaching";
     pub const P95_MS: &str = "p95_ms";
     pub const STORED_ROWS: &str = "stored_rows";
+    pub const ERROR_ROWS: &str = "error_rows";
+    pub const SLOW_ROWS: &str = "slow_rows";
     pub const QUEUE: &str = "queue";
     pub const MAX_DEPTH: &str = "max_depth";
     pub const RETRIES: &str = "retries";
@@ -199,10 +201,12 @@ pub struct LatencyThresholds {
 
 /// One query for all per-version HTTP signals over `[from, to)`, one row per version and
 /// minute: requests, 5xx, requests slower than each of `thresholds` (all
-/// `SUM(_sample_interval)`), the sample-weighted p95 latency, and the number of stored
-/// (sampled) rows behind them. `count()` there is deliberate: it counts rows, not
-/// requests, so that `requests / stored_rows` is the mean sample interval the
-/// statistics use to avoid overstating evidence. The caller has already
+/// `SUM(_sample_interval)`), the sample-weighted p95 latency, and the stored (sampled) rows
+/// behind them: all of them, those of a 5xx and those over the latency ceiling. `count()`
+/// and `SUM(if(…, 1, 0))` there are deliberate: they count rows, not requests, so that
+/// `requests / stored_rows` is the mean sample interval the statistics use to avoid
+/// overstating evidence, and the absolute ceilings test the rows actually observed (a
+/// row's `_sample_interval` need not be the minute's mean). The caller has already
 /// excluded the newest minutes (ingestion lag); `from`/`to` are used as given (whole
 /// seconds), as absolute bounds, never `now()`.
 ///
@@ -262,7 +266,9 @@ pub fn build_http_query(
          SUM(if({latency_ms} > {very_slow_ms}, _sample_interval, 0)) AS {vs},\n  \
          SUM(if({latency_ms} > {approach_ms}, _sample_interval, 0)) AS {a},\n  \
          quantileExactWeighted(0.95)({latency_ms}, _sample_interval) AS {p},\n  \
-         count() AS {n}\n\
+         count() AS {n},\n  \
+         SUM(if({status} >= 500, 1, 0)) AS {ne},\n  \
+         SUM(if({latency_ms} > {slow_ms}, 1, 0)) AS {ns}\n\
          FROM {dataset}\n\
          WHERE timestamp >= toDateTime({from_s})\n  \
          AND timestamp < toDateTime({to_s})\n  \
@@ -280,6 +286,8 @@ pub fn build_http_query(
         a = alias::APPROACHING,
         p = alias::P95_MS,
         n = alias::STORED_ROWS,
+        ne = alias::ERROR_ROWS,
+        ns = alias::SLOW_ROWS,
     ))
 }
 

@@ -13,7 +13,7 @@ use crate::config::GateConfig;
 use crate::http_error::ApiError;
 use crate::observe::{
     CohortSplit, CountsQuery, CountsWindow, Fetched, LiveDeployment, MinuteCounts, ObservationPlan,
-    Observations, Probe, QueueMetrics, VersionCounts, VersionLatency, VersionShare,
+    Observations, Probe, QueueMetrics, StoredRows, VersionCounts, VersionLatency, VersionShare,
 };
 use crate::rollout::{RolloutState, WriteFailure, WriteOutcome};
 use crate::time::{Timestamp, MINUTE_MS};
@@ -236,6 +236,11 @@ fn counts(row: &HttpRow) -> VersionCounts {
         slow: row.slow,
         very_slow: row.very_slow,
         approaching: row.approaching,
+        stored: StoredRows {
+            rows: row.stored_rows,
+            errors: row.error_rows,
+            slow: row.slow_rows,
+        },
     }
 }
 
@@ -431,6 +436,8 @@ mod tests {
             approaching: 0.0,
             p95_ms: Some(p95),
             stored_rows: requests / 2.0,
+            error_rows: errors / 2.0,
+            slow_rows: 0.0,
         }
     }
 
@@ -457,6 +464,15 @@ mod tests {
         assert_eq!(window.minutes.len(), 2);
         assert_eq!(window.minutes[0].new.errors, 1.0);
         assert_eq!(window.minutes[0].sample_interval, 2.0);
+        let stored = StoredRows {
+            rows: 15.0,
+            errors: 0.5,
+            slow: 0.0,
+        };
+        assert_eq!(
+            window.minutes[0].new.stored, stored,
+            "the rows behind the counts"
+        );
         assert_eq!(
             window.minutes[1].new,
             VersionCounts::default(),

@@ -463,7 +463,8 @@ impl World {
                 data.push(json!({"version": version, "minute": minute.to_string(),
                     "requests": requests.to_string(), "errors_5xx": errors.to_string(),
                     "slow": "0", "very_slow": "0", "approaching": "0", "p95_ms": 80.0,
-                    "stored_rows": requests.to_string()}));
+                    "stored_rows": requests.to_string(), "error_rows": errors.to_string(),
+                    "slow_rows": "0"}));
             }
             minute += 60;
         }

@@ -8,7 +8,7 @@ use crate::controller::StoredRollout;
 use crate::notify::Outbox;
 use crate::observe::{
     Check, CountsWindow, Fetched, LiveDeployment, MinuteCounts, Observations, PreflightReport,
-    Probe, VersionCounts, VersionLatency,
+    Probe, StoredRows, VersionCounts, VersionLatency,
 };
 use crate::policy::Policy;
 use crate::rollout::{
@@ -132,6 +132,7 @@ impl World {
             slow: requests * 0.02,
             very_slow: 0.0,
             approaching: requests * 0.2,
+            stored: StoredRows::unsampled(requests, requests * rate, requests * 0.02),
         };
         let counts = plan.counts.map(|q| {
             let n = q.to.minute_index() - q.from.minute_index();

@@ -57,8 +57,8 @@ pub struct Timeline {
     /// Each version's p95 (ms) over the tick's trailing window.
     pub p95_new: Vec<Point>,
     pub p95_old: Vec<Point>,
-    /// New version's p95 (ms) where the ceiling check reported it over the limit, with
-    /// the limit.
+    /// New version's share of requests over the p95 ceiling where the ceiling's test
+    /// reported it over, with the share it was tested against (5%).
     pub p95_breaches: Vec<(Point, f64)>,
     pub notes: Vec<Note>,
     pub marks: Vec<Mark>,

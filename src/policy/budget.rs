@@ -5,9 +5,9 @@
 //! same table (a test checks it against this code).
 
 use super::{CountTest, Policy, VERY_SLOW_MAX_EVENTS_PER_MINUTE};
-use super::{CEILING_Z, SCALED_MAX_EVENTS_PER_MINUTE};
+use super::{CEILING_ALPHA, SCALED_MAX_EVENTS_PER_MINUTE};
 use crate::stats::{
-    normal_cdf, BakeLooks, Burstiness, HistoryLooks, LookKind, RatioTestConfig, ScheduledLooks,
+    BakeLooks, Burstiness, HistoryLooks, LookKind, RatioTestConfig, ScheduledLooks,
     DRIFT_CHECK_ALPHA,
 };
 use serde::{Deserialize, Serialize};
@@ -357,22 +357,27 @@ impl Policy {
         vec![
             Guard {
                 name: "5xx ceiling",
-                rate: Some(1.0 - normal_cdf(CEILING_Z)),
+                rate: Some(CEILING_ALPHA),
                 per: "look",
                 rolls_back: true,
-                reason: "an SLO line rather than a comparison: the new version's 5xx over the \
-                         trailing window above the ceiling by CEILING_Z Poisson standard \
-                         deviations (the rate is for a version exactly at the ceiling, far \
-                         less below it), unless the old version is over it too",
+                reason: "an SLO line rather than a comparison: an exact binomial test of \
+                         \"5xx share ≤ error_rate_ceiling\" on the new version's stored rows \
+                         over the trailing window, once error_ceiling_min_rows are in (the \
+                         rate is for a version exactly at the ceiling, far less below it), \
+                         unless the old version's rows over the same minutes are over it too; \
+                         once the window reaches the bake, the rows are counted for the \
+                         bursts the old version showed before the rollout",
             },
             Guard {
                 name: "p95 ceiling",
-                rate: None,
-                per: "",
+                rate: Some(CEILING_ALPHA),
+                per: "look",
                 rolls_back: true,
-                reason: "an SLO line: the new version's p95 over the trailing window above the \
-                         ceiling for latency_consecutive windows in a row, unless the old \
-                         version's is too; a point estimate with no stated error rate",
+                reason: "an SLO line: p95 ≤ the ceiling exactly when at most 5% of requests \
+                         are slower, so the same test of \"share over the ceiling ≤ 5%\", once \
+                         latency_ceiling_min_rows are in, with the same shared-incident rule \
+                         and bake counting, rejecting latency_consecutive windows in a row \
+                         (each look's rate bounds the run's)",
             },
             Guard {
                 name: "history guard",

@@ -24,13 +24,19 @@ pub struct Policy {
     pub rho_detect: f64,
     /// See `rho_detect` (0.9).
     pub power: f64,
-    /// Absolute 5xx ceiling on the new version's rate over the trailing window (0.02).
+    /// Absolute 5xx ceiling on the new version's rate over the trailing window (0.02),
+    /// judged as an exact test of the stored rows at `CEILING_ALPHA` a look.
     pub error_rate_ceiling: f64,
-    /// New-version requests needed in the trailing window to judge the 5xx ceiling (200).
-    pub error_ceiling_min_requests: f64,
-    /// Trailing window for the 5xx ceiling and for p95, in minutes (5).
+    /// New-version rows Analytics Engine stored in the trailing window (not the requests
+    /// they stand for) needed to judge the 5xx ceiling (200). Read from
+    /// `error_ceiling_min_requests` too, the name of a policy stored by an earlier release.
+    #[serde(alias = "error_ceiling_min_requests")]
+    pub error_ceiling_min_rows: f64,
+    /// Trailing window for the 5xx and p95 ceilings, in minutes (5).
     pub window_minutes: u32,
-    /// Absolute p95 latency ceiling in ms; also the "slow request" threshold (250).
+    /// Absolute p95 latency ceiling in ms; also the "slow request" threshold (250). Judged
+    /// as an exact test of "at most `P95_TAIL_SHARE` of the stored rows over it" at
+    /// `CEILING_ALPHA` a look.
     pub latency_p95_ceiling_ms: f64,
     /// A request slower than this many times the p95 ceiling is "very slow" (4: 1 s by
     /// default). Very slow requests get their own exact looks (`AlphaSplit::very_slow_split`):
@@ -42,8 +48,11 @@ pub struct Policy {
     /// they are many, so their looks (`approach_share`) see a shift the slow-request tests
     /// see only late; the looks model burstiness from the window before the rollout.
     pub approach_factor: f64,
-    /// New-version requests needed in the window to judge p95 (50).
-    pub latency_min_requests: f64,
+    /// New-version rows stored in the trailing window needed to judge the p95 ceiling (50).
+    /// Read from `latency_min_requests` too, the name of a policy stored by an earlier
+    /// release.
+    #[serde(alias = "latency_min_requests")]
+    pub latency_ceiling_min_rows: f64,
     /// Consecutive judged windows over the p95 ceiling before unhealthy (3).
     pub latency_consecutive: u32,
     /// Consecutive failed `/healthz` probes before unhealthy (3).
@@ -119,9 +128,14 @@ pub const SCALED_EVENTS_PER_MINUTE: f64 = 200.0;
 /// lets through.
 pub const SCALED_MAX_EVENTS_PER_MINUTE: f64 = 5_000.0;
 
-/// Margin of the 5xx ceiling in Poisson standard deviations (one-sided ≈ 0.1% per look
-/// for a version exactly at the ceiling; far less for one below it).
-pub const CEILING_Z: f64 = 3.09;
+/// Level of each look of the absolute ceilings' exact tests: the chance that one look
+/// finds a version exactly at a ceiling over it (far less for one below it). The ceilings
+/// are looked at every minute, so this is a rate per look, outside the α budget.
+pub const CEILING_ALPHA: f64 = 0.001;
+
+/// The share of requests a p95 leaves above it: p95 ≤ the ceiling exactly when at most this
+/// share of requests is slower than the ceiling, which is what the p95 ceiling tests.
+pub const P95_TAIL_SHARE: f64 = 0.05;
 
 /// Longest baseline window the history looks may read (a day).
 pub const MAX_HISTORY_MINUTES: u32 = 1440;
@@ -176,12 +190,12 @@ impl Default for Policy {
             rho_detect: 10.0,
             power: 0.9,
             error_rate_ceiling: 0.02,
-            error_ceiling_min_requests: 200.0,
+            error_ceiling_min_rows: 200.0,
             window_minutes: 5,
             latency_p95_ceiling_ms: 250.0,
             very_slow_factor: 4.0,
             approach_factor: 0.5,
-            latency_min_requests: 50.0,
+            latency_ceiling_min_rows: 50.0,
             latency_consecutive: 3,
             healthz_failures: 3,
             queue: None,
@@ -302,6 +316,15 @@ impl Policy {
                 self.error_rate_ceiling,
                 "(0, 1]",
             ));
+        }
+        let min_rows = [
+            ("error_ceiling_min_rows", self.error_ceiling_min_rows),
+            ("latency_ceiling_min_rows", self.latency_ceiling_min_rows),
+        ];
+        for (field, value) in min_rows {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(out_of_range(field, value, "[0, ∞)"));
+            }
         }
         if !(self.latency_p95_ceiling_ms.is_finite() && self.latency_p95_ceiling_ms > 0.0) {
             return Err(out_of_range(

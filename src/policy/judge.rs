@@ -2,13 +2,13 @@
 //! unhealthy with the reason and its numbers, or inconclusive with why). Missing data is
 //! never healthy.
 
-use super::words::{burst_scaled, format_e_value, pct, rate};
+use super::words::{burst_scaled, format_e_value, format_probability, pct, rate};
 use super::{
     Breach, BudgetRow, Gap, LookedEvents, Policy, QueueThresholds, Reason, Signal, Verdict,
-    CEILING_Z,
+    CEILING_ALPHA, P95_TAIL_SHARE,
 };
-use crate::observe::{Probe, QueueMetrics, VersionLatency};
-use crate::stats::{Against, LookOutcome, RatioSummary};
+use crate::observe::{Probe, QueueMetrics, StoredRows};
+use crate::stats::{binomial_upper_tail, Against, Burstiness, LookOutcome, RatioSummary};
 
 impl Policy {
     /// A look of `row` that rejected: unhealthy, with the counts and the p-value that
@@ -137,67 +137,99 @@ impl Policy {
         })
     }
 
-    /// The absolute 5xx ceiling over the trailing window. Breaches when the new version's
-    /// errors exceed what the ceiling rate would give by `CEILING_Z` Poisson standard
-    /// deviations, and only when the old version is not over it too in the same minutes (a
-    /// shared incident is not the release's fault). This SLO guard is outside the α budget.
-    /// `minutes` is how many minutes the totals cover (for the message).
-    pub fn judge_error_ceiling(&self, new: (f64, f64), old: (f64, f64), minutes: usize) -> Breach {
-        let (new_requests, new_errors) = new;
-        if new_requests < self.error_ceiling_min_requests {
-            return Breach::TooFew {
-                have: new_requests,
-                need: self.error_ceiling_min_requests,
-            };
-        }
-        let new_rate = new_errors / new_requests;
-        let (old_requests, old_errors) = old;
-        let old_over = old_requests >= self.error_ceiling_min_requests
-            && old_errors / old_requests > self.error_rate_ceiling;
-        // Clearly over, not just over: a release at half the ceiling would otherwise cross it
-        // by chance on some tick, since the ceiling is looked at every minute.
-        let expected = self.error_rate_ceiling * new_requests;
-        let clear = expected + CEILING_Z * expected.sqrt();
-        if new_errors > clear && !old_over {
-            return Breach::Over(Reason {
+    /// The absolute 5xx ceiling over the trailing window of `minutes` minutes: an exact
+    /// one-sided binomial test of "the new version's 5xx share ≤ `error_rate_ceiling`" on
+    /// the rows Analytics Engine stored (not the requests they stand for), at
+    /// `CEILING_ALPHA` a look, once `error_ceiling_min_rows` rows are in. Over only when
+    /// the old version's rows over the same minutes are not over the ceiling too (a shared
+    /// incident is not the release's fault). `old` is `None` where the old version did not
+    /// serve every minute of the window (the bake): then, or where it has too few rows to
+    /// say, the rows are scaled for `bursts`, its burstiness before the rollout. Outside
+    /// the α budget, with its rate in `Policy::guards`.
+    pub fn judge_error_ceiling(
+        &self,
+        new: &StoredRows,
+        old: Option<ConcurrentShare>,
+        minutes: usize,
+        bursts: Option<&Burstiness>,
+    ) -> Breach {
+        let ceiling = Ceiling {
+            share: self.error_rate_ceiling,
+            min_rows: self.error_ceiling_min_rows,
+            minutes,
+            bursts,
+        };
+        match ceiling.test((new.rows, new.errors), old) {
+            CeilingTest::TooFew { have, need } => Breach::TooFew { have, need },
+            CeilingTest::Within => Breach::Within,
+            CeilingTest::Over {
+                share,
+                p_value,
+                divisor,
+            } => Breach::Over(Reason {
                 signal: Signal::Errors,
                 detail: format!(
-                    "5xx rate {} over the last {minutes} min is above the {} ceiling ({new_errors:.0} of {new_requests:.0})",
-                    pct(new_rate),
+                    "5xx rate {} over the last {minutes} min is above the {} ceiling: {:.0} \
+                     of {:.0} stored rows{}, p = {} (α {} a look)",
+                    pct(share),
                     pct(self.error_rate_ceiling),
+                    new.errors,
+                    new.rows,
+                    describe_divisor(divisor),
+                    format_probability(p_value),
+                    format_probability(CEILING_ALPHA),
                 ),
-                observed: new_rate,
+                observed: share,
                 limit: self.error_rate_ceiling,
-            });
+            }),
         }
-        Breach::Within
     }
 
-    /// The absolute p95 ceiling over the trailing window (same shared-incident rule).
-    pub fn judge_latency_ceiling(&self, new: &VersionLatency, old: &VersionLatency) -> Breach {
-        let p95 = match new.p95_ms {
-            Some(p95) if new.requests >= self.latency_min_requests => p95,
-            _ => {
-                return Breach::TooFew {
-                    have: new.requests,
-                    need: self.latency_min_requests,
-                }
-            }
+    /// The absolute p95 ceiling over the trailing window of `minutes` minutes: p95 ≤ the
+    /// ceiling exactly when at most `P95_TAIL_SHARE` of requests are slower, so an exact
+    /// one-sided binomial test of that share on the new version's stored rows, at
+    /// `CEILING_ALPHA` a look, once `latency_ceiling_min_rows` rows are in (the same
+    /// shared-incident rule and burst scaling; the tick debounces it over
+    /// `latency_consecutive` windows).
+    pub fn judge_latency_ceiling(
+        &self,
+        new: &StoredRows,
+        old: Option<ConcurrentShare>,
+        minutes: usize,
+        bursts: Option<&Burstiness>,
+    ) -> Breach {
+        let ceiling = Ceiling {
+            share: P95_TAIL_SHARE,
+            min_rows: self.latency_ceiling_min_rows,
+            minutes,
+            bursts,
         };
-        let old_over = old.requests >= self.latency_min_requests
-            && old.p95_ms.is_some_and(|p| p > self.latency_p95_ceiling_ms);
-        if p95 > self.latency_p95_ceiling_ms && !old_over {
-            return Breach::Over(Reason {
+        match ceiling.test((new.rows, new.slow), old) {
+            CeilingTest::TooFew { have, need } => Breach::TooFew { have, need },
+            CeilingTest::Within => Breach::Within,
+            CeilingTest::Over {
+                share,
+                p_value,
+                divisor,
+            } => Breach::Over(Reason {
                 signal: Signal::Latency,
                 detail: format!(
-                    "p95 {p95:.0} ms over the last {} min is above the {:.0} ms ceiling ({:.0} requests)",
-                    self.window_minutes, self.latency_p95_ceiling_ms, new.requests
+                    "p95 over the last {minutes} min is above the {:.0} ms ceiling: {} of \
+                     requests slower ({:.0} of {:.0} stored rows{}, more than {}), p = {} \
+                     (α {} a look)",
+                    self.latency_p95_ceiling_ms,
+                    pct(share),
+                    new.slow,
+                    new.rows,
+                    describe_divisor(divisor),
+                    pct(P95_TAIL_SHARE),
+                    format_probability(p_value),
+                    format_probability(CEILING_ALPHA),
                 ),
-                observed: p95,
-                limit: self.latency_p95_ceiling_ms,
-            });
+                observed: share,
+                limit: P95_TAIL_SHARE,
+            }),
         }
-        Breach::Within
     }
 
     /// Queue depth and retries against the thresholds (no minimum sample: these are levels).
@@ -225,6 +257,106 @@ impl Policy {
             });
         }
         Breach::Within
+    }
+}
+
+/// The old version over the same trailing window, as the ceilings' shared-incident rule
+/// reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConcurrentShare {
+    /// Its stored rows in the window.
+    pub rows: f64,
+    /// Its share of bad rows, each minute weighted by the new version's rows in it: so both
+    /// versions' shares weigh the window's minutes alike (after a step up the new version's
+    /// rows sit mostly in the newest minutes, the old version's in the oldest).
+    pub share: f64,
+}
+
+/// One absolute ceiling as a test on stored rows: the share of bad rows against `share`.
+struct Ceiling<'a> {
+    /// The null: at most this share of the rows is bad.
+    share: f64,
+    /// New-version rows needed to judge (and old-version rows to spare a shared incident).
+    min_rows: f64,
+    /// Minutes the rows cover.
+    minutes: usize,
+    /// The old version's burstiness before the rollout, if read.
+    bursts: Option<&'a Burstiness>,
+}
+
+/// What one ceiling's test found, before it is put in words.
+enum CeilingTest {
+    TooFew {
+        have: f64,
+        need: f64,
+    },
+    Within,
+    /// The new version's share of bad rows, the test's p-value, and what the rows were
+    /// divided by for bursts (1: not scaled).
+    Over {
+        share: f64,
+        p_value: f64,
+        divisor: f64,
+    },
+}
+
+impl Ceiling<'_> {
+    /// `new` is (rows, bad rows). Over when the new version's rows reject "share ≤ `share`"
+    /// at `CEILING_ALPHA` (P(Binomial(rows, share) ≥ bad), exact), unless the old version,
+    /// with `min_rows` rows over the same minutes (`None`: it did not serve them all), is
+    /// over the share too. Under sampling the stored rows are a random sample of the
+    /// requests, so the test holds at its level whatever each row stands for. Without that
+    /// many old rows nothing tells a burst both versions share from the release, so the rows
+    /// are divided by the variance inflation that the old version's burstiness before the
+    /// rollout gives a sum of this many minutes at the null (`Burstiness::sum_inflation`), as
+    /// the bake's other tests scale their sums.
+    fn test(&self, new: (f64, f64), old: Option<ConcurrentShare>) -> CeilingTest {
+        let (rows, bad) = new;
+        if rows < self.min_rows || rows <= 0.0 {
+            return CeilingTest::TooFew {
+                have: rows,
+                need: self.min_rows,
+            };
+        }
+        let concurrent = old.filter(|old| old.rows >= self.min_rows && old.rows > 0.0);
+        if concurrent.is_some_and(|old| old.share > self.share) {
+            return CeilingTest::Within;
+        }
+        let divisor = match self.bursts {
+            Some(bursts) if concurrent.is_none() => {
+                bursts.sum_inflation(self.share * rows, self.minutes as f64)
+            }
+            _ => 1.0,
+        };
+        let n = whole(rows / divisor);
+        let k = whole((bad / divisor).floor()).min(n);
+        let p_value = binomial_upper_tail(n, self.share, k);
+        if p_value <= CEILING_ALPHA {
+            return CeilingTest::Over {
+                share: bad / rows,
+                p_value,
+                divisor,
+            };
+        }
+        CeilingTest::Within
+    }
+}
+
+/// ", counted ÷d for …" where the rows were scaled for bursts; nothing otherwise.
+fn describe_divisor(divisor: f64) -> String {
+    if divisor > 1.0 {
+        format!(", counted ÷{divisor:.1} for the bursts the old version showed before the rollout")
+    } else {
+        String::new()
+    }
+}
+
+/// A stored-row count as a whole number (the query counts rows; 0 for nothing usable).
+fn whole(count: f64) -> u64 {
+    if count.is_finite() && count > 0.0 {
+        count.round() as u64
+    } else {
+        0
     }
 }
 

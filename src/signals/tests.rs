@@ -2,7 +2,7 @@
 //! reference, and burst scaling from the window before the rollout.
 
 use super::*;
-use crate::observe::{CountsWindow, VersionLatency};
+use crate::observe::{CountsWindow, StoredRows, VersionLatency};
 use crate::policy::BudgetRow;
 use crate::stats::{Against, ExactLooks};
 
@@ -21,6 +21,7 @@ fn minute(m: i64, new_requests: f64, new_errors: f64) -> MinuteCounts {
             slow: 0.0,
             very_slow: 0.0,
             approaching: 0.0,
+            stored: StoredRows::unsampled(new_requests, new_errors, 0.0),
         },
         old: VersionCounts {
             requests: 900.0,
@@ -28,6 +29,7 @@ fn minute(m: i64, new_requests: f64, new_errors: f64) -> MinuteCounts {
             slow: 0.0,
             very_slow: 0.0,
             approaching: 0.0,
+            stored: StoredRows::unsampled(900.0, 9.0, 0.0),
         },
         sample_interval: 1.0,
     }
@@ -49,6 +51,21 @@ fn window(from: i64, to: i64, p95: Option<f64>) -> Observations {
         })),
         ..Observations::default()
     }
+}
+
+/// `window`, with `new_slow` of the new version's 100 requests a minute over the latency
+/// ceiling (unsampled: as many stored rows), and no old version (as in the bake), so that
+/// only the p95 ceiling judges them.
+fn slow_window(from: i64, to: i64, new_slow: f64) -> Observations {
+    let mut obs = window(from, to, None);
+    if let Some(Fetched::Ok(w)) = obs.counts.as_mut() {
+        for m in &mut w.minutes {
+            m.new.slow = new_slow;
+            m.new.stored.slow = new_slow;
+            m.old = VersionCounts::default();
+        }
+    }
+    obs
 }
 
 fn counting() -> (Policy, SignalState) {
@@ -160,13 +177,16 @@ fn probe_streak_moves_once_per_minute() {
 fn p95_over_the_ceiling_is_unhealthy_only_after_k_windows() {
     let (policy, mut state) = counting();
     let mut kinds = Vec::new();
+    // 20 of each minute's 100 rows over the ceiling: p95 is clearly above it (over 5%).
     for m in 0..3 {
-        let facts = state.ingest(&policy, &window(m, m + 1, Some(400.0)), at(m + 3));
+        let facts = state.ingest(&policy, &slow_window(m, m + 1, 20.0), at(m + 3));
         let a = state.assess(&policy, &facts, false);
         kinds.push(matches!(a.latency, Verdict::Unhealthy { .. }));
     }
     assert_eq!(kinds, vec![false, false, true]);
-    let facts = state.ingest(&policy, &window(3, 4, Some(100.0)), at(6));
+    // A trailing window of minutes within the ceiling resets the streak.
+    let facts = state.ingest(&policy, &slow_window(3, 8, 2.0), at(10));
+    assert_eq!(facts.latency, Some(Breach::Within));
     assert_eq!(
         state.latency_breaches, 0,
         "a judged window within the ceiling resets"
@@ -175,6 +195,76 @@ fn p95_over_the_ceiling_is_unhealthy_only_after_k_windows() {
         state.assess(&policy, &facts, false).latency,
         Verdict::Unhealthy { .. }
     ));
+}
+
+#[test]
+fn the_shared_incident_rule_weighs_both_versions_minutes_alike_after_a_step_up() {
+    // Four minutes at 10% (100 new rows, 900 old), then one at 50% where everyone is slow
+    // (20% of 500 rows each). The new version's window is 11% slow, mostly that minute;
+    // the old version's rows are 2.4% slow, mostly the calm minutes, but weighed as the new
+    // version's rows fall, 11% too: a shared incident, not the release's fault.
+    let (policy, mut state) = counting();
+    let mut obs = window(0, 5, None);
+    if let Some(Fetched::Ok(w)) = obs.counts.as_mut() {
+        for (i, m) in w.minutes.iter_mut().enumerate() {
+            let (new, old, slow) = if i < 4 {
+                (100.0, 900.0, 0.0)
+            } else {
+                (500.0, 500.0, 100.0)
+            };
+            for (c, rows) in [(&mut m.new, new), (&mut m.old, old)] {
+                *c = VersionCounts {
+                    requests: rows,
+                    slow,
+                    stored: StoredRows::unsampled(rows, 0.0, slow),
+                    ..VersionCounts::default()
+                };
+            }
+        }
+    }
+    let facts = state.ingest(&policy, &obs, at(7));
+    assert_eq!(facts.latency, Some(Breach::Within));
+    let spared = state
+        .concurrent_share(|r| r.slow)
+        .expect("the old version served");
+    assert!((spared.share - 100.0 / 900.0).abs() < 1e-12, "{spared:?}");
+    let new = &state.window().new.stored;
+    let alone = policy.judge_latency_ceiling(new, None, 5, None);
+    assert!(
+        matches!(alone, Breach::Over(_)),
+        "without the old version: {alone:?}"
+    );
+}
+
+#[test]
+fn the_ceilings_count_stored_rows_not_the_requests_they_stand_for() {
+    // Sampled at 20: 5 rows a minute stand for 100 requests, 1 of them slow. Five minutes
+    // hold 500 requests but 25 rows, too few for the p95 ceiling however the slow one falls.
+    let (policy, mut state) = counting();
+    let mut obs = slow_window(0, 5, 20.0);
+    if let Some(Fetched::Ok(w)) = obs.counts.as_mut() {
+        for m in &mut w.minutes {
+            m.sample_interval = 20.0;
+            m.new.stored = StoredRows {
+                rows: 5.0,
+                errors: 0.0,
+                slow: 1.0,
+            };
+        }
+    }
+    let facts = state.ingest(&policy, &obs, at(7));
+    assert_eq!(
+        facts.latency,
+        Some(Breach::TooFew {
+            have: 25.0,
+            need: policy.latency_ceiling_min_rows
+        })
+    );
+    let a = state.assess(&policy, &facts, false);
+    assert_eq!(
+        (a.window.new.requests, a.window.new.stored.rows),
+        (500.0, 25.0)
+    );
 }
 
 #[test]
@@ -300,10 +390,14 @@ fn a_window_bursty_only_over_blocks_of_minutes_scales_the_bake_but_not_the_split
         .map(|m: i64| MinuteCounts {
             minute: at(m),
             new: VersionCounts::default(),
-            old: VersionCounts {
-                requests: 6000.0,
-                errors: if (m + 180) / 10 % 2 == 0 { 8.0 } else { 4.0 },
-                ..VersionCounts::default()
+            old: {
+                let errors = if (m + 180) / 10 % 2 == 0 { 8.0 } else { 4.0 };
+                VersionCounts {
+                    requests: 6000.0,
+                    errors,
+                    stored: StoredRows::unsampled(6000.0, errors, 0.0),
+                    ..VersionCounts::default()
+                }
             },
             sample_interval: 1.0,
         })
@@ -335,6 +429,13 @@ fn a_window_bursty_only_over_blocks_of_minutes_scales_the_bake_but_not_the_split
         .unwrap()
         .e_process_scaling(30)
         .is_none());
+    // The ceilings read the same rows: bursty 5-minute sums, and nothing to say of slow ones.
+    let errors = state
+        .ceiling_bursts
+        .errors
+        .expect("5xx rows to estimate from");
+    assert!(errors.sum_inflation(20.0, 5.0) > 1.0, "{errors:?}");
+    assert!(state.ceiling_bursts.slow.is_none());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::rng::Rng;
 use super::scenario::{Fault, Overdispersion, Scenario};
 use crate::observe::{
     CountsQuery, CountsWindow, Fetched, LiveDeployment, MinuteCounts, Probe, QueueMetrics,
-    VersionCounts, VersionLatency, VersionShare,
+    StoredRows, VersionCounts, VersionLatency, VersionShare,
 };
 use crate::time::{Timestamp, MINUTE_MS};
 
@@ -105,29 +105,35 @@ impl TrueCounts {
         }
     }
 
-    /// Each request and event kept with probability `keep` (sampling, late data); the very
-    /// slow ones kept are those among the kept slow ones, and the approaching ones kept are
-    /// the kept slow ones and as many of the rest as chance keeps (drawn from `side`).
+    /// Each request kept with probability `keep` (sampling, late data), whole: the 5xx and
+    /// slow ones kept are those among the kept requests, the very slow ones those among the
+    /// kept slow ones, and the approaching ones the kept slow ones and those among the kept
+    /// requests that are not slow (drawn from `side`). So every stored row is one request
+    /// with its attributes, as in Analytics Engine, and never more bad rows than rows.
     fn thinned(self, rng: &mut Rng, side: &mut SideStreams, keep: f64) -> TrueCounts {
         let requests = rng.binomial(self.requests, keep);
-        let errors = rng.binomial(self.errors, keep);
-        let slow = rng.binomial(self.slow, keep);
+        let errors = chosen_among(rng, requests, self.requests, self.errors);
+        let slow = chosen_among(rng, requests, self.requests, self.slow);
         let below = self.approaching.saturating_sub(self.slow);
+        let (kept_fast, fast) = (requests - slow, self.requests - self.slow);
         TrueCounts {
             requests,
             errors,
             slow,
             very_slow: chosen_among(&mut side.tail, slow, self.slow, self.very_slow),
-            approaching: slow + side.approach.binomial(below, keep),
+            approaching: slow + chosen_among(&mut side.approach, kept_fast, fast, below),
         }
     }
 }
 
 /// Of `total` items, `marked` of them marked, `chosen` picked uniformly without replacement:
-/// how many marked ones were picked (hypergeometric, by picking the marked items first).
+/// how many marked ones were picked (hypergeometric, by deciding for the smaller of the two
+/// sets, item by item, whether it falls in the other: the count is symmetric in them).
 fn chosen_among(rng: &mut Rng, chosen: u64, total: u64, marked: u64) -> u64 {
-    let (mut left, mut to_pick, mut got) = (total, chosen.min(total), 0);
-    for _ in 0..marked.min(total) {
+    let (chosen, marked) = (chosen.min(total), marked.min(total));
+    let (picks, items) = (chosen.max(marked), chosen.min(marked));
+    let (mut left, mut to_pick, mut got) = (total, picks, 0);
+    for _ in 0..items {
         if to_pick == 0 {
             break;
         }
@@ -396,8 +402,8 @@ impl<'a> World<'a> {
         counts.thinned(&mut self.rng, &mut self.side, 1.0 / interval)
     }
 
-    /// The counts a query at tick `tick` reads for `minute`: stored rows × interval, thinned
-    /// when a late-data fault says the minute has not fully arrived.
+    /// The counts a query at tick `tick` reads for `minute`: stored rows × interval, and the
+    /// rows, thinned when a late-data fault says the minute has not fully arrived.
     pub fn read_minute(&mut self, minute: u32, tick: u32) -> (VersionCounts, VersionCounts) {
         let lag = self.scenario.policy.ingestion_lag_minutes;
         let arrived = self
@@ -593,6 +599,8 @@ impl<'a> World<'a> {
     }
 }
 
+/// What the counts query reports for stored counts `c`: `SUM(_sample_interval)` of each, and
+/// the rows themselves.
 fn weighted(c: TrueCounts, interval: f64) -> VersionCounts {
     VersionCounts {
         requests: c.requests as f64 * interval,
@@ -600,6 +608,11 @@ fn weighted(c: TrueCounts, interval: f64) -> VersionCounts {
         slow: c.slow as f64 * interval,
         very_slow: c.very_slow as f64 * interval,
         approaching: c.approaching as f64 * interval,
+        stored: StoredRows {
+            rows: c.requests as f64,
+            errors: c.errors as f64,
+            slow: c.slow as f64,
+        },
     }
 }
 
@@ -792,6 +805,41 @@ mod tests {
                 assert_eq!(c % 4.0, 0.0);
             }
         }
+    }
+
+    #[test]
+    fn sampling_keeps_whole_requests_so_bad_rows_never_outnumber_rows() {
+        // 5xx at 30%, 3 requests a minute per version, sampled at 4: the kept 5xx are among
+        // the kept requests, so no minute reports more 5xx rows than rows.
+        let sc = Scenario::from_json(
+            r#"{"name": "t", "rps": 0.1, "minutes": 400, "sample_interval": 4,
+            "baseline": {"error_rate": 0.3, "latency": {"median_ms": 200, "p95_ms": 400}},
+            "candidate": {"error_rate": 0.3, "latency": {"median_ms": 200, "p95_ms": 400}}}"#,
+        )
+        .expect("valid scenario");
+        let mut world = World::new(&sc, Rng::from_seed(7));
+        world.set_share(tick_time(0), 0.5);
+        world.advance_to(tick_time(400));
+        let (mut rows, mut requests) = (0.0, 0.0);
+        for minute in 0..398 {
+            let (new, old) = world.read_minute(minute, 400);
+            for c in [new, old] {
+                let stored = c.stored;
+                assert!(
+                    stored.errors <= stored.rows && stored.slow <= stored.rows,
+                    "{c:?}"
+                );
+                assert_eq!(
+                    (stored.rows * 4.0, stored.errors * 4.0),
+                    (c.requests, c.errors)
+                );
+                rows += stored.rows;
+            }
+            let m = &world.minutes[minute as usize];
+            requests += (m.new.requests + m.old.requests) as f64;
+        }
+        let kept = rows / requests;
+        assert!((kept - 0.25).abs() < 0.05, "{kept}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub(super) fn log_sum_exp(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// Standard normal CDF (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7).
-pub(crate) fn normal_cdf(x: f64) -> f64 {
+pub(super) fn normal_cdf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs() / std::f64::consts::SQRT_2);
     let poly = t
         * (0.254_829_592
@@ -106,7 +106,7 @@ pub(super) fn student_t_upper_tail(t: f64, df: f64) -> f64 {
 }
 
 /// P(X ≥ k) for X ~ Binomial(n, p): I_p(k, n − k + 1), and 1 at k = 0.
-pub(super) fn binomial_upper_tail(n: u64, p: f64, k: u64) -> f64 {
+pub fn binomial_upper_tail(n: u64, p: f64, k: u64) -> f64 {
     if k == 0 {
         return 1.0;
     }

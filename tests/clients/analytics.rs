@@ -61,7 +61,9 @@ fn http_query_uses_configured_columns_and_ceiling() {
   SUM(if(double8 > 1250, _sample_interval, 0)) AS very_slow,
   SUM(if(double8 > 156.25, _sample_interval, 0)) AS approaching,
   quantileExactWeighted(0.95)(double8, _sample_interval) AS p95_ms,
-  count() AS stored_rows
+  count() AS stored_rows,
+  SUM(if(double7 >= 500, 1, 0)) AS error_rows,
+  SUM(if(double8 > 312.5, 1, 0)) AS slow_rows
 FROM health_metrics
 WHERE timestamp >= toDateTime(1795773600)
   AND timestamp < toDateTime(1795773780)
@@ -199,6 +201,7 @@ fn http_rows_parse_with_quoted_and_plain_integers_alike() {
     assert_eq!(first.approaching, 26.0);
     assert_eq!(first.p95_ms, Some(358.8));
     assert_eq!(first.stored_rows, 30.0);
+    assert_eq!((first.error_rows, first.slow_rows), (0.0, 3.0));
     assert!((first.mean_sample_interval() - 58.0 / 30.0).abs() < 1e-12);
     let last = &quoted[5];
     assert_eq!(
@@ -232,8 +235,8 @@ fn queue_rows_parse() {
 #[test]
 fn odd_but_valid_values_parse() {
     let body = format!(
-        r#"{{"meta":[],"data":[{{"version":"{NEW}","minute":"2026-11-27 10:00:00","requests":"12","errors_5xx":1.0,"slow":"0","very_slow":"0","approaching":"2","p95_ms":null,"stored_rows":12}},
-          {{"version":"{OLD}","minute":1795773600,"requests":3,"errors_5xx":"0","slow":0,"very_slow":0,"approaching":0.0,"p95_ms":"nan","stored_rows":"3"}}],"rows":2}}"#
+        r#"{{"meta":[],"data":[{{"version":"{NEW}","minute":"2026-11-27 10:00:00","requests":"12","errors_5xx":1.0,"slow":"0","very_slow":"0","approaching":"2","p95_ms":null,"stored_rows":12,"error_rows":"1","slow_rows":0}},
+          {{"version":"{OLD}","minute":1795773600,"requests":3,"errors_5xx":"0","slow":0,"very_slow":0,"approaching":0.0,"p95_ms":"nan","stored_rows":"3","error_rows":0,"slow_rows":"0"}}],"rows":2}}"#
     );
     let rows = parse_http_rows(&HttpResponse::new(200, body)).expect("parses");
     assert_eq!(rows[0].minute, FROM);
@@ -250,7 +253,7 @@ type ErrorCheck = fn(&AnalyticsError) -> bool;
 fn failures_are_errors_never_panics() {
     let row = |fields: &str| format!(r#"{{"meta":[],"data":[{{{fields}}}],"rows":1}}"#);
     let good = format!(
-        r#""version":"{NEW}","minute":1795773600,"requests":1,"errors_5xx":0,"slow":0,"very_slow":0,"approaching":0,"p95_ms":1,"stored_rows":1"#
+        r#""version":"{NEW}","minute":1795773600,"requests":1,"errors_5xx":0,"slow":0,"very_slow":0,"approaching":0,"p95_ms":1,"stored_rows":1,"error_rows":0,"slow_rows":0"#
     );
     let cases: Vec<(HttpResponse, ErrorCheck)> = vec![
         (

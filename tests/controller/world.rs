@@ -197,7 +197,8 @@ impl World {
                         "requests": requests.to_string(), "errors_5xx": count(errors),
                         "slow": count(slow), "very_slow": count(very_slow),
                         "approaching": count(approaching), "p95_ms": 80.0,
-                        "stored_rows": requests.to_string()}));
+                        "stored_rows": requests.to_string(), "error_rows": count(errors),
+                        "slow_rows": count(slow)}));
                 }
             }
             minute += 60;

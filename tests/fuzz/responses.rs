@@ -232,6 +232,8 @@ fn fuzz_analytics_responses() {
                     row.very_slow,
                     row.approaching,
                     row.stored_rows,
+                    row.error_rows,
+                    row.slow_rows,
                 ];
                 if !counts.iter().all(|&c| finite_count(c))
                     || row.p95_ms.is_some_and(|p| !p.is_finite())

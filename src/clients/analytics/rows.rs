@@ -9,7 +9,8 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// One version's HTTP signals in one minute (all counts sample-weighted).
+/// One version's HTTP signals in one minute: sample-weighted counts, and the stored rows
+/// behind them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HttpRow {
     /// Start of the minute.
@@ -30,6 +31,10 @@ pub struct HttpRow {
     pub p95_ms: Option<f64>,
     /// Stored rows behind the counts (each stands for `_sample_interval` requests).
     pub stored_rows: f64,
+    /// Of those, rows of a 5xx answer.
+    pub error_rows: f64,
+    /// Of those, rows slower than the ceiling the query was built with.
+    pub slow_rows: f64,
 }
 
 impl HttpRow {
@@ -80,6 +85,8 @@ pub fn parse_http_rows(resp: &HttpResponse) -> Result<Vec<HttpRow>, AnalyticsErr
                 approaching: count_field(row, alias::APPROACHING).map_err(bad)?,
                 p95_ms: optional_number(row, alias::P95_MS).map_err(bad)?,
                 stored_rows: count_field(row, alias::STORED_ROWS).map_err(bad)?,
+                error_rows: count_field(row, alias::ERROR_ROWS).map_err(bad)?,
+                slow_rows: count_field(row, alias::SLOW_ROWS).map_err(bad)?,
             })
         })
         .collect()

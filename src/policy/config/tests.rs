@@ -174,3 +174,25 @@ fn a_policy_spelling_the_slow_request_shares_the_old_way_still_reads() {
     let written = serde_json::to_string(&old.alpha_split).unwrap();
     assert!(written.contains("\"slow_split\":0.12"), "{written}");
 }
+
+#[test]
+fn a_policy_stored_with_the_request_floors_reads_them_as_row_floors() {
+    let stored = r#"{"error_ceiling_min_requests": 150, "latency_min_requests": 40}"#;
+    let policy: Policy = serde_json::from_str(stored).expect("an earlier release's names");
+    assert_eq!(
+        (
+            policy.error_ceiling_min_rows,
+            policy.latency_ceiling_min_rows
+        ),
+        (150.0, 40.0)
+    );
+    let written = serde_json::to_value(&policy).expect("serializes");
+    assert_eq!(written["latency_ceiling_min_rows"], 40.0);
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        let policy = Policy {
+            latency_ceiling_min_rows: bad,
+            ..Policy::default()
+        };
+        assert!(policy.validate().is_err(), "{bad} rows accepted");
+    }
+}

@@ -1,8 +1,8 @@
 //! Tests of judging: each signal's verdict rules, with their numbers.
 
-use crate::observe::{Probe, QueueMetrics, VersionLatency};
+use crate::observe::{Probe, QueueMetrics, StoredRows};
 use crate::policy::*;
-use crate::stats::RatioSummary;
+use crate::stats::{Burstiness, RatioSummary};
 
 fn summary(regression: bool, upper_bound: f64, exposure_met: bool) -> RatioSummary {
     RatioSummary {
@@ -86,61 +86,171 @@ fn regression_reason_carries_the_e_value_and_counts() {
     assert!(gap.to_string().contains("4200 more"), "{gap}");
 }
 
-#[test]
-fn error_ceiling_needs_a_minimum_sample_and_spares_shared_incidents() {
-    let policy = Policy::default();
-    let cases = [
-        ("too few", (100.0, 50.0), (900.0, 0.0), "too_few"),
-        ("within", (1000.0, 10.0), (9000.0, 90.0), "within"),
-        ("over", (1000.0, 50.0), (9000.0, 9.0), "over"),
-        (
-            "just over, within noise",
-            (1000.0, 30.0),
-            (9000.0, 9.0),
-            "within",
-        ),
-        ("old over too", (1000.0, 50.0), (9000.0, 400.0), "within"),
-        ("bake, no old", (1000.0, 50.0), (0.0, 0.0), "over"),
-    ];
-    for (name, new, old, want) in cases {
-        let got = policy.judge_error_ceiling(new, old, 5);
-        let kind = match got {
-            Breach::Over(_) => "over",
-            Breach::Within => "within",
-            Breach::TooFew { .. } => "too_few",
-        };
-        assert_eq!(kind, want, "{name}");
+fn rows(rows: f64, errors: f64, slow: f64) -> StoredRows {
+    StoredRows { rows, errors, slow }
+}
+
+/// The old version over the same minutes: its rows and share of bad ones.
+fn old(rows: f64, share: f64) -> Option<ConcurrentShare> {
+    Some(ConcurrentShare { rows, share })
+}
+
+fn kind(breach: &Breach) -> &'static str {
+    match breach {
+        Breach::Over(_) => "over",
+        Breach::Within => "within",
+        Breach::TooFew { .. } => "too_few",
     }
 }
 
 #[test]
-fn latency_ceiling_judges_p95_with_a_minimum_sample() {
+fn error_ceiling_needs_a_minimum_of_rows_and_spares_shared_incidents() {
     let policy = Policy::default();
-    let lat = |requests, p95| VersionLatency {
-        requests,
-        p95_ms: Some(p95),
-    };
-    let none = VersionLatency::default();
     let cases = [
-        ("too few", lat(10.0, 900.0), none, "too_few"),
-        ("no data", none, none, "too_few"),
-        ("within", lat(100.0, 200.0), lat(900.0, 180.0), "within"),
-        ("over", lat(100.0, 300.0), lat(900.0, 180.0), "over"),
         (
-            "old over too",
-            lat(100.0, 300.0),
-            lat(900.0, 280.0),
+            "too few rows",
+            rows(100.0, 50.0, 0.0),
+            old(900.0, 0.0),
+            "too_few",
+        ),
+        (
+            "within",
+            rows(1000.0, 10.0, 0.0),
+            old(9000.0, 0.01),
             "within",
         ),
+        ("over", rows(1000.0, 50.0, 0.0), old(9000.0, 0.001), "over"),
+        (
+            "just over, within noise",
+            rows(1000.0, 30.0, 0.0),
+            old(9000.0, 0.001),
+            "within",
+        ),
+        (
+            "old over too",
+            rows(1000.0, 50.0, 0.0),
+            old(9000.0, 0.044),
+            "within",
+        ),
+        (
+            "old over, but too few rows to say",
+            rows(1000.0, 50.0, 0.0),
+            old(100.0, 0.05),
+            "over",
+        ),
+        ("bake, no old", rows(1000.0, 50.0, 0.0), None, "over"),
     ];
     for (name, new, old, want) in cases {
-        let kind = match policy.judge_latency_ceiling(&new, &old) {
-            Breach::Over(_) => "over",
-            Breach::Within => "within",
-            Breach::TooFew { .. } => "too_few",
-        };
-        assert_eq!(kind, want, "{name}");
+        let got = policy.judge_error_ceiling(&new, old, 5, None);
+        assert_eq!(kind(&got), want, "{name}");
     }
+}
+
+#[test]
+fn error_ceiling_is_an_exact_binomial_test_at_its_rate_per_look() {
+    // Of 1000 rows at the 2% ceiling, P(≥ 36 with a 5xx) = 0.00070 ≤ 0.001 < P(≥ 35) =
+    // 0.00133 (the binomial tail, by hand).
+    let policy = Policy::default();
+    let judge = |errors| policy.judge_error_ceiling(&rows(1000.0, errors, 0.0), None, 5, None);
+    assert_eq!(kind(&judge(35.0)), "within");
+    let Breach::Over(reason) = judge(36.0) else {
+        panic!("36 of 1000 rows rejects 5xx share ≤ 2% at 0.001");
+    };
+    assert_eq!((reason.observed, reason.limit), (0.036, 0.02));
+    assert!(
+        reason.detail.contains("36 of 1000 stored rows"),
+        "{}",
+        reason.detail
+    );
+    assert!(reason.detail.contains("p = 7.0e-4"), "{}", reason.detail);
+}
+
+#[test]
+fn latency_ceiling_tests_the_share_of_rows_over_it_against_five_percent() {
+    // p95 ≤ the ceiling exactly when at most 5% of requests are slower. Of 100 rows at 5%,
+    // P(≥ 14 slow) = 0.00046 ≤ 0.001 < P(≥ 13) = 0.00146.
+    let policy = Policy::default();
+    let none = StoredRows::default();
+    let cases = [
+        ("too few rows", rows(40.0, 0.0, 40.0), None, "too_few"),
+        ("no data", none, None, "too_few"),
+        ("within", rows(100.0, 0.0, 2.0), old(900.0, 0.02), "within"),
+        (
+            "over 5%, within noise",
+            rows(100.0, 0.0, 13.0),
+            None,
+            "within",
+        ),
+        ("over", rows(100.0, 0.0, 14.0), old(900.0, 0.02), "over"),
+        (
+            "old over too",
+            rows(100.0, 0.0, 30.0),
+            old(900.0, 0.1),
+            "within",
+        ),
+        ("bake, no old", rows(100.0, 0.0, 30.0), None, "over"),
+    ];
+    for (name, new, old, want) in cases {
+        let got = policy.judge_latency_ceiling(&new, old, 5, None);
+        assert_eq!(kind(&got), want, "{name}");
+    }
+    let Breach::Over(reason) = policy.judge_latency_ceiling(&rows(100.0, 0.0, 14.0), None, 5, None)
+    else {
+        panic!("14 of 100 rows over the ceiling rejects p95 ≤ it");
+    };
+    assert_eq!((reason.observed, reason.limit), (0.14, P95_TAIL_SHARE));
+    assert!(
+        reason.detail.contains("14 of 100 stored rows"),
+        "{}",
+        reason.detail
+    );
+}
+
+#[test]
+fn without_the_old_version_the_ceilings_allow_for_its_bursts_before_the_rollout() {
+    // The old version's slow rows before the rollout ran 30% over and under for five
+    // minutes at a time: sums over 5 minutes vary with c² near 0.09 beyond Poisson, which
+    // at the null's 5% of 10,000 rows (500 expected) inflates their variance about 45
+    // times. 600 slow rows of 10,000 reject 5% outright, but not counted for the bursts.
+    let policy = Policy::default();
+    let bursts = Burstiness::estimate((0..180).map(|m| {
+        let surge = if m % 10 < 5 { 1.3 } else { 0.7 };
+        (2000.0, 40.0 * surge)
+    }))
+    .expect("an estimate from 180 minutes");
+    let inflation = bursts.sum_inflation(500.0, 5.0);
+    assert!(inflation > 20.0, "a bursty window: ÷{inflation}");
+    let new = rows(10_000.0, 0.0, 600.0);
+    assert_eq!(
+        kind(&policy.judge_latency_ceiling(&new, None, 5, None)),
+        "over"
+    );
+    let scaled = policy.judge_latency_ceiling(&new, None, 5, Some(&bursts));
+    assert_eq!(kind(&scaled), "within");
+    // The old version's rows over the same minutes, where it has them, decide instead.
+    let concurrent = policy.judge_latency_ceiling(&new, old(90_000.0, 0.02), 5, Some(&bursts));
+    assert_eq!(kind(&concurrent), "over");
+    let far_over = rows(10_000.0, 0.0, 2_000.0);
+    let Breach::Over(reason) = policy.judge_latency_ceiling(&far_over, None, 5, Some(&bursts))
+    else {
+        panic!("20% of the rows over the ceiling rejects 5% even counted for bursts");
+    };
+    assert!(reason.detail.contains("counted ÷"), "{}", reason.detail);
+}
+
+#[test]
+fn a_handful_of_sampled_rows_never_breaks_the_latency_ceiling() {
+    // Issue 18 §4: at a few requests a second sampled at 20, a window of 5 stored rows once
+    // passed "≥ 50 requests" and its p95 was one of them. The rows are what was observed.
+    let policy = Policy::default();
+    let few = rows(5.0, 0.0, 5.0);
+    assert_eq!(
+        policy.judge_latency_ceiling(&few, None, 5, None),
+        Breach::TooFew {
+            have: 5.0,
+            need: policy.latency_ceiling_min_rows
+        }
+    );
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! looks keyed by their budget row. One name per concept: the assessment's `latency_test`
 //! is `slow_test`, and the policy's `alpha_split.latency_split` and `latency_bake` are
 //! `slow_split` and `slow_bake` (a POLICY value may still spell them the old way: serde
-//! aliases). Evidence and its meaning are unchanged, so the step carries every rollout over. Also applied to audit-log rows,
+//! aliases). Counts gain the Analytics Engine rows behind them, which version 1 did not
+//! keep: its minutes have none (`stored_rows_unknown`), and the ceilings' floors count rows
+//! (`error_ceiling_min_rows`, `latency_ceiling_min_rows`). The step carries every rollout over. Also applied to audit-log rows,
 //! which carry no version: a row's assessment without `looks` is version 1's.
 
 use serde_json::{json, Map, Value};
@@ -16,16 +18,26 @@ pub(super) fn looks_become_one_kind(stored: &mut Value) {
         return;
     };
     if let Some(Value::Object(shares)) = state.pointer_mut("/policy/alpha_split") {
-        for (old, new) in [
-            ("latency_split", "slow_split"),
-            ("latency_bake", "slow_bake"),
-        ] {
-            if let Some(share) = shares.remove(old) {
-                shares.insert(new.into(), share);
-            }
-        }
+        rename(
+            shares,
+            &[
+                ("latency_split", "slow_split"),
+                ("latency_bake", "slow_bake"),
+            ],
+        );
+    }
+    if let Some(Value::Object(policy)) = state.get_mut("policy") {
+        // The ceilings' floors count stored rows, no longer sample-weighted requests.
+        rename(
+            policy,
+            &[
+                ("error_ceiling_min_requests", "error_ceiling_min_rows"),
+                ("latency_min_requests", "latency_ceiling_min_rows"),
+            ],
+        );
     }
     if let Some(signals) = state.get_mut("signals") {
+        stored_rows_unknown(signals);
         for key in [
             "errors_looks",
             "slow_looks",
@@ -51,6 +63,44 @@ pub(super) fn looks_become_one_kind(stored: &mut Value) {
     }
     if let Some(assessment) = state.get_mut("last_assessment") {
         assessment_looks_by_row(assessment);
+    }
+}
+
+/// Renames each `(old, new)` key that `fields` holds.
+fn rename(fields: &mut Map<String, Value>, names: &[(&str, &str)]) {
+    for (old, new) in names {
+        if let Some(value) = fields.remove(*old) {
+            fields.insert((*new).to_string(), value);
+        }
+    }
+}
+
+/// Version 1 counted no stored Analytics Engine rows: its minutes get none (the ceilings,
+/// which test rows, find too few until the trailing window holds minutes counted by this
+/// release), and no burstiness of rows from the window before the rollout (the bake's
+/// ceilings then test unscaled rows).
+fn stored_rows_unknown(signals: &mut Value) {
+    if let Some(fields) = signals.as_object_mut() {
+        fields
+            .entry("ceiling_bursts")
+            .or_insert(json!({"errors": null, "slow": null}));
+    }
+    if let Some(Value::Array(minutes)) = signals.get_mut("recent") {
+        minutes.iter_mut().for_each(no_rows_in_pair);
+    }
+    if let Some(totals) = signals.get_mut("step_totals") {
+        no_rows_in_pair(totals);
+    }
+}
+
+/// `stored` rows of none for both versions of a minute or a total.
+fn no_rows_in_pair(pair: &mut Value) {
+    for side in ["new", "old"] {
+        if let Some(Value::Object(counts)) = pair.get_mut(side) {
+            counts
+                .entry("stored")
+                .or_insert(json!({"rows": 0.0, "errors": 0.0, "slow": 0.0}));
+        }
     }
 }
 
@@ -85,6 +135,9 @@ pub(super) fn event_looks_become_one_kind(event: &mut Value) {
         if assessment.is_object() && assessment.get("looks").is_none() {
             assessment_looks_by_row(assessment);
         }
+    }
+    if let Some(counted) = event.pointer_mut("/facts/counted") {
+        no_rows_in_pair(counted);
     }
 }
 
@@ -125,6 +178,9 @@ fn assessment_looks_by_row(assessment: &mut Value) {
     };
     if let Some(test) = fields.remove("latency_test") {
         fields.insert("slow_test".into(), test);
+    }
+    if let Some(window) = fields.get_mut("window") {
+        no_rows_in_pair(window);
     }
     let mut looks = Map::new();
     for (field, row, convert) in ASSESSMENT_LOOKS {

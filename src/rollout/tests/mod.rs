@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::observe::{
-    Check, CountsWindow, Fetched, MinuteCounts, Probe, VersionCounts, VersionLatency,
+    Check, CountsWindow, Fetched, MinuteCounts, Probe, StoredRows, VersionCounts, VersionLatency,
 };
 
 mod bake;
@@ -75,6 +75,7 @@ fn counts(requests: f64, error_rate: f64) -> VersionCounts {
         slow: requests * 0.02,
         very_slow: 0.0,
         approaching: requests * 0.2,
+        stored: StoredRows::unsampled(requests, requests * error_rate, requests * 0.02),
     }
 }
 

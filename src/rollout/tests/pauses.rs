@@ -65,15 +65,16 @@ fn a_pause_an_operator_asked_for_does_not_lift_itself() {
 
 #[test]
 fn step_max_without_evidence_pauses_with_the_reason() {
-    // p95 over the ceiling but only 1 or 2 windows in a row: never unhealthy, never healthy.
+    // The counts fail every other minute and the probe misses the new version in between:
+    // never unhealthy, never healthy, yet never long without evidence.
     let (mut s, _) = run(ramping(), 1..=3, HEALTHY);
     for m in 4..=31 {
-        let slow = Traffic {
-            new_p95_ms: if m % 2 == 0 { 400.0 } else { 120.0 },
-            ..HEALTHY
-        };
-        let mut obs = observe(&s, at(m), slow, &s.deployment.live);
-        if m % 2 == 1 {
+        let mut obs = observe(&s, at(m), HEALTHY, &s.deployment.live);
+        if m % 2 == 0 {
+            obs.counts = Some(Fetched::Failed {
+                why: "Analytics Engine answered 503".into(),
+            });
+        } else {
             obs.healthz = Some(answered_by_old());
         }
         let (next, _) = step(s, Input::Tick(obs), at(m));
