@@ -49,21 +49,16 @@ pub struct VersionShare {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LiveDeployment {
     /// Deployment id, when known.
-    #[serde(default)]
     pub deployment_id: Option<String>,
     /// The 1–2 versions and their shares.
     pub versions: Vec<VersionShare>,
     /// `author_email`, to explain drift.
-    #[serde(default)]
     pub author_email: Option<String>,
     /// The `workers/message` annotation.
-    #[serde(default)]
     pub message: Option<String>,
     /// The `workers/triggered_by` annotation (`upload`, `rollback`, ...).
-    #[serde(default)]
     pub triggered_by: Option<String>,
     /// `created_on`, as the API gave it.
-    #[serde(default)]
     pub created_on: Option<String>,
     /// Cohorts (named user segments with their own split). The gate never writes any, so a
     /// live deployment that has them is someone else's (drift), and any write would erase
@@ -107,10 +102,8 @@ pub struct VersionCounts {
     /// Requests slower than the latency ceiling (`CountsQuery::slow_above_ms`).
     pub slow: f64,
     /// Requests slower than `CountsQuery::very_slow_above_ms` (a subset of `slow`).
-    #[serde(default)]
     pub very_slow: f64,
     /// Requests slower than `CountsQuery::approach_above_ms` (a superset of `slow`).
-    #[serde(default)]
     pub approaching: f64,
     /// The Analytics Engine rows behind these counts: the evidence actually observed.
     pub stored: StoredRows,
@@ -153,12 +146,7 @@ pub struct MinuteCounts {
     pub old: VersionCounts,
     /// Mean Analytics Engine `_sample_interval` of the minute's rows (1 = unsampled). The
     /// tests divide counts by it: k sampled rows carry about k events' worth of evidence.
-    #[serde(default = "unsampled")]
     pub sample_interval: f64,
-}
-
-fn unsampled() -> f64 {
-    1.0
 }
 
 /// One version's latency over the trailing latency window, for the status page's p95 chart

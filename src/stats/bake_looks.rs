@@ -44,7 +44,6 @@ pub struct BakeLooks {
     /// The latest look (the rejecting one, once one rejects).
     latest: Option<LookOutcome>,
     /// Burst scaling of both sides (`scale_for_bursts`; `None`: raw counts).
-    #[serde(default)]
     burst_scaling: Option<BakeScaling>,
     /// A rollout stored when each minute was scaled alone kept that scaling under this name.
     /// Its sums are scaled ones and its limit is the backstop, so new minutes can be neither
@@ -52,7 +51,6 @@ pub struct BakeLooks {
     #[serde(default, rename = "scaling", skip_serializing)]
     per_minute_scaling: Option<serde::de::IgnoredAny>,
     /// Split minutes offered to `observe_reference`, scaled or not.
-    #[serde(default)]
     reference_minutes: u32,
 }
 

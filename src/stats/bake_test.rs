@@ -37,21 +37,16 @@ pub struct BakeTest {
     /// each under the burst guard; at most `EVIDENCE_CAP`, then the oldest two are merged
     /// (clipping a merged block is as valid). The other minutes are not clipped, so their
     /// totals are enough: `new_* − Σ bursty`.
-    #[serde(default)]
     bursty: Vec<(f64, f64)>,
     /// ln of the e-value at the last `observe` (what `summary` reports).
-    #[serde(default)]
     log_e: f64,
     rejected: bool,
     base_rate_floor: f64,
     /// What each bake minute is divided by before it counts, and the bake minutes that
     /// divisor covers (`with_burst_scaling`).
-    #[serde(default)]
     burst_divisor: Option<f64>,
-    #[serde(default)]
     burst_horizon: Option<u32>,
     /// Bake minutes counted.
-    #[serde(default)]
     minutes: u32,
 }
 

@@ -38,10 +38,8 @@ pub struct Burstiness {
     pub c2_upper: f64,
     /// The same bound for sums over blocks of s consecutive minutes, s = 2..=`MAX_SPAN`
     /// (index s − 2; 0: too few blocks to say), never above `c2_upper` (see `c2_over`).
-    #[serde(default)]
     pub spans: [f64; SPANS],
     /// Some span's estimate is well above 0 (`is_bursty_in_blocks`).
-    #[serde(default)]
     pub bursty_blocks: bool,
 }
 

@@ -53,14 +53,11 @@ pub struct HistoryLooks {
     new_requests: f64,
     new_bad: u64,
     /// The old version's over the same minutes (the drift check).
-    #[serde(default)]
     old_requests: f64,
-    #[serde(default)]
     old_bad: u64,
     /// Split minutes counted (both versions served) and their bad events, for the
     /// events-a-minute limit (checked here, not only through the guard's look, which is not
     /// taken on a tick without fresh minutes).
-    #[serde(default)]
     minutes: u32,
     /// Allowance spent by the history looks so far.
     spent: f64,

@@ -59,33 +59,23 @@ pub struct ScheduledLooks {
     /// The latest look (once one rejects, no other is taken: it stays the latest).
     latest: Option<LookOutcome>,
     /// Cumulative allowance of the latest look that tested (the exact looks' share spent).
-    #[serde(default)]
     exact_allowance: f64,
     /// Per-minute scaled excess of new-version events z = (e₁ − E·p0)/√(N·p0(1 − p0)), N the
     /// minute's requests, over minutes with at least `ROBUST_MIN_EVENTS` events: how many, Σz,
     /// Σz², and their events and requests (robust closing look). Scaling by requests rather
     /// than by E keeps z's mean exactly 0 under the null whatever the burstiness (E moves
     /// with the bursts, N does not).
-    #[serde(default)]
     z_minutes: u32,
-    #[serde(default)]
     z_sum: f64,
-    #[serde(default)]
     z_sum_sq: f64,
-    #[serde(default)]
     z_events: f64,
-    #[serde(default)]
     z_requests: f64,
     /// Fed counts scaled for burstiness (`scale_for_bursts`).
-    #[serde(default)]
     scaled: bool,
     /// Requests of each version over the minutes counted, as fed (scaled ones when `scaled`).
-    #[serde(default)]
     new_requests: f64,
-    #[serde(default)]
     old_requests: f64,
     /// Requests of both versions over the same minutes before scaling (`observe_scaled`).
-    #[serde(default)]
     raw_requests: f64,
 }
 
