@@ -10,52 +10,7 @@ use rollout_gate::config::{GateConfig, Secrets};
 use rollout_gate::controller::Controller;
 use rollout_gate::policy::BudgetRow;
 use rollout_gate::rollout::{Command, Phase};
-use rollout_gate::time::Timestamp;
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
-use world::{MemStore, World, NEW, OLD, OTHER, SCRIPT};
-
-const T0: i64 = 1_795_773_600_000;
-
-/// The fakes never wait, so polling once more always finishes.
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
-    }
-}
-
-fn minute(n: i64) -> Timestamp {
-    Timestamp::from_millis(T0 + n * 60_000)
-}
-
-fn config() -> GateConfig {
-    let vars = [
-        ("CLOUDFLARE_ACCOUNT_ID", "acc"),
-        ("CLOUDFLARE_API_BASE_URL", "http://cf.test/client/v4"),
-        ("TARGET_BASE_URL", "http://targets.test/{script}"),
-        ("ASSET_BASE_URL", "http://cdn.test/assets"),
-        ("GATE_ENV", "production"),
-        ("STATUS_PAGE_URL", "https://gate.test"),
-    ];
-    GateConfig::from_vars(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .expect("valid config")
-}
-
-fn secrets() -> Secrets {
-    Secrets {
-        api_token: Some("cf-token".into()),
-        slack_webhook_url: Some("http://slack.test/slack/hook".into()),
-        hook_token: Some("hook".into()),
-    }
-}
+use world::{block_on, config, minute, secrets, MemStore, World, NEW, OLD, OTHER, SCRIPT};
 
 fn hook(version: &str, baseline: Option<&str>) -> DeployHook {
     let baseline = baseline.map_or(String::new(), |b| {

@@ -8,7 +8,6 @@
 mod world;
 
 use rollout_gate::api::parse_deploy_hook;
-use rollout_gate::config::{GateConfig, Secrets};
 use rollout_gate::controller::Controller;
 use rollout_gate::observe::VersionShare;
 use rollout_gate::rollout::schema::{self, CURRENT};
@@ -19,10 +18,8 @@ use rollout_gate::rollout::{
 use rollout_gate::time::Timestamp;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::future::Future;
 use std::path::Path;
-use std::task::{Context, Poll, Waker};
-use world::{MemStore, World, NEW, OLD, SCRIPT};
+use world::{block_on, config, minute, secrets, MemStore, World, NEW, OLD, SCRIPT};
 
 /// One stored rollout with the steps that followed (see tests/fixtures/stored/README.md).
 struct Fixture {
@@ -353,48 +350,6 @@ fn after_a_gate_upgrade_at_the_bake_resume_holds_rather_than_complete_without_a_
 }
 
 // ---- the controller: what the Durable Object does with such a rollout ----
-
-const T0: i64 = 1_795_773_600_000;
-
-fn minute(n: i64) -> Timestamp {
-    Timestamp::from_millis(T0 + n * 60_000)
-}
-
-/// The fakes never wait, so polling once more always finishes.
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
-    }
-}
-
-fn config() -> GateConfig {
-    let vars = [
-        ("CLOUDFLARE_ACCOUNT_ID", "acc"),
-        ("CLOUDFLARE_API_BASE_URL", "http://cf.test/client/v4"),
-        ("TARGET_BASE_URL", "http://targets.test/{script}"),
-        ("ASSET_BASE_URL", "http://cdn.test/assets"),
-        ("GATE_ENV", "production"),
-        ("STATUS_PAGE_URL", "https://gate.test"),
-    ];
-    GateConfig::from_vars(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .expect("valid config")
-}
-
-fn secrets() -> Secrets {
-    Secrets {
-        api_token: Some("cf-token".into()),
-        slack_webhook_url: Some("http://slack.test/slack/hook".into()),
-        hook_token: Some("hook".into()),
-    }
-}
 
 #[test]
 fn the_controller_pauses_a_rollout_from_a_later_gate_and_stores_it_in_its_own_schema() {

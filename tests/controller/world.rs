@@ -3,16 +3,64 @@
 //! an asset host and Slack. It records every call and fails on demand.
 
 use rollout_gate::clients::http::{HttpClient, HttpRequest, HttpResponse, Method, TransportError};
+use rollout_gate::config::{GateConfig, Secrets};
 use rollout_gate::controller::{ActionRecord, RolloutStore, StoreError, StoredRollout};
 use rollout_gate::rollout::AuditEvent;
+use rollout_gate::time::Timestamp;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 
 pub const ACCOUNT: &str = "acc";
 pub const SCRIPT: &str = "mauntic-gateway";
 pub const NEW: &str = "11111111-1111-4111-8111-111111111111";
 pub const OLD: &str = "22222222-2222-4222-8222-222222222222";
 pub const OTHER: &str = "33333333-3333-4333-8333-333333333333";
+pub const T0: i64 = 1_795_773_600_000;
+
+/// Minute `n` of the tests' clock.
+pub fn minute(n: i64) -> Timestamp {
+    Timestamp::from_millis(T0 + n * 60_000)
+}
+
+/// The fakes never wait, so polling once more always finishes.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+    }
+}
+
+/// The gate's configuration against this world's hosts.
+pub fn config() -> GateConfig {
+    let vars = [
+        ("CLOUDFLARE_ACCOUNT_ID", ACCOUNT),
+        ("CLOUDFLARE_API_BASE_URL", "http://cf.test/client/v4"),
+        ("TARGET_BASE_URL", "http://targets.test/{script}"),
+        ("ASSET_BASE_URL", "http://cdn.test/assets"),
+        ("GATE_ENV", "production"),
+        ("STATUS_PAGE_URL", "https://gate.test"),
+    ];
+    GateConfig::from_vars(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("valid config")
+}
+
+/// The three secrets, with this world's Slack webhook.
+pub fn secrets() -> Secrets {
+    Secrets {
+        api_token: Some("cf-token".into()),
+        slack_webhook_url: Some("http://slack.test/slack/hook".into()),
+        hook_token: Some("hook".into()),
+    }
+}
 
 /// One recorded call: method, URL and body.
 #[derive(Clone, Debug)]
