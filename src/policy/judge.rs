@@ -159,14 +159,9 @@ impl Policy {
             minutes,
             bursts,
         };
-        match ceiling.test((new.rows, new.errors), old) {
-            CeilingTest::TooFew { have, need } => Breach::TooFew { have, need },
-            CeilingTest::Within => Breach::Within,
-            CeilingTest::Over {
-                share,
-                p_value,
-                divisor,
-            } => Breach::Over(Reason {
+        ceiling
+            .test((new.rows, new.errors), old)
+            .breach(|share, p_value, divisor| Reason {
                 signal: Signal::Errors,
                 detail: format!(
                     "5xx rate {} over the last {minutes} min is above the {} ceiling: {:.0} \
@@ -181,8 +176,7 @@ impl Policy {
                 ),
                 observed: share,
                 limit: self.error_rate_ceiling,
-            }),
-        }
+            })
     }
 
     /// The absolute p95 ceiling over the trailing window of `minutes` minutes: p95 ≤ the
@@ -204,14 +198,9 @@ impl Policy {
             minutes,
             bursts,
         };
-        match ceiling.test((new.rows, new.slow), old) {
-            CeilingTest::TooFew { have, need } => Breach::TooFew { have, need },
-            CeilingTest::Within => Breach::Within,
-            CeilingTest::Over {
-                share,
-                p_value,
-                divisor,
-            } => Breach::Over(Reason {
+        ceiling
+            .test((new.rows, new.slow), old)
+            .breach(|share, p_value, divisor| Reason {
                 signal: Signal::Latency,
                 detail: format!(
                     "p95 over the last {minutes} min is above the {:.0} ms ceiling: {} of \
@@ -228,8 +217,7 @@ impl Policy {
                 ),
                 observed: share,
                 limit: P95_TAIL_SHARE,
-            }),
-        }
+            })
     }
 
     /// Queue depth and retries against the thresholds (no minimum sample: these are levels).
@@ -298,6 +286,21 @@ enum CeilingTest {
         p_value: f64,
         divisor: f64,
     },
+}
+
+impl CeilingTest {
+    /// As a `Breach`, an `Over` told by `over(share, p_value, divisor)`.
+    fn breach(self, over: impl FnOnce(f64, f64, f64) -> Reason) -> Breach {
+        match self {
+            CeilingTest::TooFew { have, need } => Breach::TooFew { have, need },
+            CeilingTest::Within => Breach::Within,
+            CeilingTest::Over {
+                share,
+                p_value,
+                divisor,
+            } => Breach::Over(over(share, p_value, divisor)),
+        }
+    }
 }
 
 impl Ceiling<'_> {
