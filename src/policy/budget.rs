@@ -116,24 +116,6 @@ impl BudgetRow {
         }
     }
 
-    /// The row's name as stored and shown (`errors_split_looks`).
-    pub fn name(self) -> &'static str {
-        use BudgetRow::*;
-        match self {
-            ErrorsSplitEProcess => "errors_split_e_process",
-            ErrorsSplitLooks => "errors_split_looks",
-            ErrorsSplitHistory => "errors_split_history",
-            SlowSplitEProcess => "slow_split_e_process",
-            SlowSplitLooks => "slow_split_looks",
-            ApproachingSplitLooks => "approaching_split_looks",
-            VerySlowSplitLooks => "very_slow_split_looks",
-            ErrorsBakeEProcess => "errors_bake_e_process",
-            ErrorsBakeLooks => "errors_bake_looks",
-            SlowBakeEProcess => "slow_bake_e_process",
-            SlowBakeLooks => "slow_bake_looks",
-        }
-    }
-
     /// The `alpha_split` share (`CountTest`) the row draws on; very slow requests have a
     /// share of their own.
     fn share_group(self) -> Option<CountTest> {
@@ -154,7 +136,8 @@ impl BudgetRow {
 
 impl fmt::Display for BudgetRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        // The name it is stored under (serde's snake_case), so the two cannot differ.
+        f.write_str(&snake(self))
     }
 }
 
