@@ -171,6 +171,7 @@ pub fn simulate(
                 schedule_minutes: report::total_minutes(scenario),
                 gates,
                 oracle: lock(&oracles[s]).as_ref().map(report::summarize_oracle),
+                onset_minute: scenario.onset_minute(),
             }
         })
         .collect()

@@ -1,9 +1,10 @@
 //! Turning runs into decision quality: per scenario and gate, the rollback rate (false
-//! rollbacks on healthy releases, detection on regressions), time-to-detect, harm served,
-//! time to promote, hold and pause rates, promotions without evidence; beside the oracle.
-//! Rendered as a human table, Markdown (docs/benchmark.md) or JSON.
+//! rollbacks on healthy releases, detection on regressions), time-to-detect (from the first
+//! split and from the regression's onset), harm served, time to promote, hold and pause
+//! rates, promotions without evidence; beside the oracle. Rendered as a human table,
+//! Markdown (docs/benchmark.md) or JSON.
 
-use super::oracle::OracleReport;
+use super::oracle::{OracleReport, Phase};
 use super::run::{GateKind, RunOutcome, TickCost};
 use super::scenario::Scenario;
 use serde::Serialize;
@@ -48,23 +49,35 @@ pub struct GateSummary {
     pub unsupported_promotions: u64,
     /// Rollbacks by first signal.
     pub rollback_signals: BTreeMap<String, usize>,
+    /// Runs that rolled back by the end of the scheduled bake plus the ingestion lag (the
+    /// bake oracle's exposure).
+    pub schedule_detection: f64,
+    /// Median minutes from the onset (`candidate_changes_at_min`, else 0) to the rollback
+    /// decision (rolled-back runs; negative for a rollback before the onset).
+    pub onset_ttd_median: Option<f64>,
+    /// 90th percentile of the same.
+    pub onset_ttd_p90: Option<f64>,
+    /// Runs that rolled back before any minute of the changed candidate could be seen (at
+    /// or before the onset plus the ingestion lag): false rollbacks, even in a regression.
+    pub blind_rollback_rate: f64,
 }
 
-/// The oracle's figures for a regression scenario.
+/// The oracle's figures for a regression scenario: over the split, or over the bake when the
+/// candidate changes after the split (`phase`); "the phase" below is that one.
 #[derive(Clone, Debug, Serialize)]
 pub struct OracleSummary {
-    /// Power at the end of the split (its exposure).
+    /// Power at the end of the phase (its exposure).
     pub detection: f64,
-    /// Power at the end of the first step.
-    pub first_step_detection: f64,
+    /// Power at the end of the first step (`null` unless the change comes before its end).
+    pub first_step_detection: Option<f64>,
     /// Median tick at which the every-minute version crossed (detected runs).
     pub ttd_median: Option<f64>,
     /// 90th percentile of the same.
     pub ttd_p90: Option<f64>,
     /// Chance that the every-minute version rejects a healthy candidate at some minute.
     pub every_minute_size: f64,
-    /// The anytime oracle (one threshold, size α over the whole split): that size on the
-    /// calibration runs, and its power by the end of the split.
+    /// The anytime oracle (one threshold, size α over the whole phase): that size on the
+    /// calibration runs, and its power by the end of the phase.
     pub anytime_size: f64,
     /// See `anytime_size`.
     pub anytime_detection: f64,
@@ -86,6 +99,19 @@ pub struct OracleSummary {
     pub runs: usize,
     /// See `runs`.
     pub calibration_runs: usize,
+    /// The phase the oracle watches, from the onset to its end: `split` or `bake`.
+    pub phase: Phase,
+    /// The end of that phase (minutes since the deploy hook); detection is by then plus the
+    /// ingestion lag.
+    pub watch_end: u32,
+    /// Median minutes from the onset to the every-minute version's detection.
+    pub onset_ttd_median: Option<f64>,
+    /// 90th percentile of the same.
+    pub onset_ttd_p90: Option<f64>,
+    /// The same for the anytime oracle.
+    pub anytime_onset_ttd_median: Option<f64>,
+    /// See `anytime_onset_ttd_median`.
+    pub anytime_onset_ttd_p90: Option<f64>,
 }
 
 /// Everything measured for one scenario.
@@ -107,6 +133,8 @@ pub struct ScenarioReport {
     pub gates: Vec<GateSummary>,
     /// The oracle (regression scenarios).
     pub oracle: Option<OracleSummary>,
+    /// The minute the candidate starts to differ (`candidate_changes_at_min`, else 0).
+    pub onset_minute: u32,
 }
 
 /// The `q` quantile (nearest rank) of `values`.
@@ -131,6 +159,8 @@ pub fn summarize(scenario: &Scenario, gate: GateKind, runs: &[RunOutcome]) -> Ga
         .iter()
         .filter_map(|r| r.rolled_back_at.map(f64::from))
         .collect();
+    let onset = scenario.onset_minute();
+    let mut from_onset: Vec<f64> = ttd.iter().map(|t| t - f64::from(onset)).collect();
     let mut promote: Vec<f64> = runs
         .iter()
         .filter_map(|r| r.completed_at.map(f64::from))
@@ -160,6 +190,10 @@ pub fn summarize(scenario: &Scenario, gate: GateKind, runs: &[RunOutcome]) -> Ga
             .map(|r| u64::from(r.unsupported_promotions))
             .sum(),
         rollback_signals,
+        schedule_detection: rate(&|r| r.rolled_back_at.is_some_and(|t| t <= schedule_end + lag)),
+        onset_ttd_median: quantile(&mut from_onset, 0.5),
+        onset_ttd_p90: quantile(&mut from_onset, 0.9),
+        blind_rollback_rate: rate(&|r| r.rolled_back_at.is_some_and(|t| t <= onset + lag)),
     }
 }
 
@@ -174,6 +208,9 @@ pub fn summarize_oracle(report: &OracleReport) -> OracleSummary {
     };
     let mut ticks = detected(&report.detect_ticks);
     let mut anytime = detected(&report.anytime_detect_ticks);
+    let onset = f64::from(report.onset);
+    let since_onset = |ticks: &[f64]| ticks.iter().map(|t| t - onset).collect::<Vec<f64>>();
+    let (mut ticks_since, mut anytime_since) = (since_onset(&ticks), since_onset(&anytime));
     OracleSummary {
         detection: report.detection,
         first_step_detection: report.first_step_detection,
@@ -191,6 +228,12 @@ pub fn summarize_oracle(report: &OracleReport) -> OracleSummary {
         slow_ratio: report.slow_ratio,
         runs: report.runs,
         calibration_runs: report.calibration_runs,
+        phase: report.phase,
+        watch_end: report.watch_end,
+        onset_ttd_median: quantile(&mut ticks_since, 0.5),
+        onset_ttd_p90: quantile(&mut ticks_since, 0.9),
+        anytime_onset_ttd_median: quantile(&mut anytime_since, 0.5),
+        anytime_onset_ttd_p90: quantile(&mut anytime_since, 0.9),
     }
 }
 
@@ -267,7 +310,7 @@ pub fn render_table(reports: &[ScenarioReport]) -> String {
                 "oracle",
                 "",
                 pct(o.detection),
-                pct(o.first_step_detection),
+                o.first_step_detection.map_or("-".into(), pct),
                 minutes(o.ttd_median),
                 minutes(o.ttd_p90),
                 o.error_ratio,
@@ -276,20 +319,59 @@ pub fn render_table(reports: &[ScenarioReport]) -> String {
                 pct(o.size),
                 pct(o.every_minute_size)
             );
+            let watched = match o.phase {
+                Phase::Split => String::new(),
+                Phase::Bake => format!(
+                    "; both oracles watch the bake, minutes {}–{}, `by-split` is by its end",
+                    r.onset_minute,
+                    o.watch_end - 1
+                ),
+            };
             let _ = writeln!(
                 out,
-                "   {:<10} {:>8} {:>9} {:>9} {:>8} {:>9}   (one threshold, size {} over the split)",
+                "   {:<10} {:>8} {:>9} {:>9} {:>8} {:>9}   (one threshold, size {} over the {}{watched})",
                 "anytime",
                 "",
                 pct(o.anytime_detection),
                 "",
                 minutes(o.anytime_ttd_median),
                 minutes(o.anytime_ttd_p90),
-                pct(o.anytime_size)
+                pct(o.anytime_size),
+                o.phase.name()
             );
+        }
+        if r.onset_minute > 0 && !r.healthy {
+            let _ = writeln!(out, "   {}", from_onset_line(r));
         }
     }
     out
+}
+
+/// Minutes from the onset to the rollback (median / p90) for each gate and oracle, on one
+/// line.
+fn from_onset_line(r: &ScenarioReport) -> String {
+    let pair =
+        |median: Option<f64>, p90: Option<f64>| format!("{} / {}", minutes(median), minutes(p90));
+    let mut parts: Vec<String> = r
+        .gates
+        .iter()
+        .map(|g| format!("{} {}", g.gate, pair(g.onset_ttd_median, g.onset_ttd_p90)))
+        .collect();
+    if let Some(o) = &r.oracle {
+        parts.push(format!(
+            "oracle {}",
+            pair(o.onset_ttd_median, o.onset_ttd_p90)
+        ));
+        parts.push(format!(
+            "anytime {}",
+            pair(o.anytime_onset_ttd_median, o.anytime_onset_ttd_p90)
+        ));
+    }
+    format!(
+        "from the onset (minute {}) to the rollback, median / p90: {}",
+        r.onset_minute,
+        parts.join(", ")
+    )
 }
 
 fn gate<'a>(r: &'a ScenarioReport, name: &str) -> Option<&'a GateSummary> {
@@ -307,7 +389,18 @@ pub fn render_markdown(reports: &[ScenarioReport]) -> String {
     if reports.iter().any(|r| !r.healthy) {
         render_regressions(&mut out, reports, &comparators);
     }
+    if reports.iter().any(|r| !r.healthy && r.onset_minute > 0) {
+        render_late_onsets(&mut out, reports);
+    }
     out
+}
+
+/// The oracle's power by the end of the phase it watches, marked when that is the bake.
+fn oracle_detection(o: &OracleSummary) -> String {
+    match o.phase {
+        Phase::Split => pct(o.detection),
+        Phase::Bake => format!("{} (bake)", pct(o.detection)),
+    }
 }
 
 fn render_healthy(out: &mut String, reports: &[ScenarioReport], comparators: &[&str]) {
@@ -381,7 +474,7 @@ fn render_regressions(out: &mut String, reports: &[ScenarioReport], comparators:
             .collect();
         let forced = gate(r, "ours-sched").map_or("-".into(), |g| {
             let ratio = oracle
-                .filter(|o| o.detection > 0.0)
+                .filter(|o| o.detection > 0.0 && o.phase == Phase::Split)
                 .map_or(String::new(), |o| {
                     format!(" ({:.2})", g.split_detection / o.detection)
                 });
@@ -393,13 +486,15 @@ fn render_regressions(out: &mut String, reports: &[ScenarioReport], comparators:
             out,
             "| {} | {} | {} | **{}** | {} | {} | {} / {} | {} / {} / {} | {} | {} / {} / {} |",
             r.scenario,
-            oracle.map_or("-".into(), |o| pct(o.detection)),
+            oracle.map_or("-".into(), oracle_detection),
             forced,
             pct(ours.split_detection),
             pct(ours.rollback_rate),
             others.join(" | "),
             pct(ours.first_step_detection),
-            oracle.map_or("-".into(), |o| pct(o.first_step_detection)),
+            oracle
+                .and_then(|o| o.first_step_detection)
+                .map_or("-".into(), pct),
             minutes(ours.ttd_median),
             minutes(oracle.and_then(|o| o.ttd_median)),
             minutes(oracle.and_then(|o| o.anytime_ttd_median)),
@@ -407,6 +502,62 @@ fn render_regressions(out: &mut String, reports: &[ScenarioReport], comparators:
             excess("ours"),
             excess("flagger-5"),
             excess("window"),
+        );
+    }
+}
+
+/// Regressions that start late: detection by the end of the phase the onset falls in (the
+/// oracle's horizon) and minutes from the onset to the rollback, for ours, ours with the
+/// schedule forced and both oracles.
+fn render_late_onsets(out: &mut String, reports: &[ScenarioReport]) {
+    let _ = writeln!(
+        out,
+        "\n### Regressions that start late: minutes from the onset to the rollback\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | onset (min) | phase | oracle / anytime oracle by its end | ours / ours-sched by then | ours overall | from onset, median / p90 (min): ours | ours-sched | oracle | anytime oracle | ours rolled back before it could see the change |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in reports.iter().filter(|r| !r.healthy && r.onset_minute > 0) {
+        let Some(ours) = gate(r, "ours") else {
+            continue;
+        };
+        let in_bake = r.onset_minute >= r.split_minutes;
+        let by_phase_end = |g: &GateSummary| {
+            pct(if in_bake {
+                g.schedule_detection
+            } else {
+                g.split_detection
+            })
+        };
+        let pair = |median: Option<f64>, p90: Option<f64>| {
+            format!("{} / {}", minutes(median), minutes(p90))
+        };
+        let sched = gate(r, "ours-sched");
+        let oracle = r.oracle.as_ref();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} |",
+            r.scenario,
+            r.onset_minute,
+            if in_bake { "bake" } else { "split" },
+            oracle.map_or("-".into(), |o| format!(
+                "{} / {}",
+                pct(o.detection),
+                pct(o.anytime_detection)
+            )),
+            by_phase_end(ours),
+            sched.map_or("-".into(), by_phase_end),
+            pct(ours.rollback_rate),
+            pair(ours.onset_ttd_median, ours.onset_ttd_p90),
+            sched.map_or("-".into(), |g| pair(g.onset_ttd_median, g.onset_ttd_p90)),
+            oracle.map_or("-".into(), |o| pair(o.onset_ttd_median, o.onset_ttd_p90)),
+            oracle.map_or("-".into(), |o| pair(
+                o.anytime_onset_ttd_median,
+                o.anytime_onset_ttd_p90
+            )),
+            pct(ours.blind_rollback_rate),
         );
     }
 }
@@ -489,4 +640,40 @@ pub fn render_tick_costs(summaries: &[TickCostSummary]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_to_the_rollback_count_from_the_onset_and_blind_rollbacks_are_flagged() {
+        let scenario = Scenario::from_json(
+            r#"{"name": "t", "rps": 100, "minutes": 45,
+            "baseline": {"error_rate": 0.001, "latency": {"median_ms": 80, "p95_ms": 200}},
+            "candidate": {"error_rate": 0.005, "latency": {"median_ms": 80, "p95_ms": 200}},
+            "candidate_changes_at_min": 25}"#,
+        )
+        .expect("valid scenario");
+        let rolled_back = |at| RunOutcome {
+            rolled_back_at: Some(at),
+            ..RunOutcome::default()
+        };
+        // Minute 27 is the last tick (onset + 2-minute lag) that sees no changed minute.
+        let runs = [
+            rolled_back(27),
+            rolled_back(29),
+            rolled_back(30),
+            rolled_back(33),
+            RunOutcome::default(),
+        ];
+        let summary = summarize(&scenario, GateKind::Ours, &runs);
+        assert_eq!(summary.ttd_median, Some(29.0));
+        assert_eq!(summary.onset_ttd_median, Some(4.0));
+        assert_eq!(summary.onset_ttd_p90, Some(8.0));
+        assert!((summary.blind_rollback_rate - 0.2).abs() < 1e-12);
+        // By the bake's end (minute 30) plus the lag: all but the rollback at 33.
+        assert!((summary.schedule_detection - 0.6).abs() < 1e-12);
+        assert_eq!(summary.split_detection, 0.0);
+    }
 }

@@ -377,6 +377,12 @@ impl Scenario {
         }
     }
 
+    /// The first minute in which the new version behaves like `candidate`
+    /// (`candidate_changes_at_min`, or 0 when it does from the start).
+    pub fn onset_minute(&self) -> u32 {
+        self.candidate_changes_at_min.unwrap_or(0)
+    }
+
     /// An A/A release: the new version never differs from the baseline.
     pub fn is_healthy(&self) -> bool {
         self.candidate == self.baseline
