@@ -325,6 +325,13 @@ impl SignalState {
                 );
                 self.slow_bursts =
                     burst_scale_for(policy, looks.scheduled_mut(BudgetRow::SlowSplitLooks), slow);
+                // The onset looks count what the 5xx looks count, so they scale with them.
+                if let (Some(_), Some(onset)) = (
+                    self.errors_bursts.as_ref(),
+                    looks.onset_mut(BudgetRow::ErrorsSplitOnset),
+                ) {
+                    onset.scale_for_bursts(SCALED_MAX_EVENTS_PER_MINUTE);
+                }
                 // The bake's sums are scaled where the split looks are (the bake runs at
                 // about the window's rate, where raw looks would skip) and wherever the
                 // window's sums over blocks of minutes were plainly bursty: across minutes
@@ -545,7 +552,10 @@ impl SignalState {
             let rho0 = policy.look_rho0;
             let looks = &mut self.looks;
             if let Some(l) = looks.scheduled_mut(BudgetRow::ErrorsSplitLooks) {
-                observe_split(l, self.errors_bursts.as_mut(), errors, rho0);
+                let fed = observe_split(l, self.errors_bursts.as_mut(), errors, rho0);
+                if let Some(onset) = looks.onset_mut(BudgetRow::ErrorsSplitOnset) {
+                    onset.observe_scaled(errors, fed);
+                }
             }
             if let Some(l) = looks.scheduled_mut(BudgetRow::SlowSplitLooks) {
                 observe_split(l, self.slow_bursts.as_mut(), slow, rho0);
@@ -866,16 +876,23 @@ fn burst_scale_for(
 }
 
 /// Counts one split minute into `looks`: scaled for burstiness under the null "ratio ≤
-/// `rho0`" when `scale` is set, raw otherwise.
+/// `rho0`" when `scale` is set, raw otherwise. Returns the counts as fed.
 fn observe_split(
     looks: &mut ScheduledLooks,
     scale: Option<&mut BurstScale>,
     counts: PairCounts,
     rho0: f64,
-) {
+) -> PairCounts {
     match scale {
-        Some(scale) => looks.observe_scaled(counts, scale.scale(counts, rho0)),
-        None => looks.observe(counts),
+        Some(scale) => {
+            let scaled = scale.scale(counts, rho0);
+            looks.observe_scaled(counts, scaled);
+            scaled
+        }
+        None => {
+            looks.observe(counts);
+            counts
+        }
     }
 }
 

@@ -31,7 +31,10 @@ pub use bursts::{BurstScale, Burstiness, SeriesTotals};
 pub use config::{RatioTestConfig, StatsError, DEFAULT_BASE_RATE_FLOOR};
 pub use counts::PairCounts;
 pub use history::{Baseline, HistoryLooks, DRIFT_CHECK_ALPHA};
-pub use looks::{ScheduledLooks, MAX_EVENTS as LOOKS_MAX_EVENTS};
+pub use looks::{
+    OnsetLooks, ScheduledLooks, MAX_EVENTS as LOOKS_MAX_EVENTS, ONSET_MAX_LOOKS,
+    ONSET_WINDOW_MINUTES,
+};
 pub use outcome::{Against, ExactLooks, LookKind, LookOutcome, RobustLook, Skipped};
 pub use power::conditional_power;
 pub use prior::default_prior;

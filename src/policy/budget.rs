@@ -7,7 +7,7 @@
 use super::{CountTest, Policy, VERY_SLOW_MAX_EVENTS_PER_MINUTE};
 use super::{CEILING_ALPHA, SCALED_MAX_EVENTS_PER_MINUTE};
 use crate::stats::{
-    BakeLooks, Burstiness, HistoryLooks, LookKind, RatioTestConfig, ScheduledLooks,
+    BakeLooks, Burstiness, HistoryLooks, LookKind, OnsetLooks, RatioTestConfig, ScheduledLooks,
     DRIFT_CHECK_ALPHA,
 };
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,9 @@ pub enum Method {
     ScheduledLooks,
     /// Exact looks against the old version's own rate before the rollout (`HistoryLooks`).
     HistoryLooks,
+    /// Exact looks at the newest few split minutes alone, for a regression that starts late
+    /// (`OnsetLooks`).
+    OnsetLooks,
     /// Exact looks of the bake against the split-time reference (`BakeLooks`).
     BakeLooks,
 }
@@ -71,6 +74,7 @@ pub enum BudgetRow {
     ErrorsSplitEProcess,
     ErrorsSplitLooks,
     ErrorsSplitHistory,
+    ErrorsSplitOnset,
     SlowSplitEProcess,
     SlowSplitLooks,
     VerySlowSplitLooks,
@@ -83,10 +87,11 @@ pub enum BudgetRow {
 
 impl BudgetRow {
     /// Every row, in the table's order.
-    pub const ALL: [BudgetRow; 11] = [
+    pub const ALL: [BudgetRow; 12] = [
         BudgetRow::ErrorsSplitEProcess,
         BudgetRow::ErrorsSplitLooks,
         BudgetRow::ErrorsSplitHistory,
+        BudgetRow::ErrorsSplitOnset,
         BudgetRow::SlowSplitEProcess,
         BudgetRow::SlowSplitLooks,
         BudgetRow::VerySlowSplitLooks,
@@ -105,6 +110,7 @@ impl BudgetRow {
             ErrorsSplitEProcess => (Stage::Split, Errors, Method::EProcess),
             ErrorsSplitLooks => (Stage::Split, Errors, Method::ScheduledLooks),
             ErrorsSplitHistory => (Stage::Split, Errors, Method::HistoryLooks),
+            ErrorsSplitOnset => (Stage::Split, Errors, Method::OnsetLooks),
             SlowSplitEProcess => (Stage::Split, Slow, Method::EProcess),
             SlowSplitLooks => (Stage::Split, Slow, Method::ScheduledLooks),
             ApproachingSplitLooks => (Stage::Split, Approaching, Method::ScheduledLooks),
@@ -121,7 +127,7 @@ impl BudgetRow {
     fn share_group(self) -> Option<CountTest> {
         use BudgetRow::*;
         match self {
-            ErrorsSplitEProcess | ErrorsSplitLooks | ErrorsSplitHistory => {
+            ErrorsSplitEProcess | ErrorsSplitLooks | ErrorsSplitHistory | ErrorsSplitOnset => {
                 Some(CountTest::ErrorsSplit)
             }
             SlowSplitEProcess | SlowSplitLooks | ApproachingSplitLooks => {
@@ -212,7 +218,7 @@ impl Policy {
 
     /// A row's fraction of `alpha`. Each `alpha_split` share gives `look_share` to its exact
     /// looks and the rest to its e-process; of the 5xx split's looks, `history_share` goes to
-    /// the history looks, and of the slow-request split's, `approach_share` to the approach
+    /// the history looks and `onset_share` to the onset looks, and of the slow-request split's, `approach_share` to the approach
     /// looks, when the window before the rollout is read at all (the approach looks'
     /// burstiness needs `Burstiness::MIN_MINUTES` of it). Very slow requests have looks
     /// only. The e-process's share, which the exposure rule projects, depends on neither.
@@ -228,22 +234,29 @@ impl Policy {
                 0.0
             }
         };
-        let (share, windowed_share) = match group {
-            CountTest::ErrorsSplit => (s.errors_split, windowed(self.history_share, 1)),
+        let (share, windowed_share, onset_share) = match group {
+            CountTest::ErrorsSplit => (
+                s.errors_split,
+                windowed(self.history_share, 1),
+                self.onset_share,
+            ),
             CountTest::SlowSplit => (
                 s.slow_split,
                 windowed(self.approach_share, Burstiness::MIN_MINUTES),
+                0.0,
             ),
-            CountTest::ErrorsBake => (s.errors_bake, 0.0),
-            CountTest::SlowBake => (s.slow_bake, 0.0),
+            CountTest::ErrorsBake => (s.errors_bake, 0.0, 0.0),
+            CountTest::SlowBake => (s.slow_bake, 0.0, 0.0),
         };
         let looks = share * self.look_share;
         let windowed_looks = looks * windowed_share;
+        let onset_looks = looks * onset_share;
         match row.parts().2 {
             Method::EProcess => share - looks,
             Method::HistoryLooks => windowed_looks,
+            Method::OnsetLooks => onset_looks,
             Method::ScheduledLooks if row == BudgetRow::ApproachingSplitLooks => windowed_looks,
-            Method::ScheduledLooks => looks - windowed_looks,
+            Method::ScheduledLooks => looks - windowed_looks - onset_looks,
             Method::BakeLooks => looks,
         }
     }
@@ -275,6 +288,16 @@ impl Policy {
         };
         ScheduledLooks::new(
             self.alpha_of(row),
+            self.look_rho0,
+            self.look_max_events_per_minute,
+        )
+    }
+
+    /// The onset looks of the 5xx split, with their row's α: the scheduled looks' null and
+    /// events-a-minute limit, over the newest minutes alone.
+    pub fn onset_looks(&self) -> OnsetLooks {
+        OnsetLooks::new(
+            self.alpha_of(BudgetRow::ErrorsSplitOnset),
             self.look_rho0,
             self.look_max_events_per_minute,
         )

@@ -90,6 +90,11 @@ pub struct Policy {
     /// requests have none: they are many (the concurrent tests see them well) and their
     /// rate drifts with load.
     pub history_share: f64,
+    /// Share of the 5xx split test's looks budget spent at the onset looks (0.15), which
+    /// test the newest few split minutes alone, for a regression that starts after healthy
+    /// minutes; the scheduled looks keep what the history and onset looks leave. 0 turns
+    /// them off.
+    pub onset_share: f64,
     /// Null of the history looks: new rate ≤ this × the old version's rate before the
     /// rollout (1.5): how far the old version's own rate may drift between the window and
     /// the split before the history looks lean on the guard (next field).
@@ -207,6 +212,7 @@ impl Default for Policy {
             look_max_events_per_minute: 30.0,
             history_minutes: 180,
             history_share: 0.25,
+            onset_share: 0.15,
             history_margin: 1.5,
             history_guard_alpha: 0.05,
             approach_share: 0.5,
@@ -390,6 +396,13 @@ impl Policy {
         }
         if !(self.history_share >= 0.0 && self.history_share < 1.0) {
             return Err(out_of_range("history_share", self.history_share, "[0, 1)"));
+        }
+        if !(self.onset_share >= 0.0 && self.history_share + self.onset_share < 1.0) {
+            return Err(out_of_range(
+                "onset_share",
+                self.onset_share,
+                "[0, 1 − history_share)",
+            ));
         }
         if !(self.approach_share >= 0.0 && self.approach_share < 1.0) {
             return Err(out_of_range(

@@ -17,7 +17,7 @@ impl Policy {
         let (signal, what) = self.looked_events(row.parts().1);
         let (observed, limit) = look.deciding();
         let detail = match &look.against {
-            Against::OldVersion { .. } => {
+            Against::OldVersion { .. } | Against::Recent { .. } => {
                 format!("new version worse than old in {what} at the {look}")
             }
             Against::Baseline { margin, .. } => format!(

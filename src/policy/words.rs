@@ -6,6 +6,13 @@ use std::fmt;
 
 /// Where a look was taken, for people ("the look at the end of step 1").
 fn look_name(look: &LookOutcome) -> String {
+    if let Against::Recent { minutes, .. } = look.against {
+        let newest = match minutes {
+            1 => "newest minute".to_string(),
+            n => format!("newest {n} minutes"),
+        };
+        return format!("onset look {} over the split's {newest}", look.number);
+    }
     let history = matches!(look.against, Against::Baseline { .. });
     match (look.kind, history) {
         (LookKind::Closing, false) => "closing look over the whole split".to_string(),
@@ -34,6 +41,19 @@ impl fmt::Display for LookOutcome {
                 critical,
                 robust,
             } => concurrent(self, &which, *events, *rho0, *critical, robust.as_ref()),
+            Against::Recent { events, rho0, .. } => match &self.skipped {
+                Some(Skipped::NoEvents) => format!("{which}: no bad events to test"),
+                Some(skipped) => busy(&which, skipped),
+                None => format!(
+                    "{which}: {} of {events} {}bad events from the new version, {:.1} expected \
+                     at ratio {rho0}; p = {} (α {})",
+                    self.new_bad,
+                    burst_scaled(self.scaled, self.divisor).map_or(String::new(), |s| s + " "),
+                    self.null_mean,
+                    format_probability(self.p_value),
+                    format_probability(self.alpha)
+                ),
+            },
             Against::Baseline {
                 new_requests,
                 baseline,

@@ -5,10 +5,12 @@
 //! Version 0 is a rollout stored before versions existed (no `schema` field), by the release
 //! at 4c8fa47 or an earlier one. Version 1 is 4c8fa47's form with `schema: 1`; step 0 → 1
 //! fills the fields that earlier releases lacked (`v0`). Version 2 has one kind of look;
-//! step 1 → 2 rewrites the three look types as it (`v1`).
+//! step 1 → 2 rewrites the three look types as it (`v1`). Version 3 adds the onset looks;
+//! step 2 → 3 leaves them unfunded in rollouts started before them (`v2`).
 
 mod v0;
 mod v1;
+mod v2;
 
 use super::transitions::pause;
 use super::{Action, AuditEvent, PauseReason, Phase, RolloutState, Stage};
@@ -21,7 +23,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The stored form this gate writes.
-pub const CURRENT: u32 = 2;
+pub const CURRENT: u32 = 3;
 
 /// The oldest version the steps migrate from. A change no step can carry over (evidence
 /// whose meaning changed) raises it to the version that change makes, and rollouts stored
@@ -34,6 +36,8 @@ const STEPS: [fn(&mut Value); (CURRENT - MIGRATES_FROM) as usize] = [
     v0::fill_fields_added_before_versions,
     // 1 → 2: one kind of look.
     v1::looks_become_one_kind,
+    // 2 → 3: the onset looks, unfunded in rollouts started before them.
+    v2::onset_looks_unfunded,
 ];
 
 /// Why a stored rollout (or audit row) could not be read.

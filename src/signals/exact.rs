@@ -1,8 +1,8 @@
-//! A rollout's exact tests as data: each kind of look (scheduled, history, bake) under the
+//! A rollout's exact tests as data: each kind of look (scheduled, onset, history, bake) under the
 //! budget row it draws its α from, in the budget's order.
 
 use crate::policy::{BudgetRow, CountTest, Policy};
-use crate::stats::{BakeLooks, ExactLooks, HistoryLooks, LookKind, ScheduledLooks};
+use crate::stats::{BakeLooks, ExactLooks, HistoryLooks, LookKind, OnsetLooks, ScheduledLooks};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 pub enum Exact {
     /// New against old over the same minutes.
     Scheduled(ScheduledLooks),
+    /// New against old over the newest few minutes alone.
+    Onset(OnsetLooks),
     /// New against the old version's own rate before the rollout.
     History(HistoryLooks),
     /// The bake against the old version's rate over the split.
@@ -23,6 +25,7 @@ impl Exact {
     pub fn looks(&self) -> &dyn ExactLooks {
         match self {
             Exact::Scheduled(l) => l,
+            Exact::Onset(l) => l,
             Exact::History(l) => l,
             Exact::Bake(l) => l,
         }
@@ -44,6 +47,7 @@ impl ExactTests {
                 Exact::Scheduled(policy.looks(CountTest::ErrorsSplit)),
             ),
             (ErrorsSplitHistory, Exact::History(policy.history_looks())),
+            (ErrorsSplitOnset, Exact::Onset(policy.onset_looks())),
             (
                 SlowSplitLooks,
                 Exact::Scheduled(policy.looks(CountTest::SlowSplit)),
@@ -85,12 +89,16 @@ impl ExactTests {
         self.0.iter().map(|(row, exact)| (*row, exact.looks()))
     }
 
-    /// A look of every split test (scheduled and history looks) of `kind` at `allowance`.
+    /// A look of every split test (scheduled, onset and history looks) of `kind` at
+    /// `allowance` (onset looks spend per look, not on the schedule).
     pub fn split_look(&mut self, kind: LookKind, allowance: f64) {
         for exact in self.0.values_mut() {
             match exact {
                 Exact::Scheduled(l) => {
                     l.look(kind, allowance);
+                }
+                Exact::Onset(l) => {
+                    l.look(kind);
                 }
                 Exact::History(l) => {
                     l.look(kind, allowance);
@@ -121,6 +129,14 @@ impl ExactTests {
     pub fn scheduled_mut(&mut self, row: BudgetRow) -> Option<&mut ScheduledLooks> {
         match self.0.get_mut(&row)? {
             Exact::Scheduled(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The onset looks of `row`, if it holds some.
+    pub fn onset_mut(&mut self, row: BudgetRow) -> Option<&mut OnsetLooks> {
+        match self.0.get_mut(&row)? {
+            Exact::Onset(l) => Some(l),
             _ => None,
         }
     }

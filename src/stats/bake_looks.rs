@@ -292,7 +292,7 @@ impl BakeLooks {
         let null_mean = self
             .reference
             .map_or(0.0, |r| self.margin * new_requests * r.bad / r.requests);
-        let skipped = self.skip_reason(new_bad);
+        let skipped = self.skip_reason(new_bad, null_mean);
         let p_value = match (&skipped, self.reference) {
             (None, Some(r)) => r.exceedance(self.margin, new_bad, new_requests),
             _ => 1.0,
@@ -402,12 +402,16 @@ impl BakeLooks {
         normal_cdf((mean - needed) / sd)
     }
 
-    /// Why a look with `new_bad` bad events in the bake (as tested) tests nothing, if it does.
-    fn skip_reason(&self, new_bad: u64) -> Option<Skipped> {
+    /// Why a look with `new_bad` bad events in the bake (as tested, `null_mean` of them
+    /// expected at the null's rate) tests nothing, if it does. The bake is busy when the
+    /// null's rate makes it so, not the count: a regression that multiplies the bad events
+    /// must not turn its own test off (the count decides nothing about whether the Poisson
+    /// model holds under the null; only the rate it would run at does).
+    fn skip_reason(&self, new_bad: u64, null_mean: f64) -> Option<Skipped> {
         let Some(reference) = self.reference else {
             return Some(Skipped::NoReference);
         };
-        let bake = new_bad as f64 / f64::from(self.minutes.max(1));
+        let bake = null_mean / f64::from(self.minutes.max(1));
         let split = reference.bad / f64::from(reference.minutes.max(1));
         let per_minute = bake.max(split);
         let events = new_bad as f64 + reference.bad;
@@ -507,9 +511,10 @@ mod tests {
         quiet.observe(6000.0, 0.0);
         assert_eq!(quiet.look(0.5).unwrap().skipped, Some(Skipped::NoEvents));
 
+        // Busy at the null's rate (the reference's 2.4% × 1.5 × 6,000 requests: 214 a minute).
         let mut busy = BakeLooks::new(0.001, 1.5, 30.0);
-        busy.start(reference(84_139.0, 96.0));
-        busy.observe(6000.0, 400.0);
+        busy.start(reference(84_139.0, 2_000.0));
+        busy.observe(6000.0, 150.0);
         let look = busy.look(1.0).unwrap();
         assert!(matches!(look.skipped, Some(Skipped::TooManyEvents { .. })));
         assert!(!look.rejected);
@@ -517,6 +522,18 @@ mod tests {
         let mut off = BakeLooks::new(0.0, 1.5, 30.0);
         fed(&mut off);
         assert!(off.look(1.0).is_none());
+    }
+
+    #[test]
+    fn a_regression_that_multiplies_the_bad_events_does_not_turn_its_own_look_off() {
+        // 400 bad events a minute where the null expects 10: over the raw limit of 30, but
+        // the rate under test is quiet, so the look tests (and rejects).
+        let mut looks = BakeLooks::new(0.001, 1.5, 30.0);
+        looks.start(reference(84_139.0, 96.0));
+        looks.observe(6000.0, 400.0);
+        let look = looks.look(1.0).unwrap();
+        assert_eq!(look.skipped, None);
+        assert!(look.rejected);
     }
 
     #[test]

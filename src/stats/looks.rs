@@ -4,7 +4,10 @@
 //! group-sequential boundary so that all the looks together falsely reject with probability
 //! at most their α. Pure and sync. Method and validity: docs/statistics.md, "Scheduled looks".
 
+mod onset;
 mod pmf;
+
+pub use onset::{OnsetLooks, ONSET_MAX_LOOKS, ONSET_WINDOW_MINUTES};
 
 use super::counts::round_count;
 use super::outcome::{Against, ExactLooks, LookKind, LookOutcome, RobustLook, Skipped};

@@ -37,6 +37,13 @@ pub enum Against {
         /// for too many events a minute.
         robust: Option<RobustLook>,
     },
+    /// The old version over the same newest `minutes` minutes (onset looks): of `events` bad
+    /// events of both versions in them, the new version's share, against "ratio ≤ `rho0`".
+    Recent {
+        minutes: u32,
+        events: u64,
+        rho0: f64,
+    },
     /// The old version's own rate before the rollout (history looks), against "new rate ≤
     /// `margin` × the baseline's", rejecting only where the concurrent guard at
     /// `guard_alpha` rejected "new ≤ old" too.
@@ -150,7 +157,7 @@ impl LookOutcome {
     /// A scheduled look's bad events of both versions.
     pub fn events(&self) -> Option<u64> {
         match self.against {
-            Against::OldVersion { events, .. } => Some(events),
+            Against::OldVersion { events, .. } | Against::Recent { events, .. } => Some(events),
             _ => None,
         }
     }
@@ -169,7 +176,7 @@ impl LookOutcome {
             Against::Baseline { new_requests, .. } | Against::Reference { new_requests, .. } => {
                 Some(new_requests)
             }
-            Against::OldVersion { .. } => None,
+            Against::OldVersion { .. } | Against::Recent { .. } => None,
         }
     }
 

@@ -40,6 +40,15 @@ fn policies() -> Vec<Policy> {
             approach_share: 0.2,
             ..d()
         },
+        Policy {
+            onset_share: 0.0,
+            ..d()
+        },
+        Policy {
+            history_share: 0.5,
+            onset_share: 0.45,
+            ..d()
+        },
     ]
 }
 
@@ -255,13 +264,17 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         (very_slow - 0.01 * 0.02).abs() < 1e-12,
         "very slow {very_slow}"
     );
-    let total = anytime + looks + bake_looks + history + approach + very_slow;
+    let onset = policy.onset_looks().alpha();
+    let total = anytime + looks + bake_looks + history + approach + very_slow + onset;
     assert!((total - policy.alpha).abs() < 1e-12, "total {total}");
     // 5xx split: 0.8 of α; 0.75 of that to the looks, a quarter of which to the history
     // looks; the e-process keeps 0.25 whether or not there are history looks.
     assert!((policy.test_config(CountTest::ErrorsSplit).alpha - 0.002).abs() < 1e-12);
     let expected = 0.01 * 0.8 * 0.75 * 0.25;
     assert!((history - expected).abs() < 1e-12, "history {history}");
+    // … and 0.15 of it to the onset looks.
+    let expected = 0.01 * 0.8 * 0.75 * 0.15;
+    assert!((onset - expected).abs() < 1e-12, "onset {onset}");
     // Slow requests: 0.1 of α; 0.75 of that to the looks, half of which to the approach looks.
     let expected = 0.01 * 0.1 * 0.75 * 0.5;
     assert!((approach - expected).abs() < 1e-12, "approach {approach}");
@@ -274,7 +287,8 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
     assert!((none.test_config(CountTest::ErrorsSplit).alpha - 0.002).abs() < 1e-12);
     let mut looks = none.looks(CountTest::ErrorsSplit);
     let closing = looks.look(LookKind::Closing, 1.0).unwrap().alpha;
-    assert!((closing - 0.006).abs() < 1e-12, "{closing}");
+    // (less the onset looks', which need no window)
+    assert!((closing - 0.006 * 0.85).abs() < 1e-12, "{closing}");
     assert!(none.history_looks().latest().is_none());
     let mut off = none.history_looks();
     assert!(off.look(LookKind::Closing, 1.0).is_none());

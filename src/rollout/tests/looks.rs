@@ -20,7 +20,10 @@ fn looks_follow_the_schedule_and_a_repeated_tick_takes_none() {
     assert_eq!(interim.kind, LookKind::Interim { step: 0 });
     // Nine ticks into a 10-minute dwell of step 1 of 2: (0 + ¼·0.9²)/2 of the budget.
     let p = &s.policy;
-    let budget = p.alpha * p.alpha_split.errors_split * p.look_share * (1.0 - p.history_share);
+    let budget = p.alpha
+        * p.alpha_split.errors_split
+        * p.look_share
+        * (1.0 - p.history_share - p.onset_share);
     assert!((interim.alpha - budget * 0.25 * 0.81 / 2.0).abs() < 1e-12);
     let (s, _) = run(s, 10..=10, HEALTHY);
     let end = s
