@@ -345,12 +345,14 @@ impl SignalState {
                     (self.slow_bursts.is_some(), slow, BudgetRow::SlowBakeLooks),
                 ] {
                     let bursts = bursts.filter(|b| split_scaled || b.is_bursty_in_blocks());
-                    if let (Some(bursts), Some(looks)) = (bursts, self.looks.bake_mut(row)) {
-                        looks.scale_for_bursts(
-                            bursts,
-                            SCALED_EVENTS_PER_MINUTE,
-                            SCALED_MAX_EVENTS_PER_MINUTE,
-                        );
+                    for row in with_onset(row) {
+                        if let (Some(bursts), Some(looks)) = (bursts, self.looks.bake_mut(row)) {
+                            looks.scale_for_bursts(
+                                bursts,
+                                SCALED_EVENTS_PER_MINUTE,
+                                SCALED_MAX_EVENTS_PER_MINUTE,
+                            );
+                        }
                     }
                 }
             }
@@ -563,8 +565,10 @@ impl SignalState {
             if let Some(l) = looks.scheduled_mut(BudgetRow::VerySlowSplitLooks) {
                 l.observe(pair(minute, |c| c.very_slow));
             }
-            if let Some(l) = looks.bake_mut(BudgetRow::ErrorsBakeLooks) {
-                l.observe_reference(errors.old_total, errors.old_bad);
+            for row in with_onset(BudgetRow::ErrorsBakeLooks) {
+                if let Some(l) = looks.bake_mut(row) {
+                    l.observe_reference(errors.old_total, errors.old_bad);
+                }
             }
             if let Some(l) = looks.bake_mut(BudgetRow::SlowBakeLooks) {
                 l.observe_reference(slow.old_total, slow.old_bad);
@@ -628,6 +632,9 @@ impl SignalState {
                 &slow,
                 BudgetRow::SlowBakeLooks,
             ));
+            if let Some(onset) = self.looks.bake_mut(BudgetRow::ErrorsBakeOnset) {
+                onset.start(reference(&errors));
+            }
         }
         for (events, test, row) in [
             (
@@ -644,8 +651,10 @@ impl SignalState {
             if let Some(test) = test {
                 test.observe(events.new_total, events.new_bad);
             }
-            if let Some(looks) = self.looks.bake_mut(row) {
-                looks.observe(events.new_total, events.new_bad);
+            for row in with_onset(row) {
+                if let Some(looks) = self.looks.bake_mut(row) {
+                    looks.observe(events.new_total, events.new_bad);
+                }
             }
         }
     }
@@ -894,6 +903,12 @@ fn observe_split(
             counts
         }
     }
+}
+
+/// A bake looks row with its onset looks' row, which counts the same minutes the same way.
+fn with_onset(row: BudgetRow) -> impl Iterator<Item = BudgetRow> {
+    let onset = (row == BudgetRow::ErrorsBakeLooks).then_some(BudgetRow::ErrorsBakeOnset);
+    std::iter::once(row).chain(onset)
 }
 
 fn pair(minute: &MinuteCounts, bad: impl Fn(&VersionCounts) -> f64) -> PairCounts {

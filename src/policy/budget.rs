@@ -81,13 +81,14 @@ pub enum BudgetRow {
     ApproachingSplitLooks,
     ErrorsBakeEProcess,
     ErrorsBakeLooks,
+    ErrorsBakeOnset,
     SlowBakeEProcess,
     SlowBakeLooks,
 }
 
 impl BudgetRow {
     /// Every row, in the table's order.
-    pub const ALL: [BudgetRow; 12] = [
+    pub const ALL: [BudgetRow; 13] = [
         BudgetRow::ErrorsSplitEProcess,
         BudgetRow::ErrorsSplitLooks,
         BudgetRow::ErrorsSplitHistory,
@@ -98,6 +99,7 @@ impl BudgetRow {
         BudgetRow::ApproachingSplitLooks,
         BudgetRow::ErrorsBakeEProcess,
         BudgetRow::ErrorsBakeLooks,
+        BudgetRow::ErrorsBakeOnset,
         BudgetRow::SlowBakeEProcess,
         BudgetRow::SlowBakeLooks,
     ];
@@ -117,6 +119,7 @@ impl BudgetRow {
             VerySlowSplitLooks => (Stage::Split, VerySlow, Method::ScheduledLooks),
             ErrorsBakeEProcess => (Stage::Bake, Errors, Method::EProcess),
             ErrorsBakeLooks => (Stage::Bake, Errors, Method::BakeLooks),
+            ErrorsBakeOnset => (Stage::Bake, Errors, Method::OnsetLooks),
             SlowBakeEProcess => (Stage::Bake, Slow, Method::EProcess),
             SlowBakeLooks => (Stage::Bake, Slow, Method::BakeLooks),
         }
@@ -133,7 +136,7 @@ impl BudgetRow {
             SlowSplitEProcess | SlowSplitLooks | ApproachingSplitLooks => {
                 Some(CountTest::SlowSplit)
             }
-            ErrorsBakeEProcess | ErrorsBakeLooks => Some(CountTest::ErrorsBake),
+            ErrorsBakeEProcess | ErrorsBakeLooks | ErrorsBakeOnset => Some(CountTest::ErrorsBake),
             SlowBakeEProcess | SlowBakeLooks => Some(CountTest::SlowBake),
             VerySlowSplitLooks => None,
         }
@@ -218,7 +221,8 @@ impl Policy {
 
     /// A row's fraction of `alpha`. Each `alpha_split` share gives `look_share` to its exact
     /// looks and the rest to its e-process; of the 5xx split's looks, `history_share` goes to
-    /// the history looks and `onset_share` to the onset looks, and of the slow-request split's, `approach_share` to the approach
+    /// the history looks and `onset_share` to the onset looks (of the 5xx bake's looks too),
+    /// and of the slow-request split's, `approach_share` to the approach
     /// looks, when the window before the rollout is read at all (the approach looks'
     /// burstiness needs `Burstiness::MIN_MINUTES` of it). Very slow requests have looks
     /// only. The e-process's share, which the exposure rule projects, depends on neither.
@@ -245,7 +249,7 @@ impl Policy {
                 windowed(self.approach_share, Burstiness::MIN_MINUTES),
                 0.0,
             ),
-            CountTest::ErrorsBake => (s.errors_bake, 0.0, 0.0),
+            CountTest::ErrorsBake => (s.errors_bake, 0.0, self.onset_share),
             CountTest::SlowBake => (s.slow_bake, 0.0, 0.0),
         };
         let looks = share * self.look_share;
@@ -257,7 +261,7 @@ impl Policy {
             Method::OnsetLooks => onset_looks,
             Method::ScheduledLooks if row == BudgetRow::ApproachingSplitLooks => windowed_looks,
             Method::ScheduledLooks => looks - windowed_looks - onset_looks,
-            Method::BakeLooks => looks,
+            Method::BakeLooks => looks - onset_looks,
         }
     }
 
@@ -341,6 +345,16 @@ impl Policy {
         };
         BakeLooks::new(
             self.alpha_of(row),
+            self.rho0,
+            self.look_max_events_per_minute,
+        )
+    }
+
+    /// The onset looks of the 5xx bake, with their row's α: the bake looks' null, reference
+    /// and scaling, over the newest bake minutes alone.
+    pub fn bake_onset_looks(&self) -> BakeLooks {
+        BakeLooks::onset(
+            self.alpha_of(BudgetRow::ErrorsBakeOnset),
             self.rho0,
             self.look_max_events_per_minute,
         )

@@ -90,10 +90,10 @@ pub struct Policy {
     /// requests have none: they are many (the concurrent tests see them well) and their
     /// rate drifts with load.
     pub history_share: f64,
-    /// Share of the 5xx split test's looks budget spent at the onset looks (0.15), which
-    /// test the newest few split minutes alone, for a regression that starts after healthy
-    /// minutes; the scheduled looks keep what the history and onset looks leave. 0 turns
-    /// them off.
+    /// Share of the 5xx split and bake tests' looks budgets spent at their onset looks
+    /// (0.15), which test the newest few minutes alone, for a regression that starts after
+    /// healthy minutes; the scheduled and bake looks keep what the history and onset looks
+    /// leave. 0 turns them off.
     pub onset_share: f64,
     /// Null of the history looks: new rate ≤ this × the old version's rate before the
     /// rollout (1.5): how far the old version's own rate may drift between the window and

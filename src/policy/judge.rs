@@ -24,7 +24,7 @@ impl Policy {
                 "new version's {what} above {margin}× the old version's own rate before the \
                  rollout, and above the old version's during the split: {look}"
             ),
-            Against::Reference { margin, .. } => format!(
+            Against::Reference { margin, .. } | Against::RecentReference { margin, .. } => format!(
                 "new version's {what} at 100% above {margin}× the old version's rate during \
                  the split: {look}"
             ),

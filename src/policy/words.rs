@@ -6,12 +6,26 @@ use std::fmt;
 
 /// Where a look was taken, for people ("the look at the end of step 1").
 fn look_name(look: &LookOutcome) -> String {
-    if let Against::Recent { minutes, .. } = look.against {
-        let newest = match minutes {
-            1 => "newest minute".to_string(),
-            n => format!("newest {n} minutes"),
-        };
-        return format!("onset look {} over the split's {newest}", look.number);
+    let newest = |minutes: u32| match minutes {
+        1 => "newest minute".to_string(),
+        n => format!("newest {n} minutes"),
+    };
+    match look.against {
+        Against::Recent { minutes, .. } => {
+            return format!(
+                "onset look {} over the split's {}",
+                look.number,
+                newest(minutes)
+            );
+        }
+        Against::RecentReference { minutes, .. } => {
+            return format!(
+                "bake onset look {} over the {}",
+                look.number,
+                newest(minutes)
+            );
+        }
+        _ => {}
     }
     let history = matches!(look.against, Against::Baseline { .. });
     match (look.kind, history) {
@@ -110,6 +124,12 @@ impl fmt::Display for LookOutcome {
                 new_requests,
                 reference,
                 margin,
+            }
+            | Against::RecentReference {
+                new_requests,
+                reference,
+                margin,
+                ..
             } => {
                 let Some(r) = reference else {
                     return write!(f, "{which}: no reference from the split");

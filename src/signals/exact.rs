@@ -64,6 +64,7 @@ impl ExactTests {
                 ErrorsBakeLooks,
                 Exact::Bake(policy.bake_looks(CountTest::ErrorsBake)),
             ),
+            (ErrorsBakeOnset, Exact::Bake(policy.bake_onset_looks())),
             (
                 SlowBakeLooks,
                 Exact::Bake(policy.bake_looks(CountTest::SlowBake)),

@@ -250,6 +250,22 @@ fn looks_cells() -> Vec<Cell> {
             20_000,
             models::bake_looks_reject,
         ),
+        Cell::new(
+            "onset looks",
+            "healthy, 6 events a minute, a look each minute",
+            0.05,
+            at_most(0.05),
+            4_000,
+            |rng| models::onset_looks_reject(rng, 0.05, 0.0, false),
+        ),
+        Cell::new(
+            "bake onset looks",
+            "healthy, at the margin (1)",
+            0.05,
+            at_most(0.05),
+            4_000,
+            models::bake_onset_looks_reject,
+        ),
     ]
 }
 
@@ -320,7 +336,40 @@ fn burst_cells() -> Vec<Cell> {
             2_000,
             move |rng| raw.looks_reject(rng),
         ));
+        cells.push(Cell::new(
+            "bake onset looks, burst-scaled",
+            case,
+            0.05,
+            at_most(0.05),
+            2_000,
+            move |rng| bake.onset_looks_reject(rng),
+        ));
+        cells.push(Cell::new(
+            "bake onset looks, raw",
+            case,
+            0.05,
+            Claim::Contrast,
+            2_000,
+            move |rng| raw.onset_looks_reject(rng),
+        ));
     }
+    let case = "healthy, per-version bursts CV 30%";
+    cells.push(Cell::new(
+        "onset looks, burst-scaled",
+        case,
+        0.05,
+        at_most(0.05),
+        2_000,
+        |rng| models::onset_looks_reject(rng, 0.05, 0.09, true),
+    ));
+    cells.push(Cell::new(
+        "onset looks, unscaled",
+        case,
+        0.05,
+        Claim::Contrast,
+        2_000,
+        |rng| models::onset_looks_reject(rng, 0.05, 0.09, false),
+    ));
     let raw = Bake { raw: true, ..held };
     let case = "at the margin (1.5), shared bursts CV 30% held 10 min";
     cells.push(Cell::new(

@@ -6,13 +6,14 @@
 
 use super::counts::round_count;
 use super::history::rate_exceedance;
-use super::looks::MAX_EVENTS;
+use super::looks::{MAX_EVENTS, ONSET_MAX_LOOKS, ONSET_WINDOW_MINUTES};
 use super::outcome::{Against, ExactLooks, LookKind, LookOutcome, Skipped};
 use super::power::conditional_power;
 use super::special::normal_cdf;
 use super::spending::spend;
 use super::{Burstiness, SeriesTotals};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 /// The bake looks of one count signal.
 ///
@@ -52,6 +53,14 @@ pub struct BakeLooks {
     per_minute_scaling: Option<serde::de::IgnoredAny>,
     /// Split minutes offered to `observe_reference`, scaled or not.
     reference_minutes: u32,
+    /// Onset looks (`BakeLooks::onset`): each look tests the newest 1 to
+    /// `ONSET_WINDOW_MINUTES` bake minutes alone, each window at α ÷ (`ONSET_WINDOW_MINUTES`
+    /// × `ONSET_MAX_LOOKS`), in place of the bake so far on the spending schedule.
+    onset: bool,
+    /// The newest bake minutes as `(requests, bad)` (per sample, raw); onset looks only.
+    recent: VecDeque<(f64, f64)>,
+    /// Onset looks taken (the first `ONSET_MAX_LOOKS` are funded).
+    onset_looks: u32,
 }
 
 /// The scaling of the bake looks' two sides: each side's raw sums, divided when tested by
@@ -147,6 +156,23 @@ impl BakeLooks {
         }
     }
 
+    /// Onset looks of the bake: the same null, reference and scaling, but each look tests
+    /// the newest 1 to `ONSET_WINDOW_MINUTES` bake minutes alone, every window at `alpha` ÷
+    /// (`ONSET_WINDOW_MINUTES` × `ONSET_MAX_LOOKS`) (Bonferroni over the windows of the
+    /// funded looks), so a regression that starts after healthy bake minutes is judged on
+    /// the minutes since (docs/statistics.md, "Onset looks").
+    pub fn onset(alpha: f64, margin: f64, max_events_per_minute: f64) -> Self {
+        BakeLooks {
+            onset: true,
+            ..Self::new(alpha, margin, max_events_per_minute)
+        }
+    }
+
+    /// The level of each of an onset look's windows (all of `alpha` for the other looks).
+    pub fn window_alpha(&self) -> f64 {
+        self.alpha / (ONSET_WINDOW_MINUTES as f64 * f64::from(ONSET_MAX_LOOKS))
+    }
+
     /// Scales both sides for `bursts` (the old version's burstiness before the rollout), each
     /// side's sum by its inflation and thinned to `events_per_minute`, and raises the
     /// events-a-minute limit to `limit`, a backstop. Only before the split's first minute is
@@ -236,6 +262,7 @@ impl BakeLooks {
     fn finished(&self) -> bool {
         self.alpha <= 0.0
             || self.per_minute_scaling.is_some()
+            || (self.onset && self.onset_looks >= ONSET_MAX_LOOKS)
             || self
                 .latest
                 .as_ref()
@@ -256,6 +283,12 @@ impl BakeLooks {
         self.new_requests += new_total;
         self.new_bad = self.new_bad.saturating_add(round_count(new_bad));
         self.minutes += 1;
+        if self.onset {
+            self.recent.push_back((new_total, new_bad));
+            while self.recent.len() > ONSET_WINDOW_MINUTES {
+                self.recent.pop_front();
+            }
+        }
     }
 
     /// What the looks test of the bake: its requests and bad events, and when scaled the
@@ -264,18 +297,27 @@ impl BakeLooks {
     /// and half of `MAX_EVENTS`), recomputed at each look.
     fn tested(&self) -> (f64, u64, Option<f64>) {
         match self.burst_scaling.as_ref() {
+            Some(s) => self.tested_sum(&s.bake),
+            None => (self.new_requests, self.new_bad, None),
+        }
+    }
+
+    /// `sum` of bake minutes as tested: raw, or divided by its own inflation where the looks
+    /// are burst-scaled.
+    fn tested_sum(&self, sum: &SeriesTotals) -> (f64, u64, Option<f64>) {
+        match self.burst_scaling.as_ref() {
             Some(s) => {
-                let divisor = s.bake.divisor(
+                let divisor = sum.divisor(
                     &s.bursts,
                     self.margin * s.reference_rate(),
                     s.events_per_minute,
                     MAX_EVENTS as f64 / 2.0,
                 );
                 // Rounded down, the cautious way for the bake's side.
-                let (requests, bad) = s.bake.scaled(divisor, f64::floor);
+                let (requests, bad) = sum.scaled(divisor, f64::floor);
                 (requests, round_count(bad), Some(divisor))
             }
-            None => (self.new_requests, self.new_bad, None),
+            None => (sum.requests, round_count(sum.events), None),
         }
     }
 
@@ -286,13 +328,16 @@ impl BakeLooks {
         if self.finished() || self.minutes == self.minutes_at_last_look {
             return None;
         }
+        if self.onset {
+            return self.onset_look();
+        }
         let alpha = spend(self.alpha, &mut self.spent, allowance);
         self.minutes_at_last_look = self.minutes;
         let (new_requests, new_bad, divisor) = self.tested();
         let null_mean = self
             .reference
             .map_or(0.0, |r| self.margin * new_requests * r.bad / r.requests);
-        let skipped = self.skip_reason(new_bad, null_mean);
+        let skipped = self.skip_reason(new_bad, null_mean, self.minutes);
         let p_value = match (&skipped, self.reference) {
             (None, Some(r)) => r.exceedance(self.margin, new_bad, new_requests),
             _ => 1.0,
@@ -312,6 +357,67 @@ impl BakeLooks {
             scaled: divisor.is_some(),
             divisor,
             against: Against::Reference {
+                new_requests,
+                reference: self.reference,
+                margin: self.margin,
+            },
+        });
+        self.latest.as_ref()
+    }
+
+    /// An onset look: every window of the newest bake minutes, 1 to `ONSET_WINDOW_MINUTES`
+    /// long, tested as the bake so far is (scaled by its own sum's inflation where the looks
+    /// are burst-scaled); the window with the smallest p-value is the look.
+    fn onset_look(&mut self) -> Option<&LookOutcome> {
+        self.onset_looks += 1;
+        self.minutes_at_last_look = self.minutes;
+        let alpha = self.window_alpha();
+        let mut sum = SeriesTotals::default();
+        let mut best: Option<(f64, f64, u64, Option<f64>, f64, u32)> = None;
+        let mut skipped = None;
+        for &(requests, bad) in self.recent.iter().rev() {
+            sum.add(requests, bad);
+            let (new_requests, new_bad, divisor) = self.tested_sum(&sum);
+            let null_mean = self
+                .reference
+                .map_or(0.0, |r| self.margin * new_requests * r.bad / r.requests);
+            if let Some(why) = self.skip_reason(new_bad, null_mean, sum.minutes) {
+                skipped.get_or_insert(why);
+                continue;
+            }
+            let Some(reference) = self.reference else {
+                continue;
+            };
+            let p = reference.exceedance(self.margin, new_bad, new_requests);
+            if best.is_none_or(|b| p < b.0) {
+                best = Some((p, new_requests, new_bad, divisor, null_mean, sum.minutes));
+            }
+        }
+        let (p_value, new_requests, new_bad, divisor, null_mean, minutes) = best.unwrap_or((
+            1.0,
+            sum.requests,
+            round_count(sum.events),
+            None,
+            0.0,
+            sum.minutes,
+        ));
+        let skipped = match best {
+            Some(_) => None,
+            None => Some(skipped.unwrap_or(Skipped::NoEvents)),
+        };
+        self.latest = Some(LookOutcome {
+            kind: LookKind::Bake { closing: false },
+            number: self.onset_looks,
+            new_bad,
+            null_mean,
+            p_value,
+            alpha,
+            rejected: skipped.is_none() && alpha > 0.0 && p_value <= alpha,
+            skipped,
+            scaled: divisor.is_some(),
+            divisor,
+            against: Against::RecentReference {
+                minutes,
                 new_requests,
                 reference: self.reference,
                 margin: self.margin,
@@ -407,11 +513,11 @@ impl BakeLooks {
     /// null's rate makes it so, not the count: a regression that multiplies the bad events
     /// must not turn its own test off (the count decides nothing about whether the Poisson
     /// model holds under the null; only the rate it would run at does).
-    fn skip_reason(&self, new_bad: u64, null_mean: f64) -> Option<Skipped> {
+    fn skip_reason(&self, new_bad: u64, null_mean: f64, minutes: u32) -> Option<Skipped> {
         let Some(reference) = self.reference else {
             return Some(Skipped::NoReference);
         };
-        let bake = null_mean / f64::from(self.minutes.max(1));
+        let bake = null_mean / f64::from(minutes.max(1));
         let split = reference.bad / f64::from(reference.minutes.max(1));
         let per_minute = bake.max(split);
         let events = new_bad as f64 + reference.bad;
@@ -522,6 +628,63 @@ mod tests {
         let mut off = BakeLooks::new(0.0, 1.5, 30.0);
         fed(&mut off);
         assert!(off.look(1.0).is_none());
+    }
+
+    #[test]
+    fn onset_looks_judge_a_regression_in_the_bake_on_the_minutes_since_it_started() {
+        // x5-100rps-in-bake, run 0, at the default policy's onset α (0.0009 × 0.05 / 0.8):
+        // the bake looks so far sum the healthy minutes; the onset looks do not.
+        let alpha = 0.01 * 0.05 * 0.75 * 0.15;
+        let mut onset = BakeLooks::onset(alpha, 1.5, 30.0);
+        onset.start(reference(84_139.0, 96.0));
+        let mut rejected_at = None;
+        for (minute, (requests, bad)) in [
+            (6012.0, 7.0),
+            (6068.0, 4.0),
+            (6039.0, 6.0),
+            (5961.0, 27.0),
+            (5909.0, 32.0),
+            (6094.0, 33.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            onset.observe(requests, bad);
+            let look = onset.look(0.0).expect("a fresh minute, a look").clone();
+            assert!((look.alpha - alpha / 320.0).abs() < 1e-18);
+            if look.rejected {
+                assert!(matches!(
+                    look.against,
+                    Against::RecentReference { minutes: 1..=2, .. }
+                ));
+                rejected_at = Some(minute);
+                break;
+            }
+        }
+        assert_eq!(rejected_at, Some(4), "the second minute at ×5");
+    }
+
+    #[test]
+    fn onset_looks_of_healthy_bakes_reject_at_most_at_alpha() {
+        let runs = 3000;
+        let alpha = 0.2;
+        let mut rng = Rng::from_seed(11);
+        let mut rejected = 0;
+        for _ in 0..runs {
+            let mut onset = BakeLooks::onset(alpha, 1.0, 30.0);
+            // A reference of 20 minutes at 6 a minute, the bake at the same rate.
+            onset.start(reference(120_000.0, rng.poisson(120.0) as f64));
+            for _ in 0..ONSET_MAX_LOOKS {
+                onset.observe(6000.0, rng.poisson(6.0) as f64);
+                if onset.look(0.0).is_some_and(|l| l.rejected) {
+                    rejected += 1;
+                    break;
+                }
+            }
+        }
+        let rate = rejected as f64 / runs as f64;
+        assert!(rate <= alpha, "{rate}");
+        assert!(rate > 0.0, "{rate}");
     }
 
     #[test]

@@ -61,6 +61,13 @@ pub enum Against {
         reference: Option<Reference>,
         margin: f64,
     },
+    /// The same over the newest `minutes` bake minutes alone (the bake's onset looks).
+    RecentReference {
+        minutes: u32,
+        new_requests: f64,
+        reference: Option<Reference>,
+        margin: f64,
+    },
 }
 
 /// The robust closing look: a one-sided Student t test that the mean per-minute excess of
@@ -173,9 +180,9 @@ impl LookOutcome {
     /// The new version's requests behind a history or bake look.
     pub fn new_requests(&self) -> Option<f64> {
         match self.against {
-            Against::Baseline { new_requests, .. } | Against::Reference { new_requests, .. } => {
-                Some(new_requests)
-            }
+            Against::Baseline { new_requests, .. }
+            | Against::Reference { new_requests, .. }
+            | Against::RecentReference { new_requests, .. } => Some(new_requests),
             Against::OldVersion { .. } | Against::Recent { .. } => None,
         }
     }

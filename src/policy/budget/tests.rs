@@ -243,9 +243,15 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         .iter()
         .map(|t| policy.bake_looks(*t).alpha())
         .sum();
-    // The bakes give `look_share` of their α to their exact looks.
+    // The bakes give `look_share` of their α to their exact looks, the 5xx bake's
+    // `onset_share` of that to its onset looks.
+    let bake_onset = policy.bake_onset_looks().alpha();
     assert!(
-        (bake_looks - 0.01 * 0.08 * 0.75).abs() < 1e-12,
+        (bake_onset - 0.01 * 0.05 * 0.75 * 0.15).abs() < 1e-12,
+        "{bake_onset}"
+    );
+    assert!(
+        (bake_looks + bake_onset - 0.01 * 0.08 * 0.75).abs() < 1e-12,
         "{bake_looks}"
     );
     let history = policy
@@ -265,7 +271,7 @@ fn alpha_split_spends_exactly_the_whole_budget_by_default() {
         "very slow {very_slow}"
     );
     let onset = policy.onset_looks().alpha();
-    let total = anytime + looks + bake_looks + history + approach + very_slow + onset;
+    let total = anytime + looks + bake_looks + bake_onset + history + approach + very_slow + onset;
     assert!((total - policy.alpha).abs() < 1e-12, "total {total}");
     // 5xx split: 0.8 of α; 0.75 of that to the looks, a quarter of which to the history
     // looks; the e-process keeps 0.25 whether or not there are history looks.

@@ -112,7 +112,7 @@ fn history_looks_stored_by_4c8fa47_carry_over_and_spend_alike() {
 }
 
 /// Bake looks as the release at 4c8fa47 stored them (looks at allowances 0.1, 0.3 and NaN)
-/// read back after step 1 → 2 and write out as read, and their closing look spends and
+/// read back after steps 1 → 2 → 3 and write out as read, and their closing look spends and
 /// decides what it did there.
 #[test]
 fn bake_looks_stored_by_4c8fa47_carry_over_and_spend_alike() {
@@ -120,6 +120,7 @@ fn bake_looks_stored_by_4c8fa47_carry_over_and_spend_alike() {
     const CLOSING: &str = r#"{"number":4,"closing":true,"new_bad":44,"new_requests":24080.0,"reference":{"minutes":20,"requests":84139.0,"bad":96.0},"margin":1.5,"null_mean":41.21180427625715,"p_value":0.390227264772548,"alpha":0.0002625,"rejected":false,"skipped":null,"scaled":false,"divisor":null}"#;
     let mut stored: Value = serde_json::from_str(STORED).unwrap();
     v1::bake_look(&mut stored["latest"]);
+    v2::bake_looks_of_the_cumulative_form(&mut stored);
     let mut looks: BakeLooks = serde_json::from_value(stored.clone()).expect("reads");
     assert_eq!(serde_json::to_value(&looks).unwrap(), stored);
     looks.observe(5961.0, 27.0);

@@ -5,7 +5,7 @@
 use crate::sim::rng::Rng;
 use crate::stats::{
     BakeLooks, BakeTest, Baseline, BurstScale, Burstiness, ExactLooks, HistoryLooks, LookKind,
-    PairCounts, RatioTest, RatioTestConfig, Reference, ScheduledLooks,
+    OnsetLooks, PairCounts, RatioTest, RatioTestConfig, Reference, ScheduledLooks, ONSET_MAX_LOOKS,
 };
 
 /// The default schedule's split (10 minutes at 10%, 10 at 50%) at base 5xx rate 0.1%.
@@ -168,7 +168,16 @@ pub fn history_looks_reject(rng: &mut Rng, drift: f64) -> bool {
 /// Whether the bake looks (α 5%) reject a healthy bake at the null's hardest case (margin
 /// 1): Poisson counts at exactly the reference's rate, 3 bad events a minute, 8 looks.
 pub fn bake_looks_reject(rng: &mut Rng) -> bool {
-    let mut looks = BakeLooks::new(0.05, 1.0, 30.0);
+    bake_looks_of_reject(rng, BakeLooks::new)
+}
+
+/// The same for the bake's onset looks (`BakeLooks::onset`), which look at every minute.
+pub fn bake_onset_looks_reject(rng: &mut Rng) -> bool {
+    bake_looks_of_reject(rng, BakeLooks::onset)
+}
+
+fn bake_looks_of_reject(rng: &mut Rng, make: fn(f64, f64, f64) -> BakeLooks) -> bool {
+    let mut looks = make(0.05, 1.0, 30.0);
     looks.start(Reference {
         minutes: 20,
         requests: 20.0 * 3000.0,
@@ -181,6 +190,48 @@ pub fn bake_looks_reject(rng: &mut Rng) -> bool {
         looks.look(allowance);
     }
     looks.rejected().is_some()
+}
+
+/// Whether the split's onset looks at `alpha` reject a healthy split: 40 minutes, 10 at 10%
+/// then 30 at 50%, 6,000 requests a minute at 0.1% (6 bad events a minute), each version's
+/// rate moved every minute by a gamma factor of its own of squared CV `cv2`; a look after
+/// each minute, with the minutes scaled for the burstiness of 180 minutes of the old
+/// version before the rollout (`scaled`), or not.
+pub fn onset_looks_reject(rng: &mut Rng, alpha: f64, cv2: f64, scaled: bool) -> bool {
+    let rate = 0.001;
+    let bursts = Burstiness::estimate(window(rng, 180, 6000, rate, cv2)).expect("an estimate");
+    let mut scale = BurstScale::new(bursts, 1e9);
+    let mut looks = OnsetLooks::new(alpha, 1.0, if scaled { 5_000.0 } else { 1e9 });
+    if scaled {
+        looks.scale_for_bursts(5_000.0);
+    }
+    for m in 0..ONSET_MAX_LOOKS {
+        let q = if m < 10 { 0.1 } else { 0.5 };
+        let mut draw = |requests: f64| {
+            let burst = rng.gamma_mean_one(cv2);
+            rng.poisson(requests * rate * burst) as f64
+        };
+        let (new_total, old_total) = (6000.0 * q, 6000.0 * (1.0 - q));
+        let minute = PairCounts {
+            new_total,
+            new_bad: draw(new_total),
+            old_total,
+            old_bad: draw(old_total),
+        };
+        let fed = if scaled {
+            scale.scale(minute, 1.0)
+        } else {
+            minute
+        };
+        looks.observe_scaled(minute, fed);
+        if looks
+            .look(LookKind::Interim { step: 0 })
+            .is_some_and(|l| l.rejected)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// `minutes` minutes of the old version at `requests` a minute and `rate` bad events per
@@ -285,9 +336,19 @@ impl Bake {
 
     /// The bake looks after one seeded run of this bake.
     pub fn looks(self, rng: &mut Rng) -> BakeLooks {
+        self.looks_of(rng, BakeLooks::new)
+    }
+
+    /// Whether the bake's onset looks (`BakeLooks::onset`) reject one seeded run of this
+    /// bake (a look after each minute, as the gate takes them).
+    pub fn onset_looks_reject(self, rng: &mut Rng) -> bool {
+        self.looks_of(rng, BakeLooks::onset).rejected().is_some()
+    }
+
+    fn looks_of(self, rng: &mut Rng, make: fn(f64, f64, f64) -> BakeLooks) -> BakeLooks {
         let [window, split, baked] = self.minutes(rng);
         let limit = if self.raw { 1e9 } else { 30.0 };
-        let mut looks = BakeLooks::new(self.alpha, self.margin, limit);
+        let mut looks = make(self.alpha, self.margin, limit);
         if !self.raw {
             let bursts = Burstiness::estimate(window).expect("an estimate");
             assert!(looks.scale_for_bursts(bursts, 200.0, 5_000.0));
