@@ -1,5 +1,5 @@
-//! Rollouts stored by the previous release (tests/fixtures/stored/, written at 4c8fa47) read
-//! by this one: each reads as it was written and goes on with the decisions that release
+//! Rollouts stored by earlier releases (tests/fixtures/stored/: v2 written at a1fb043, the
+//! previous release; v1 and v0 at 4c8fa47) read by this one: each reads as it was written and goes on with the decisions that release
 //! made on the same inputs; one stored by a gate this one cannot carry on from keeps its
 //! place and pauses for an operator.
 
@@ -136,7 +136,7 @@ fn upgraded(written: &Value) -> Value {
 
 #[test]
 fn every_rollout_the_previous_release_stored_reads_as_it_was_written_after_the_steps() {
-    for f in fixtures("v1") {
+    for f in fixtures("v2").into_iter().chain(fixtures("v1")) {
         let read = schema::decode_value(f.stored.clone()).expect(&f.name);
         assert_eq!(read.upgraded_from, None, "{}", f.name);
         assert_eq!(as_recorded(&read), upgraded(&f.stored), "{}", f.name);
@@ -155,7 +155,8 @@ fn a_rollout_stored_before_its_fields_existed_reads_as_serde_filled_them() {
 
 #[test]
 fn rollouts_the_previous_release_stored_go_on_with_its_decisions() {
-    for f in fixtures("v1").into_iter().chain(fixtures("v0")) {
+    let every = [fixtures("v2"), fixtures("v1"), fixtures("v0")];
+    for f in every.into_iter().flatten() {
         let mut state = schema::decode_value(f.stored.clone()).expect(&f.name).state;
         for (i, step) in f.steps.into_iter().enumerate() {
             let (next, actions) = rollout::step(state, step.input, step.now);
@@ -169,7 +170,8 @@ fn rollouts_the_previous_release_stored_go_on_with_its_decisions() {
 /// `stored` as a later gate might write it: a later schema, evidence in a form this gate
 /// does not know, and policy knobs it does not know.
 fn from_a_later_gate(stored: &Value) -> Value {
-    let mut later = stored.clone();
+    // A later gate writes every knob this one does, and more.
+    let mut later = upgraded(stored);
     later["schema"] = json!(CURRENT + 1);
     later["state"]["signals"] = json!({"looks": [{"row": "errors_split", "e_value": 3.5}]});
     later["state"]["last_assessment"] = json!({"outcomes": []});
