@@ -345,14 +345,12 @@ impl SignalState {
                     (self.slow_bursts.is_some(), slow, BudgetRow::SlowBakeLooks),
                 ] {
                     let bursts = bursts.filter(|b| split_scaled || b.is_bursty_in_blocks());
-                    for row in with_onset(row) {
-                        if let (Some(bursts), Some(looks)) = (bursts, self.looks.bake_mut(row)) {
-                            looks.scale_for_bursts(
-                                bursts,
-                                SCALED_EVENTS_PER_MINUTE,
-                                SCALED_MAX_EVENTS_PER_MINUTE,
-                            );
-                        }
+                    if let (Some(bursts), Some(looks)) = (bursts, self.looks.bake_mut(row)) {
+                        looks.scale_for_bursts(
+                            bursts,
+                            SCALED_EVENTS_PER_MINUTE,
+                            SCALED_MAX_EVENTS_PER_MINUTE,
+                        );
                     }
                 }
             }
@@ -556,7 +554,7 @@ impl SignalState {
             if let Some(l) = looks.scheduled_mut(BudgetRow::ErrorsSplitLooks) {
                 let fed = observe_split(l, self.errors_bursts.as_mut(), errors, rho0);
                 if let Some(onset) = looks.onset_mut(BudgetRow::ErrorsSplitOnset) {
-                    onset.observe_scaled(errors, fed);
+                    onset.observe(fed);
                 }
             }
             if let Some(l) = looks.scheduled_mut(BudgetRow::SlowSplitLooks) {
@@ -565,10 +563,8 @@ impl SignalState {
             if let Some(l) = looks.scheduled_mut(BudgetRow::VerySlowSplitLooks) {
                 l.observe(pair(minute, |c| c.very_slow));
             }
-            for row in with_onset(BudgetRow::ErrorsBakeLooks) {
-                if let Some(l) = looks.bake_mut(row) {
-                    l.observe_reference(errors.old_total, errors.old_bad);
-                }
+            if let Some(l) = looks.bake_mut(BudgetRow::ErrorsBakeLooks) {
+                l.observe_reference(errors.old_total, errors.old_bad);
             }
             if let Some(l) = looks.bake_mut(BudgetRow::SlowBakeLooks) {
                 l.observe_reference(slow.old_total, slow.old_bad);
@@ -632,9 +628,7 @@ impl SignalState {
                 &slow,
                 BudgetRow::SlowBakeLooks,
             ));
-            if let Some(onset) = self.looks.bake_mut(BudgetRow::ErrorsBakeOnset) {
-                onset.start(reference(&errors));
-            }
+            self.looks.start_bake_onset();
         }
         for (events, test, row) in [
             (

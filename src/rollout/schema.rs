@@ -6,7 +6,8 @@
 //! at 4c8fa47 or an earlier one. Version 1 is 4c8fa47's form with `schema: 1`; step 0 → 1
 //! fills the fields that earlier releases lacked (`v0`). Version 2 has one kind of look;
 //! step 1 → 2 rewrites the three look types as it (`v1`). Version 3 adds the onset looks;
-//! step 2 → 3 leaves them unfunded in rollouts started before them (`v2`).
+//! step 2 → 3 leaves them unfunded in rollouts started before them and stores the split
+//! tests' rows as arrays (`v2`).
 
 mod v0;
 mod v1;
@@ -36,8 +37,9 @@ const STEPS: [fn(&mut Value); (CURRENT - MIGRATES_FROM) as usize] = [
     v0::fill_fields_added_before_versions,
     // 1 → 2: one kind of look.
     v1::looks_become_one_kind,
-    // 2 → 3: the onset looks, unfunded in rollouts started before them.
-    v2::onset_looks_unfunded,
+    // 2 → 3: the onset looks, unfunded in rollouts started before them; the split tests'
+    // rows as arrays.
+    v2::onset_looks_and_rows_as_arrays,
 ];
 
 /// Why a stored rollout (or audit row) could not be read.

@@ -109,6 +109,18 @@ impl ExactTests {
         }
     }
 
+    /// When the bake starts (after the 5xx bake looks' `start`): the bake's onset looks take
+    /// the 5xx bake looks' reference and burst scaling, which count the same split minutes,
+    /// so the split's minutes are kept once in the stored state rather than twice.
+    pub fn start_bake_onset(&mut self) {
+        let Some(looks) = self.bake(BudgetRow::ErrorsBakeLooks).cloned() else {
+            return;
+        };
+        if let Some(Exact::Bake(onset)) = self.0.get_mut(&BudgetRow::ErrorsBakeOnset) {
+            *onset = looks.onset_from(onset.alpha());
+        }
+    }
+
     /// A look of every bake test at `allowance`.
     pub fn bake_look(&mut self, allowance: f64) {
         for exact in self.0.values_mut() {

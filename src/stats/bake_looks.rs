@@ -168,6 +168,24 @@ impl BakeLooks {
         }
     }
 
+    /// Onset looks at `alpha` on these looks' reference and burst scaling, counting no bake
+    /// minute yet: taken when the bake starts, after `start`.
+    pub fn onset_from(&self, alpha: f64) -> BakeLooks {
+        BakeLooks {
+            alpha,
+            margin: self.margin,
+            max_events_per_minute: self.max_events_per_minute,
+            reference: self.reference,
+            burst_scaling: self.burst_scaling.map(|s| BakeScaling {
+                bake: SeriesTotals::default(),
+                ..s
+            }),
+            reference_minutes: self.reference_minutes,
+            onset: true,
+            ..BakeLooks::default()
+        }
+    }
+
     /// The level of each of an onset look's windows (all of `alpha` for the other looks).
     pub fn window_alpha(&self) -> f64 {
         self.alpha / (ONSET_WINDOW_MINUTES as f64 * f64::from(ONSET_MAX_LOOKS))
@@ -662,6 +680,27 @@ mod tests {
             }
         }
         assert_eq!(rejected_at, Some(4), "the second minute at ×5");
+    }
+
+    #[test]
+    fn onset_looks_taken_at_the_bake_start_judge_on_the_bake_looks_reference_and_scaling() {
+        let held = Bake::healthy(0.05, 0.09, 10);
+        let mut rng = Rng::from_seed(3);
+        let looks = held.looks(&mut rng);
+        let onset = looks.onset_from(0.01);
+        assert_eq!(onset.reference, looks.reference);
+        let (scaling, own) = (looks.burst_scaling.unwrap(), onset.burst_scaling.unwrap());
+        assert_eq!(
+            (own.bursts, own.reference),
+            (scaling.bursts, scaling.reference)
+        );
+        assert_eq!(
+            own.bake,
+            SeriesTotals::default(),
+            "no bake minute counted yet"
+        );
+        assert!(onset.onset && onset.recent.is_empty() && onset.latest.is_none());
+        assert_eq!(onset.window_alpha(), 0.01 / 320.0);
     }
 
     #[test]

@@ -36,8 +36,12 @@ pub struct RatioTest {
 /// Minutes with bad events kept for the upper bound before the closest shares are merged.
 pub(super) const EVIDENCE_CAP: usize = 240;
 
-/// One alternative ratio of the split mixture and what it has accumulated.
+/// One alternative ratio of the split mixture and what it has accumulated. Stored as a
+/// 7-element array in this order (`AlternativeRow`): the alternatives are most of a
+/// rollout's stored state, which every tick decodes and encodes, and their field names were
+/// a third of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "AlternativeRow", into = "AlternativeRow")]
 struct Alternative {
     /// ρ_i (> rho0).
     ratio: f64,
@@ -53,12 +57,62 @@ struct Alternative {
     old_b2: f64,
 }
 
-/// A minute (or several merged minutes at nearly the same share) with bad events.
+/// `Alternative` as stored: `[ratio, log_weight, log_lr, new_a, old_b, new_a2, old_b2]`.
+type AlternativeRow = (f64, f64, f64, f64, f64, f64, f64);
+
+impl From<AlternativeRow> for Alternative {
+    fn from(row: AlternativeRow) -> Self {
+        let (ratio, log_weight, log_lr, new_a, old_b, new_a2, old_b2) = row;
+        Alternative {
+            ratio,
+            log_weight,
+            log_lr,
+            new_a,
+            old_b,
+            new_a2,
+            old_b2,
+        }
+    }
+}
+
+impl From<Alternative> for AlternativeRow {
+    fn from(a: Alternative) -> Self {
+        (
+            a.ratio,
+            a.log_weight,
+            a.log_lr,
+            a.new_a,
+            a.old_b,
+            a.new_a2,
+            a.old_b2,
+        )
+    }
+}
+
+/// A minute (or several merged minutes at nearly the same share) with bad events. Stored as
+/// `[share, new_bad, old_bad]` (up to `EVIDENCE_CAP` of them).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "(f64, f64, f64)", into = "(f64, f64, f64)")]
 struct Evidence {
     share: f64,
     new_bad: f64,
     old_bad: f64,
+}
+
+impl From<(f64, f64, f64)> for Evidence {
+    fn from((share, new_bad, old_bad): (f64, f64, f64)) -> Self {
+        Evidence {
+            share,
+            new_bad,
+            old_bad,
+        }
+    }
+}
+
+impl From<Evidence> for (f64, f64, f64) {
+    fn from(e: Evidence) -> Self {
+        (e.share, e.new_bad, e.old_bad)
+    }
 }
 
 /// Per-event log-likelihood-ratio terms of ratio `rho` against `rho0` at new-version share

@@ -223,7 +223,7 @@ pub fn onset_looks_reject(rng: &mut Rng, alpha: f64, cv2: f64, scaled: bool) -> 
         } else {
             minute
         };
-        looks.observe_scaled(minute, fed);
+        looks.observe(fed);
         if looks
             .look(LookKind::Interim { step: 0 })
             .is_some_and(|l| l.rejected)

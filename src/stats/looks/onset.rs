@@ -1,13 +1,12 @@
-//! Onset looks: exact tests of the split's most recent minutes alone, so that a regression
+//! Onset looks: tests of the split's most recent minutes alone, so that a regression
 //! that starts after minutes of healthy data is judged on the minutes since it started and
 //! not diluted by the healthy ones before. Each look tests every window that ends at the
 //! newest counted minute, 1 to `ONSET_WINDOW_MINUTES` long; the union over the windows and
 //! the funded looks is paid in α (Bonferroni). Method: docs/statistics.md, "Onset looks".
 
-use super::pmf::Pmf;
-use super::MAX_EVENTS;
 use crate::stats::counts::round_count;
 use crate::stats::outcome::{Against, ExactLooks, LookKind, LookOutcome, Skipped};
+use crate::stats::special::binomial_upper_tail;
 use crate::stats::PairCounts;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -21,18 +20,35 @@ pub const ONSET_WINDOW_MINUTES: usize = 8;
 /// (a split held for longer than the schedule is the other tests').
 pub const ONSET_MAX_LOOKS: u32 = 40;
 
-/// One counted minute: its bad events of both versions, the new version's, and the chance
-/// under the null that an event is the new version's.
+/// One counted minute as fed: the new and the old version's requests, the bad events of
+/// both, and the new version's. Stored as a 4-element array: it is most of these looks'
+/// state, which every tick decodes and encodes.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-struct Minute {
-    p0: f64,
-    events: u64,
-    new_bad: u64,
-    /// Requests of each version as fed, and of both before scaling (the divisor shown for
-    /// scaled counts).
-    new_requests: f64,
-    old_requests: f64,
-    raw_requests: f64,
+struct Minute(f64, f64, u64, u64);
+
+impl Minute {
+    fn new_requests(&self) -> f64 {
+        self.0
+    }
+
+    fn old_requests(&self) -> f64 {
+        self.1
+    }
+
+    fn events(&self) -> u64 {
+        self.2
+    }
+
+    fn new_bad(&self) -> u64 {
+        self.3
+    }
+
+    /// The chance under "ratio ≤ `rho0`" that one of the minute's bad events is the new
+    /// version's.
+    fn p0(&self, rho0: f64) -> f64 {
+        let q = self.0 / (self.0 + self.1);
+        rho0 * q / (rho0 * q + 1.0 - q)
+    }
 }
 
 /// The onset looks of one count signal over one rollout's split.
@@ -40,8 +56,8 @@ struct Minute {
 /// Given each minute's bad events of both versions and the new version's share of requests,
 /// the new version's count is binomial with p0 = ρ0q/(ρ0q + 1 − q) under "ratio ≤ ρ0",
 /// independently across minutes (statistics.md, "The count test"); a window's count is their
-/// sum, whose exact distribution is the convolution. Every window of every funded look is
-/// one test at `alpha / (ONSET_WINDOW_MINUTES × ONSET_MAX_LOOKS)`, so all of them together
+/// sum, tested against a binomial bound on its tail (`Window::p_value_bound`). Every window
+/// of every funded look is one test at `alpha / (ONSET_WINDOW_MINUTES × ONSET_MAX_LOOKS)`, so all of them together
 /// falsely reject with probability at most `alpha` whenever the null holds in every minute.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OnsetLooks {
@@ -111,30 +127,23 @@ impl OnsetLooks {
             || self.latest.as_ref().is_some_and(|l| l.rejected)
     }
 
-    /// Counts one split minute as fed (`raw` before any scaling, for the divisor shown).
-    /// Minutes where one version served nothing carry no evidence and are ignored.
-    pub fn observe_scaled(&mut self, raw: PairCounts, minute: PairCounts) {
+    /// Counts one split minute as fed (scaled where these looks are). Minutes where one
+    /// version served nothing carry no evidence and are ignored.
+    pub fn observe(&mut self, minute: PairCounts) {
         if minute.new_share().is_none() || !minute.is_valid() || self.finished() {
             return;
         }
         let (new_bad, old_bad) = (round_count(minute.new_bad), round_count(minute.old_bad));
         self.minutes += 1;
-        self.recent.push_back(Minute {
-            p0: minute.null_share(self.rho0),
-            events: new_bad + old_bad,
+        self.recent.push_back(Minute(
+            minute.new_total,
+            minute.old_total,
+            new_bad + old_bad,
             new_bad,
-            new_requests: minute.new_total,
-            old_requests: minute.old_total,
-            raw_requests: raw.new_total + raw.old_total,
-        });
+        ));
         while self.recent.len() > ONSET_WINDOW_MINUTES {
             self.recent.pop_front();
         }
-    }
-
-    /// Counts one split minute, unscaled.
-    pub fn observe(&mut self, minute: PairCounts) {
-        self.observe_scaled(minute, minute);
     }
 
     /// Tests every window ending at the newest minute and records the one with the smallest
@@ -149,21 +158,9 @@ impl OnsetLooks {
         let alpha = self.test_alpha();
         let mut best: Option<Window> = None;
         let mut skipped = None;
-        let mut pmf = Pmf::one();
         let mut window = Window::default();
         for m in self.recent.iter().rev() {
-            window.add(m);
-            if window.events > MAX_EVENTS {
-                skipped.get_or_insert(Skipped::TooManyEvents {
-                    per_minute: window.events as f64 / f64::from(window.minutes),
-                    limit: self.max_events_per_minute,
-                });
-                break;
-            }
-            // Every minute of the window is in its distribution, tested or not.
-            if m.events > 0 {
-                pmf = pmf.convolve(&Pmf::binomial(m.events, m.p0));
-            }
+            window.add(m, self.rho0);
             let per_minute = window.null_events(self.rho0) / f64::from(window.minutes);
             if per_minute > self.max_events_per_minute {
                 skipped.get_or_insert(Skipped::TooManyEvents {
@@ -175,7 +172,7 @@ impl OnsetLooks {
             if window.events == 0 {
                 continue;
             }
-            window.p_value = pmf.mass_from(window.new_bad).clamp(0.0, 1.0);
+            window.p_value = window.p_value_bound();
             if best.as_ref().is_none_or(|b| window.p_value < b.p_value) {
                 best = Some(window.clone());
             }
@@ -188,8 +185,6 @@ impl OnsetLooks {
             Some(skipped.unwrap_or(Skipped::NoEvents))
         };
         let p_value = if tested { w.p_value } else { 1.0 };
-        let requests = w.new_requests + w.old_requests;
-        let divisor = (self.scaled && requests > 0.0).then(|| w.raw_requests / requests);
         self.latest = Some(LookOutcome {
             kind,
             number: self.looks,
@@ -200,7 +195,7 @@ impl OnsetLooks {
             rejected: tested && p_value <= alpha,
             skipped,
             scaled: self.scaled,
-            divisor,
+            divisor: None,
             against: Against::Recent {
                 minutes: w.minutes,
                 events: w.events,
@@ -220,19 +215,32 @@ struct Window {
     null_mean: f64,
     new_requests: f64,
     old_requests: f64,
-    raw_requests: f64,
     p_value: f64,
 }
 
 impl Window {
-    fn add(&mut self, m: &Minute) {
+    fn add(&mut self, m: &Minute, rho0: f64) {
         self.minutes += 1;
-        self.events += m.events;
-        self.new_bad += m.new_bad;
-        self.null_mean += m.events as f64 * m.p0;
-        self.new_requests += m.new_requests;
-        self.old_requests += m.old_requests;
-        self.raw_requests += m.raw_requests;
+        self.events += m.events();
+        self.new_bad += m.new_bad();
+        self.null_mean += m.events() as f64 * m.p0(rho0);
+        self.new_requests += m.new_requests();
+        self.old_requests += m.old_requests();
+    }
+
+    /// A p-value for the window's new-version count: the upper tail of Binomial(events, p̄),
+    /// p̄ the window's mean null share. The count is a sum of binomials with the minutes'
+    /// shares (Poisson-binomial), whose tail at or beyond its mean + 1 is at most that
+    /// binomial's (Hoeffding 1956, "On the distribution of the number of successes in
+    /// independent trials", Theorem 4), so this is never below the exact p-value, equals it
+    /// where the shares are equal (within a step), and costs a continued fraction rather
+    /// than a convolution. Closer to the mean it is 1.
+    fn p_value_bound(&self) -> f64 {
+        let mean = self.null_mean;
+        if (self.new_bad as f64) < mean + 1.0 || self.events == 0 {
+            return 1.0;
+        }
+        binomial_upper_tail(self.events, mean / self.events as f64, self.new_bad)
     }
 
     /// Bad events of both versions the null expects: the old version's rate over the window
@@ -289,6 +297,32 @@ mod tests {
             looks.look(LookKind::Interim { step: 1 }).is_none(),
             "finished"
         );
+    }
+
+    #[test]
+    fn the_binomial_bound_is_never_below_the_exact_tail() {
+        use super::super::pmf::Pmf;
+        let mut rng = Rng::from_seed(19);
+        for _ in 0..300 {
+            let minutes = 1 + rng.next_u64() % 8;
+            let mut window = Window::default();
+            let mut pmf = Pmf::one();
+            for _ in 0..minutes {
+                let q = 0.02 + 0.9 * rng.uniform();
+                let events = rng.next_u64() % 40;
+                let m = Minute(6000.0 * q, 6000.0 * (1.0 - q), events, 0);
+                window.add(&m, 1.0);
+                pmf = pmf.convolve(&Pmf::binomial(events, m.p0(1.0)));
+            }
+            for k in 0..=window.events {
+                window.new_bad = k;
+                let (bound, exact) = (window.p_value_bound(), pmf.mass_from(k));
+                assert!(
+                    bound >= exact - 1e-12,
+                    "{k} of {window:?}: {bound} < {exact}"
+                );
+            }
+        }
     }
 
     #[test]
