@@ -407,11 +407,11 @@ fn regression_that_starts_at_full_traffic_is_caught_in_the_bake() {
 }
 
 #[test]
-fn regression_in_the_last_minutes_of_the_bake_is_caught_by_the_closing_bake_look() {
-    // ×5 from minute 24 at 10 rps: by the tick that could complete (minute 30) the gate has
-    // seen four bad minutes at 100% (15 5xx a minute), too few for the e-process (it pays for
-    // not knowing the reference rate) but plenty for the exact look against the split-time
-    // reference.
+fn regression_in_the_last_minutes_of_the_bake_is_caught_by_the_bake_onset_looks() {
+    // ×5 from minute 24 at 10 rps (15 5xx a minute at 100%): too few minutes for the
+    // e-process (it pays for not knowing the reference rate), and diluted in the bake looks'
+    // sum by the healthy bake minutes before, but plenty for the newest minutes alone
+    // against the split-time reference.
     let mut world = World::new(10.0, GOOD);
     world.new_changes = Some((
         24,
@@ -426,7 +426,7 @@ fn regression_in_the_last_minutes_of_the_bake_is_caught_by_the_closing_bake_look
     };
     let text = format!("{cause:?}");
     assert!(text.contains("at 100% above 1.5×"), "{text}");
-    assert!(text.contains("closing bake look"), "{text}");
+    assert!(text.contains("bake onset look"), "{text}");
     assert_eq!(world.new_percents(), vec![10.0, 50.0, 100.0, 0.0]);
 }
 

@@ -352,9 +352,7 @@ impl BakeLooks {
         let alpha = spend(self.alpha, &mut self.spent, allowance);
         self.minutes_at_last_look = self.minutes;
         let (new_requests, new_bad, divisor) = self.tested();
-        let null_mean = self
-            .reference
-            .map_or(0.0, |r| self.margin * new_requests * r.bad / r.requests);
+        let null_mean = self.null_mean(new_requests);
         let skipped = self.skip_reason(new_bad, null_mean, self.minutes);
         let p_value = match (&skipped, self.reference) {
             (None, Some(r)) => r.exceedance(self.margin, new_bad, new_requests),
@@ -396,9 +394,7 @@ impl BakeLooks {
         for &(requests, bad) in self.recent.iter().rev() {
             sum.add(requests, bad);
             let (new_requests, new_bad, divisor) = self.tested_sum(&sum);
-            let null_mean = self
-                .reference
-                .map_or(0.0, |r| self.margin * new_requests * r.bad / r.requests);
+            let null_mean = self.null_mean(new_requests);
             if let Some(why) = self.skip_reason(new_bad, null_mean, sum.minutes) {
                 skipped.get_or_insert(why);
                 continue;
@@ -524,6 +520,12 @@ impl BakeLooks {
             return if mean >= needed { 1.0 } else { 0.0 };
         }
         normal_cdf((mean - needed) / sd)
+    }
+
+    /// Bad events the null expects of `new_requests` at `margin` × the reference's rate.
+    fn null_mean(&self, new_requests: f64) -> f64 {
+        self.reference
+            .map_or(0.0, |r| self.margin * new_requests * r.bad / r.requests)
     }
 
     /// Why a look with `new_bad` bad events in the bake (as tested, `null_mean` of them

@@ -22,7 +22,7 @@ def test_healthz_serves_the_alpha_budget_of_the_configured_policy(gate):
     _, body = gate.get_json("/healthz")
     budget = body["alpha_budget"]
     rows = {r["row"]: r for r in budget["rows"]}
-    assert len(rows) == 11 and "errors_split_history" in rows, rows.keys()
+    assert len(rows) == 13 and {"errors_split_history", "errors_split_onset"} <= rows.keys(), rows.keys()
     total = sum(r["alpha"] for r in budget["rows"]) + budget["unallocated"]
     assert abs(total - budget["alpha"]) < 1e-12, budget
     assert {g["name"] for g in budget["guards"]} >= {"5xx ceiling", "p95 ceiling", "drift check"}
