@@ -42,6 +42,8 @@ pub mod telemetry;
 
 // ── The controller: async and generic over the outside world. ──
 pub mod controller;
+/// The registry's book: gate-wide state and its rules.
+pub mod registry;
 
 // ── What people read: status view, status page, the API's description. ──
 pub mod openapi;

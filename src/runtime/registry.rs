@@ -1,15 +1,16 @@
-//! The registry Durable Object: the one writer of gate-wide state: the cron ledger, the
-//! scripts with an active rollout (so cron fans out without scanning), recently seen
-//! scripts (for listing), and Slack webhook health. Handlers only delegate to the core.
+//! The registry Durable Object: the one writer of gate-wide state (the book,
+//! src/registry.rs): the cron ledger, the scripts with an active rollout (so cron fans out
+//! without scanning), recently finished ones (for listing), and Slack webhook health.
+//! Handlers only delegate to the core.
 
 use super::{env as gate_env, http::FetchClient, respond};
-use crate::controller::parity::{audit, ParityDesk};
-use crate::controller::queues::{watch_queues, QueueDesk};
-use crate::cron::{CronLedger, TickOutcome};
+use crate::controller::parity::audit;
+use crate::controller::queues::watch_queues;
+use crate::cron::TickOutcome;
 use crate::http_error::ApiError;
+pub use crate::registry::{Book, ScriptEntry};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use worker::{
     durable_object, wasm_bindgen, DurableObject, Env, Method, Request, RequestInit, Response,
     Result, State,
@@ -20,63 +21,6 @@ const BINDING: &str = "REGISTRY";
 /// The one registry object per environment (each environment is its own Worker).
 const OBJECT_NAME: &str = "registry";
 const KEY: &str = "registry";
-/// Scripts remembered for listing after their rollout finished.
-const RECENT_CAP: usize = 50;
-
-/// Everything the registry keeps. A registry never stored is the empty book (`load`), and
-/// a desk it stored no value for is an empty desk (`serde(default)`): the same rule.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Book {
-    pub ledger: CronLedger,
-    /// Script → true while its rollout needs ticks; false once finished (kept for listing).
-    pub scripts: BTreeMap<String, ScriptEntry>,
-    /// Slack's code when a rollout reported the webhook dead.
-    pub dead_webhook: Option<String>,
-    /// Queue depth watched outside rollouts.
-    #[serde(default)]
-    pub queues: QueueDesk,
-    /// The binding parity audit's memory (what was posted, the last report).
-    #[serde(default)]
-    pub parity: ParityDesk,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ScriptEntry {
-    pub active: bool,
-    pub last_seen_ms: i64,
-}
-
-impl Book {
-    fn active(&self) -> Vec<String> {
-        self.scripts
-            .iter()
-            .filter(|(_, e)| e.active)
-            .map(|(s, _)| s.clone())
-            .collect()
-    }
-
-    fn note(&mut self, script: &str, active: bool, now_ms: i64) {
-        self.scripts.insert(
-            script.to_string(),
-            ScriptEntry {
-                active,
-                last_seen_ms: now_ms,
-            },
-        );
-        while self.scripts.len() > RECENT_CAP {
-            let oldest = self
-                .scripts
-                .iter()
-                .filter(|(_, e)| !e.active)
-                .min_by_key(|(_, e)| e.last_seen_ms)
-                .map(|(s, _)| s.clone());
-            match oldest {
-                Some(script) => self.scripts.remove(&script),
-                None => break,
-            };
-        }
-    }
-}
 
 #[derive(Serialize, Deserialize)]
 struct TickRequest {
