@@ -343,6 +343,142 @@ pub fn parse_events_query(query: Option<&str>) -> Result<EventsPage, ApiError> {
     Ok(page)
 }
 
+/// Rollouts listed per page by default, and at most; the status page shows `INDEX_PAGE`.
+pub const LIST_PAGE_DEFAULT: usize = 50;
+pub const INDEX_PAGE: usize = 20;
+pub const LIST_PAGE_MAX: usize = 200;
+
+/// `GET /v1/rollouts`'s filters and page: scripts in name order after `cursor`, at most
+/// `limit`, of the given phase (its tag, `Phase::tag`), whose name starts with `script`,
+/// active or finished. One environment is one gate Worker (one registry), so the
+/// environment is the gate asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub phase: Option<String>,
+    pub script: Option<String>,
+    pub active: Option<bool>,
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+/// Parses `?phase=&script=&active=&cursor=&limit=` (all optional; percent-decoded), with
+/// `default_limit` where `limit` is not given (`LIST_PAGE_DEFAULT` for the API,
+/// `INDEX_PAGE` for the status page).
+///
+/// # Errors
+/// 400 `invalid_query` for an unknown parameter, a phase that is none of `Phase::tag`'s,
+/// `active` other than `true` or `false`, or a non-numeric `limit`.
+pub fn parse_list_query(query: Option<&str>, default_limit: usize) -> Result<ListQuery, ApiError> {
+    let mut list = ListQuery {
+        limit: default_limit.clamp(1, LIST_PAGE_MAX),
+        ..ListQuery::default()
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = || ApiError::bad_request("invalid_query", format!("bad query parameter {key:?}"));
+        let value = percent_decode(raw).ok_or_else(bad)?;
+        match key {
+            "phase" if PHASE_TAGS.contains(&value.as_str()) => list.phase = Some(value),
+            "script" => list.script = Some(value),
+            "cursor" => list.cursor = Some(value),
+            "active" => list.active = Some(value.parse().map_err(|_| bad())?),
+            "limit" => {
+                let limit: usize = value.parse().map_err(|_| bad())?;
+                list.limit = limit.clamp(1, LIST_PAGE_MAX);
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(list)
+}
+
+impl ListQuery {
+    /// The first page of everything, at `INDEX_PAGE` rollouts (the status page's default).
+    pub fn first() -> Self {
+        ListQuery {
+            limit: INDEX_PAGE,
+            ..ListQuery::default()
+        }
+    }
+
+    /// The query string (without `?`) that asks for this listing's page after `cursor`,
+    /// values percent-encoded.
+    pub fn to_query(&self, cursor: Option<&str>) -> String {
+        let mut pairs = Vec::new();
+        let active = self.active.map(|a| a.to_string());
+        let limit = Some(self.limit.to_string());
+        for (key, value) in [
+            ("phase", self.phase.as_deref()),
+            ("script", self.script.as_deref()),
+            ("active", active.as_deref()),
+            ("limit", limit.as_deref()),
+            ("cursor", cursor),
+        ] {
+            if let Some(value) = value {
+                pairs.push(format!("{key}={}", percent_encode(value)));
+            }
+        }
+        pairs.join("&")
+    }
+}
+
+/// Unreserved characters as they are, every other byte `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Every `Phase::tag`.
+pub const PHASE_TAGS: [&str; 11] = [
+    "preflight",
+    "ramping",
+    "baking",
+    "completed",
+    "rolling_back",
+    "rolled_back",
+    "paused",
+    "aborted",
+    "drifted",
+    "superseded",
+    "failed",
+];
+
+/// `%XX` decoding of a query value (`+` is a space); `None` for a `%` without two hex
+/// digits or a result that is not UTF-8.
+fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 fn parse_json_body<T: serde::de::DeserializeOwned>(
     content_type: Option<&str>,
     body: &[u8],

@@ -327,3 +327,52 @@ fn events_query_pages_and_clamps() {
         "invalid_query"
     );
 }
+
+#[test]
+fn list_query_filters_pages_and_refuses_what_it_does_not_know() {
+    let q = parse_list_query(
+        Some("phase=rolled_back&script=mauntic%2Dg&active=false&cursor=a+b&limit=9999"),
+        LIST_PAGE_DEFAULT,
+    )
+    .unwrap();
+    assert_eq!(q.phase.as_deref(), Some("rolled_back"));
+    assert_eq!(q.script.as_deref(), Some("mauntic-g"));
+    assert_eq!(
+        (q.active, q.cursor.as_deref(), q.limit),
+        (Some(false), Some("a b"), LIST_PAGE_MAX)
+    );
+    assert_eq!(
+        parse_list_query(None, INDEX_PAGE).unwrap().limit,
+        INDEX_PAGE
+    );
+    for bad in [
+        "phase=rolled%20back",
+        "phase=nope",
+        "active=yes",
+        "limit=x",
+        "page=2",
+        "script=%zz",
+        "script=%e2%82",
+    ] {
+        let err = parse_list_query(Some(bad), LIST_PAGE_DEFAULT).unwrap_err();
+        assert_eq!((err.status(), err.code()), (400, "invalid_query"), "{bad}");
+    }
+}
+
+#[test]
+fn a_list_query_written_out_reads_back_the_same() {
+    let q = parse_list_query(
+        Some("phase=paused&script=a%26b%3Dc&active=true&limit=7"),
+        LIST_PAGE_DEFAULT,
+    )
+    .unwrap();
+    let text = q.to_query(Some("x y"));
+    let back = parse_list_query(Some(&text), LIST_PAGE_DEFAULT).unwrap();
+    assert_eq!(
+        back,
+        ListQuery {
+            cursor: Some("x y".into()),
+            ..q
+        }
+    );
+}

@@ -84,6 +84,9 @@ pub struct Report {
     pub subrequests: u32,
     /// Phase name after the call (`None`: no rollout here).
     pub phase: Option<String>,
+    /// The same phase's tag (`Phase::tag`), which the registry keeps for listing.
+    #[serde(default)]
+    pub phase_tag: Option<String>,
     /// True once the rollout needs no more ticks (terminal and outbox empty).
     pub finished: bool,
     /// When the core asked to be woken next, if it did.
@@ -399,6 +402,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
     fn finish(&self, stored: &StoredRollout, report: &mut Report) {
         report.subrequests = self.http.sent.get();
         report.phase = Some(stored.state.phase.name().to_string());
+        report.phase_tag = Some(stored.state.phase.tag().to_string());
         report.dead_webhook = stored.outbox.dead_webhook.clone();
         report.finished = stored.state.phase.is_terminal()
             && (stored.outbox.items.is_empty() || stored.outbox.dead_webhook.is_some());

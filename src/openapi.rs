@@ -332,6 +332,15 @@ mod tests {
             })
             .collect();
         assert_eq!(enum_of(&schemas["PhaseTag"]), tags);
+        for phase in &phases {
+            let tag = serde_json::to_value(phase).unwrap()["phase"].clone();
+            assert_eq!(tag, phase.tag(), "Phase::tag is the stored tag");
+        }
+        let filters: BTreeSet<String> = api::PHASE_TAGS.iter().map(|t| t.to_string()).collect();
+        assert_eq!(
+            filters, tags,
+            "the ?phase= filter takes every tag and no other"
+        );
         let names: BTreeSet<String> = phases.iter().map(|p| p.name().to_string()).collect();
         assert_eq!(
             enum_of(&schemas["RolloutView"]["properties"]["phase_name"]),

@@ -7,6 +7,7 @@ mod svg;
 mod timeline;
 mod words;
 
+use crate::api::{ListQuery, PHASE_TAGS};
 use crate::observe::VersionShare;
 use crate::policy::{LookedEvents, Verdict};
 use crate::rollout::{AuditEvent, EventKind, Phase, Stage};
@@ -41,11 +42,33 @@ const STYLE: &str = include_str!("page/style.css");
 /// Transitions shown on an index card.
 const CARD_TRANSITIONS: usize = 3;
 
+/// Where an index page sits in the whole listing (`GET /?phase=&script=&active=&cursor=`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IndexPage {
+    /// The listing's filters and page size.
+    pub query: ListQuery,
+    /// Rollouts matching the filters, on every page.
+    pub matching: usize,
+    /// Where the next page starts, if there is one.
+    pub next_cursor: Option<String>,
+}
+
 /// `GET /`: every rollout in `rollouts` (each with its audit events, oldest first; a recent
 /// page is enough), active ones first, newest first within each group.
 pub fn render_index(
     environment: &str,
     rollouts: &[(RolloutView, Vec<AuditEvent>)],
+    now: Timestamp,
+) -> String {
+    render_index_page(environment, rollouts, None, now)
+}
+
+/// `render_index` for one page of a longer listing: its filters as links (the page runs no
+/// script and may post no form), how many match, and a link to the next page.
+pub fn render_index_page(
+    environment: &str,
+    rollouts: &[(RolloutView, Vec<AuditEvent>)],
+    page: Option<&IndexPage>,
     now: Timestamp,
 ) -> String {
     let mut sorted: Vec<&(RolloutView, Vec<AuditEvent>)> = rollouts.iter().collect();
@@ -58,7 +81,14 @@ pub fn render_index(
         esc(environment),
         time_tag(now)
     );
-    if sorted.is_empty() {
+    if let Some(page) = page {
+        body.push_str(&filters(page));
+    }
+    if sorted.is_empty() && page.is_some_and(|p| p.matching > 0 || p.query != ListQuery::first()) {
+        body.push_str(
+            "<section class=\"card\"><p class=\"story\">No rollouts match.</p></section>",
+        );
+    } else if sorted.is_empty() {
         body.push_str(
             "<section class=\"card\"><p class=\"story\">No rollouts yet.</p><p>CI starts one with \
              <code>POST /v1/rollouts</code> after <code>wrangler versions upload</code> \
@@ -78,7 +108,63 @@ pub fn render_index(
             body.push_str(&card(view, events, now));
         }
     }
+    if let Some(next) = page.and_then(|p| p.next_cursor.as_deref().map(|c| (p, c))) {
+        let (page, cursor) = next;
+        let _ = write!(
+            body,
+            "<p class=\"sub\"><a href=\"/?{}\">next page →</a></p>",
+            esc(&page.query.to_query(Some(cursor)))
+        );
+    }
     layout(&format!("rollout-gate · {environment}"), &body)
+}
+
+/// The listing's filters as links, the current one marked, and how many match.
+fn filters(page: &IndexPage) -> String {
+    let mut out = format!("<nav class=\"sub\">{} matching · ", page.matching);
+    let choices: Vec<(String, ListQuery)> = [
+        ("all", None),
+        ("active", Some(true)),
+        ("finished", Some(false)),
+    ]
+    .into_iter()
+    .map(|(label, active)| {
+        (
+            label.to_string(),
+            ListQuery {
+                active,
+                ..ListQuery::first()
+            },
+        )
+    })
+    .chain(PHASE_TAGS.iter().map(|tag| {
+        (
+            tag.replace('_', " "),
+            ListQuery {
+                phase: Some((*tag).to_string()),
+                ..ListQuery::first()
+            },
+        )
+    }))
+    .collect();
+    let links: Vec<String> = choices
+        .into_iter()
+        .map(|(label, query)| {
+            let current = query.phase == page.query.phase && query.active == page.query.active;
+            if current {
+                format!("<strong>{}</strong>", esc(&label))
+            } else {
+                format!(
+                    "<a href=\"/?{}\">{}</a>",
+                    esc(&query.to_query(None)),
+                    esc(&label)
+                )
+            }
+        })
+        .collect();
+    out.push_str(&links.join(" · "));
+    out.push_str("</nav>");
+    out
 }
 
 /// `GET /rollouts/{script}`: one rollout with its charts, reasons and audit log (`events`,

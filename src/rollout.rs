@@ -395,6 +395,24 @@ impl Phase {
         }
     }
 
+    /// The phase's stored tag (`preflight`, `rolled_back`, ...): what the API's `phase`
+    /// field and its `?phase=` filter read.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            Phase::Preflight => "preflight",
+            Phase::Ramping { .. } => "ramping",
+            Phase::Baking => "baking",
+            Phase::Completed => "completed",
+            Phase::RollingBack { .. } => "rolling_back",
+            Phase::RolledBack { .. } => "rolled_back",
+            Phase::Paused { .. } => "paused",
+            Phase::Aborted { .. } => "aborted",
+            Phase::Drifted { .. } => "drifted",
+            Phase::Superseded { .. } => "superseded",
+            Phase::Failed { .. } => "failed",
+        }
+    }
+
     /// No further input changes a terminal rollout.
     pub fn is_terminal(&self) -> bool {
         matches!(

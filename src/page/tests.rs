@@ -281,6 +281,49 @@ fn index_shows_phase_split_time_on_step_and_verdict_numbers() {
 }
 
 #[test]
+fn a_page_of_a_long_listing_links_its_filters_and_the_next_page() {
+    let mut active = World::ramping("mauntic-gateway", None, false);
+    active.run(1..=3, HEALTHY);
+    let query = crate::api::parse_list_query(Some("phase=ramping&script=m%26x"), 20).unwrap();
+    let page = IndexPage {
+        query,
+        matching: 200,
+        next_cursor: Some("mauntic-gateway".into()),
+    };
+    let html = render_index_page("production", &[active.entry()], Some(&page), at(3));
+    assert!(html.contains("200 matching"), "{html}");
+    assert!(
+        html.contains("<strong>ramping</strong>"),
+        "the current filter is marked"
+    );
+    assert!(html.contains("<a href=\"/?phase=rolled_back&amp;limit=20\">rolled back</a>"));
+    assert!(
+        html.contains(
+            "<a href=\"/?phase=ramping&amp;script=m%26x&amp;limit=20&amp;cursor=mauntic-gateway\">next page →</a>"
+        ),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<form"),
+        "the page posts nothing (CSP form-action 'none')"
+    );
+}
+
+#[test]
+fn a_filter_that_matches_nothing_says_so_rather_than_no_rollouts_yet() {
+    let query = crate::api::parse_list_query(Some("phase=paused"), 20).unwrap();
+    let page = IndexPage {
+        query,
+        matching: 0,
+        next_cursor: None,
+    };
+    let html = render_index_page("production", &[], Some(&page), T0);
+    assert!(html.contains("No rollouts match."), "{html}");
+    assert!(!html.contains("No rollouts yet"));
+    assert!(!html.contains("next page"));
+}
+
+#[test]
 fn index_lists_active_rollouts_before_recent_ones() {
     let mut done = World::ramping("tenant-cache", None, false);
     done.run(1..=40, HEALTHY);

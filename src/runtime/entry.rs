@@ -60,7 +60,10 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
     let now = wall_clock();
     Ok(match route {
         Route::Health => healthz(env).await?,
-        Route::StatusPage => status_page(env, now).await?,
+        Route::StatusPage => {
+            let url = req.url()?;
+            status_page(env, url.query(), now).await?
+        }
         Route::RolloutPage { script } => rollout_page(env, &script, now).await?,
         Route::OpenApi => {
             let resp = Response::ok(crate::openapi::document())?;
@@ -68,7 +71,11 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
                 .set("content-type", crate::openapi::CONTENT_TYPE)?;
             resp
         }
-        Route::ListRollouts => list(env).await?,
+        Route::ListRollouts => {
+            let url = req.url()?;
+            let query = api::parse_list_query(url.query(), api::LIST_PAGE_DEFAULT)?;
+            list(env, &query).await?
+        }
         Route::StartRollout => {
             let content_type = req.headers().get("content-type")?;
             let body = read_body(&mut req).await?;
@@ -77,6 +84,7 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             let report = ScriptReport {
                 script: script.clone(),
                 active: true,
+                phase: None,
                 dead_webhook: None,
                 now_ms: now.millis(),
             };
@@ -227,6 +235,7 @@ async fn fan_out(env: &Env, now: Timestamp) -> Result<()> {
         let report = ScriptReport {
             script,
             active: !report.finished,
+            phase: report.phase_tag,
             dead_webhook: report.dead_webhook,
             now_ms: now.millis(),
         };
@@ -311,20 +320,27 @@ async fn healthz(env: &Env) -> Result<Response> {
 }
 
 /// Every known script's rollout view (active and recent).
-async fn list(env: &Env) -> Result<Response> {
+/// `GET /v1/rollouts`: one page of the registry's listing, each script's status read from
+/// its object (one call per script shown, whatever the number of rollouts).
+async fn list(env: &Env, query: &api::ListQuery) -> Result<Response> {
     let book = registry::book(env).await?;
+    let listing = book.list(query);
     let mut rollouts = Vec::new();
-    for script in book.scripts.keys() {
+    for script in &listing.scripts {
         let mut resp = call_object::<()>(env, script, Method::Get, "/status", None).await?;
         if resp.status_code() == 200 {
             rollouts.push(resp.json::<serde_json::Value>().await?);
         }
     }
-    respond::json(200, &serde_json::json!({ "rollouts": rollouts }))
+    respond::json(
+        200,
+        &serde_json::json!({
+            "rollouts": rollouts,
+            "matching": listing.matching,
+            "next_cursor": listing.next_cursor,
+        }),
+    )
 }
-
-/// Scripts shown on the index page (active first); each page read is one object call.
-const INDEX_CAP: usize = 20;
 
 async fn page_data(env: &Env, script: &str, latest: u32) -> Result<Option<PageData>> {
     let path = format!("/page-data?latest={latest}");
@@ -349,19 +365,33 @@ fn environment(env: &Env) -> String {
         .unwrap_or_default()
 }
 
-/// `GET /`: every active and recent rollout (server-rendered, no script).
-async fn status_page(env: &Env, now: Timestamp) -> Result<Response> {
+/// `GET /`: one page of active and recent rollouts (server-rendered, no script), filtered
+/// and paged as `GET /v1/rollouts` is, `INDEX_PAGE` to a page.
+async fn status_page(env: &Env, query: Option<&str>, now: Timestamp) -> Result<Response> {
+    let query = match api::parse_list_query(query, api::INDEX_PAGE) {
+        Ok(query) => query,
+        Err(err) => return respond::error(&err),
+    };
     let book = registry::book(env).await?;
-    let mut scripts: Vec<(&String, &registry::ScriptEntry)> = book.scripts.iter().collect();
-    scripts.sort_by_key(|(_, e)| (!e.active, std::cmp::Reverse(e.last_seen_ms)));
+    let listing = book.list(&query);
     let mut rollouts = Vec::new();
-    for (script, _) in scripts.into_iter().take(INDEX_CAP) {
+    for script in &listing.scripts {
         if let Some(data) = page_data(env, script, 60).await? {
             let view = RolloutView::of(&data.stored, now.max(data.stored.last_now));
             rollouts.push((view, data.events));
         }
     }
-    page(crate::page::render_index(&environment(env), &rollouts, now))
+    let nav = crate::page::IndexPage {
+        query,
+        matching: listing.matching,
+        next_cursor: listing.next_cursor,
+    };
+    page(crate::page::render_index_page(
+        &environment(env),
+        &rollouts,
+        Some(&nav),
+        now,
+    ))
 }
 
 /// `GET /rollouts/{script}`: one rollout's timeline, reasons and audit log.

@@ -8,7 +8,7 @@ use crate::controller::parity::audit;
 use crate::controller::queues::watch_queues;
 use crate::cron::TickOutcome;
 use crate::http_error::ApiError;
-pub use crate::registry::{Book, ScriptEntry};
+pub use crate::registry::Book;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -39,6 +39,8 @@ pub struct TickAnswer {
 pub struct ScriptReport {
     pub script: String,
     pub active: bool,
+    /// The rollout's phase tag after the call (`None` before its object has answered).
+    pub phase: Option<String>,
     pub dead_webhook: Option<String>,
     pub now_ms: i64,
 }
@@ -77,7 +79,12 @@ impl DurableObject for Registry {
             (Method::Post, "/report") => {
                 let report: ScriptReport = req.json().await?;
                 let mut book = self.load().await?;
-                book.note(&report.script, report.active, report.now_ms);
+                book.note(
+                    &report.script,
+                    report.active,
+                    report.phase.as_deref(),
+                    report.now_ms,
+                );
                 if report.dead_webhook.is_some() || report.active {
                     book.dead_webhook = report.dead_webhook;
                 }

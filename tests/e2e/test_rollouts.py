@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from gate import HOOK_TOKEN
+
 
 def test_a_healthy_release_goes_ten_fifty_hundred_bakes_and_completes(world):
     rel = world.release("mauntic-gateway", rps=50)
@@ -54,3 +56,34 @@ def test_api_refuses_without_the_token_and_never_changes_state(world):
     status, _ = world.gate.api("GET", f"/v1/rollouts/{rel.script}")
     assert status == 404
     assert world.splits(rel) == []
+
+
+def test_the_list_pages_and_filters_from_the_registry_without_losing_finished_rollouts(world):
+    good = world.release("listing-a", rps=50)
+    bad = world.release("listing-b", rps=50, new={"error_rate": 0.02}, t0=good.t0, reset=False)
+    third = world.release("listing-c", rps=50, t0=good.t0, reset=False)
+    for rel in (good, bad, third):
+        assert world.hook(rel)[0] == 201
+    for _ in range(12):
+        world.tick(good)
+    assert world.status(bad)["phase_name"] == "rolled back"
+
+    status, first = world.gate.api("GET", "/v1/rollouts?script=listing-&limit=2")
+    assert status == 200, first
+    assert [r["script"] for r in first["rollouts"]] == ["listing-a", "listing-b"]
+    assert first["matching"] == 3 and first["next_cursor"] == "listing-b"
+    status, rest = world.gate.api("GET", f"/v1/rollouts?script=listing-&limit=2&cursor={first['next_cursor']}")
+    assert [r["script"] for r in rest["rollouts"]] == ["listing-c"] and rest["next_cursor"] is None
+
+    status, rolled = world.gate.api("GET", "/v1/rollouts?script=listing-&phase=rolled_back")
+    assert [r["script"] for r in rolled["rollouts"]] == ["listing-b"], rolled
+    status, active = world.gate.api("GET", "/v1/rollouts?script=listing-&active=true")
+    assert [r["script"] for r in active["rollouts"]] == ["listing-a", "listing-c"], active
+
+    status, body = world.gate.api("GET", "/v1/rollouts?phase=rolled%20back")
+    assert (status, body["error"]["code"]) == (400, "invalid_query")
+
+    status, page = world.gate.request("GET", "/?script=listing-&limit=2",
+                                      headers={"authorization": f"Bearer {HOOK_TOKEN}"})
+    assert status == 200, page
+    assert b"3 matching" in page and b"next page" in page and b"listing-c" not in page
