@@ -30,6 +30,8 @@ pub const VARS: &[(&str, &str)] = &[
     ("POLICY", "JSON overrides of the decision policy (thresholds, alpha)"),
     ("STATUS_PAGE_URL", "public URL of this gate, linked from Slack"),
     ("STATUS_PAGE_AUTH", "\"token\" (default): the pages need the hook token; \"access\": they trust Cloudflare Access in front"),
+    ("AUDIT_KEEP_ROLLOUTS", "rollouts of each script whose audit log is kept (default 20); older ones go when a rollout starts"),
+    ("AUDIT_KEEP_DAYS", "days of audit and action rows kept (default 90), pruned when a rollout starts"),
     ("ROLLBACK_WHEN_SECRETS_CHANGED", "when Cloudflare refuses a rollback because secrets changed since the stable version was deployed (code 10220): \"force\" (default) re-sends it with ?force=true, bringing back the secret values that version was deployed with; \"pause\" does not force and alerts Slack. A step toward the new version is never forced"),
 ];
 
@@ -68,6 +70,26 @@ pub struct GateConfig {
     pub page_auth: PageAuth,
     /// What to do about a rollback Cloudflare refuses until forced (code 10220).
     pub rollback_when_secrets_changed: WhenSecretsChanged,
+    /// How much of each script's audit log is kept.
+    pub audit_retention: AuditRetention,
+}
+
+/// Each script's audit log and action log keep the rows of its newest `rollouts` rollouts
+/// that are at most `days` old (`AUDIT_KEEP_ROLLOUTS`, `AUDIT_KEEP_DAYS`); older rows go
+/// when a rollout starts. The rollout starting is always kept whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditRetention {
+    pub rollouts: u32,
+    pub days: u32,
+}
+
+impl Default for AuditRetention {
+    fn default() -> Self {
+        AuditRetention {
+            rollouts: 20,
+            days: 90,
+        }
+    }
 }
 
 /// The three credentials. `Debug` never prints them.
@@ -231,6 +253,21 @@ impl GateConfig {
                 WhenSecretsChanged::default()
             }),
         };
+        let mut count = |name: &'static str, default: u32| match var(name) {
+            None => default,
+            Some(value) => match value.parse::<u32>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    fail(name, format!("{value:?}: a whole number, at least 1"));
+                    default
+                }
+            },
+        };
+        let keep = AuditRetention::default();
+        let audit_retention = AuditRetention {
+            rollouts: count("AUDIT_KEEP_ROLLOUTS", keep.rollouts),
+            days: count("AUDIT_KEEP_DAYS", keep.days),
+        };
         let config = GateConfig {
             environment: var("GATE_ENV").unwrap_or_else(|| "dev".into()),
             api: ApiConfig::new(account_id).with_base_url(base),
@@ -245,6 +282,7 @@ impl GateConfig {
             status_page_url: var("STATUS_PAGE_URL"),
             page_auth,
             rollback_when_secrets_changed,
+            audit_retention,
         };
         if errors.is_empty() {
             Ok(config)
@@ -309,6 +347,7 @@ mod tests {
             WhenSecretsChanged::Force,
             "forcing a refused rollback is the default"
         );
+        assert_eq!(cfg.audit_retention, AuditRetention::default());
     }
 
     #[test]
@@ -320,6 +359,8 @@ mod tests {
             ("ASSET_BASE_URL", "ftp://x"),
             ("STATUS_PAGE_AUTH", "nobody"),
             ("ROLLBACK_WHEN_SECRETS_CHANGED", "always"),
+            ("AUDIT_KEEP_ROLLOUTS", "0"),
+            ("AUDIT_KEEP_DAYS", "a year"),
         ]))
         .unwrap_err();
         let names: Vec<&str> = errors.iter().map(|e| e.var).collect();
@@ -333,7 +374,9 @@ mod tests {
                 "REQUIRED_BINDINGS",
                 "POLICY",
                 "STATUS_PAGE_AUTH",
-                "ROLLBACK_WHEN_SECRETS_CHANGED"
+                "ROLLBACK_WHEN_SECRETS_CHANGED",
+                "AUDIT_KEEP_ROLLOUTS",
+                "AUDIT_KEEP_DAYS"
             ]
         );
     }
@@ -351,8 +394,17 @@ mod tests {
             ),
             ("STATUS_PAGE_URL", "https://gate.zeluto.com/"),
             ("ROLLBACK_WHEN_SECRETS_CHANGED", "pause"),
+            ("AUDIT_KEEP_ROLLOUTS", "5"),
+            ("AUDIT_KEEP_DAYS", "30"),
         ]);
         let cfg = GateConfig::from_vars(vars(&pairs)).unwrap();
+        assert_eq!(
+            cfg.audit_retention,
+            AuditRetention {
+                rollouts: 5,
+                days: 30
+            }
+        );
         assert_eq!(cfg.rollback_when_secrets_changed, WhenSecretsChanged::Pause);
         assert_eq!(cfg.queues, ["mauntic-events", "mauntic-mail"]);
         assert_eq!(cfg.policy.alpha, 0.005);

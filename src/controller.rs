@@ -11,7 +11,7 @@ pub mod queues;
 use crate::api::DeployHook;
 use crate::clients::cloudflare::ApiBudget;
 use crate::clients::http::{HttpClient, HttpRequest, HttpResponse, TransportError};
-use crate::config::{GateConfig, Secrets};
+use crate::config::{AuditRetention, GateConfig, Secrets};
 use crate::http_error::ApiError;
 use crate::notify::Outbox;
 use crate::rollout::{
@@ -75,6 +75,15 @@ pub trait RolloutStore {
     async fn save(&self, rollout: &StoredRollout, events: &[AuditEvent]) -> Result<(), StoreError>;
     /// Appends one action with its outcome.
     async fn append_action(&self, record: &ActionRecord) -> Result<(), StoreError>;
+    /// Removes audit rows of rollouts other than `current`'s version beyond the newest
+    /// `keep.rollouts` (by their latest row), and audit and action rows older than
+    /// `keep.days` before `now`, except `current`'s; returns the rows removed.
+    async fn prune(
+        &self,
+        keep: AuditRetention,
+        current: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
 }
 
 /// What a call did, for logs and the API answer.
@@ -197,6 +206,23 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
             upgraded_from: None,
         };
         let actions = self.commit(&mut stored, actions, now).await?;
+        // The new rollout is stored; the log of old ones past the retention goes now, and
+        // the action log says what went. A failure loses nothing the rollout needs: it is
+        // noted there too and the start goes on (the next start prunes again).
+        let keep = self.config.audit_retention;
+        let outcome = match self.store.prune(keep, &stored.state.version_id, now).await {
+            Ok(removed) => format!(
+                "{removed} row(s) removed (kept: {} rollouts, {} days)",
+                keep.rollouts, keep.days
+            ),
+            Err(err) => format!("failed: {err}"),
+        };
+        let record = ActionRecord {
+            at: now,
+            action: "prune audit log".into(),
+            outcome,
+        };
+        let _ = self.store.append_action(&record).await;
         let mut report = Report::default();
         self.drive(&mut stored, actions, now, &mut report).await?;
         Ok(Started {

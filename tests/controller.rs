@@ -6,7 +6,7 @@ mod world;
 
 use rollout_gate::api::{parse_deploy_hook, DeployHook};
 use rollout_gate::clients::http::Method;
-use rollout_gate::config::{GateConfig, Secrets};
+use rollout_gate::config::{AuditRetention, GateConfig, Secrets};
 use rollout_gate::controller::Controller;
 use rollout_gate::policy::BudgetRow;
 use rollout_gate::rollout::{Command, Phase};
@@ -585,4 +585,75 @@ fn a_malformed_token_pauses_a_step_as_a_credentials_problem_that_resume_retries(
     };
     assert!(resumable, "fix the token, then resume: {reason}");
     assert!(reason.to_string().contains("API token"), "{reason}");
+}
+
+/// Starts `version` at `at` and aborts it, so the next start is not refused.
+fn start_and_abort(h: &Harness, version: &str, at: i64) {
+    block_on(h.ctl().start(hook(version, Some(OLD)), minute(at))).expect("started");
+    if !h.phase().is_terminal() {
+        block_on(
+            h.ctl()
+                .command(Command::Abort, "ana".into(), None, minute(at + 1)),
+        )
+        .expect("abort");
+        h.tick_through(at + 2, at + 6);
+    }
+}
+
+#[test]
+fn a_new_rollout_prunes_the_audit_log_of_rollouts_past_the_retention() {
+    let mut h = Harness::new();
+    h.config.audit_retention = AuditRetention {
+        rollouts: 2,
+        days: 1,
+    };
+    start_and_abort(&h, NEW, 0);
+    start_and_abort(&h, OTHER, 10);
+    let versions = |h: &Harness| -> Vec<String> {
+        let mut v: Vec<String> = h
+            .store
+            .events
+            .borrow()
+            .iter()
+            .map(|e| e.version_id.clone())
+            .collect();
+        v.dedup();
+        v
+    };
+    assert_eq!(versions(&h), [NEW, OTHER], "two rollouts, both kept");
+    // A third rollout: the first goes, the two newest stay.
+    block_on(h.ctl().start(hook(OLD, Some(NEW)), minute(20))).expect("started");
+    assert_eq!(versions(&h), [OTHER, OLD]);
+    let actions = h.store.actions.borrow();
+    let pruned = actions
+        .iter()
+        .filter(|a| a.action == "prune audit log")
+        .last()
+        .expect("noted");
+    assert!(
+        pruned
+            .outcome
+            .ends_with("removed (kept: 2 rollouts, 1 days)"),
+        "{}",
+        pruned.outcome
+    );
+    assert!(!pruned.outcome.starts_with("0 row"), "{}", pruned.outcome);
+}
+
+#[test]
+fn rows_older_than_the_retention_go_but_never_the_starting_rollouts() {
+    let mut h = Harness::new();
+    h.config.audit_retention = AuditRetention {
+        rollouts: 20,
+        days: 1,
+    };
+    start_and_abort(&h, NEW, 0);
+    // Two days later: the first rollout's rows are past a day old.
+    block_on(h.ctl().start(hook(OTHER, Some(OLD)), minute(2 * 1440))).expect("started");
+    let events = h.store.events.borrow();
+    assert!(
+        events.iter().all(|e| e.version_id == OTHER),
+        "only the new rollout's rows"
+    );
+    assert!(!events.is_empty());
 }

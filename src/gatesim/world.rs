@@ -582,6 +582,16 @@ impl RolloutStore for World {
         self.disk.borrow_mut().actions += 1;
         Ok(())
     }
+
+    /// The simulated disk keeps one rollout's log; nothing older to prune.
+    async fn prune(
+        &self,
+        _keep: crate::config::AuditRetention,
+        _current: &str,
+        _now: crate::time::Timestamp,
+    ) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 fn share_of(split: &[(String, f64)], version: &str) -> f64 {

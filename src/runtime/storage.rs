@@ -1,8 +1,10 @@
 //! `RolloutStore` over a rollout Durable Object's storage: the rollout under one key, the
 //! audit log and the action log as SQLite tables (one row per event, one per action).
 
+use crate::config::AuditRetention;
 use crate::controller::{ActionRecord, RolloutStore, StoreError, StoredRollout};
 use crate::rollout::{schema, AuditEvent};
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use worker::{AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, SqlStorageValue, State};
 
@@ -27,6 +29,11 @@ CREATE TABLE IF NOT EXISTS actions (
 pub struct EventRow {
     pub seq: i64,
     pub event: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct RowCount {
+    n: i64,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +187,50 @@ impl RolloutStore for DoStore<'_> {
             .put(ROLLOUT_KEY, json)
             .await
             .map_err(storage_error)
+    }
+
+    async fn prune(
+        &self,
+        keep: AuditRetention,
+        current: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let cutoff = now.millis() - i64::from(keep.days) * 86_400_000;
+        let rows = || -> Result<i64, StoreError> {
+            let count: Vec<RowCount> = self
+                .state
+                .storage()
+                .sql()
+                .exec(
+                    "SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM actions) AS n",
+                    None,
+                )
+                .map_err(storage_error)?
+                .to_array()
+                .map_err(storage_error)?;
+            Ok(count.first().map_or(0, |c| c.n))
+        };
+        let before = rows()?;
+        // Synchronous SQL, as `insert_events`: each statement has run when `exec` returns
+        // (the INSERTs above rely on the same; a statement that returns no rows has nothing
+        // left to step through).
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "DELETE FROM events WHERE version_id <> ? AND (at_ms < ? OR version_id NOT IN \
+             (SELECT version_id FROM events GROUP BY version_id ORDER BY MAX(seq) DESC LIMIT ?))",
+            Some(vec![
+                SqlStorageValue::from(current.to_string()),
+                SqlStorageValue::from(cutoff),
+                SqlStorageValue::from(i64::from(keep.rollouts)),
+            ]),
+        )
+        .map_err(storage_error)?;
+        sql.exec(
+            "DELETE FROM actions WHERE at_ms < ?",
+            Some(vec![SqlStorageValue::from(cutoff)]),
+        )
+        .map_err(storage_error)?;
+        Ok(u64::try_from(before - rows()?).unwrap_or(0))
     }
 
     async fn append_action(&self, record: &ActionRecord) -> Result<(), StoreError> {

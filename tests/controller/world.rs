@@ -3,7 +3,7 @@
 //! an asset host and Slack. It records every call and fails on demand.
 
 use rollout_gate::clients::http::{HttpClient, HttpRequest, HttpResponse, Method, TransportError};
-use rollout_gate::config::{GateConfig, Secrets};
+use rollout_gate::config::{AuditRetention, GateConfig, Secrets};
 use rollout_gate::controller::{ActionRecord, RolloutStore, StoreError, StoredRollout};
 use rollout_gate::rollout::AuditEvent;
 use rollout_gate::time::Timestamp;
@@ -355,5 +355,34 @@ impl RolloutStore for MemStore {
     async fn append_action(&self, record: &ActionRecord) -> Result<(), StoreError> {
         self.actions.borrow_mut().push(record.clone());
         Ok(())
+    }
+    async fn prune(
+        &self,
+        keep: AuditRetention,
+        current: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        // The same rule as the Durable Object's SQL (runtime/storage.rs), on the list.
+        let cutoff = now.millis() - i64::from(keep.days) * 86_400_000;
+        let mut events = self.events.borrow_mut();
+        let mut newest: Vec<(usize, String)> = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            newest.retain(|(_, v)| *v != e.version_id);
+            newest.push((i, e.version_id.clone()));
+        }
+        newest.sort_by(|a, b| b.0.cmp(&a.0));
+        let kept: Vec<String> = newest
+            .into_iter()
+            .take(keep.rollouts as usize)
+            .map(|(_, v)| v)
+            .collect();
+        let before = events.len() + self.actions.borrow().len();
+        events.retain(|e| {
+            e.version_id == current || (kept.contains(&e.version_id) && e.at.millis() >= cutoff)
+        });
+        self.actions
+            .borrow_mut()
+            .retain(|a| a.at.millis() >= cutoff);
+        Ok((before - events.len() - self.actions.borrow().len()) as u64)
     }
 }
