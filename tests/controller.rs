@@ -627,8 +627,7 @@ fn a_new_rollout_prunes_the_audit_log_of_rollouts_past_the_retention() {
     let actions = h.store.actions.borrow();
     let pruned = actions
         .iter()
-        .filter(|a| a.action == "prune audit log")
-        .last()
+        .rfind(|a| a.action == "prune audit log")
         .expect("noted");
     assert!(
         pruned

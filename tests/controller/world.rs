@@ -370,7 +370,7 @@ impl RolloutStore for MemStore {
             newest.retain(|(_, v)| *v != e.version_id);
             newest.push((i, e.version_id.clone()));
         }
-        newest.sort_by(|a, b| b.0.cmp(&a.0));
+        newest.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
         let kept: Vec<String> = newest
             .into_iter()
             .take(keep.rollouts as usize)
