@@ -530,3 +530,28 @@ fn csp_blocks_scripts_and_every_remote_load() {
     assert!(names.contains(&"content-security-policy"));
     assert!(HEADERS.iter().all(|(n, _)| *n == n.to_ascii_lowercase()));
 }
+
+/// What a full index page costs to render: 20 rollouts (the page's size), each 25 minutes
+/// in with its 60 newest audit events, natively. Not a test of a bound (timings are noisy
+/// here): `cargo test --release --lib -- --ignored index_render_cost --nocapture`.
+#[test]
+#[ignore]
+fn index_render_cost() {
+    let mut w = World::ramping("mauntic-gateway", None, false);
+    w.run(1..=25, HEALTHY);
+    let entry = w.entry();
+    let latest = entry.1.len().saturating_sub(60);
+    let one = (entry.0.clone(), entry.1[latest..].to_vec());
+    let page: Vec<_> = (0..crate::api::INDEX_PAGE).map(|_| one.clone()).collect();
+    let runs = 200;
+    let started = std::time::Instant::now();
+    let mut bytes = 0;
+    for _ in 0..runs {
+        bytes = render_index("production", &page, w.now).len();
+    }
+    let each = started.elapsed() / runs;
+    println!(
+        "index of {} rollouts: {each:?} per render, {bytes} bytes",
+        page.len()
+    );
+}
