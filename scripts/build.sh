@@ -15,8 +15,9 @@ if [ "${GATE_BUILD:-release}" = "dev" ]; then
   exec worker-build --dev
 fi
 worker-build --release
-# The name section (function names, for stack traces and twiggy) is a fifth of the wasm and
-# ships no behaviour; GATE_WASM_NAMES=1 keeps it. docs/size.md says why dropping it is safe.
+# The name section (function names, for stack traces and twiggy) is a third of the wasm as
+# built and ships no behaviour; GATE_WASM_NAMES=1 keeps it. docs/size.md says why dropping it
+# is safe.
 if [ "${GATE_WASM_NAMES:-}" != "1" ]; then
   python3 scripts/wasm-sections.py --drop name build/index_bg.wasm
 fi
