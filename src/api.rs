@@ -422,8 +422,9 @@ impl ListQuery {
     }
 }
 
-/// Unreserved characters as they are, every other byte `%XX`.
-fn percent_encode(text: &str) -> String {
+/// Unreserved characters as they are, every other byte `%XX`: a query value here, a path
+/// segment on the status page (`page::html::path_segment`).
+pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

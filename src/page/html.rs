@@ -2,7 +2,6 @@
 //! through `esc`), link segments, and the number, time and id formats the page uses.
 
 use crate::time::{Timestamp, MINUTE_MS};
-use std::fmt::Write;
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 /// Script names, CI messages, reasons and Cloudflare annotations all pass through here.
@@ -26,15 +25,7 @@ pub fn esc(text: &str) -> String {
 /// A path segment for an `href`: unreserved characters as they are, everything else
 /// percent-encoded (script names are validated already; this keeps it so if they change).
 pub fn path_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    crate::api::percent_encode(text)
 }
 
 /// The first 8 characters of a version id, with the whole id as a tooltip.

@@ -113,11 +113,15 @@ impl ExactTests {
     /// the 5xx bake looks' reference and burst scaling, which count the same split minutes,
     /// so the split's minutes are kept once in the stored state rather than twice.
     pub fn start_bake_onset(&mut self) {
-        let Some(looks) = self.bake(BudgetRow::ErrorsBakeLooks).cloned() else {
+        let Some(alpha) = self.bake(BudgetRow::ErrorsBakeOnset).map(|l| l.alpha()) else {
             return;
         };
-        if let Some(Exact::Bake(onset)) = self.0.get_mut(&BudgetRow::ErrorsBakeOnset) {
-            *onset = looks.onset_from(onset.alpha());
+        if let Some(onset) = self
+            .bake(BudgetRow::ErrorsBakeLooks)
+            .map(|l| l.onset_from(alpha))
+        {
+            self.0
+                .insert(BudgetRow::ErrorsBakeOnset, Exact::Bake(onset));
         }
     }
 
