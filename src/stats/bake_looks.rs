@@ -63,6 +63,16 @@ pub struct BakeLooks {
     onset_looks: u32,
 }
 
+/// A sum of bake minutes as a look tested it (`BakeLooks::test`).
+struct Tested {
+    new_requests: f64,
+    new_bad: u64,
+    divisor: Option<f64>,
+    null_mean: f64,
+    p_value: f64,
+    skipped: Option<Skipped>,
+}
+
 /// The scaling of the bake looks' two sides: each side's raw sums, divided when tested by
 /// the inflation of a sum over that many minutes (`SeriesTotals::divisor`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -351,34 +361,17 @@ impl BakeLooks {
         }
         let alpha = spend(self.alpha, &mut self.spent, allowance);
         self.minutes_at_last_look = self.minutes;
-        let (new_requests, new_bad, divisor) = self.tested();
-        let null_mean = self.null_mean(new_requests);
-        let skipped = self.skip_reason(new_bad, null_mean, self.minutes);
-        let p_value = match (&skipped, self.reference) {
-            (None, Some(r)) => r.exceedance(self.margin, new_bad, new_requests),
-            _ => 1.0,
-        };
+        let tested = self.test(self.tested(), self.minutes);
         let number = self.latest.as_ref().map_or(1, |l| l.number + 1);
-        self.latest = Some(LookOutcome {
-            kind: LookKind::Bake {
-                closing: self.spent >= 1.0,
-            },
-            number,
-            new_bad,
-            null_mean,
-            p_value,
-            alpha,
-            rejected: skipped.is_none() && alpha > 0.0 && p_value <= alpha,
-            skipped,
-            scaled: divisor.is_some(),
-            divisor,
-            against: Against::Reference {
-                new_requests,
-                reference: self.reference,
-                margin: self.margin,
-            },
-        });
-        self.latest.as_ref()
+        let against = Against::Reference {
+            new_requests: tested.new_requests,
+            reference: self.reference,
+            margin: self.margin,
+        };
+        let kind = LookKind::Bake {
+            closing: self.spent >= 1.0,
+        };
+        self.record(kind, number, alpha, tested, against)
     }
 
     /// An onset look: every window of the newest bake minutes, 1 to `ONSET_WINDOW_MINUTES`
@@ -389,53 +382,89 @@ impl BakeLooks {
         self.minutes_at_last_look = self.minutes;
         let alpha = self.window_alpha();
         let mut sum = SeriesTotals::default();
-        let mut best: Option<(f64, f64, u64, Option<f64>, f64, u32)> = None;
+        let mut best: Option<(Tested, u32)> = None;
         let mut skipped = None;
         for &(requests, bad) in self.recent.iter().rev() {
             sum.add(requests, bad);
-            let (new_requests, new_bad, divisor) = self.tested_sum(&sum);
-            let null_mean = self.null_mean(new_requests);
-            if let Some(why) = self.skip_reason(new_bad, null_mean, sum.minutes) {
+            let tested = self.test(self.tested_sum(&sum), sum.minutes);
+            if let Some(why) = tested.skipped {
                 skipped.get_or_insert(why);
                 continue;
             }
-            let Some(reference) = self.reference else {
-                continue;
-            };
-            let p = reference.exceedance(self.margin, new_bad, new_requests);
-            if best.is_none_or(|b| p < b.0) {
-                best = Some((p, new_requests, new_bad, divisor, null_mean, sum.minutes));
+            if best
+                .as_ref()
+                .is_none_or(|(b, _)| tested.p_value < b.p_value)
+            {
+                best = Some((tested, sum.minutes));
             }
         }
-        let (p_value, new_requests, new_bad, divisor, null_mean, minutes) = best.unwrap_or((
-            1.0,
-            sum.requests,
-            round_count(sum.events),
-            None,
-            0.0,
-            sum.minutes,
-        ));
-        let skipped = match best {
-            Some(_) => None,
-            None => Some(skipped.unwrap_or(Skipped::NoEvents)),
+        // No window tested: the whole window as counted, with the first reason met.
+        let (tested, minutes) = best.unwrap_or_else(|| {
+            let untested = Tested {
+                new_requests: sum.requests,
+                new_bad: round_count(sum.events),
+                divisor: None,
+                null_mean: 0.0,
+                p_value: 1.0,
+                skipped: Some(skipped.unwrap_or(Skipped::NoEvents)),
+            };
+            (untested, sum.minutes)
+        });
+        let against = Against::RecentReference {
+            minutes,
+            new_requests: tested.new_requests,
+            reference: self.reference,
+            margin: self.margin,
         };
-        self.latest = Some(LookOutcome {
-            kind: LookKind::Bake { closing: false },
-            number: self.onset_looks,
+        let kind = LookKind::Bake { closing: false };
+        self.record(kind, self.onset_looks, alpha, tested, against)
+    }
+
+    /// `(new_requests, new_bad, divisor)` over `minutes` bake minutes, as a look tests it:
+    /// the null's expectation, why it is skipped if it is, and its exact p-value (1 when
+    /// skipped).
+    fn test(
+        &self,
+        (new_requests, new_bad, divisor): (f64, u64, Option<f64>),
+        minutes: u32,
+    ) -> Tested {
+        let null_mean = self.null_mean(new_requests);
+        let skipped = self.skip_reason(new_bad, null_mean, minutes);
+        let p_value = match (&skipped, self.reference) {
+            (None, Some(r)) => r.exceedance(self.margin, new_bad, new_requests),
+            _ => 1.0,
+        };
+        Tested {
+            new_requests,
             new_bad,
+            divisor,
             null_mean,
             p_value,
-            alpha,
-            rejected: skipped.is_none() && alpha > 0.0 && p_value <= alpha,
             skipped,
-            scaled: divisor.is_some(),
-            divisor,
-            against: Against::RecentReference {
-                minutes,
-                new_requests,
-                reference: self.reference,
-                margin: self.margin,
-            },
+        }
+    }
+
+    /// Records `tested` at `alpha` as the latest look and returns it.
+    fn record(
+        &mut self,
+        kind: LookKind,
+        number: u32,
+        alpha: f64,
+        tested: Tested,
+        against: Against,
+    ) -> Option<&LookOutcome> {
+        self.latest = Some(LookOutcome {
+            kind,
+            number,
+            new_bad: tested.new_bad,
+            null_mean: tested.null_mean,
+            p_value: tested.p_value,
+            alpha,
+            rejected: tested.skipped.is_none() && alpha > 0.0 && tested.p_value <= alpha,
+            skipped: tested.skipped,
+            scaled: tested.divisor.is_some(),
+            divisor: tested.divisor,
+            against,
         });
         self.latest.as_ref()
     }
