@@ -3,12 +3,14 @@
 //! (deployment writes, pre-flight, Slack through the outbox). Decides nothing itself.
 //! The runtime implements `RolloutStore` over Durable Object storage; tests use fakes.
 
+pub mod batch;
 mod fetch;
 pub mod parity;
 mod preflight;
 pub mod queues;
 
 use crate::api::DeployHook;
+use crate::clients::analytics::batch::{PlannedCounts, SharedCounts};
 use crate::clients::cloudflare::ApiBudget;
 use crate::clients::http::{HttpClient, HttpRequest, HttpResponse, TransportError};
 use crate::config::{AuditRetention, GateConfig, Secrets};
@@ -24,8 +26,9 @@ use std::collections::VecDeque;
 
 pub use fetch::resolve_baseline;
 
-/// Cloudflare API calls one rollout may make per rolling 5 minutes. The account allows
-/// 1,200 for every caller together; this leaves room for five rollouts and humans.
+/// Cloudflare API calls one rollout may make per rolling 5 minutes: a guard against a
+/// rollout that loops. The account's budget, shared by every rollout, is the registry's
+/// (`registry::Book::api`), which hands each tick its share (`TickSupply::api_calls`).
 pub const API_CALLS_PER_5_MIN: u32 = 200;
 /// Follow-up actions carried out per call; a guard against a core bug looping forever.
 const MAX_ACTIONS_PER_CALL: usize = 64;
@@ -102,17 +105,45 @@ pub struct Report {
     pub wake_at: Option<Timestamp>,
     /// The Slack webhook is dead (Slack's code).
     pub dead_webhook: Option<String>,
+    /// Of `subrequests`, those to the Cloudflare API (Analytics Engine SQL included): what
+    /// the registry counts against the account's budget.
+    #[serde(default)]
+    pub api_calls: u32,
+    /// A 429 blocks every Cloudflare API call until then (`retry-after`).
+    #[serde(default)]
+    pub rate_limited_until: Option<Timestamp>,
+    /// The counts query the next minute's tick will ask for, unless something changes the
+    /// rollout first (the registry keeps it so the next cron run can answer it in one
+    /// query with every other rollout's).
+    #[serde(default)]
+    pub next_counts: Option<PlannedCounts>,
 }
 
-/// Counts requests on their way out.
+/// What the cron handler hands one rollout's tick besides the time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TickSupply {
+    /// Cloudflare API calls this tick may make: its share of the account's budget
+    /// (`None`: only the rollout's own guard applies).
+    pub api_calls: Option<u32>,
+    /// The answer of the shared counts query, when one covered this rollout.
+    pub counts: Option<SharedCounts>,
+}
+
+/// Counts requests on their way out, and of them those to the Cloudflare API.
 struct Counted<'a, H> {
     inner: &'a H,
     sent: Cell<u32>,
+    /// The API's base URL: a request under it counts against the account's rate limit.
+    api_base: &'a str,
+    api_sent: Cell<u32>,
 }
 
 impl<H: HttpClient> HttpClient for Counted<'_, H> {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TransportError> {
         self.sent.set(self.sent.get() + 1);
+        if req.url.starts_with(self.api_base) {
+            self.api_sent.set(self.api_sent.get() + 1);
+        }
         self.inner.send(req).await
     }
 }
@@ -123,6 +154,8 @@ pub struct Controller<'a, H, S> {
     store: &'a S,
     config: &'a GateConfig,
     secrets: &'a Secrets,
+    /// Cloudflare API calls this call may make (`None`: no share was given).
+    api_allowance: Cell<Option<u32>>,
 }
 
 /// The answer to a deploy hook.
@@ -139,11 +172,21 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
             http: Counted {
                 inner: http,
                 sent: Cell::new(0),
+                api_base: &config.api.base_url,
+                api_sent: Cell::new(0),
             },
             store,
             config,
             secrets,
+            api_allowance: Cell::new(None),
         }
+    }
+
+    /// Limits this call to `calls` Cloudflare API requests (its share of the account's
+    /// budget, granted by the registry); past them, a budgeted call fails as the spent
+    /// budget does and the core sees an observation it could not make.
+    pub fn limit_api_calls(&self, calls: Option<u32>) {
+        self.api_allowance.set(calls);
     }
 
     /// Starts a rollout from a validated deploy hook; the same hook twice starts one.
@@ -236,6 +279,18 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
     /// # Errors
     /// Only storage failures; everything outside is an observation for the core.
     pub async fn tick(&self, now: Timestamp) -> Result<Report, ApiError> {
+        self.tick_with(now, TickSupply::default()).await
+    }
+
+    /// One cron tick with what the cron handler supplied: an API allowance and, when the
+    /// shared query covered this rollout, its counts (then this tick queries no counts).
+    ///
+    /// # Errors
+    /// Only storage failures.
+    pub async fn tick_with(&self, now: Timestamp, supply: TickSupply) -> Result<Report, ApiError> {
+        if supply.api_calls.is_some() {
+            self.limit_api_calls(supply.api_calls);
+        }
         let mut report = Report::default();
         let Some(mut stored) = self.load(now).await? else {
             report.finished = true;
@@ -248,8 +303,10 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
             let input = if plan.preflight {
                 Input::Preflight(preflight::run(self, &stored.state).await)
             } else {
+                let shared = supply.counts.as_ref();
                 Input::Tick(
-                    fetch::observe(self, &mut stored.budget, &stored.state, &plan, now).await,
+                    fetch::observe(self, &mut stored.budget, &stored.state, &plan, shared, now)
+                        .await,
                 )
             };
             let actions = self.step(&mut stored, input, now).await?;
@@ -258,6 +315,17 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
             self.flush_outbox(&mut stored, now).await?;
         }
         self.finish(&stored, &mut report);
+        report.rate_limited_until = stored.budget.blocked_until().filter(|&until| now < until);
+        if !report.finished {
+            let next = now.floor_minute().plus_minutes(1);
+            report.next_counts =
+                rollout::plan(&stored.state, next)
+                    .counts
+                    .map(|query| PlannedCounts {
+                        minute: next,
+                        query,
+                    });
+        }
         Ok(report)
     }
 
@@ -427,6 +495,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
 
     fn finish(&self, stored: &StoredRollout, report: &mut Report) {
         report.subrequests = self.http.sent.get();
+        report.api_calls = self.http.api_sent.get();
         report.phase = Some(stored.state.phase.name().to_string());
         report.phase_tag = Some(stored.state.phase.tag().to_string());
         report.dead_webhook = stored.outbox.dead_webhook.clone();
@@ -437,6 +506,11 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
     /// Outbound requests so far in this call.
     pub fn subrequests(&self) -> u32 {
         self.http.sent.get()
+    }
+
+    /// Cloudflare API requests so far in this call.
+    pub fn api_calls(&self) -> u32 {
+        self.http.api_sent.get()
     }
 
     fn api_token(&self) -> Result<&str, ApiError> {

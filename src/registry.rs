@@ -1,14 +1,24 @@
 //! The registry's book: the gate-wide state the registry Durable Object keeps (the cron
-//! ledger, which scripts have an active rollout and which finished recently, Slack webhook
-//! health, the queue and parity desks), and its rules. Pure; the object only loads, applies
-//! and saves it (runtime/registry.rs).
+//! ledger, which scripts have an active rollout and which finished recently, the account's
+//! Cloudflare API budget and each tick's share of it, Slack webhook health, the queue and
+//! parity desks), and its rules. Pure; the object only loads, applies and saves it
+//! (runtime/registry.rs).
 
 use crate::api::ListQuery;
+use crate::clients::analytics::batch::{CountsBatch, PlannedCounts};
+use crate::clients::cloudflare::ApiBudget;
 use crate::controller::parity::ParityDesk;
 use crate::controller::queues::QueueDesk;
 use crate::cron::CronLedger;
+use crate::observe::CountsQuery;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// Most Cloudflare API calls one rollout's tick is granted, however much of the budget is
+/// free: a tick needs at most a read, the counts, history and queue queries, a write and
+/// its re-send, or a pre-flight's handful.
+pub const TICK_API_CALLS_MAX: u32 = 10;
 
 /// Finished scripts remembered for listing, however many rollouts are active.
 pub const RECENT_CAP: usize = 50;
@@ -28,6 +38,11 @@ pub struct Book {
     /// The binding parity audit's memory (what was posted, the last report).
     #[serde(default)]
     pub parity: ParityDesk,
+    /// The account's Cloudflare API budget (1,000 of the 1,200 requests per 5 minutes
+    /// Cloudflare allows each token, reference §9): every call the gate makes, from any
+    /// rollout, the registry's own desks, hooks and commands, is counted here.
+    #[serde(default)]
+    pub api: ApiBudget,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +54,58 @@ pub struct ScriptEntry {
     /// kept has none: such a script is listed unfiltered and matches no `phase` filter.
     #[serde(default)]
     pub phase: Option<String>,
+    /// The counts query the rollout planned for its next tick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_counts: Option<PlannedCounts>,
+}
+
+/// A rollout object's report after a hook or a tick.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScriptReport {
+    pub script: String,
+    pub active: bool,
+    /// The rollout's phase tag after the call (`None` before its object has answered).
+    pub phase: Option<String>,
+    pub dead_webhook: Option<String>,
+    pub now_ms: i64,
+    /// Cloudflare API calls the call made.
+    #[serde(default)]
+    pub api_calls: u32,
+    /// A 429 the call saw blocks every API call until then.
+    #[serde(default)]
+    pub rate_limited_until: Option<Timestamp>,
+    /// The counts query the rollout planned for its next tick.
+    #[serde(default)]
+    pub next_counts: Option<PlannedCounts>,
+}
+
+/// The account's API budget as `/healthz` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiUse {
+    /// Calls counted in the 5 minutes up to the latest tick (or the wall clock, if later).
+    pub calls_last_5_min: u32,
+    /// The most the gate allows itself in any 5 minutes.
+    pub cap: u32,
+    /// A 429 blocks every call until then.
+    pub blocked_until: Option<Timestamp>,
+}
+
+/// One rollout's tick as the registry planned it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedTick {
+    pub script: String,
+    /// Its share of the account's API budget for this tick.
+    pub api_calls: u32,
+    /// The counts query it planned for this minute, when a shared batch answers it.
+    pub counts: Option<CountsQuery>,
+}
+
+/// What one fresh cron minute does: the shared counts queries (already counted against the
+/// account's budget) and each active rollout's tick.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TickPlan {
+    pub batches: Vec<CountsBatch>,
+    pub ticks: Vec<PlannedTick>,
 }
 
 /// One page of `GET /v1/rollouts`: the scripts to show, in name order, and where the next
@@ -71,6 +138,7 @@ impl Book {
                 active,
                 last_seen_ms: now_ms,
                 phase: phase.map(str::to_string),
+                next_counts: None,
             },
         );
         let mut finished: Vec<(i64, String)> = self
@@ -91,6 +159,94 @@ impl Book {
 }
 
 impl Book {
+    /// Plans the ticks of the minute of `now`. The rollouts' planned counts queries are
+    /// grouped into shared batches, counted against the account's budget first (one call
+    /// answers up to 50 rollouts); what is left of the budget is split evenly among the
+    /// active rollouts (at most [`TICK_API_CALLS_MAX`] each), the remainder going to a
+    /// different few each minute so none starves. The shares never add up to more than the
+    /// budget has left, so the gate stays within it even if every tick spends its share.
+    pub fn plan_tick(&mut self, now: Timestamp) -> TickPlan {
+        let minute = now.floor_minute();
+        let active: Vec<(&String, &ScriptEntry)> =
+            self.scripts.iter().filter(|(_, e)| e.active).collect();
+        let planned = |e: &ScriptEntry| {
+            e.next_counts
+                .as_ref()
+                .filter(|p| p.minute == minute)
+                .map(|p| p.query.clone())
+        };
+        let queries: Vec<CountsQuery> = active.iter().filter_map(|(_, e)| planned(e)).collect();
+        let mut batches = CountsBatch::group(&queries);
+        let mut remaining = self.api.remaining(now);
+        batches.truncate(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let shared = u32::try_from(batches.len()).unwrap_or(u32::MAX);
+        remaining -= shared;
+        let n = u32::try_from(active.len()).unwrap_or(u32::MAX).max(1);
+        let (base, extra) = (remaining / n, remaining % n);
+        let first =
+            u32::try_from(minute.millis().div_euclid(60_000).rem_euclid(i64::from(n))).unwrap_or(0);
+        let ticks = active
+            .iter()
+            .zip(0u32..)
+            .map(|((script, entry), i)| {
+                let turn = (i + n - first) % n;
+                let counts = planned(entry).filter(|q| batches.iter().any(|b| b.covers(q)));
+                PlannedTick {
+                    script: (*script).clone(),
+                    api_calls: (base + u32::from(turn < extra)).min(TICK_API_CALLS_MAX),
+                    counts,
+                }
+            })
+            .collect();
+        self.api.record_many(now, shared);
+        TickPlan { batches, ticks }
+    }
+
+    /// Takes up to `wanted` calls of the account's budget at `now` for a hook or a command
+    /// (counted at once: such calls are rare, and a share unused is only a little caution).
+    pub fn grant(&mut self, now: Timestamp, wanted: u32) -> u32 {
+        // Hooks and commands run on the wall clock, ticks on the scheduled time, and tests
+        // replay ticks ahead of the wall clock: count at the later of the two, so a hook
+        // never lands behind the budget's newest bucket (which would drop it).
+        let now = self.ledger.last_minute.map_or(now, |last| now.max(last));
+        let granted = wanted.min(self.api.remaining(now));
+        self.api.record_many(now, granted);
+        granted
+    }
+
+    /// The account's budget as of `now` (or the latest tick, if later).
+    pub fn api_use(&self, now: Timestamp) -> ApiUse {
+        let now = self.ledger.last_minute.map_or(now, |last| now.max(last));
+        ApiUse {
+            calls_last_5_min: self.api.used(now),
+            cap: self.api.cap,
+            blocked_until: self.api.blocked_until().filter(|&until| now < until),
+        }
+    }
+
+    /// Books a rollout's report: whether it still needs ticks, its phase, the API calls it
+    /// made (counted at the report's time), a 429 it saw (which blocks everyone), the counts
+    /// query it planned next, and the Slack webhook's health.
+    pub fn settle(&mut self, report: &ScriptReport) {
+        let at = Timestamp::from_millis(report.now_ms);
+        self.note(
+            &report.script,
+            report.active,
+            report.phase.as_deref(),
+            report.now_ms,
+        );
+        if let Some(entry) = self.scripts.get_mut(&report.script) {
+            entry.next_counts = report.next_counts.clone();
+        }
+        self.api.record_many(at, report.api_calls);
+        if let Some(until) = report.rate_limited_until {
+            self.api.block_until(until);
+        }
+        if report.dead_webhook.is_some() || report.active {
+            self.dead_webhook = report.dead_webhook.clone();
+        }
+    }
+
     /// The page of scripts `query` asks for: those matching its filters, in name order,
     /// after its cursor, at most its limit. Read from the book alone, so a page costs one
     /// object call per script shown, however many rollouts there are.
@@ -180,6 +336,128 @@ mod tests {
         book.note("shop", false, Some("completed"), 1);
         book.note("shop", true, Some("ramping"), 2);
         assert_eq!(book.active(), vec!["shop".to_string()]);
+    }
+
+    const T0: i64 = 1_795_773_600_000; // 2026-11-27T10:00:00Z
+
+    fn minute(m: i64) -> Timestamp {
+        Timestamp::from_millis(T0 + m * 60_000)
+    }
+
+    fn counts(n: u32) -> CountsQuery {
+        let uuid = |k: u32| format!("{k:08x}-0000-4000-8000-000000000000");
+        CountsQuery {
+            new_version: uuid(2 * n),
+            old_version: uuid(2 * n + 1),
+            from: minute(7),
+            to: minute(8),
+            latency_from: minute(3),
+            slow_above_ms: 250.0,
+            very_slow_above_ms: 1000.0,
+            approach_above_ms: 125.0,
+        }
+    }
+
+    /// `n` active rollouts that each planned their counts for the tick of minute 10.
+    fn book_of_active(n: u32) -> Book {
+        let mut book = Book::default();
+        for i in 0..n {
+            book.settle(&ScriptReport {
+                script: format!("svc-{i:03}"),
+                active: true,
+                phase: Some("ramping".into()),
+                now_ms: minute(9).millis(),
+                next_counts: Some(PlannedCounts {
+                    minute: minute(10),
+                    query: counts(i),
+                }),
+                ..ScriptReport::default()
+            });
+        }
+        book
+    }
+
+    #[test]
+    fn two_hundred_rollouts_share_four_counts_queries_and_the_shares_fit_the_budget() {
+        let mut book = book_of_active(200);
+        let plan = book.plan_tick(Timestamp::from_millis(minute(10).millis() + 3_000));
+        assert_eq!(plan.batches.len(), 4, "50 rollouts per query");
+        assert_eq!(plan.ticks.len(), 200);
+        assert!(plan.ticks.iter().all(|t| t.counts.is_some()));
+        let shares: u32 = plan.ticks.iter().map(|t| t.api_calls).sum();
+        let cap = book.api.cap;
+        assert_eq!(
+            book.api.used(minute(10)),
+            4,
+            "the shared queries are counted"
+        );
+        assert!(shares + 4 <= cap, "{shares} + 4 > {cap}");
+        assert!(plan.ticks.iter().all(|t| t.api_calls >= 1));
+    }
+
+    #[test]
+    fn a_query_planned_for_another_minute_is_not_shared() {
+        let mut book = book_of_active(3);
+        let plan = book.plan_tick(minute(11));
+        assert!(plan.batches.is_empty());
+        assert!(plan.ticks.iter().all(|t| t.counts.is_none()));
+    }
+
+    #[test]
+    fn reported_calls_count_against_the_budget_and_a_429_blocks_every_share() {
+        let mut book = book_of_active(10);
+        let report = ScriptReport {
+            script: "svc-000".into(),
+            active: true,
+            now_ms: minute(10).millis(),
+            api_calls: 995,
+            ..ScriptReport::default()
+        };
+        book.settle(&report);
+        let plan = book.plan_tick(minute(11));
+        let shares: u32 = plan.ticks.iter().map(|t| t.api_calls).sum();
+        assert_eq!(
+            shares, 5,
+            "the last five calls of the window are shared out"
+        );
+        assert_eq!(plan.ticks.iter().filter(|t| t.api_calls == 1).count(), 5);
+        book.settle(&ScriptReport {
+            rate_limited_until: Some(minute(16)),
+            ..report
+        });
+        let plan = book.plan_tick(minute(15));
+        assert!(plan.ticks.iter().all(|t| t.api_calls == 0));
+        assert_eq!(
+            book.grant(minute(15), 4),
+            0,
+            "a hook gets nothing while blocked"
+        );
+    }
+
+    #[test]
+    fn the_spare_calls_go_to_different_rollouts_each_minute() {
+        let mut book = book_of_active(7);
+        let mut lucky = std::collections::BTreeSet::new();
+        for m in 0..7 {
+            let budget = book.api.cap;
+            book.api = ApiBudget::new(budget);
+            // 3 calls left for 7 rollouts: three get one, four get none.
+            book.api.record_many(minute(20 + m), budget - 3);
+            let plan = book.plan_tick(minute(20 + m));
+            for t in plan.ticks.iter().filter(|t| t.api_calls > 0) {
+                lucky.insert(t.script.clone());
+            }
+        }
+        assert_eq!(lucky.len(), 7, "every rollout gets a turn");
+    }
+
+    #[test]
+    fn a_hook_is_granted_what_is_left_and_it_is_counted_at_once() {
+        let mut book = Book::default();
+        assert_eq!(book.grant(minute(0), 10), 10);
+        assert_eq!(book.api.used(minute(0)), 10);
+        book.api.record_many(minute(0), book.api.cap - 14);
+        assert_eq!(book.grant(minute(0), 10), 4);
     }
 
     fn query(q: &str) -> ListQuery {

@@ -656,3 +656,83 @@ fn rows_older_than_the_retention_go_but_never_the_starting_rollouts() {
     );
     assert!(!events.is_empty());
 }
+
+#[test]
+fn a_tick_handed_the_shared_counts_asks_analytics_engine_nothing_and_decides_the_same() {
+    use rollout_gate::clients::analytics::batch::{CountsBatch, PlannedCounts};
+    use rollout_gate::controller::batch::query_batch;
+    use rollout_gate::controller::TickSupply;
+    let (alone, shared) = (Harness::new(), Harness::new());
+    for h in [&alone, &shared] {
+        block_on(h.ctl().start(hook(NEW, None), minute(0))).expect("started");
+    }
+    let mut planned: Option<PlannedCounts> = None;
+    let mut covered = 0;
+    for m in 1..=60 {
+        block_on(alone.ctl().tick(minute(m))).expect("tick");
+        // The cron handler's part: the query planned for this minute, answered by a batch.
+        let supply = match planned.take().filter(|p| p.minute == minute(m)) {
+            Some(p) => {
+                let batch = CountsBatch::group([&p.query]).remove(0);
+                let answer = block_on(query_batch(
+                    &shared.world,
+                    &shared.config,
+                    &shared.secrets,
+                    &batch,
+                ));
+                TickSupply {
+                    api_calls: Some(10),
+                    counts: batch.share(&p.query, &answer),
+                }
+            }
+            None => TickSupply::default(),
+        };
+        let asked_before = shared.world.count(None, "/analytics_engine/sql");
+        let report = block_on(shared.ctl().tick_with(minute(m), supply.clone())).expect("tick");
+        if supply.counts.is_some() {
+            covered += 1;
+            let asked = shared.world.count(None, "/analytics_engine/sql") - asked_before;
+            assert_eq!(asked, 0, "minute {m}: a query of its own");
+        }
+        planned = report.next_counts;
+        assert_eq!(alone.phase(), shared.phase(), "minute {m}");
+        if alone.phase().is_terminal() {
+            break;
+        }
+    }
+    assert_eq!(alone.phase(), Phase::Completed);
+    assert!(covered >= 25, "{covered} ticks covered");
+    let state = |h: &Harness| {
+        h.store
+            .rollout
+            .borrow()
+            .as_ref()
+            .expect("a rollout")
+            .state
+            .clone()
+    };
+    assert_eq!(state(&alone), state(&shared));
+}
+
+#[test]
+fn a_tick_past_its_share_of_the_api_budget_calls_no_cloudflare_api_and_holds() {
+    use rollout_gate::controller::TickSupply;
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, None), minute(0))).expect("started");
+    h.tick_through(1, 3);
+    let api_before = h.world.count(None, "/client/v4");
+    let supply = TickSupply {
+        api_calls: Some(0),
+        counts: None,
+    };
+    let report = block_on(h.ctl().tick_with(minute(4), supply)).expect("tick");
+    assert_eq!(h.world.count(None, "/client/v4"), api_before);
+    assert_eq!(report.api_calls, 0);
+    assert_eq!(h.phase(), Phase::Ramping { step: 0 });
+    let report = block_on(h.ctl().tick(minute(5))).expect("tick");
+    assert!(
+        report.api_calls >= 2,
+        "a read and the counts: {}",
+        report.api_calls
+    );
+}

@@ -2,6 +2,7 @@
 //! per-version HTTP signals and queue metrics, the SQL API request, and the `FORMAT JSON`
 //! result parser (platform reference §2). Every interpolated value is validated or escaped.
 
+pub mod batch;
 mod rows;
 
 pub use rows::{parse_http_rows, parse_queue_rows, HttpRow, QueueRow};
@@ -189,7 +190,7 @@ fn query_prologue(
 }
 
 /// The latency thresholds the HTTP query counts requests over, in ms.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatencyThresholds {
     /// The p95 ceiling: requests over it are slow.
     pub slow_ms: f64,
@@ -199,8 +200,8 @@ pub struct LatencyThresholds {
     pub approach_ms: f64,
 }
 
-/// One query for all per-version HTTP signals over `[from, to)`, one row per version and
-/// minute: requests, 5xx, requests slower than each of `thresholds` (all
+/// One query for all per-version HTTP signals over `[from, to)` of `versions` (one
+/// rollout's two, or every active rollout's: [`batch`]), one row per version and minute: requests, 5xx, requests slower than each of `thresholds` (all
 /// `SUM(_sample_interval)`), the sample-weighted p95 latency, and the stored (sampled) rows
 /// behind them: all of them, those of a 5xx and those over the latency ceiling. `count()`
 /// and `SUM(if(…, 1, 0))` there are deliberate: they count rows, not requests, so that
@@ -212,21 +213,24 @@ pub struct LatencyThresholds {
 ///
 /// # Errors
 /// [`AnalyticsError::InvalidDataset`], the [`Columns::validate`] errors,
-/// [`AnalyticsError::InvalidVersionId`] for a non-UUID, [`AnalyticsError::InvalidTimeRange`]
-/// unless `0 <= from < to`, [`AnalyticsError::InvalidNumber`] for a negative or non-finite
+/// [`AnalyticsError::InvalidVersionId`] for a non-UUID (or no version at all),
+/// [`AnalyticsError::InvalidTimeRange`] unless `0 <= from < to`, [`AnalyticsError::InvalidNumber`] for a negative or non-finite
 /// threshold.
 pub fn build_http_query(
     dataset: &str,
     columns: &Columns,
-    versions: [&str; 2],
+    versions: &[&str],
     from: Timestamp,
     to: Timestamp,
     thresholds: LatencyThresholds,
 ) -> Result<String, AnalyticsError> {
     let (from_s, to_s) = query_prologue(dataset, columns, from, to)?;
+    if versions.is_empty() {
+        return Err(AnalyticsError::InvalidVersionId(String::new()));
+    }
     for v in versions {
         if !is_uuid(v) {
-            return Err(AnalyticsError::InvalidVersionId(v.to_string()));
+            return Err(AnalyticsError::InvalidVersionId((*v).to_string()));
         }
     }
     let LatencyThresholds {
@@ -255,7 +259,11 @@ pub fn build_http_query(
     } = columns;
     let event = quote_sql_string(&columns.http_event)?;
     // Rust's f64 Display never uses exponent notation, so these are plain SQL decimal text.
-    let [new, old] = versions;
+    let listed = versions
+        .iter()
+        .map(|v| format!("'{v}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     Ok(format!(
         "SELECT\n  \
          {version} AS {v},\n  \
@@ -273,7 +281,7 @@ pub fn build_http_query(
          WHERE timestamp >= toDateTime({from_s})\n  \
          AND timestamp < toDateTime({to_s})\n  \
          AND {event_type} = {event}\n  \
-         AND {version} IN ('{new}', '{old}')\n\
+         AND {version} IN ({listed})\n\
          GROUP BY {v}, {m}\n\
          ORDER BY {m}, {v}\n\
          FORMAT JSON",

@@ -3,6 +3,7 @@
 //! observation types. Every Cloudflare call passes the rate budget first.
 
 use super::Controller;
+use crate::clients::analytics::batch::SharedCounts;
 use crate::clients::analytics::{self, HttpRow};
 use crate::clients::cloudflare::{
     self, ApiBudget, CloudflareError, Endpoint, Split, VersionShare as ApiShare,
@@ -18,12 +19,15 @@ use crate::observe::{
 use crate::rollout::{RolloutState, WriteFailure, WriteOutcome};
 use crate::time::{Timestamp, MINUTE_MS};
 
-/// Reads what `plan` asks for; each source fails on its own.
+/// Reads what `plan` asks for; each source fails on its own. Counts come from `shared`
+/// when it covers the planned query (the cron handler's one query for every rollout), and
+/// from a query of this rollout's own otherwise.
 pub(super) async fn observe<H: HttpClient, S>(
     ctl: &Controller<'_, H, S>,
     budget: &mut ApiBudget,
     state: &RolloutState,
     plan: &ObservationPlan,
+    shared: Option<&SharedCounts>,
     now: Timestamp,
 ) -> Observations {
     let mut obs = Observations::default();
@@ -34,7 +38,13 @@ pub(super) async fn observe<H: HttpClient, S>(
         obs.healthz = Some(probe_healthz(ctl, &state.script, &state.version_id).await);
     }
     if let Some(query) = &plan.counts {
-        obs.counts = Some(query_counts(ctl, budget, query, now).await);
+        obs.counts = Some(match shared.filter(|s| s.batch.covers(query)) {
+            Some(shared) => match &shared.answer {
+                Ok(rows) => Fetched::Ok(counts_window(rows, query)),
+                Err(why) => Fetched::Failed { why: why.clone() },
+            },
+            None => query_counts(ctl, budget, query, now).await,
+        });
     }
     if let Some(query) = &plan.history {
         // The same per-minute query over the window before the rollout: only the old
@@ -55,6 +65,13 @@ async fn call<H: HttpClient, S>(
     request: HttpRequest,
     now: Timestamp,
 ) -> Result<HttpResponse, String> {
+    if let Some(allowed) = ctl.api_allowance.get() {
+        if ctl.http.api_sent.get() >= allowed {
+            return Err(format!(
+                "this tick's share of the account's Cloudflare API budget ({allowed} call(s)) is spent"
+            ));
+        }
+    }
     budget.take(now)?;
     let resp = ctl.http.send(request).await.map_err(|e| e.to_string())?;
     if resp.status == 429 {
@@ -169,7 +186,7 @@ async fn query_counts<H: HttpClient, S>(
         let sql = analytics::build_http_query(
             &ctl.config.dataset,
             &ctl.config.columns,
-            [&query.new_version, &query.old_version],
+            &[&query.new_version, &query.old_version],
             from,
             query.to,
             analytics::LatencyThresholds {

@@ -20,18 +20,19 @@ pub struct ParityDesk {
 }
 
 /// Audits every Worker in `config.audit_scripts`; queues a Slack message when the set of
-/// gaps differs from the one last posted.
+/// gaps differs from the one last posted. Its calls count against `budget`, the
+/// account's (the registry's book).
 pub async fn audit<H: HttpClient>(
     http: &H,
     config: &GateConfig,
     secrets: &Secrets,
     desk: &mut ParityDesk,
+    budget: &mut ApiBudget,
     now: Timestamp,
 ) -> ParityReport {
-    let mut budget = ApiBudget::new(super::API_CALLS_PER_5_MIN);
     let mut findings = Vec::new();
     for script in &config.audit_scripts {
-        let finding = match live_version(http, config, secrets, &mut budget, script, now).await {
+        let finding = match live_version(http, config, secrets, budget, script, now).await {
             Ok(version) => ParityReport::judge(script, &version, &config.required_bindings),
             Err(why) => Finding::Unreadable {
                 script: script.clone(),

@@ -17,26 +17,24 @@ use serde::{Deserialize, Serialize};
 pub struct QueueDesk {
     pub watch: QueueWatch,
     pub outbox: Outbox,
-    pub budget: Option<ApiBudget>,
     /// The last query failure, for `/healthz`.
     pub last_error: Option<String>,
 }
 
-/// One tick of the queue watch. Does nothing when no queues are configured.
+/// One tick of the queue watch. Does nothing when no queues are configured. Its query
+/// counts against `budget`, the account's (the registry's book).
 pub async fn watch_queues<H: HttpClient>(
     http: &H,
     config: &GateConfig,
     secrets: &Secrets,
     desk: &mut QueueDesk,
+    budget: &mut ApiBudget,
     now: Timestamp,
 ) -> Option<QueueAlert> {
     if config.queues.is_empty() {
         return None;
     }
     let limits = config.policy.queue.clone().unwrap_or_default();
-    let budget = desk
-        .budget
-        .get_or_insert_with(|| ApiBudget::new(super::API_CALLS_PER_5_MIN));
     let metrics = match query(http, config, secrets, budget, now).await {
         Ok(metrics) => {
             desk.last_error = None;

@@ -1,6 +1,7 @@
 //! Worker entry points: `fetch` (the HTTP API of SPEC "Interfaces") and `scheduled` (cron:
-//! one tick per active rollout, with the scheduled time as "now"). Routing, auth and
-//! validation are the core's (`api`); this file moves requests to the right object.
+//! the shared counts queries, then one tick per active rollout, a few at a time, with the
+//! scheduled time as "now"). Routing, auth and validation are the core's (`api`); this
+//! file moves requests to the right object.
 
 use super::env;
 use super::registry::{self, ScriptReport};
@@ -8,10 +9,12 @@ use super::respond::{self, Failure};
 use super::rollout_object::{CommandBody, PageData, StartBody, TickBody, BINDING};
 use crate::api::{self, Route, MAX_BODY_BYTES};
 use crate::build_info::BUILD;
-use crate::controller::Report;
+use crate::controller::batch::{self, BatchAnswer};
+use crate::controller::{Report, TickSupply};
 use crate::http_error::ApiError;
 use crate::status::RolloutView;
 use crate::time::Timestamp;
+use futures_util::{future::join_all, stream, StreamExt};
 use serde::Serialize;
 use worker::{
     console_error, console_log, event, Context, Env, Method, Request, RequestInit, Response,
@@ -84,9 +87,8 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             let report = ScriptReport {
                 script: script.clone(),
                 active: true,
-                phase: None,
-                dead_webhook: None,
                 now_ms: now.millis(),
+                ..ScriptReport::default()
             };
             // Cron ticks the script before the object starts the rollout: the start moves
             // traffic, and a crash between the start and a report made after it would leave
@@ -94,6 +96,7 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             // A refused start costs one idle tick, which finds no rollout (or the one that
             // was already there) and reports what it found.
             registry::report(env, &report).await?;
+            let api_calls = registry::grant(env, HOOK_API_CALLS, now).await?;
             let resp = call_object(
                 env,
                 &script,
@@ -102,6 +105,7 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
                 Some(&StartBody {
                     hook,
                     now_ms: now.millis(),
+                    api_calls: Some(api_calls),
                 }),
             )
             .await?;
@@ -129,11 +133,13 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             let content_type = req.headers().get("content-type")?;
             let body = read_body(&mut req).await?;
             let who = api::parse_operator_body(content_type.as_deref(), &body)?;
+            let api_calls = registry::grant(env, COMMAND_API_CALLS, now).await?;
             let command = CommandBody {
                 command,
                 by: who.by.unwrap_or_else(|| "operator".into()),
                 why: who.reason,
                 now_ms: now.millis(),
+                api_calls: Some(api_calls),
             };
             call_object(env, &script, Method::Post, "/command", Some(&command)).await?
         }
@@ -203,45 +209,120 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }
 }
 
+/// Cloudflare API calls a deploy hook is granted: the stable version's lookup, the
+/// pre-flight's reads and its write at 0%, with room for a retry.
+const HOOK_API_CALLS: u32 = 10;
+/// Cloudflare API calls an operator command is granted: a read before its write, the write
+/// and a forced re-send.
+const COMMAND_API_CALLS: u32 = 4;
+
+/// Rollout ticks in flight at once. An invocation may have six connections waiting for
+/// response headers; a seventh waits for one of them
+/// (https://developers.cloudflare.com/workers/platform/limits/#simultaneous-open-connections,
+/// and the changelog of 2026-04-09). Whether a Durable Object call counts is not
+/// documented; six keeps within the limit either way.
+const TICKS_IN_FLIGHT: usize = 6;
+
+fn elapsed_ms(since: f64) -> i64 {
+    (worker::Date::now().as_millis() as f64 - since) as i64
+}
+
+/// One minute of cron: the registry plans it (who ticks, each one's share of the API
+/// budget, the shared counts queries), the shared queries run, the ticks run
+/// `TICKS_IN_FLIGHT` at a time, and every report is booked in one call. Each line logged
+/// carries the milliseconds since the handler started (`+N ms`), which the load run reads.
 async fn fan_out(env: &Env, now: Timestamp) -> Result<()> {
-    let answer = registry::tick(env, now).await?;
+    let started = worker::Date::now().as_millis() as f64;
+    let plan = registry::tick(env, now).await?.plan;
+    let answers = shared_counts(env, &plan.batches).await;
+    let supplies = batch::supplies(&plan, &answers);
+    let reports: Vec<ScriptReport> = stream::iter(supplies)
+        .map(|(script, supply)| tick_one(env, now, started, script, supply))
+        .buffer_unordered(TICKS_IN_FLIGHT)
+        .filter_map(|report| async move { report })
+        .collect()
+        .await;
+    registry::settle(env, &reports).await?;
     console_log!(
-        "tick {now}: {:?}, {} active rollout(s)",
-        answer.outcome,
-        answer.active.len()
+        "tick {now}: {} of {} rollout(s) ticked, {} shared counts quer(ies), done +{} ms",
+        reports.len(),
+        plan.ticks.len(),
+        plan.batches.len(),
+        elapsed_ms(started)
     );
-    for script in answer.active {
-        let body = TickBody {
-            now_ms: now.millis(),
-        };
-        let report: Report =
-            match call_object(env, &script, Method::Post, "/tick", Some(&body)).await {
-                Ok(mut resp) if resp.status_code() == 200 => resp.json().await?,
-                Ok(mut resp) => {
-                    let text = resp.text().await.unwrap_or_default();
-                    console_error!("tick {now} {script}: HTTP {} {text}", resp.status_code());
-                    continue;
-                }
-                Err(err) => {
-                    console_error!("tick {now} {script}: {err}");
-                    continue;
-                }
-            };
-        console_log!(
-            "tick {now} {script}: phase {:?}, {} subrequest(s)",
-            report.phase,
-            report.subrequests
-        );
-        let report = ScriptReport {
-            script,
-            active: !report.finished,
-            phase: report.phase_tag,
-            dead_webhook: report.dead_webhook,
-            now_ms: now.millis(),
-        };
-        registry::report(env, &report).await?;
-    }
     Ok(())
+}
+
+/// The shared counts queries, all at once (at most one per 50 rollouts).
+async fn shared_counts(
+    env: &Env,
+    batches: &[crate::clients::analytics::batch::CountsBatch],
+) -> Vec<BatchAnswer> {
+    if batches.is_empty() {
+        return Vec::new();
+    }
+    let Ok(config) = env::config(env) else {
+        let why = || Err("the gate's configuration is invalid".to_string());
+        return batches.iter().map(|_| why()).collect();
+    };
+    let secrets = env::secrets(env).await;
+    let http = super::http::FetchClient;
+    join_all(
+        batches
+            .iter()
+            .map(|b| batch::query_batch(&http, &config, &secrets, b)),
+    )
+    .await
+}
+
+/// One rollout's tick; its report for the registry, `None` when the object failed (the
+/// registry keeps it active, so the next minute ticks it again).
+async fn tick_one(
+    env: &Env,
+    now: Timestamp,
+    started: f64,
+    script: String,
+    supply: TickSupply,
+) -> Option<ScriptReport> {
+    let body = TickBody {
+        now_ms: now.millis(),
+        supply,
+    };
+    let report: Report = match call_object(env, &script, Method::Post, "/tick", Some(&body)).await {
+        Ok(mut resp) if resp.status_code() == 200 => match resp.json().await {
+            Ok(report) => report,
+            Err(err) => {
+                console_error!("tick {now} {script}: unreadable report: {err}");
+                return None;
+            }
+        },
+        Ok(mut resp) => {
+            let text = resp.text().await.unwrap_or_default();
+            console_error!("tick {now} {script}: HTTP {} {text}", resp.status_code());
+            return None;
+        }
+        Err(err) => {
+            console_error!("tick {now} {script}: {err}");
+            return None;
+        }
+    };
+    console_log!(
+        "tick {now} {script}: phase {:?}, {} subrequest(s), {} API call(s), done +{} ms",
+        report.phase,
+        report.subrequests,
+        report.api_calls,
+        elapsed_ms(started)
+    );
+    Some(ScriptReport {
+        script,
+        active: !report.finished,
+        phase: report.phase_tag,
+        dead_webhook: report.dead_webhook,
+        now_ms: now.millis(),
+        api_calls: report.api_calls,
+        rate_limited_until: report.rate_limited_until,
+        next_counts: report.next_counts,
+    })
 }
 
 #[derive(Serialize)]
@@ -251,6 +332,8 @@ struct Health<'a> {
     build: &'a crate::build_info::BuildInfo,
     cron: Option<crate::cron::CronLedger>,
     active_rollouts: Vec<String>,
+    /// The account's Cloudflare API budget: calls in the last 5 minutes, cap, any block.
+    cloudflare_api: Option<crate::registry::ApiUse>,
     slack_webhook: &'a str,
     /// The α budget of the configured policy (docs/statistics.md, "The α budget").
     alpha_budget: Option<crate::policy::Budget>,
@@ -279,20 +362,16 @@ async fn healthz(env: &Env) -> Result<Response> {
             .iter()
             .map(|name| format!("secret {name} is not set")),
     );
-    let (cron, active, dead) = match registry::book(env).await {
+    let (cron, active, api, dead) = match registry::book(env).await {
         Ok(book) => {
-            let active = book
-                .scripts
-                .iter()
-                .filter(|(_, e)| e.active)
-                .map(|(s, _)| s.clone())
-                .collect();
-            (Some(book.ledger), active, book.dead_webhook)
+            let active = book.active();
+            let api = book.api_use(wall_clock());
+            (Some(book.ledger), active, Some(api), book.dead_webhook)
         }
         Err(err) => {
             console_error!("healthz: registry unreachable: {err}");
             problems.push("registry durable object unreachable".to_string());
-            (None, Vec::new(), None)
+            (None, Vec::new(), None, None)
         }
     };
     let slack_webhook = match &dead {
@@ -312,6 +391,7 @@ async fn healthz(env: &Env) -> Result<Response> {
             build: &BUILD,
             cron,
             active_rollouts: active,
+            cloudflare_api: api,
             slack_webhook,
             alpha_budget,
             problems,

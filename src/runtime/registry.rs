@@ -1,14 +1,14 @@
 //! The registry Durable Object: the one writer of gate-wide state (the book,
 //! src/registry.rs): the cron ledger, the scripts with an active rollout (so cron fans out
-//! without scanning), recently finished ones (for listing), and Slack webhook health.
-//! Handlers only delegate to the core.
+//! without scanning), recently finished ones (for listing), the account's API budget and
+//! each tick's share of it, and Slack webhook health. Handlers only delegate to the core.
 
 use super::{env as gate_env, http::FetchClient, respond};
 use crate::controller::parity::audit;
 use crate::controller::queues::watch_queues;
 use crate::cron::TickOutcome;
 use crate::http_error::ApiError;
-pub use crate::registry::Book;
+pub use crate::registry::{Book, ScriptReport, TickPlan};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -30,19 +30,19 @@ struct TickRequest {
 #[derive(Serialize, Deserialize)]
 pub struct TickAnswer {
     pub outcome: TickOutcome,
-    /// Scripts to tick now (empty for a duplicate tick).
-    pub active: Vec<String>,
+    /// What to do this minute (nothing for a duplicate tick).
+    pub plan: TickPlan,
 }
 
-/// A rollout object's report after a hook or a tick.
 #[derive(Serialize, Deserialize)]
-pub struct ScriptReport {
-    pub script: String,
-    pub active: bool,
-    /// The rollout's phase tag after the call (`None` before its object has answered).
-    pub phase: Option<String>,
-    pub dead_webhook: Option<String>,
-    pub now_ms: i64,
+struct GrantRequest {
+    calls: u32,
+    now_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct GrantAnswer {
+    granted: u32,
 }
 
 #[durable_object]
@@ -66,30 +66,39 @@ impl DurableObject for Registry {
                     .record(Timestamp::from_millis(body.scheduled_ms));
                 self.save(&book).await?;
                 let now = Timestamp::from_millis(body.scheduled_ms);
-                let active = match outcome {
+                let plan = match outcome {
                     TickOutcome::Fresh { .. } => {
                         self.watch_queues(&mut book, now).await;
+                        let plan = book.plan_tick(now);
                         self.save(&book).await?;
-                        book.active()
+                        plan
                     }
-                    TickOutcome::Duplicate { .. } => Vec::new(),
+                    TickOutcome::Duplicate { .. } => TickPlan::default(),
                 };
-                respond::json(200, &TickAnswer { outcome, active })
+                respond::json(200, &TickAnswer { outcome, plan })
             }
             (Method::Post, "/report") => {
                 let report: ScriptReport = req.json().await?;
                 let mut book = self.load().await?;
-                book.note(
-                    &report.script,
-                    report.active,
-                    report.phase.as_deref(),
-                    report.now_ms,
-                );
-                if report.dead_webhook.is_some() || report.active {
-                    book.dead_webhook = report.dead_webhook;
+                book.settle(&report);
+                self.save(&book).await?;
+                respond::json(200, &serde_json::json!({"ok": true}))
+            }
+            (Method::Post, "/settle") => {
+                let reports: Vec<ScriptReport> = req.json().await?;
+                let mut book = self.load().await?;
+                for report in &reports {
+                    book.settle(report);
                 }
                 self.save(&book).await?;
                 respond::json(200, &serde_json::json!({"ok": true}))
+            }
+            (Method::Post, "/grant") => {
+                let body: GrantRequest = req.json().await?;
+                let mut book = self.load().await?;
+                let granted = book.grant(Timestamp::from_millis(body.now_ms), body.calls);
+                self.save(&book).await?;
+                respond::json(200, &GrantAnswer { granted })
             }
             (Method::Get, "/book") => respond::json(200, &self.load().await?),
             (Method::Post, "/parity") => {
@@ -100,7 +109,8 @@ impl DurableObject for Registry {
                 };
                 let secrets = gate_env::secrets(&self.env).await;
                 let now = Timestamp::from_millis(body.scheduled_ms);
-                let report = audit(&FetchClient, &config, &secrets, &mut book.parity, now).await;
+                let (desk, budget) = (&mut book.parity, &mut book.api);
+                let report = audit(&FetchClient, &config, &secrets, desk, budget, now).await;
                 self.save(&book).await?;
                 respond::json(200, &report)
             }
@@ -118,8 +128,15 @@ impl Registry {
             return;
         };
         let secrets = gate_env::secrets(&self.env).await;
-        if let Some(alert) =
-            watch_queues(&FetchClient, &config, &secrets, &mut book.queues, now).await
+        if let Some(alert) = watch_queues(
+            &FetchClient,
+            &config,
+            &secrets,
+            &mut book.queues,
+            &mut book.api,
+            now,
+        )
+        .await
         {
             worker::console_log!("queue watch: {}", alert.headline());
         }
@@ -165,6 +182,22 @@ pub async fn tick(env: &Env, now: Timestamp) -> Result<TickAnswer> {
 /// Tells the registry whether a script still needs ticks.
 pub async fn report(env: &Env, report: &ScriptReport) -> Result<()> {
     post(env, "/report", report).await.map(|_| ())
+}
+
+/// Books every rollout's report of one cron run in one call.
+pub async fn settle(env: &Env, reports: &[ScriptReport]) -> Result<()> {
+    post(env, "/settle", &reports).await.map(|_| ())
+}
+
+/// Takes up to `calls` of the account's API budget for a hook or a command.
+pub async fn grant(env: &Env, calls: u32, now: Timestamp) -> Result<u32> {
+    let body = GrantRequest {
+        calls,
+        now_ms: now.millis(),
+    };
+    let mut resp = post(env, "/grant", &body).await?;
+    let answer: GrantAnswer = resp.json().await?;
+    Ok(answer.granted)
 }
 
 /// Runs the parity audit in the registry (the one writer of what was posted).

@@ -5,15 +5,14 @@
 use super::respond::{self, Failure};
 use super::{env, http::FetchClient, storage::DoStore};
 use crate::api::{parse_events_query, DeployHook};
-use crate::controller::{Controller, RolloutStore};
+use crate::controller::{Controller, RolloutStore, TickSupply};
 use crate::http_error::ApiError;
 use crate::rollout::Command;
 use crate::status::RolloutView;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use worker::{
-    console_log, durable_object, wasm_bindgen, DurableObject, Env, Method, Request, Response,
-    Result, State,
+    durable_object, wasm_bindgen, DurableObject, Env, Method, Request, Response, Result, State,
 };
 
 /// Binding name of the rollout namespace in wrangler.toml.
@@ -24,12 +23,16 @@ pub const BINDING: &str = "ROLLOUTS";
 pub struct StartBody {
     pub hook: DeployHook,
     pub now_ms: i64,
+    /// Cloudflare API calls the start may make (granted by the registry).
+    pub api_calls: Option<u32>,
 }
 
 /// Body of `POST /tick`.
 #[derive(Serialize, Deserialize)]
 pub struct TickBody {
     pub now_ms: i64,
+    #[serde(default)]
+    pub supply: TickSupply,
 }
 
 /// Body of `POST /command`.
@@ -39,6 +42,8 @@ pub struct CommandBody {
     pub by: String,
     pub why: Option<String>,
     pub now_ms: i64,
+    /// Cloudflare API calls the command may make (granted by the registry).
+    pub api_calls: Option<u32>,
 }
 
 /// What the status pages need of one rollout.
@@ -91,6 +96,7 @@ impl RolloutObject {
             (Method::Post, "/start") => {
                 let body: StartBody = req.json().await?;
                 let now = Timestamp::from_millis(body.now_ms);
+                ctl.limit_api_calls(body.api_calls);
                 let started = ctl.start(body.hook, now).await?;
                 let status = if started.created { 201 } else { 200 };
                 respond::json(
@@ -103,17 +109,14 @@ impl RolloutObject {
             }
             (Method::Post, "/tick") => {
                 let body: TickBody = req.json().await?;
-                let report = ctl.tick(Timestamp::from_millis(body.now_ms)).await?;
-                console_log!(
-                    "rollout tick: phase {:?}, {} subrequest(s)",
-                    report.phase,
-                    report.subrequests
-                );
+                let now = Timestamp::from_millis(body.now_ms);
+                let report = ctl.tick_with(now, body.supply).await?;
                 respond::json(200, &report)?
             }
             (Method::Post, "/command") => {
                 let body: CommandBody = req.json().await?;
                 let now = Timestamp::from_millis(body.now_ms);
+                ctl.limit_api_calls(body.api_calls);
                 let stored = ctl.command(body.command, body.by, body.why, now).await?;
                 respond::json(200, &RolloutView::of(&stored, now))?
             }

@@ -19,7 +19,7 @@ const THRESHOLDS: LatencyThresholds = LatencyThresholds {
 };
 
 fn http_query(columns: &Columns) -> Result<String, AnalyticsError> {
-    build_http_query("mauntic_logs", columns, [NEW, OLD], FROM, TO, THRESHOLDS)
+    build_http_query("mauntic_logs", columns, &[NEW, OLD], FROM, TO, THRESHOLDS)
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn http_query_uses_configured_columns_and_ceiling() {
     let sql = build_http_query(
         "health_metrics",
         &columns,
-        [NEW, OLD],
+        &[NEW, OLD],
         FROM,
         TO,
         LatencyThresholds {
@@ -106,7 +106,7 @@ fn nothing_unvalidated_reaches_the_sql() {
         build_http_query(
             dataset,
             &Columns::default(),
-            [NEW, old],
+            &[NEW, old],
             from,
             to,
             thresholds,

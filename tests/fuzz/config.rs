@@ -124,8 +124,15 @@ fn check_usable(cfg: &GateConfig) -> Result<(), String> {
         very_slow_ms: policy.very_slow_ms(),
         approach_ms: policy.approach_ms(),
     };
-    build_http_query(&cfg.dataset, &cfg.columns, [NEW, OLD], from, to, thresholds)
-        .map_err(|e| format!("accepted, but the HTTP query fails: {e}"))?;
+    build_http_query(
+        &cfg.dataset,
+        &cfg.columns,
+        &[NEW, OLD],
+        from,
+        to,
+        thresholds,
+    )
+    .map_err(|e| format!("accepted, but the HTTP query fails: {e}"))?;
     let queues: Vec<&str> = cfg.queues.iter().map(String::as_str).collect();
     build_queue_query(&cfg.dataset, &cfg.columns, &queues, from, to)
         .map_err(|e| format!("accepted, but the queue query fails: {e}"))?;

@@ -109,14 +109,22 @@ impl ApiBudget {
 
     /// Counts one request sent at `now`, dropping buckets that left the window.
     pub fn record(&mut self, now: Timestamp) {
+        self.record_many(now, 1);
+    }
+
+    /// Counts `n` requests sent at `now` (others' calls, reported after the fact).
+    pub fn record_many(&mut self, now: Timestamp, n: u32) {
+        if n == 0 {
+            return;
+        }
         let now_secs = secs(now);
         self.buckets.retain(|b| Self::in_window(b, now_secs));
         let start_secs = now_secs.div_euclid(BUCKET_SECS) * BUCKET_SECS;
         match self.buckets.iter_mut().find(|b| b.start_secs == start_secs) {
-            Some(bucket) => bucket.count = bucket.count.saturating_add(1),
+            Some(bucket) => bucket.count = bucket.count.saturating_add(n),
             None => self.buckets.push(Bucket {
                 start_secs,
-                count: 1,
+                count: n,
             }),
         }
         // A clock that jumped backwards could leave future buckets; keep the newest only.
@@ -132,7 +140,18 @@ impl ApiBudget {
     pub fn note_rate_limited(&mut self, now: Timestamp, retry_after_secs: u64) {
         let secs = i64::try_from(retry_after_secs).unwrap_or(i64::MAX / 2_000);
         let until = Timestamp::from_millis(now.millis().saturating_add(secs.saturating_mul(1_000)));
+        self.block_until(until);
+    }
+
+    /// Blocks every request until `until` (a 429 another caller saw). A longer block
+    /// already in place is kept.
+    pub fn block_until(&mut self, until: Timestamp) {
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    /// Until when a 429 blocks requests, if one ever did (possibly in the past).
+    pub fn blocked_until(&self) -> Option<Timestamp> {
+        self.blocked_until
     }
 
     /// The earliest instant at or after `now` when a request may be sent.

@@ -1,0 +1,133 @@
+//! The cron handler's side of the shared counts queries: runs one batch (one Analytics
+//! Engine query for up to 50 rollouts) and hands each planned tick its share of the
+//! answers, with its share of the account's API budget.
+
+use crate::clients::analytics::batch::CountsBatch;
+use crate::clients::analytics::{self, HttpRow};
+use crate::clients::http::HttpClient;
+use crate::config::{GateConfig, Secrets};
+use crate::controller::TickSupply;
+use crate::registry::TickPlan;
+
+/// A batch's answer: the rows of every version it names, or why there are none.
+pub type BatchAnswer = Result<Vec<HttpRow>, String>;
+
+/// Runs one shared counts query. Its call was counted against the account's budget when
+/// the registry planned it. Failures are answers: each rollout it covers records them as a
+/// counts query that failed, as its own query failing would.
+pub async fn query_batch<H: HttpClient>(
+    http: &H,
+    config: &GateConfig,
+    secrets: &Secrets,
+    batch: &CountsBatch,
+) -> BatchAnswer {
+    let token = secrets
+        .api_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or("CLOUDFLARE_API_TOKEN is not configured")?;
+    let sql = batch
+        .sql(&config.dataset, &config.columns)
+        .map_err(|e| e.to_string())?;
+    let req = analytics::build_sql_request(&config.api, token, sql).map_err(|e| e.to_string())?;
+    let resp = http.send(req).await.map_err(|e| e.to_string())?;
+    analytics::parse_http_rows(&resp).map_err(|e| e.to_string())
+}
+
+/// What each planned tick is handed: its API share and, when a batch covers its planned
+/// query, that batch's answer cut to its versions. `answers` are the batches' answers, in
+/// the plan's order.
+pub fn supplies(plan: &TickPlan, answers: &[BatchAnswer]) -> Vec<(String, TickSupply)> {
+    plan.ticks
+        .iter()
+        .map(|tick| {
+            let counts = tick.counts.as_ref().and_then(|query| {
+                plan.batches
+                    .iter()
+                    .zip(answers)
+                    .find_map(|(batch, answer)| batch.share(query, answer))
+            });
+            let supply = TickSupply {
+                api_calls: Some(tick.api_calls),
+                counts,
+            };
+            (tick.script.clone(), supply)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::analytics::batch::PlannedCounts;
+    use crate::observe::CountsQuery;
+    use crate::registry::{Book, ScriptReport};
+    use crate::time::Timestamp;
+
+    const T0: i64 = 1_795_773_600_000;
+
+    fn minute(m: i64) -> Timestamp {
+        Timestamp::from_millis(T0 + m * 60_000)
+    }
+
+    fn query(n: u32) -> CountsQuery {
+        let uuid = |k: u32| format!("{k:08x}-0000-4000-8000-000000000000");
+        CountsQuery {
+            new_version: uuid(2 * n),
+            old_version: uuid(2 * n + 1),
+            from: minute(7),
+            to: minute(8),
+            latency_from: minute(3),
+            slow_above_ms: 250.0,
+            very_slow_above_ms: 1000.0,
+            approach_above_ms: 125.0,
+        }
+    }
+
+    fn row(version: &str) -> HttpRow {
+        HttpRow {
+            minute: minute(7),
+            version: version.into(),
+            requests: 10.0,
+            errors_5xx: 0.0,
+            slow: 0.0,
+            very_slow: 0.0,
+            approaching: 0.0,
+            p95_ms: Some(50.0),
+            stored_rows: 10.0,
+            error_rows: 0.0,
+            slow_rows: 0.0,
+        }
+    }
+
+    #[test]
+    fn each_tick_gets_its_own_rows_and_one_without_a_plan_gets_none() {
+        let mut book = Book::default();
+        for (i, planned) in [(0, true), (1, true), (2, false)] {
+            book.settle(&ScriptReport {
+                script: format!("svc-{i}"),
+                active: true,
+                now_ms: minute(9).millis(),
+                next_counts: planned.then(|| PlannedCounts {
+                    minute: minute(10),
+                    query: query(i),
+                }),
+                ..ScriptReport::default()
+            });
+        }
+        let plan = book.plan_tick(minute(10));
+        assert_eq!(plan.batches.len(), 1);
+        let rows: Vec<HttpRow> = (0..4)
+            .map(|k| row(&format!("{k:08x}-0000-4000-8000-000000000000")))
+            .collect();
+        let out = supplies(&plan, &[Ok(rows)]);
+        assert_eq!(out.len(), 3);
+        for (script, supply) in &out[..2] {
+            let counts = supply.counts.as_ref().expect("covered");
+            let got = counts.answer.as_ref().expect("rows");
+            assert_eq!(got.len(), 2, "{script}: its two versions' rows only");
+        }
+        assert!(out[2].1.counts.is_none());
+        assert!(out.iter().all(|(_, s)| s.api_calls.is_some()));
+    }
+}
