@@ -659,7 +659,7 @@ fn rows_older_than_the_retention_go_but_never_the_starting_rollouts() {
 
 #[test]
 fn a_tick_handed_the_shared_counts_asks_analytics_engine_nothing_and_decides_the_same() {
-    use rollout_gate::clients::analytics::batch::{CountsBatch, PlannedCounts};
+    use rollout_gate::clients::analytics::batch::{ByVersion, CountsBatch, PlannedCounts};
     use rollout_gate::controller::batch::query_batch;
     use rollout_gate::controller::TickSupply;
     let (alone, shared) = (Harness::new(), Harness::new());
@@ -682,7 +682,7 @@ fn a_tick_handed_the_shared_counts_asks_analytics_engine_nothing_and_decides_the
                 ));
                 TickSupply {
                     api_calls: Some(10),
-                    counts: batch.share(&p.query, &answer),
+                    counts: batch.share(&p.query, &ByVersion::of(&answer)),
                 }
             }
             None => TickSupply::default(),

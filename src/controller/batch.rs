@@ -2,7 +2,7 @@
 //! Engine query for up to 50 rollouts) and hands each planned tick its share of the
 //! answers, with its share of the account's API budget.
 
-use crate::clients::analytics::batch::CountsBatch;
+use crate::clients::analytics::batch::{ByVersion, CountsBatch};
 use crate::clients::analytics::{self, HttpRow};
 use crate::clients::http::HttpClient;
 use crate::config::{GateConfig, Secrets};
@@ -38,13 +38,14 @@ pub async fn query_batch<H: HttpClient>(
 /// query, that batch's answer cut to its versions. `answers` are the batches' answers, in
 /// the plan's order.
 pub fn supplies(plan: &TickPlan, answers: &[BatchAnswer]) -> Vec<(String, TickSupply)> {
+    let answers: Vec<ByVersion> = answers.iter().map(ByVersion::of).collect();
     plan.ticks
         .iter()
         .map(|tick| {
             let counts = tick.counts.as_ref().and_then(|query| {
                 plan.batches
                     .iter()
-                    .zip(answers)
+                    .zip(&answers)
                     .find_map(|(batch, answer)| batch.share(query, answer))
             });
             let supply = TickSupply {
@@ -129,5 +130,71 @@ mod tests {
         }
         assert!(out[2].1.counts.is_none());
         assert!(out.iter().all(|(_, s)| s.api_calls.is_some()));
+    }
+
+    /// What the cron handler's own work costs at 200 rollouts, natively: the registry's
+    /// plan (4 batches), parsing the 4 answers (each version's rows over an 11-minute
+    /// window), cutting them into 200 shares and writing each tick's body. Not a test of a
+    /// bound (timings are noisy here):
+    /// `cargo test --release --lib -- --ignored cron_minute_cost --nocapture`.
+    #[test]
+    #[ignore]
+    fn cron_minute_cost() {
+        let n = 200;
+        let mut book = Book::default();
+        for i in 0..n {
+            book.settle(&ScriptReport {
+                script: format!("svc-{i:03}"),
+                active: true,
+                now_ms: minute(9).millis(),
+                next_counts: Some(PlannedCounts {
+                    minute: minute(10),
+                    query: query(i),
+                }),
+                ..ScriptReport::default()
+            });
+        }
+        let answer = |batch: &CountsBatch| {
+            let mut data = Vec::new();
+            for version in &batch.versions {
+                for m in 0..11 {
+                    let mut r = row(version);
+                    r.minute = minute(m - 3);
+                    data.push(serde_json::json!({"version": r.version, "minute": (r.minute.millis() / 1000).to_string(),
+                        "requests": "600", "errors_5xx": "1", "slow": "3", "very_slow": "0", "approaching": "9",
+                        "p95_ms": 81.5, "stored_rows": "600", "error_rows": "1", "slow_rows": "3"}));
+                }
+            }
+            let body =
+                serde_json::json!({"meta": [], "data": data, "rows": data.len()}).to_string();
+            crate::clients::http::HttpResponse::new(200, body)
+        };
+        let responses: Vec<_> = book
+            .clone()
+            .plan_tick(minute(10))
+            .batches
+            .iter()
+            .map(answer)
+            .collect();
+        let answer_bytes = responses[0].body.len();
+        let runs = 20;
+        let started = std::time::Instant::now();
+        let mut bytes = 0;
+        for _ in 0..runs {
+            let mut b = book.clone();
+            let plan = b.plan_tick(minute(10));
+            let answers: Vec<BatchAnswer> = responses
+                .iter()
+                .map(|resp| analytics::parse_http_rows(resp).map_err(|e| e.to_string()))
+                .collect();
+            bytes = supplies(&plan, &answers)
+                .iter()
+                .map(|(_, supply)| serde_json::to_string(supply).expect("json").len())
+                .sum();
+        }
+        let each = started.elapsed() / runs;
+        println!(
+            "cron minute of {n} rollouts: {each:?} (plan, 4 answers of {answer_bytes} bytes parsed, {bytes} bytes of tick bodies)"
+        );
     }
 }

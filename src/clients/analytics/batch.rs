@@ -8,6 +8,7 @@ use super::{build_http_query, AnalyticsError, Columns, HttpRow, LatencyThreshold
 use crate::observe::CountsQuery;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A rollout's counts query as planned for its tick of `minute` (the rollout reports it
 /// after each tick; the registry keeps it until that tick).
@@ -34,6 +35,39 @@ pub struct CountsBatch {
 pub struct SharedCounts {
     pub batch: CountsBatch,
     pub answer: Result<Vec<HttpRow>, String>,
+}
+
+/// A batch's answer by version id (lowercase), so each rollout's share is two lookups.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ByVersion(Result<BTreeMap<String, Vec<HttpRow>>, String>);
+
+impl ByVersion {
+    /// Sorts an answer's rows by version.
+    pub fn of(answer: &Result<Vec<HttpRow>, String>) -> Self {
+        ByVersion(answer.as_ref().map_err(Clone::clone).map(|rows| {
+            let mut by: BTreeMap<String, Vec<HttpRow>> = BTreeMap::new();
+            for row in rows {
+                by.entry(row.version.to_ascii_lowercase())
+                    .or_default()
+                    .push(row.clone());
+            }
+            by
+        }))
+    }
+
+    fn rows(&self, versions: [&str; 2]) -> Result<Vec<HttpRow>, String> {
+        let by = self.0.as_ref().map_err(Clone::clone)?;
+        let mut rows = Vec::new();
+        for v in versions {
+            rows.extend(
+                by.get(&v.to_ascii_lowercase())
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+        }
+        Ok(rows)
+    }
 }
 
 fn thresholds(query: &CountsQuery) -> LatencyThresholds {
@@ -126,29 +160,21 @@ impl CountsBatch {
         )
     }
 
-    /// `query`'s share of this batch's answer: the batch cut to its two versions and their
-    /// rows. `None` when this batch does not cover `query`.
-    pub fn share(
-        &self,
-        query: &CountsQuery,
-        answer: &Result<Vec<HttpRow>, String>,
-    ) -> Option<SharedCounts> {
+    /// `query`'s share of this batch's answer (sorted by [`ByVersion::of`]): the batch cut
+    /// to its two versions and their rows. `None` when this batch does not cover `query`.
+    pub fn share(&self, query: &CountsQuery, answer: &ByVersion) -> Option<SharedCounts> {
         if !self.covers(query) {
             return None;
         }
-        let mine = |row: &&HttpRow| {
-            row.version.eq_ignore_ascii_case(&query.new_version)
-                || row.version.eq_ignore_ascii_case(&query.old_version)
-        };
+        let versions = [query.new_version.as_str(), query.old_version.as_str()];
         Some(SharedCounts {
             batch: CountsBatch {
-                versions: vec![query.new_version.clone(), query.old_version.clone()],
-                ..self.clone()
+                versions: versions.iter().map(|v| (*v).to_string()).collect(),
+                from: self.from,
+                to: self.to,
+                thresholds: self.thresholds,
             },
-            answer: answer
-                .as_ref()
-                .map(|rows| rows.iter().filter(mine).cloned().collect())
-                .map_err(Clone::clone),
+            answer: answer.rows(versions),
         })
     }
 }
@@ -253,7 +279,7 @@ mod tests {
             row(&b.new_version, 8),
             row(&a.old_version.to_uppercase(), 9),
         ];
-        let share = batch.share(&a, &Ok(rows)).expect("covered");
+        let share = batch.share(&a, &ByVersion::of(&Ok(rows))).expect("covered");
         assert_eq!(
             share.batch.versions,
             [a.new_version.clone(), a.old_version.clone()]
@@ -264,9 +290,10 @@ mod tests {
         assert!(got
             .iter()
             .all(|r| r.version.to_lowercase() != b.new_version));
-        let failed = batch.share(&b, &Err("HTTP 502".into())).expect("covered");
-        assert_eq!(failed.answer, Err("HTTP 502".to_string()));
-        assert!(batch.share(&query(7, 8, 10), &Ok(Vec::new())).is_none());
+        let failed = batch.share(&b, &ByVersion::of(&Err("HTTP 502".into())));
+        assert_eq!(failed.expect("covered").answer, Err("HTTP 502".to_string()));
+        let empty = ByVersion::of(&Ok(Vec::new()));
+        assert!(batch.share(&query(7, 8, 10), &empty).is_none());
     }
 
     #[test]
