@@ -459,6 +459,14 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
                     let input = Input::DeploymentWrite { write, outcome };
                     queue.extend(self.step(stored, input, now).await?);
                 }
+                // The read a write waits for (the core writes only right after one).
+                Action::ReadDeployment { write } => {
+                    let script = &stored.state.script;
+                    let read = fetch::read_deployment(self, &mut stored.budget, script, now).await;
+                    let label = format!("read deployment before write {write}");
+                    self.log_action(now, &label, &format!("{read:?}")).await?;
+                    queue.extend(self.step(stored, Input::LiveRead(read), now).await?);
+                }
             }
         }
         self.flush_outbox(stored, now).await

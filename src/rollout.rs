@@ -5,6 +5,7 @@
 mod deployment;
 mod events;
 mod forcing;
+mod reads;
 pub mod schema;
 mod tick;
 mod transitions;
@@ -13,9 +14,11 @@ pub use deployment::{
     moves_back_to, DeploymentState, PendingWrite, WhenSecretsChanged, WriteFailure, MESSAGE_PREFIX,
 };
 pub use events::{AuditEvent, Decision, EventKind, Notice};
+pub use reads::{drift_read_due, DRIFT_READ_MINUTES};
 
 use crate::observe::{
-    CountsQuery, LiveDeployment, ObservationPlan, Observations, PreflightReport, VersionShare,
+    CountsQuery, Fetched, LiveDeployment, ObservationPlan, Observations, PreflightReport,
+    VersionShare,
 };
 use crate::policy::{Policy, Reason};
 use crate::schedule::{Percent, Schedule};
@@ -328,6 +331,9 @@ pub enum Input {
     },
     /// The outcome of `SetDeployment { write, .. }`.
     DeploymentWrite { write: u64, outcome: WriteOutcome },
+    /// The live deployment as read after `Action::ReadDeployment`: applied as a tick's read
+    /// (confirmation, drift, superseded), then the pending write is sent if still wanted.
+    LiveRead(Fetched<LiveDeployment>),
     /// The rollout was stored in schema `stored_schema`, which this gate cannot carry on
     /// from, and its evidence was set aside (`schema::decode`): restart it and pause.
     GateUpgraded { stored_schema: u32 },
@@ -355,6 +361,10 @@ pub enum Action {
         message: String,
         force: bool,
     },
+    /// Read the live deployment (`GET .../deployments`, the newest) and report it as
+    /// `Input::LiveRead`. Asked for instead of `SetDeployment` by a step that has not read
+    /// the deployment itself: pending write `write` waits for the read (`reads::send`).
+    ReadDeployment { write: u64 },
     /// Post to Slack.
     Notify(Notice),
     /// Append to the audit log.
@@ -493,6 +503,7 @@ pub fn start(request: StartRequest, policy: Policy, now: Timestamp) -> (RolloutS
 pub fn step(state: RolloutState, input: Input, now: Timestamp) -> (RolloutState, Vec<Action>) {
     let mut s = state;
     let mut out = Vec::new();
+    s.deployment.step_read = reads::StepRead::of(&input);
     match input {
         Input::Start => on_start(&mut s, now, &mut out),
         Input::Preflight(report) => on_preflight(&mut s, &report, now, &mut out),
@@ -505,10 +516,12 @@ pub fn step(state: RolloutState, input: Input, now: Timestamp) -> (RolloutState,
         Input::DeploymentWrite { write, outcome } => {
             on_write(&mut s, write, outcome, now, &mut out)
         }
+        Input::LiveRead(read) => tick::on_live_read(&mut s, &read, now, &mut out),
         Input::GateUpgraded { stored_schema } => {
             schema::on_gate_upgraded(&mut s, stored_schema, now, &mut out)
         }
     }
+    s.deployment.step_read = reads::StepRead::None;
     (s, out)
 }
 
@@ -552,10 +565,12 @@ pub fn check_command(state: &RolloutState, command: Command) -> Result<(), Rollo
     }
 }
 
-/// What to fetch before the next tick at `now`. Terminal rollouts observe nothing.
+/// What to fetch before the next tick at `now`. Terminal rollouts observe nothing. The live
+/// deployment is read every minute while anything can change and every
+/// `DRIFT_READ_MINUTES` on a quiet rollout (`reads::reads_deployment`).
 pub fn plan(state: &RolloutState, now: Timestamp) -> ObservationPlan {
     let read = ObservationPlan {
-        read_deployment: true,
+        read_deployment: reads::reads_deployment(state, now),
         ..ObservationPlan::default()
     };
     match &state.phase {

@@ -315,6 +315,91 @@ fn drift_pauses_the_rollout_and_the_gate_stops_writing() {
     );
 }
 
+/// The calls made since `before`: method and URL tail.
+fn calls_since(h: &Harness, before: usize) -> Vec<(Method, String)> {
+    h.world.calls.borrow()[before..]
+        .iter()
+        .map(|c| (c.method, c.url.rsplit('/').next().unwrap_or("").to_string()))
+        .collect()
+}
+
+#[test]
+fn a_quiet_rollout_reads_its_deployment_once_in_five_ticks() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    // The first split went live at minute 0; the dwell runs to minute 10, quiet.
+    let before = h.world.calls.borrow().len();
+    h.tick_through(1, 5);
+    let reads = calls_since(&h, before)
+        .iter()
+        .filter(|(m, url)| *m == Method::Get && url == "deployments")
+        .count();
+    assert_eq!(
+        reads, 1,
+        "one read in five minutes (five when it read every tick)"
+    );
+}
+
+#[test]
+fn an_operator_abort_reads_the_live_deployment_before_writing_it_back() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 3);
+    let before = h.world.calls.borrow().len();
+    block_on(
+        h.ctl()
+            .command(Command::Abort, "ana".into(), None, minute(4)),
+    )
+    .expect("abort");
+    let deployments: Vec<Method> = calls_since(&h, before)
+        .into_iter()
+        .filter(|(_, url)| url == "deployments")
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(deployments, [Method::Get, Method::Post], "read, then write");
+    assert!(
+        matches!(h.phase(), Phase::Aborted { .. }),
+        "{:?}",
+        h.phase()
+    );
+    let actions = h.store.actions.borrow();
+    assert!(actions
+        .iter()
+        .any(|a| a.action.starts_with("read deployment before write")));
+}
+
+#[test]
+fn a_read_that_fails_before_a_write_holds_it_until_the_next_tick_reads() {
+    let h = Harness::new();
+    block_on(h.ctl().start(hook(NEW, Some(OLD)), minute(0))).expect("started");
+    h.tick_through(1, 3);
+    h.world
+        .fail_next("/deployments", Some(Method::Get), 502, "bad gateway");
+    let writes = h.world.written_percents().len();
+    block_on(
+        h.ctl()
+            .command(Command::Abort, "ana".into(), None, minute(4)),
+    )
+    .expect("abort");
+    assert_eq!(
+        h.world.written_percents().len(),
+        writes,
+        "no write without a read"
+    );
+    assert!(
+        matches!(h.phase(), Phase::RollingBack { .. }),
+        "{:?}",
+        h.phase()
+    );
+    h.tick_through(5, 5);
+    assert!(
+        matches!(h.phase(), Phase::Aborted { .. }),
+        "{:?}",
+        h.phase()
+    );
+    assert_eq!(*h.world.live.borrow(), [(OLD.to_string(), 100.0)]);
+}
+
 #[test]
 fn slack_rate_limits_hold_messages_until_retry_after() {
     let h = Harness::new();

@@ -156,8 +156,8 @@ impl World {
         }
     }
 
-    /// Carries out actions like the shell would (writes succeed at once), feeding outcomes
-    /// back into `step`.
+    /// Carries out actions like the shell would (reads show the world's split, writes succeed
+    /// at once), feeding outcomes back into `step`.
     fn carry_out(
         &mut self,
         mut s: RolloutState,
@@ -177,6 +177,11 @@ impl World {
                         },
                     }
                 }
+                Action::ReadDeployment { .. } => Input::LiveRead(Fetched::Ok(LiveDeployment {
+                    versions: self.live_at(now).to_vec(),
+                    message: Some("rollout-gate: scenario".into()),
+                    ..LiveDeployment::default()
+                })),
                 Action::RunPreflight { .. } => Input::Preflight(passing_preflight()),
                 Action::Notify(n) => {
                     self.notices.push(n);

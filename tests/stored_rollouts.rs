@@ -9,7 +9,7 @@ mod world;
 
 use rollout_gate::api::parse_deploy_hook;
 use rollout_gate::controller::Controller;
-use rollout_gate::observe::VersionShare;
+use rollout_gate::observe::{Fetched, LiveDeployment, VersionShare};
 use rollout_gate::rollout::schema::{self, CURRENT};
 use rollout_gate::rollout::{
     self, check_command, Action, Command, Decision, EventKind, Input, PauseReason, Phase,
@@ -153,6 +153,33 @@ fn a_rollout_stored_before_its_fields_existed_reads_as_serde_filled_them() {
     }
 }
 
+/// Carries out the `ReadDeployment`s among `actions` with a read that shows the split the
+/// rollout last saw live, each replaced by what the read's step did. This release reads the
+/// live deployment before a write in a step that has not read it (rollout/reads.rs), where
+/// the previous release wrote at once; on that read the write follows, the same write the
+/// previous release sent, in the same order.
+fn with_reads_answered(
+    mut state: RolloutState,
+    actions: Vec<Action>,
+    now: Timestamp,
+) -> (RolloutState, Vec<Action>) {
+    let mut out = Vec::new();
+    for action in actions {
+        if let Action::ReadDeployment { .. } = action {
+            let read = Fetched::Ok(LiveDeployment {
+                versions: state.deployment.live.clone(),
+                ..LiveDeployment::default()
+            });
+            let (next, more) = rollout::step(state, Input::LiveRead(read), now);
+            state = next;
+            out.extend(more);
+        } else {
+            out.push(action);
+        }
+    }
+    (state, out)
+}
+
 #[test]
 fn rollouts_the_previous_release_stored_go_on_with_its_decisions() {
     let every = [fixtures("v2"), fixtures("v1"), fixtures("v0")];
@@ -160,6 +187,7 @@ fn rollouts_the_previous_release_stored_go_on_with_its_decisions() {
         let mut state = schema::decode_value(f.stored.clone()).expect(&f.name).state;
         for (i, step) in f.steps.into_iter().enumerate() {
             let (next, actions) = rollout::step(state, step.input, step.now);
+            let (next, actions) = with_reads_answered(next, actions, step.now);
             let then = as_recorded(&decided(&next, &actions));
             assert_eq!(then, step.then, "{} step {i}", f.name);
             state = next;
@@ -288,6 +316,13 @@ fn after_a_gate_upgrade_resume_counts_afresh_and_abort_rolls_back() {
     };
     let (aborted, actions) = rollout::step(paused.clone(), abort, at);
     assert!(matches!(aborted.phase, Phase::RollingBack { .. }));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::ReadDeployment { .. })),
+        "the live deployment is read before the write back"
+    );
+    let (aborted, actions) = with_reads_answered(aborted, actions, at);
     let back = vec![VersionShare {
         version_id: aborted.baseline_version_id.clone(),
         percent: 100.0,

@@ -162,7 +162,7 @@ Options:
         s.push_str(&format!(
             "largest stored rollout: {max_state} bytes; Slack posts repeated after an unconfirmed post: {repeats}\n"
         ));
-        s.push_str("fault class          seeds fired   events  seeds with a violation  checks right after it fired (split, rollback, no write, slack, audit, bounded)\n");
+        s.push_str("fault class          seeds fired   events  seeds with a violation  checks right after it fired (split, rollback, no write, read first, slack, audit, bounded)\n");
         for class in FaultClass::ALL {
             let fired: Vec<&SeedReport> = reports
                 .iter()

@@ -92,7 +92,8 @@ fn token<'c, H, S>(ctl: &Controller<'c, H, S>) -> Result<&'c str, String> {
         .ok_or_else(|| "CLOUDFLARE_API_TOKEN is not configured".to_string())
 }
 
-async fn read_deployment<H: HttpClient, S>(
+/// Reads the script's live deployment (the newest in the list), through the budget.
+pub(super) async fn read_deployment<H: HttpClient, S>(
     ctl: &Controller<'_, H, S>,
     budget: &mut ApiBudget,
     script: &str,

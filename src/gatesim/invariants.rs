@@ -1,7 +1,8 @@
 //! What must hold after every step of a gate-sim run, whatever the world did: the split
 //! Cloudflare serves, no forward write after a rollback and the stable version back at 100%
-//! soon after Cloudflare answers again, no write while paused or drifted, every Slack
-//! message once, the audit log complete and in order, and stored state bounded.
+//! soon after Cloudflare answers again, no write while paused or drifted, no write without
+//! a fresh read, every Slack message once, the audit log complete and in order, and stored
+//! state bounded.
 
 use super::faults::FaultClass;
 use super::world::{World, NEW, OLD};
@@ -31,6 +32,9 @@ pub enum Invariant {
     RollbackCompletes,
     /// While drifted, paused or finished, the gate writes nothing.
     NoWriteWhileStopped,
+    /// Every deployment write follows, in the same object call, a successful read of the
+    /// deployments made after any earlier write (the API has no compare-and-swap).
+    WriteAfterRead,
     /// Every committed Slack message reaches Slack once (a repeat only where Slack's answer
     /// to an applied post was lost), none lost once Slack is reachable, none uncommitted.
     SlackOnce,
@@ -41,10 +45,11 @@ pub enum Invariant {
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 6] = [
+    pub const ALL: [Invariant; 7] = [
         Invariant::SplitMatchesState,
         Invariant::RollbackCompletes,
         Invariant::NoWriteWhileStopped,
+        Invariant::WriteAfterRead,
         Invariant::SlackOnce,
         Invariant::AuditComplete,
         Invariant::Bounded,
@@ -261,6 +266,15 @@ impl Checker {
             if is_stopped(&phase) {
                 let detail = format!("wrote {:?} while the stored phase was {phase}", w.split);
                 self.fail(step, w.minute, Invariant::NoWriteWhileStopped, detail);
+            }
+            self.checked(Invariant::WriteAfterRead);
+            if !w.read_first {
+                let detail = format!(
+                    "wrote {:?} without a successful read of the deployments before it in the \
+                     same call",
+                    w.split
+                );
+                self.fail(step, w.minute, Invariant::WriteAfterRead, detail);
             }
         }
         self.writes_seen = writes.len();

@@ -50,6 +50,9 @@ pub struct AppliedWrite {
     pub answer_lost: bool,
     /// Sent with `?force=true`.
     pub forced: bool,
+    /// The same object call had listed the deployments successfully before it (since its
+    /// previous write, if any): the write followed a fresh read.
+    pub read_first: bool,
 }
 
 /// One Slack post Slack accepted.
@@ -98,6 +101,8 @@ pub struct World {
     pub tracing: bool,
     /// The Slack body of every outbox item any save ever stored, by item id.
     pub committed: RefCell<BTreeMap<u64, String>>,
+    /// The current object call's last deployments list succeeded, and no write came after it.
+    fresh_read: Cell<bool>,
 }
 
 impl World {
@@ -132,6 +137,7 @@ impl World {
             trace: RefCell::new(Vec::new()),
             tracing,
             committed: RefCell::new(BTreeMap::new()),
+            fresh_read: Cell::new(false),
         }
     }
 
@@ -194,6 +200,8 @@ impl World {
     /// Arms a crash at await point `at` of the next call (`after`: once that call's effect
     /// is applied, before its answer returns).
     pub fn arm_crash(&self, at: Option<(u32, bool)>) {
+        // Armed once per object call: a read counts only within its own call.
+        self.fresh_read.set(false);
         self.awaits.set(0);
         self.crash_at.set(at);
         self.crashed.set(false);
@@ -339,6 +347,7 @@ impl World {
             shown.remove(0);
         }
         let list: Vec<Value> = shown.into_iter().map(deployment_json).collect();
+        self.fresh_read.set(true);
         Ok(envelope(json!({"deployments": list})))
     }
 
@@ -399,6 +408,7 @@ impl World {
             saved_phase: self.saved_phase(),
             answer_lost: false,
             forced,
+            read_first: self.fresh_read.replace(false),
         });
         Ok(envelope(result))
     }
@@ -513,6 +523,10 @@ impl HttpClient for World {
         if is_cloudflare {
             match self.cloudflare_fault(is_write) {
                 Err(answer) => {
+                    if req.method == Method::Get && req.url.contains("/deployments") {
+                        // A failed read is no fresh read, whatever came before it.
+                        self.fresh_read.set(false);
+                    }
                     self.note(|| format!("{} {} -> fault", req.method, short_url(&req.url)));
                     return answer;
                 }

@@ -85,8 +85,8 @@ impl World {
         world
     }
 
-    /// Applies `input` at `now`; deployment writes are confirmed at once, as a healthy API
-    /// would.
+    /// Applies `input` at `now`; deployment reads answer with the last confirmed split and
+    /// writes are confirmed at once, as a healthy API would.
     fn apply(&mut self, input: Input, now: Timestamp) {
         self.now = now;
         let (state, actions) = rollout::step(self.state.clone(), input, now);
@@ -103,6 +103,14 @@ impl World {
                         deployment_id: None,
                     };
                     self.apply(Input::DeploymentWrite { write, outcome }, self.now);
+                }
+                Action::ReadDeployment { .. } => {
+                    let read = Fetched::Ok(LiveDeployment {
+                        versions: self.state.deployment.live.clone(),
+                        message: Some(format!("{MESSAGE_PREFIX} test")),
+                        ..LiveDeployment::default()
+                    });
+                    self.apply(Input::LiveRead(read), self.now);
                 }
                 _ => {}
             }

@@ -3,6 +3,7 @@
 //! back to the stable version), and how a live read is classified (our write landed,
 //! unchanged, or someone else changed the deployment, cohorts included).
 
+use super::reads::StepRead;
 use crate::observe::{LiveDeployment, VersionShare};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,10 @@ pub struct DeploymentState {
     pub own: Vec<Vec<VersionShare>>,
     /// Id for the next write.
     pub next_write: u64,
+    /// Whether the step being applied read the live deployment (set and cleared by `step`;
+    /// never stored): a write goes out only after a successful one (`reads::send`).
+    #[serde(skip)]
+    pub(super) step_read: StepRead,
 }
 
 /// A deployment write in flight.
@@ -185,6 +190,7 @@ impl DeploymentState {
             pending: None,
             own: Vec::new(),
             next_write: 1,
+            step_read: StepRead::None,
         }
     }
 
@@ -230,6 +236,15 @@ impl DeploymentState {
         pending.attempts += 1;
         pending.next_attempt_at = now.plus_minutes(OUTCOME_TIMEOUT_MINUTES);
         Some(pending.clone())
+    }
+
+    /// The pending write waits for a read of the live deployment before it is sent: the
+    /// attempt `retry_due` (or `request`) counted is not made, and it is due again at `now`.
+    pub fn hold_for_read(&mut self, now: Timestamp) {
+        if let Some(pending) = self.pending.as_mut() {
+            pending.attempts = pending.attempts.saturating_sub(1);
+            pending.next_attempt_at = now;
+        }
     }
 
     /// Makes a pending write due now (after a resume).

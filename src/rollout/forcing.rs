@@ -9,7 +9,8 @@ use super::deployment::{
     moves_back_to, ForceEffect, UntilForced, WhenSecretsChanged, WriteFailure,
 };
 use super::events::Announcement;
-use super::transitions::{on_refused, set_deployment};
+use super::reads::send;
+use super::transitions::on_refused;
 use super::{Action, EventKind, RolloutState};
 use crate::time::Timestamp;
 
@@ -78,8 +79,7 @@ pub(super) fn on_secrets_changed(
             ];
             let a = Announcement::new(EventKind::WriteFailed, headline).details(details);
             out.extend(s.announce(now, a));
-            out.push(Action::WakeAt(write.next_attempt_at));
-            out.push(set_deployment(&write));
+            send(s, write, now, out);
         }
         ForceEffect::Held { first, retry_at } => {
             if first {
@@ -181,6 +181,7 @@ mod tests {
             bindings: pass(),
         };
         let (s, actions) = step(s, Input::Preflight(report), T0);
+        let (s, actions) = read_before_write(s, &actions, T0);
         let (write, _, _) = writes(&actions)[0].clone();
         let confirmed = WriteOutcome::Confirmed {
             deployment_id: None,
@@ -217,6 +218,8 @@ mod tests {
             },
             now,
         );
+        assert!(writes(&actions).is_empty(), "no write before a fresh read");
+        let (s, actions) = read_before_write(s, &actions, now);
         let (write, split, force) = writes(&actions)[0].clone();
         assert_eq!(split, vec![share("old", 100.0)]);
         assert!(!force, "a rollback is first sent without force");
@@ -238,7 +241,24 @@ mod tests {
             .collect()
     }
 
-    use super::super::tests::notices;
+    use super::super::tests::{answer_reads, live_read, notices};
+
+    /// Answers the step's `ReadDeployment` with the split the gate last confirmed, as the
+    /// shell would; returns the state and the read's actions (the write it waited for).
+    fn read_before_write(
+        s: RolloutState,
+        actions: &[Action],
+        now: Timestamp,
+    ) -> (RolloutState, Vec<Action>) {
+        assert!(
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::ReadDeployment { .. })),
+            "{actions:?}"
+        );
+        let live = live_read(&s.deployment.live);
+        answer_reads(s, actions, &live, now)
+    }
 
     fn events(actions: &[Action]) -> Vec<String> {
         actions
@@ -258,12 +278,15 @@ mod tests {
     fn a_refused_abort_is_forced_and_the_secrets_are_named_in_slack_and_the_audit_log() {
         let (s, write) = abort(ramping(), T0.plus_minutes(3));
         let now = T0.plus_minutes(3);
-        let (s, actions) = step(s, written(write, refusal(WhenSecretsChanged::Force)), now);
+        let (s, refused) = step(s, written(write, refusal(WhenSecretsChanged::Force)), now);
+        assert!(writes(&refused).is_empty(), "not before a fresh read");
+        let (s, resent) = read_before_write(s, &refused, now);
         assert_eq!(
-            writes(&actions),
+            writes(&resent),
             vec![(write, vec![share("old", 100.0)], true)],
-            "the same rollback, re-sent at once with force"
+            "the same rollback, re-sent with force right after the read"
         );
+        let actions = refused;
         let notice = notices(&actions);
         assert_eq!(notice.len(), 1);
         assert!(
@@ -293,8 +316,10 @@ mod tests {
         };
         let now = T0.plus_minutes(4);
         start_rollback(&mut s, cause, None, now, &mut out);
+        let (s, out) = read_before_write(s, &out, now);
         let (write, _, _) = writes(&out)[0].clone();
         let (s, actions) = step(s, written(write, refusal(WhenSecretsChanged::Force)), now);
+        let (s, actions) = read_before_write(s, &actions, now);
         assert_eq!(writes(&actions).len(), 1);
         assert!(writes(&actions)[0].2, "forced");
         assert!(matches!(s.phase, Phase::RollingBack { .. }));
@@ -313,6 +338,7 @@ mod tests {
                     T0.plus_minutes(10),
                     &mut out,
                 );
+                let (s, out) = read_before_write(s, &out, T0.plus_minutes(10));
                 (s, writes(&out)[0].clone())
             };
             let (s, (write, split, force)) = pending;

@@ -1,8 +1,10 @@
 //! One cron tick: classify the live read (confirmation, drift), fold in the evidence, and
-//! decide advance / hold / pause / roll back, explaining the decision with its numbers.
+//! decide advance / hold / pause / roll back, explaining the decision with its numbers; and
+//! the live read a write waits for (`Input::LiveRead`), classified the same way.
 
 use super::events::Announcement;
-use super::transitions::{advance, on_live, pause, set_deployment, start_rollback};
+use super::reads::send;
+use super::transitions::{advance, on_live, pause, start_rollback};
 use super::{
     minutes_between, Action, Decision, EventKind, PauseReason, Phase, RollbackCause, RolloutState,
     Stage,
@@ -25,28 +27,73 @@ pub(super) fn on_tick(
     if s.phase.is_terminal() {
         return;
     }
-    let read_ok = match &obs.deployment {
-        Some(Fetched::Ok(read)) => {
-            if !apply_read(s, read, now, out) {
-                return;
-            }
-            true
+    if let Some(Fetched::Ok(read)) = &obs.deployment {
+        if !apply_read(s, read, now, out) {
+            return;
         }
-        _ => false,
-    };
+    }
+    // Only a read that failed is a gap: a tick `plan` did not ask to read (a quiet
+    // rollout between its read minutes) lacks nothing.
+    let read_failed = matches!(obs.deployment, Some(Fetched::Failed { .. }));
     match s.phase.stage() {
         Some(Stage::Ramping { .. } | Stage::Baking)
             if !matches!(s.phase, Phase::Drifted { .. }) =>
         {
-            evaluate(s, obs, read_ok, now, out)
+            evaluate(s, obs, read_failed, now, out)
         }
         _ if matches!(s.phase, Phase::RollingBack { .. }) => {
             if let Some(w) = s.deployment.retry_due(now) {
-                out.push(Action::WakeAt(w.next_attempt_at));
-                out.push(set_deployment(&w));
+                send(s, w, now, out);
             }
         }
         _ => {}
+    }
+}
+
+/// Handles `Input::LiveRead`: the read a step without one asked for before a write
+/// (`Action::ReadDeployment`). Applied exactly as a tick's read (confirmation, drift,
+/// superseded, cohorts during a rollback); then the pending write, if still wanted, is sent.
+/// A failed read leaves it pending for the next tick, which reads and sends it.
+pub(super) fn on_live_read(
+    s: &mut RolloutState,
+    read: &Fetched<LiveDeployment>,
+    now: Timestamp,
+    out: &mut Vec<Action>,
+) {
+    if s.phase.is_terminal() {
+        return;
+    }
+    let read = match read {
+        Fetched::Ok(read) => read,
+        Fetched::Failed { why } => {
+            if let Some(p) = &s.deployment.pending {
+                let summary = format!(
+                    "deployment write {} not sent yet: reading the live deployment before it \
+                     failed",
+                    p.write
+                );
+                let mut event = s.event(now, EventKind::WriteFailed, summary);
+                event.details = vec![
+                    why.clone(),
+                    "the next tick reads the deployment again and sends the write".into(),
+                ];
+                out.push(Action::RecordEvent(event));
+            }
+            return;
+        }
+    };
+    if !apply_read(s, read, now, out) {
+        return;
+    }
+    // As on a tick: a paused or drifted rollout does not push its write.
+    let sends = matches!(
+        s.phase,
+        Phase::Ramping { .. } | Phase::Baking | Phase::RollingBack { .. }
+    );
+    if sends {
+        if let Some(w) = s.deployment.retry_due(now) {
+            send(s, w, now, out);
+        }
     }
 }
 
@@ -166,7 +213,7 @@ fn describe_read(read: &LiveDeployment) -> Vec<String> {
 fn evaluate(
     s: &mut RolloutState,
     obs: &Observations,
-    read_ok: bool,
+    read_failed: bool,
     now: Timestamp,
     out: &mut Vec<Action>,
 ) {
@@ -194,7 +241,7 @@ fn evaluate(
     }
     take_look(s, stage, &facts, now);
     let assessment = s.signals.assess(&s.policy, &facts, stage == Stage::Baking);
-    let decision = decide(s, stage, &assessment, read_ok, now);
+    let decision = decide(s, stage, &assessment, read_failed, now);
     s.last_assessment = Some(assessment.clone());
     s.last_decision = Some(decision.clone());
     if s.last_recorded_minute
@@ -255,7 +302,7 @@ fn decide(
     s: &RolloutState,
     stage: Stage,
     a: &Assessment,
-    read_ok: bool,
+    read_failed: bool,
     now: Timestamp,
 ) -> Decision {
     let reasons: Vec<Reason> = a
@@ -290,19 +337,22 @@ fn decide(
                 },
             };
         }
-        return Decision::Wait {
-            why: format!(
+        let why = if p.attempts == 0 {
+            "waiting to read the live deployment before sending the write".to_string()
+        } else {
+            format!(
                 "waiting for the deployment write to be confirmed (attempt {})",
                 p.attempts
-            ),
+            )
         };
+        return Decision::Wait { why };
     }
     let Some(live_since) = s.clock.live_since else {
         return Decision::Wait {
             why: "waiting for the split to be confirmed live".into(),
         };
     };
-    let gaps = gaps(a, read_ok);
+    let gaps = gaps(a, read_failed);
     let silent = minutes_between(s.signals.last_evidence_at, now);
     if silent >= max_silence {
         return Decision::Pause {
@@ -354,8 +404,9 @@ fn decide(
     }
 }
 
-/// Everything standing between this tick and a promotion (empty = promotable).
-fn gaps(a: &Assessment, read_ok: bool) -> Vec<String> {
+/// Everything standing between this tick and a promotion (empty = promotable). A failed
+/// read of the live deployment is one; a read `plan` did not ask for is not.
+fn gaps(a: &Assessment, read_failed: bool) -> Vec<String> {
     let mut gaps: Vec<String> = [
         Some(&a.healthz),
         Some(&a.errors),
@@ -370,7 +421,7 @@ fn gaps(a: &Assessment, read_ok: bool) -> Vec<String> {
         unhealthy => Some(unhealthy.to_string()),
     })
     .collect();
-    if !read_ok {
+    if read_failed {
         gaps.push(
             Gap::NotObserved {
                 signal: Signal::Deployment,
@@ -399,8 +450,7 @@ fn act(
             // Paused rollouts do not push their forward write; a rollback would replace it.
             if !matches!(s.phase, Phase::Paused { .. }) {
                 if let Some(w) = s.deployment.retry_due(now) {
-                    out.push(Action::WakeAt(w.next_attempt_at));
-                    out.push(set_deployment(&w));
+                    send(s, w, now, out);
                 }
             }
         }

@@ -4,9 +4,10 @@
 
 use super::deployment::{share, OutcomeEffect, WriteFailure};
 use super::events::Announcement;
+use super::reads::send;
 use super::{
-    minutes_between, tick, Action, Command, EventKind, PauseReason, PendingWrite, Phase,
-    RollbackCause, RolloutState, Stage, StepClock, WriteOutcome, MESSAGE_PREFIX,
+    minutes_between, tick, Action, Command, EventKind, PauseReason, Phase, RollbackCause,
+    RolloutState, Stage, StepClock, WriteOutcome, MESSAGE_PREFIX,
 };
 use crate::observe::{Check, PreflightReport};
 use crate::signals::Assessment;
@@ -162,10 +163,7 @@ pub(super) fn enter_step(
     let write = s.deployment.request(split, message, now, s.dry_run);
     out.extend(s.announce(now, Announcement::new(kind, headline)));
     match write {
-        Some(w) => {
-            out.push(Action::WakeAt(w.next_attempt_at));
-            out.push(set_deployment(&w));
-        }
+        Some(w) => send(s, w, now, out),
         None => mark_live(s, now),
     }
 }
@@ -178,16 +176,6 @@ pub(super) fn mark_live(s: &mut RolloutState, now: Timestamp) {
             let horizon = s.schedule.steps().last().map_or(0, |step| step.max_minutes);
             s.signals.begin_bake(now, horizon);
         }
-    }
-}
-
-/// The `SetDeployment` action for a pending write.
-pub(super) fn set_deployment(w: &PendingWrite) -> Action {
-    Action::SetDeployment {
-        write: w.write,
-        split: w.split.clone(),
-        message: w.message.clone(),
-        force: w.force,
     }
 }
 
@@ -406,8 +394,7 @@ pub(super) fn resume(
         _ => {
             s.deployment.make_due(now);
             if let Some(w) = s.deployment.retry_due(now) {
-                out.push(Action::WakeAt(w.next_attempt_at));
-                out.push(set_deployment(&w));
+                send(s, w, now, out);
             }
         }
     }
@@ -488,10 +475,7 @@ pub(super) fn start_rollback(
         .assessment(assessment);
     out.extend(s.announce(now, a));
     match write {
-        Some(w) => {
-            out.push(Action::WakeAt(w.next_attempt_at));
-            out.push(set_deployment(&w));
-        }
+        Some(w) => send(s, w, now, out),
         None => finish_rollback(s, cause, now, out),
     }
 }

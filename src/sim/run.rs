@@ -148,8 +148,9 @@ fn passing_preflight() -> PreflightReport {
     }
 }
 
-/// The shell's part, simulated: carries out actions at once (writes succeed and are
-/// confirmed back into `step`) and records what the run did.
+/// The shell's part, simulated: carries out actions at once (a read before a write answers
+/// from the world, writes succeed and are confirmed back into `step`) and records what the
+/// run did.
 struct Shell<'s> {
     world: World<'s>,
     /// The gate's last confirmed split (what a read returns).
@@ -184,6 +185,10 @@ impl Shell<'_> {
                             deployment_id: None,
                         },
                     }
+                }
+                // The read the core asks for before a write it has no fresh read for.
+                Action::ReadDeployment { .. } => {
+                    Input::LiveRead(self.world.read_deployment(tick, &self.written))
                 }
                 Action::RunPreflight { .. } => Input::Preflight(passing_preflight()),
                 Action::RecordEvent(event) => {

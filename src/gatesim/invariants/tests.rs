@@ -70,6 +70,7 @@ fn a_write_while_paused_is_caught() {
         saved_phase: Some("paused".into()),
         answer_lost: false,
         forced: false,
+        read_first: true,
     });
     let mut checker = Checker::new(1);
     checker.after_step(&world, 1, false);
@@ -87,6 +88,7 @@ fn a_forward_write_after_a_rollback_decision_is_caught() {
         saved_phase: Some("rolling back".into()),
         answer_lost: false,
         forced: true,
+        read_first: true,
     });
     checker.after_step(&world, 2, false);
     assert!(broken(&checker).contains(&Invariant::RollbackCompletes));
@@ -108,6 +110,7 @@ fn a_rollback_that_never_reaches_cloudflare_is_caught() {
         saved_phase: Some("ramping 1".into()),
         answer_lost: false,
         forced: false,
+        read_first: true,
     });
     let mut checker = Checker::new(1);
     checker.after_step(&world, 1, false);
@@ -178,4 +181,20 @@ fn a_split_nobody_asked_for_is_caught() {
     let mut checker = Checker::new(1);
     checker.after_step(&world, 1, false);
     assert!(broken(&checker).contains(&Invariant::SplitMatchesState));
+}
+
+#[test]
+fn a_write_without_a_read_before_it_is_caught() {
+    let (world, _) = world_with(Phase::Ramping { step: 0 });
+    world.writes.borrow_mut().push(AppliedWrite {
+        minute: 10,
+        split: vec![(NEW.into(), 50.0), (OLD.into(), 50.0)],
+        saved_phase: Some("ramping 1".into()),
+        answer_lost: false,
+        forced: false,
+        read_first: false,
+    });
+    let mut checker = Checker::new(1);
+    checker.after_step(&world, 1, false);
+    assert!(broken(&checker).contains(&Invariant::WriteAfterRead));
 }

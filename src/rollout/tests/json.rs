@@ -1,4 +1,4 @@
-//! The rollout's JSON: stored state round-trips, and a tick input parses.
+//! The rollout's JSON: stored state round-trips, and a tick input and a live read parse.
 
 use super::*;
 
@@ -36,4 +36,22 @@ fn tick_input_parses_from_json() {
             ..
         })
     ));
+}
+
+#[test]
+fn live_read_input_parses_from_json() {
+    let json = r#"{"input": "live_read", "status": "ok",
+        "value": {"versions": [{"version_id": "old", "percent": 100}]}}"#;
+    let input: Input = serde_json::from_str(json).expect("parses");
+    let want = LiveDeployment {
+        versions: vec![stable()],
+        ..LiveDeployment::default()
+    };
+    assert_eq!(input, Input::LiveRead(Fetched::Ok(want)));
+    let failed = Input::LiveRead(Fetched::Failed { why: "502".into() });
+    let text = serde_json::to_string(&failed).expect("encodes");
+    assert_eq!(
+        serde_json::from_str::<Input>(&text).expect("parses"),
+        failed
+    );
 }

@@ -15,6 +15,7 @@ mod looks;
 mod operator;
 mod pauses;
 mod promotion;
+mod reads;
 mod rollback;
 mod start;
 mod writes;
@@ -123,13 +124,7 @@ fn observe(
         Fetched::Ok(CountsWindow::steady(&q, VersionCounts::default(), old))
     });
     Observations {
-        deployment: p.read_deployment.then(|| {
-            Fetched::Ok(LiveDeployment {
-                versions: live.to_vec(),
-                message: Some(format!("{MESSAGE_PREFIX} test")),
-                ..LiveDeployment::default()
-            })
-        }),
+        deployment: p.read_deployment.then(|| live_read(live)),
         healthz: p.probe_healthz.then_some(Probe::Ok),
         counts,
         queue: None,
@@ -195,16 +190,59 @@ fn percents(split: &[VersionShare]) -> Vec<(&str, f64)> {
         .collect()
 }
 
-/// Confirms every write in `actions` at `now`, as a healthy API would.
+/// The live deployment a read shows when `live` is deployed by the gate.
+pub(super) fn live_read(live: &[VersionShare]) -> Fetched<LiveDeployment> {
+    Fetched::Ok(LiveDeployment {
+        versions: live.to_vec(),
+        message: Some(format!("{MESSAGE_PREFIX} test")),
+        ..LiveDeployment::default()
+    })
+}
+
+/// Answers every `ReadDeployment` in `actions` at `now` with `read`. Returns the state and
+/// the reads' own actions.
+pub(super) fn answer_reads(
+    mut s: RolloutState,
+    actions: &[Action],
+    read: &Fetched<LiveDeployment>,
+    now: Timestamp,
+) -> (RolloutState, Vec<Action>) {
+    let mut all = Vec::new();
+    for action in actions {
+        if let Action::ReadDeployment { .. } = action {
+            let (next, more) = step(s, Input::LiveRead(read.clone()), now);
+            s = next;
+            all.extend(more);
+        }
+    }
+    (s, all)
+}
+
+/// Carries out `actions` at `now` as a healthy API would: a read before a write shows the
+/// split the gate last confirmed, and every write is confirmed; the follow-ups too. Returns
+/// the state and the actions that followed.
 fn confirm(mut s: RolloutState, actions: &[Action], now: Timestamp) -> (RolloutState, Vec<Action>) {
     let mut all = Vec::new();
-    for (write, _) in writes(actions) {
-        let outcome = WriteOutcome::Confirmed {
-            deployment_id: None,
-        };
-        let (next, more) = step(s, Input::DeploymentWrite { write, outcome }, now);
-        s = next;
-        all.extend(more);
+    let mut batch = actions.to_vec();
+    while !batch.is_empty() {
+        let mut next_batch = Vec::new();
+        for action in &batch {
+            let input = match action {
+                Action::ReadDeployment { .. } => Input::LiveRead(live_read(&s.deployment.live)),
+                Action::SetDeployment { write, .. } => Input::DeploymentWrite {
+                    write: *write,
+                    outcome: WriteOutcome::Confirmed {
+                        deployment_id: None,
+                    },
+                },
+                _ => continue,
+            };
+            let (next, more) = step(s, input, now);
+            s = next;
+            next_batch.extend(more);
+        }
+        all.extend(next_batch.iter().cloned());
+        batch = next_batch;
     }
     (s, all)
 }
@@ -215,11 +253,15 @@ fn started(policy: Policy) -> (RolloutState, Vec<Action>) {
     start(request(false), policy, T0)
 }
 
-/// A rollout under `policy` whose pre-flight passed at T0: the first split (10%) is written,
-/// not yet confirmed. Returns the state and the pre-flight step's actions.
+/// A rollout under `policy` whose pre-flight passed at T0: the live deployment was read (the
+/// stable version alone) and the first split (10%) written, not yet confirmed. Returns the
+/// state and the actions of the pre-flight step and of the read.
 fn first_split_written(policy: Policy) -> (RolloutState, Vec<Action>) {
     let (s, _) = started(policy);
-    step(s, Input::Preflight(report()), T0)
+    let (s, mut actions) = step(s, Input::Preflight(report()), T0);
+    let (s, more) = answer_reads(s, &actions, &live_read(&[stable()]), T0);
+    actions.extend(more);
+    (s, actions)
 }
 
 /// A rollout whose first split (10%) was confirmed live at T0.

@@ -53,8 +53,10 @@ fn operator_promote_skips_the_wait() {
         at(1),
     );
     assert_eq!(s.phase, Phase::Ramping { step: 1 });
+    assert!(writes(&actions).is_empty(), "not before a fresh read");
+    let (_, written) = confirm(s, &actions, at(1));
     assert_eq!(
-        percents(&writes(&actions)[0].1),
+        percents(&writes(&written)[0].1),
         vec![("new", 50.0), ("old", 50.0)]
     );
     assert!(notices(&actions)

@@ -88,7 +88,8 @@ fn same_tick_twice_does_not_double_advance() {
     let obs = observe(&s, at(10), HEALTHY, &s.deployment.live);
     let (once, first) = step(s, Input::Tick(obs.clone()), at(10));
     assert_eq!(once.phase, Phase::Ramping { step: 1 });
-    assert_eq!(writes(&first).len(), 1);
+    let (once, read) = confirm(once, &first, at(10));
+    assert_eq!(writes(&read).len(), 1);
     let (twice, second) = step(once.clone(), Input::Tick(obs), at(10));
     assert!(second.is_empty(), "second delivery emitted {second:?}");
     assert_eq!(twice.signals, once.signals, "nothing counted twice");

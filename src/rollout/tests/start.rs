@@ -95,6 +95,13 @@ fn preflight_undecided_retries_then_pauses() {
 fn preflight_pass_writes_the_first_split_with_a_gate_message() {
     let (s, actions) = first_split_written(Policy::default());
     assert_eq!(s.phase, Phase::Ramping { step: 0 });
+    let read_first = actions
+        .iter()
+        .position(|a| matches!(a, Action::ReadDeployment { .. }));
+    let write_at = actions
+        .iter()
+        .position(|a| matches!(a, Action::SetDeployment { .. }));
+    assert!(read_first < write_at, "read, then write: {actions:?}");
     let ws = writes(&actions);
     assert_eq!(ws.len(), 1);
     assert_eq!(percents(&ws[0].1), vec![("new", 10.0), ("old", 90.0)]);

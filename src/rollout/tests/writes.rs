@@ -65,7 +65,12 @@ fn auth_failure_pauses_with_a_clear_reason_and_resume_retries() {
     assert_eq!(notices(&actions).len(), 1);
     let (s, actions) = step(s, operator(Command::Resume, "ops", None), at(5));
     assert_eq!(s.phase, Phase::Ramping { step: 0 });
-    assert_eq!(writes(&actions).len(), 1, "the pending write is sent again");
+    let (_, sent) = answer_reads(s, &actions, &live_read(&[stable()]), at(5));
+    assert_eq!(
+        writes(&sent).len(),
+        1,
+        "the pending write is sent again, after a read"
+    );
 }
 
 #[test]
