@@ -816,8 +816,8 @@ fn a_tick_past_its_share_of_the_api_budget_calls_no_cloudflare_api_and_holds() {
     assert_eq!(h.phase(), Phase::Ramping { step: 0 });
     let report = block_on(h.ctl().tick(minute(5))).expect("tick");
     assert!(
-        report.api_calls >= 2,
-        "a read and the counts: {}",
+        report.api_calls >= 1,
+        "at least the counts: {}",
         report.api_calls
     );
 }
