@@ -11,7 +11,9 @@ import re
 from typing import Any, Callable
 
 from . import cloudflare
+from .answer_times import AnswerTimesError, parse_answer_times
 from .faults import FaultError
+from .ratelimit import RateLimitError
 from .httpio import Request, Response, json_response
 from .traffic import Scenario, ScenarioError, merge_docs
 from .world import HUMAN_EMAIL, Script, World, WorldError, iso
@@ -89,6 +91,10 @@ class Control:
             ("DELETE", re.compile(r"^/_sandbox/slack/messages$"), Control.clear_slack),
             ("GET", re.compile(r"^/_sandbox/calls$"), Control.calls),
             ("DELETE", re.compile(r"^/_sandbox/calls$"), Control.clear_calls),
+            ("GET", re.compile(r"^/_sandbox/ratelimit$"), Control.get_rate_limit),
+            ("POST", re.compile(r"^/_sandbox/ratelimit$"), Control.set_rate_limit),
+            ("GET", re.compile(r"^/_sandbox/answer_times$"), Control.get_answer_times),
+            ("POST", re.compile(r"^/_sandbox/answer_times$"), Control.set_answer_times),
             ("POST", re.compile(r"^/_sandbox/analytics/generate$"), Control.generate),
             ("GET", re.compile(r"^/_sandbox/analytics/stats$"), Control.stats),
         ]
@@ -107,7 +113,7 @@ class Control:
                 return json_response(200, fn(self, req, m), ROUTE)
             except WorldError as e:
                 return json_response(e.status, {"error": {"code": e.code, "message": e.message}}, ROUTE)
-            except (ScenarioError, FaultError) as e:
+            except (ScenarioError, FaultError, RateLimitError, AnswerTimesError) as e:
                 return json_response(400, {"error": {"code": "bad_request", "message": str(e)}}, ROUTE)
         status, code = (405, "method_not_allowed") if matched_path else (404, "not_found")
         return json_response(status, {"error": {"code": code, "message": f"{req.method} {req.path}"}}, ROUTE)
@@ -307,6 +313,26 @@ class Control:
         if rule is None:
             raise WorldError(404, "fault_not_found", f"no hold fault {m['id']}")
         return rule.to_json()
+
+    # ---- the rate limit and the answer times ---------------------------------------
+
+    def get_rate_limit(self, req: Request, m: re.Match[str]) -> Any:
+        """Settings, and per token: requests sent and refused per sandbox minute, the most
+        sent in any window of whole minutes, the block."""
+        return self.world.rate_limit.report()
+
+    def set_rate_limit(self, req: Request, m: re.Match[str]) -> Any:
+        """`{"enabled"?, "limit"?, "window_ms"?}`; kept across a reset."""
+        self.world.rate_limit.configure(body_object(req))
+        return self.world.rate_limit.report()
+
+    def get_answer_times(self, req: Request, m: re.Match[str]) -> Any:
+        return self.world.answer_times.to_json()
+
+    def set_answer_times(self, req: Request, m: re.Match[str]) -> Any:
+        """`{"profile": "off"|"real", "medians_ms"?, "jitter"?, "seed"?}`; kept across a reset."""
+        self.world.answer_times = parse_answer_times(body_object(req), self.world.answer_times.seed)
+        return self.world.answer_times.to_json()
 
     # ---- assets ------------------------------------------------------------------
 
