@@ -131,6 +131,10 @@ class SandboxClient:
         q = f"?since={since}" + (f"&route={route}" if route else "") + (f"&method={method}" if method else "")
         return self._call("GET", "/calls" + q)["calls"]
 
+    def call_timing(self) -> Any:
+        """Per route class: the sandbox's own time on calls, and how many outran their answer time."""
+        return self._call("GET", "/calls/timing")
+
     def slack_messages(self, since: int = 0) -> list[dict[str, Any]]:
         return self._call("GET", f"/slack/messages?since={since}")["messages"]
 

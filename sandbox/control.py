@@ -7,6 +7,7 @@ Slack messages, stored points). JSON in and out; errors are
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Callable
 
@@ -91,6 +92,7 @@ class Control:
             ("DELETE", re.compile(r"^/_sandbox/slack/messages$"), Control.clear_slack),
             ("GET", re.compile(r"^/_sandbox/calls$"), Control.calls),
             ("DELETE", re.compile(r"^/_sandbox/calls$"), Control.clear_calls),
+            ("GET", re.compile(r"^/_sandbox/calls/timing$"), Control.call_timing),
             ("GET", re.compile(r"^/_sandbox/ratelimit$"), Control.get_rate_limit),
             ("POST", re.compile(r"^/_sandbox/ratelimit$"), Control.set_rate_limit),
             ("GET", re.compile(r"^/_sandbox/answer_times$"), Control.get_answer_times),
@@ -376,6 +378,22 @@ class Control:
                    and (method is None or c["method"] == method.upper())]
         return {"calls": out}
 
+    def call_timing(self, req: Request, m: re.Match[str]) -> Any:
+        """Per route class: calls, the sandbox's own time on them (`served_ms` p50, p99, max)
+        and how many it served slower than their drawn answer time (`late`: there the
+        sandbox, not the answer-time profile, set the pace)."""
+        with self.world.lock:
+            calls = [(c["route"], c.get("served_ms", 0.0), c.get("answer_ms", 0.0)) for c in self.world.calls]
+        by_route: dict[str, list[tuple[float, float]]] = {}
+        for route, served, answer in calls:
+            by_route.setdefault(route, []).append((served, answer))
+        out = {}
+        for route, rows in sorted(by_route.items()):
+            served = sorted(s for s, _ in rows)
+            out[route] = {"calls": len(rows), "served_ms_p50": rank(served, 50), "served_ms_p99": rank(served, 99),
+                          "served_ms_max": served[-1], "late": sum(1 for s, a in rows if a and s > a)}
+        return {"routes": out}
+
     def clear_calls(self, req: Request, m: re.Match[str]) -> Any:
         with self.world.lock:
             self.world.calls.clear()
@@ -391,6 +409,11 @@ class Control:
 
     def stats(self, req: Request, m: re.Match[str]) -> Any:
         return self.analytics.stats()
+
+
+def rank(ordered: list[float], p: float) -> float:
+    """The nearest-rank percentile of an ascending, non-empty list."""
+    return ordered[max(0, math.ceil(len(ordered) * p / 100) - 1)]
 
 
 def spec_object(v: Any) -> dict[str, Any]:

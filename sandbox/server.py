@@ -70,11 +70,11 @@ class App:
         except Exception:  # a sandbox bug: say so loudly, keep serving
             log.error("unhandled error for %s %s\n%s", req.method, req.path, traceback.format_exc())
             resp = text_response(500, "sandbox internal error (see sandbox.log)", "error")
-        left = answer_s - (time.monotonic() - started)
-        if left > 0:  # no lock held: other requests are served meanwhile
-            time.sleep(left)
+        served_s = time.monotonic() - started
+        if answer_s > served_s:  # no lock held: other requests are served meanwhile
+            time.sleep(answer_s - served_s)
         if resp.route != "control":
-            self._record(req, resp)
+            self._record(req, resp, served_s, answer_s)
         return resp
 
     def _rate_limited(self, req: Request) -> Response | None:
@@ -129,11 +129,14 @@ class App:
             return self.control.handle(req)
         return json_response(404, {"error": {"code": "not_found", "message": p}}, "unknown")
 
-    def _record(self, req: Request, resp: Response) -> None:
+    def _record(self, req: Request, resp: Response, served_s: float, answer_s: float) -> None:
+        """One call-log entry; `served_ms` is the sandbox's own time on it (holds and faults
+        included), `answer_ms` the drawn answer time (0 when answer times are off)."""
         entry: dict[str, Any] = {
             "method": req.method, "path": req.path, "query": req.raw_query,
             "route": resp.route, "status": None if resp.drop else resp.status,
             "wall_ms": int(time.time() * 1000), "note": resp.note,
+            "served_ms": round(served_s * 1000, 1), "answer_ms": round(answer_s * 1000, 1),
         }
         if req.method in ("POST", "PUT", "PATCH") and req.body and resp.route != "slack":
             entry["body"] = logged_body(req.body)

@@ -86,3 +86,22 @@ def test_settings_survive_a_reset(timed: Client):
     timed.ctl("POST", "/answer_times", {"profile": "real", "seed": 9})
     timed.ctl("POST", "/reset", {"now_ms": T0})
     assert timed.ctl("GET", "/answer_times") == {**parse_answer_times({"profile": "real"}, 9).to_json()}
+
+
+def test_the_call_log_shows_the_sandbox_time_and_the_answer_time_and_counts_late_answers(timed: Client):
+    seed_gateway(timed)
+    timed.ctl("POST", "/answer_times", {"profile": "real", "medians_ms": {"cf": 200}, "jitter": 0})
+    timed.cf("GET", GW + "/deployments")
+    timed.ctl("POST", "/answer_times", {"profile": "off"})
+    timed.ctl("POST", "/faults", {"route": "cf.versions", "kind": "slow", "seconds": 0.2, "count": 1})
+    timed.cf("GET", GW + "/versions")
+    timed.ctl("POST", "/answer_times", {"profile": "real", "medians_ms": {"cf": 50}, "jitter": 0})
+    timed.ctl("POST", "/faults", {"route": "cf.versions", "kind": "slow", "seconds": 0.2, "count": 1})
+    timed.cf("GET", GW + "/versions")
+    read, unprofiled, late = timed.ctl("GET", "/calls")["calls"]
+    assert read["answer_ms"] == 200
+    assert unprofiled["answer_ms"] == 0 and unprofiled["served_ms"] >= 200
+    assert late["answer_ms"] == 50 and late["served_ms"] >= 200
+    timing = timed.ctl("GET", "/calls/timing")["routes"]
+    assert timing["cf.versions"]["calls"] == 2 and timing["cf.versions"]["late"] == 1
+    assert timing["cf.deployments.read"] == {**timing["cf.deployments.read"], "calls": 1, "late": 0}

@@ -18,9 +18,10 @@ record (per minute, per rollout) as JSON (`--json`, default artifacts/load.json)
 The world: each script has an old version live since 10 minutes before the start and a
 new one uploaded; traffic is the sandbox's model at `--rps` (5xx 0.1% on both versions;
 `--bad-share` of the scripts, at least one, get 2% on the new one and should roll back).
-All deploy hooks land within the wall-clock minute before the start minute t0, as in
-tests/e2e (the gate dates a rollout's start by the wall clock, and its baseline window
-from that minute); minute m moves the sandbox clock to t0 + m min and fires cron with
+All deploy hooks land within the wall-clock minute before the start minute t0, at least
+2 s into it (the gate dates a rollout's start, its baseline window and its first step's
+dwell by the wall clock of the hook, so a replay must hook in the same minute and past
+cron's 1 s offset; see HOOK_OFFSET_S); minute m moves the sandbox clock to t0 + m min and fires cron with
 `time` = t0 + m min + 1 s, only after minute m - 1's cron request has returned. The
 sandbox generates the ended minute's traffic before the cron request is sent, so its own
 generation time is not in the figures (its SQL execution is, within the 300 ms answer).
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import shutil
 import subprocess
@@ -111,6 +113,8 @@ class RunResult:
     phases: dict[str, list[list[Any]]] = field(default_factory=dict)  # script -> [[phase, step]] per minute 0..M
     splits: dict[str, list[list[float]]] = field(default_factory=dict)  # script -> [[minute, new %]]
     api: dict[str, Any] = field(default_factory=dict)  # the sandbox's rate-limit report
+    # Per route class, the sandbox's own time on calls and how many outran their answer time.
+    sandbox_timing: dict[str, Any] = field(default_factory=dict)
     gate_log: str = ""
 
     def changes(self, script: str) -> list[list[Any]]:
@@ -130,15 +134,24 @@ class RunResult:
 # ---- one run -------------------------------------------------------------------------
 
 
+# Seconds into the wall minute before seeding and hooks may start. The gate counts the first
+# step's dwell from the hook's wall-clock instant and cron fires 1 s into each minute, so a
+# hook in a minute's first second moves that rollout's next step a minute earlier than a
+# hook later in the minute (seen: a replay 1 minute early at every step). Every hook, loaded
+# or alone, lands between this offset and the minute's end.
+HOOK_OFFSET_S = 2.0
+
+
 def start_minute(setup_s: float) -> int:
-    """The next wall-clock minute t0, such that `setup_s` of seeding and hooks still fit in
-    the minute before it (waits for the next minute when they do not)."""
-    now = time.time()
-    nxt = math.ceil(now / 60) * 60
-    if nxt - now < setup_s:
-        time.sleep(nxt - now + 0.2)
-        nxt += 60
-    return int(nxt * 1000)
+    """The next wall-clock minute t0, once the wall clock is at least HOOK_OFFSET_S into the
+    minute before it and `setup_s` of seeding and hooks still fit in that minute (waits
+    otherwise)."""
+    into = time.time() % 60
+    if 60 - into < setup_s:
+        time.sleep(60 - into + HOOK_OFFSET_S)
+    elif into < HOOK_OFFSET_S:
+        time.sleep(HOOK_OFFSET_S - into)
+    return int(math.ceil(time.time() / 60) * 60 * 1000)
 
 
 def setup_estimate_s(n: int) -> float:
@@ -149,17 +162,19 @@ def setup_estimate_s(n: int) -> float:
 
 def seed_and_hook(world: World, rollouts: list[Rollout], t0: int, rps: float) -> tuple[float, bool]:
     """Seeds every script at sandbox time t0 (a fresh sandbox), sends every deploy hook;
-    returns the hooks' wall seconds and whether all ended before wall time t0."""
+    returns the hooks' wall seconds and whether all landed in the minute before t0, past
+    HOOK_OFFSET_S."""
     rels = {r.script: world.release(r.script, rps=rps, old=HEALTHY, new=BAD if r.bad else HEALTHY, t0=t0,
                                     reset=(i == 0), ids=(r.old, r.new, r.git_sha))
             for i, r in enumerate(rollouts)}
-    started = time.monotonic()
+    started, first_ms = time.monotonic(), time.time() * 1000
     with ThreadPoolExecutor(HOOK_THREADS) as pool:
         answers = list(pool.map(lambda s: (s, world.hook(rels[s])), rels))
     refused = [(s, a) for s, a in answers if a[0] not in (200, 201)]
     if refused:
         raise RuntimeError(f"{len(refused)} deploy hook(s) refused, e.g. {refused[0]}")
-    return time.monotonic() - started, time.time() * 1000 < t0
+    within = t0 - MINUTE + HOOK_OFFSET_S * 1000 <= first_ms and time.time() * 1000 < t0
+    return time.monotonic() - started, within
 
 
 @dataclass(frozen=True)
@@ -255,6 +270,7 @@ def drive(world: World, tail: LogTail, rollouts: list[Rollout], minutes: int, rp
         progress(minute_line(label, minute, minutes, cron, listing, sb.rate_limit()))
     res.lag_source = "+".join(sorted(sources)) or "unknown"
     res.api = sb.rate_limit()
+    res.sandbox_timing = sb.call_timing()["routes"]
     res.splits = {r.script: split_writes(sb, r, t0) for r in rollouts}
     return res
 
@@ -336,6 +352,10 @@ def summarize(loaded: RunResult, replays: dict[str, dict[str, Any]], rollouts: l
         "api_refused": sum(t["refused"] for t in loaded.api.get("tokens", [])),
         "every_tick_once": every_tick_once(loaded),
         "hooks_s": round(loaded.hooks_s, 1), "hooks_within_minute": loaded.hooks_within_minute,
+        # Calls the sandbox itself served slower than their drawn answer time: where it, not
+        # the answer-time profile, set the pace (0 = the figures are the profile's).
+        "sandbox_late": sum(r["late"] for r in loaded.sandbox_timing.values()),
+        "sql_served_ms_p99": loaded.sandbox_timing.get("analytics", {}).get("served_ms_p99"),
         "finals": finals, "bad_finals": bad_finals,
         "decisions_identical": all(c["identical"] for c in replays.values()) if replays else None,
         "replayed": sorted(replays),
@@ -346,7 +366,7 @@ def measure(n: int, minutes: int, k: int, seed: int, rps: float, bad_share: floa
             out_dir: Path, progress: Progress = print) -> dict[str, Any]:
     """The loaded run of N rollouts, then K of them alone, each in a fresh gate, one sandbox."""
     rollouts = scenario(n, seed, bad_share)
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     args = ["--answer-times", answer_times, "--seed", str(seed)]
     with SandboxProcess(args=args) as sandbox:
         loaded = run_rollouts(sandbox.client, sandbox.base, rollouts, minutes, rps, f"n{n}", out_dir, progress)
@@ -359,6 +379,9 @@ def measure(n: int, minutes: int, k: int, seed: int, rps: float, bad_share: floa
                      f"{'same decisions' if replays[r.script]['identical'] else 'DIFFERENT decisions'}")
     summary = summarize(loaded, replays, rollouts)
     summary["wall_s"] = round(time.monotonic() - started, 1)
+    # The machine's 1-minute load average before and after (2 cores here): other work on it
+    # slows workerd and the sandbox, and so the figures.
+    summary["loadavg"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return {"summary": summary, "scenario": {"seed": seed, "rps": rps, "bad_share": bad_share,
                                              "answer_times": answer_times,
                                              "bad_scripts": [r.script for r in rollouts if r.bad]},
