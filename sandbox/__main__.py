@@ -15,6 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from .answer_times import PROFILES, parse_answer_times
 from .server import start
 
 
@@ -28,6 +29,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--clock-ms", type=int, default=None,
                    help="initial sandbox clock, epoch ms (default: now, floored to the minute)")
     p.add_argument("--seed", type=int, default=0, help="seed for ids and request routing")
+    p.add_argument("--answer-times", choices=sorted(PROFILES), default="off",
+                   help="answer like the real services (real: SQL ~300 ms, API ~150 ms, /healthz "
+                        "~100 ms, uniform +-30%%; see sandbox/answer_times.py); default off")
+    p.add_argument("--answer-times-seed", type=int, default=None,
+                   help="seed of the answer-time draws (default: --seed)")
     return p.parse_args(argv)
 
 
@@ -43,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(state_dir / "chdb", ignore_errors=True)
     logging.basicConfig(filename=state_dir / "sandbox.log", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
-    server, thread = start(state_dir, args.host, args.port, args.clock_ms, args.seed)
+    seed = args.seed if args.answer_times_seed is None else args.answer_times_seed
+    times = parse_answer_times({"profile": args.answer_times}, seed)
+    server, thread = start(state_dir, args.host, args.port, args.clock_ms, args.seed, times)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -131,18 +131,37 @@ class SandboxClient:
         q = f"?since={since}" + (f"&route={route}" if route else "") + (f"&method={method}" if method else "")
         return self._call("GET", "/calls" + q)["calls"]
 
+    def call_timing(self) -> Any:
+        """Per route class: the sandbox's own time on calls, and how many outran their answer time."""
+        return self._call("GET", "/calls/timing")
+
     def slack_messages(self, since: int = 0) -> list[dict[str, Any]]:
         return self._call("GET", f"/slack/messages?since={since}")["messages"]
 
     def generate(self) -> Any:
         return self._call("POST", "/analytics/generate")
 
+    # the rate limit and the answer times
+    def rate_limit(self) -> Any:
+        """Settings and per-token counts (`max_sent_per_window`: the most requests one token
+        sent in any 5 sandbox minutes)."""
+        return self._call("GET", "/ratelimit")
+
+    def set_rate_limit(self, **settings: Any) -> Any:
+        return self._call("POST", "/ratelimit", settings)
+
+    def answer_times(self, profile: str = "real", **fields: Any) -> Any:
+        """Switches the answer-time profile (`off` or `real`)."""
+        return self._call("POST", "/answer_times", dict(fields, profile=profile))
+
 
 class SandboxProcess:
     """`python -m sandbox` as a child: ready when it prints its port; stopped on exit."""
 
-    def __init__(self, state_dir: str | None = None, python: str = sys.executable, ready_timeout_s: float = 60):
+    def __init__(self, state_dir: str | None = None, python: str = sys.executable, ready_timeout_s: float = 60,
+                 args: list[str] | None = None):
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="sandbox-")
+        self.args = list(args or [])  # more CLI options, e.g. ["--answer-times", "real"]
         self.python = python
         self.ready_timeout_s = ready_timeout_s
         self.proc: subprocess.Popen[str] | None = None
@@ -150,7 +169,7 @@ class SandboxProcess:
         self.port = 0
 
     def __enter__(self) -> "SandboxProcess":
-        cmd = [self.python, "-m", "sandbox", "--port", "0", "--state-dir", self.state_dir]
+        cmd = [self.python, "-m", "sandbox", "--port", "0", "--state-dir", self.state_dir, *self.args]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")])))
         err = open(Path(self.state_dir) / "stderr.log", "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,

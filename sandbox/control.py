@@ -7,11 +7,14 @@ Slack messages, stored points). JSON in and out; errors are
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Callable
 
 from . import cloudflare
+from .answer_times import AnswerTimesError, parse_answer_times
 from .faults import FaultError
+from .ratelimit import RateLimitError
 from .httpio import Request, Response, json_response
 from .traffic import Scenario, ScenarioError, merge_docs
 from .world import HUMAN_EMAIL, Script, World, WorldError, iso
@@ -89,6 +92,11 @@ class Control:
             ("DELETE", re.compile(r"^/_sandbox/slack/messages$"), Control.clear_slack),
             ("GET", re.compile(r"^/_sandbox/calls$"), Control.calls),
             ("DELETE", re.compile(r"^/_sandbox/calls$"), Control.clear_calls),
+            ("GET", re.compile(r"^/_sandbox/calls/timing$"), Control.call_timing),
+            ("GET", re.compile(r"^/_sandbox/ratelimit$"), Control.get_rate_limit),
+            ("POST", re.compile(r"^/_sandbox/ratelimit$"), Control.set_rate_limit),
+            ("GET", re.compile(r"^/_sandbox/answer_times$"), Control.get_answer_times),
+            ("POST", re.compile(r"^/_sandbox/answer_times$"), Control.set_answer_times),
             ("POST", re.compile(r"^/_sandbox/analytics/generate$"), Control.generate),
             ("GET", re.compile(r"^/_sandbox/analytics/stats$"), Control.stats),
         ]
@@ -107,7 +115,7 @@ class Control:
                 return json_response(200, fn(self, req, m), ROUTE)
             except WorldError as e:
                 return json_response(e.status, {"error": {"code": e.code, "message": e.message}}, ROUTE)
-            except (ScenarioError, FaultError) as e:
+            except (ScenarioError, FaultError, RateLimitError, AnswerTimesError) as e:
                 return json_response(400, {"error": {"code": "bad_request", "message": str(e)}}, ROUTE)
         status, code = (405, "method_not_allowed") if matched_path else (404, "not_found")
         return json_response(status, {"error": {"code": code, "message": f"{req.method} {req.path}"}}, ROUTE)
@@ -308,6 +316,26 @@ class Control:
             raise WorldError(404, "fault_not_found", f"no hold fault {m['id']}")
         return rule.to_json()
 
+    # ---- the rate limit and the answer times ---------------------------------------
+
+    def get_rate_limit(self, req: Request, m: re.Match[str]) -> Any:
+        """Settings, and per token: requests sent and refused per sandbox minute, the most
+        sent in any window of whole minutes, the block."""
+        return self.world.rate_limit.report()
+
+    def set_rate_limit(self, req: Request, m: re.Match[str]) -> Any:
+        """`{"enabled"?, "limit"?, "window_ms"?}`; kept across a reset."""
+        self.world.rate_limit.configure(body_object(req))
+        return self.world.rate_limit.report()
+
+    def get_answer_times(self, req: Request, m: re.Match[str]) -> Any:
+        return self.world.answer_times.to_json()
+
+    def set_answer_times(self, req: Request, m: re.Match[str]) -> Any:
+        """`{"profile": "off"|"real", "medians_ms"?, "jitter"?, "seed"?}`; kept across a reset."""
+        self.world.answer_times = parse_answer_times(body_object(req), self.world.answer_times.seed)
+        return self.world.answer_times.to_json()
+
     # ---- assets ------------------------------------------------------------------
 
     def list_assets(self, req: Request, m: re.Match[str]) -> Any:
@@ -350,6 +378,22 @@ class Control:
                    and (method is None or c["method"] == method.upper())]
         return {"calls": out}
 
+    def call_timing(self, req: Request, m: re.Match[str]) -> Any:
+        """Per route class: calls, the sandbox's own time on them (`served_ms` p50, p99, max)
+        and how many it served slower than their drawn answer time (`late`: there the
+        sandbox, not the answer-time profile, set the pace)."""
+        with self.world.lock:
+            calls = [(c["route"], c.get("served_ms", 0.0), c.get("answer_ms", 0.0)) for c in self.world.calls]
+        by_route: dict[str, list[tuple[float, float]]] = {}
+        for route, served, answer in calls:
+            by_route.setdefault(route, []).append((served, answer))
+        out = {}
+        for route, rows in sorted(by_route.items()):
+            served = sorted(s for s, _ in rows)
+            out[route] = {"calls": len(rows), "served_ms_p50": rank(served, 50), "served_ms_p99": rank(served, 99),
+                          "served_ms_max": served[-1], "late": sum(1 for s, a in rows if a and s > a)}
+        return {"routes": out}
+
     def clear_calls(self, req: Request, m: re.Match[str]) -> Any:
         with self.world.lock:
             self.world.calls.clear()
@@ -365,6 +409,11 @@ class Control:
 
     def stats(self, req: Request, m: re.Match[str]) -> Any:
         return self.analytics.stats()
+
+
+def rank(ordered: list[float], p: float) -> float:
+    """The nearest-rank percentile of an ascending, non-empty list."""
+    return ordered[max(0, math.ceil(len(ordered) * p / 100) - 1)]
 
 
 def spec_object(v: Any) -> dict[str, Any]:

@@ -10,6 +10,11 @@ SQL queries) in the world's call log.
   /targets/{script}/healthz                     -> targets
   /assets/{env}/styles/{sha}.css                -> targets (asset host)
   /_sandbox/...                                 -> control
+
+Every /client/v4/ request of a known token first passes the Cloudflare API rate limit
+(`ratelimit.py`); with answer times on (`answer_times.py`), every non-control answer is
+held back until its drawn answer time has passed since the request was read, outside
+every lock, so slow answers overlap instead of queueing.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 from . import cloudflare, slack, targets, wrangler_api
 from .analytics import PATH_RE as SQL_PATH_RE
 from .analytics import Analytics
+from .answer_times import AnswerTimes
 from .control import Control
 from .httpio import Request, Response, json_response, text_response
 from .world import World
@@ -38,17 +44,25 @@ LOGGED_BODY_MAX = 20_000
 class App:
     """Everything behind the socket: the world and the stand-ins."""
 
-    def __init__(self, state_dir: Path, now_ms: int | None = None, seed: int = 0):
+    def __init__(self, state_dir: Path, now_ms: int | None = None, seed: int = 0,
+                 answer_times: AnswerTimes | None = None):
         self.world = World(now_ms, seed)
+        if answer_times is not None:
+            self.world.answer_times = answer_times
         self.analytics = Analytics(self.world, state_dir)
         self.control = Control(self.world, self.analytics)
 
     def dispatch(self, req: Request) -> Response:
         """Routes one request; never raises. A `hold` fault may block it before it is
-        applied or after (the answer not yet sent), and may then drop it."""
+        applied or after (the answer not yet sent), and may then drop it. The rate limit
+        answers before the request is applied; the answer time is waited out last."""
+        started = time.monotonic()
         control = req.path.startswith("/_sandbox/")
+        answer_s = 0.0 if control else self._answer_time(req)
         try:
             resp = self._held(req, "before", route_of(req)) if not control else None
+            if resp is None and not control:
+                resp = self._rate_limited(req)
             if resp is None:
                 resp = self._route(req)
                 if not control:
@@ -56,9 +70,39 @@ class App:
         except Exception:  # a sandbox bug: say so loudly, keep serving
             log.error("unhandled error for %s %s\n%s", req.method, req.path, traceback.format_exc())
             resp = text_response(500, "sandbox internal error (see sandbox.log)", "error")
+        served_s = time.monotonic() - started
+        if answer_s > served_s:  # no lock held: other requests are served meanwhile
+            time.sleep(answer_s - served_s)
         if resp.route != "control":
-            self._record(req, resp)
+            self._record(req, resp, served_s, answer_s)
         return resp
+
+    def _rate_limited(self, req: Request) -> Response | None:
+        """The 429 of the Cloudflare API's rate limit (971 + `retry-after`), or None. Counts
+        /client/v4/ requests of a known token (the SQL endpoint's too) on the sandbox clock."""
+        if not req.path.startswith("/client/v4/"):
+            return None
+        token = cloudflare.bearer_token(req)
+        sql = SQL_PATH_RE.match(req.path) is not None
+        account = self.world.account_for_token(token, analytics=sql)
+        if token is None or account is None:
+            return None  # refused 401/400 by the route; the real API cannot attribute it either
+        kind = "analytics" if token == account.analytics_token != account.api_token else "api"
+        retry_after = self.world.rate_limit.admit(token, f"{account.id} {kind} token", self.world.now_ms)
+        if retry_after is None:
+            return None
+        limit = self.world.rate_limit
+        return cloudflare.error(429, route_of(req)[0], [cloudflare.err(*cloudflare.ERR_RATE)],
+                                [("retry-after", str(retry_after))],
+                                note=f"rate limit: {limit.limit} / {limit.window_ms // 60_000} min")
+
+    def _answer_time(self, req: Request) -> float:
+        """Seconds this request's answer takes in all, drawn from the answer times (0: off)."""
+        times = self.world.answer_times
+        if not times.medians_ms:
+            return 0.0
+        return times.delay_s(route_of(req)[0], req.method, req.path, req.raw_query, req.body,
+                             self.world.now_ms)
 
     def _held(self, req: Request, stage: str, route: tuple[str, str | None]) -> Response | None:
         """Waits out a matching hold fault; a dropped answer when it says `drop`."""
@@ -85,11 +129,14 @@ class App:
             return self.control.handle(req)
         return json_response(404, {"error": {"code": "not_found", "message": p}}, "unknown")
 
-    def _record(self, req: Request, resp: Response) -> None:
+    def _record(self, req: Request, resp: Response, served_s: float, answer_s: float) -> None:
+        """One call-log entry; `served_ms` is the sandbox's own time on it (holds and faults
+        included), `answer_ms` the drawn answer time (0 when answer times are off)."""
         entry: dict[str, Any] = {
             "method": req.method, "path": req.path, "query": req.raw_query,
             "route": resp.route, "status": None if resp.drop else resp.status,
             "wall_ms": int(time.time() * 1000), "note": resp.note,
+            "served_ms": round(served_s * 1000, 1), "answer_ms": round(answer_s * 1000, 1),
         }
         if req.method in ("POST", "PUT", "PATCH") and req.body and resp.route != "slack":
             entry["body"] = logged_body(req.body)
@@ -205,6 +252,10 @@ class Server(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog: the default 5 makes a burst of concurrent connections (a gate
+    # ticking many rollouts at once) wait on SYN retries, a second each, which is no
+    # answer time of any real service.
+    request_queue_size = 256
 
     def __init__(self, host: str, port: int, app: App):
         super().__init__((host, port), Handler)
@@ -212,9 +263,9 @@ class Server(ThreadingHTTPServer):
 
 
 def start(state_dir: Path, host: str = "127.0.0.1", port: int = 0, now_ms: int | None = None,
-          seed: int = 0) -> tuple[Server, threading.Thread]:
+          seed: int = 0, answer_times: AnswerTimes | None = None) -> tuple[Server, threading.Thread]:
     """Builds the app and serves it on a background thread (for tests and the CLI)."""
-    app = App(state_dir, now_ms, seed)
+    app = App(state_dir, now_ms, seed, answer_times)
     server = Server(host, port, app)
     thread = threading.Thread(target=server.serve_forever, name="sandbox-http", daemon=True)
     thread.start()

@@ -1,6 +1,6 @@
 """The sandbox world: the clock, accounts, scripts with their versions, deployment
-history and scenarios, published assets, the Slack inbox, the call log and the fault
-registry. One lock guards it; the stand-ins read and change it only through here.
+history and scenarios, published assets, the Slack inbox, the call log, the fault
+registry, the Cloudflare API rate limit and the answer times. One lock guards it; the stand-ins read and change it only through here.
 
 Time is the sandbox clock (`now_ms`), set by the test harness: deployment `created_on`,
 traffic and fault windows all follow it. The past is immutable once its data points are
@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .answer_times import AnswerTimes
 from .faults import Faults
+from .ratelimit import RateLimit
 from .traffic import MINUTE_MS, Scenario, Split
 
 SCRIPT_NAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,62}$")
@@ -250,10 +252,13 @@ class World:
         self.now_ms = now_ms if now_ms is not None else floor_minute(int(time.time() * 1000))
         self.rng = random.Random(seed)
         self.faults = Faults()
+        self.rate_limit = RateLimit()  # the Cloudflare API's 1,200 / 5 min; settings survive a reset
+        self.answer_times = AnswerTimes()  # off; replaced whole (immutable), survives a reset
         self.reset_state()
 
     def reset_state(self) -> None:
-        """Forgets accounts, scripts, assets, messages, calls and faults (keeps the clock)."""
+        """Forgets accounts, scripts, assets, messages, calls, faults and rate-limit counts
+        (keeps the clock, the rate-limit settings and the answer times)."""
         with self.lock:
             self.accounts: dict[str, Account] = {}
             self.scripts: dict[str, Script] = {}
@@ -262,6 +267,7 @@ class World:
             self.calls: list[dict[str, Any]] = []
             self.seq = 0
             self.faults.clear()
+            self.rate_limit.clear()
 
     # ---- ids, clock -------------------------------------------------------------
 

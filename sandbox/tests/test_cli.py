@@ -42,3 +42,12 @@ def test_client_helpers_drive_a_child_sandbox(tmp_path: Path):
         assert c.splits("gw") == [[[seeded["versions"][1]["id"], 100]]]
         assert c.generate()["minutes"] == 1
     assert sb.proc is not None and sb.proc.returncode == 0
+
+
+def test_cli_answer_times_flag_switches_the_real_profile_on(tmp_path: Path):
+    from sandbox.client import SandboxProcess
+
+    with SandboxProcess(state_dir=str(tmp_path), args=["--answer-times", "real", "--seed", "5"]) as sb:
+        shown = sb.client._call("GET", "/answer_times")
+        assert shown["profile"] == "real" and shown["seed"] == 5
+        assert shown["medians_ms"]["analytics"] == 300 and shown["jitter"] == 0.3

@@ -81,11 +81,13 @@ class Gate:
     """One `wrangler dev` process serving the gate on 127.0.0.1:<port>."""
 
     def __init__(self, extra_vars: dict[str, str] | None = None, ready_timeout_s: float = 120,
-                 port: int | None = None):
+                 port: int | None = None, state_dir: str | None = None):
         self.fixed_port = port is not None
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.state_dir = tempfile.mkdtemp(prefix="gate-state-")
+        # The --persist-to directory (Durable Object state) and wrangler.log; fresh by default.
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="gate-state-")
+        Path(self.state_dir).mkdir(parents=True, exist_ok=True)
         self.log_path = Path(self.state_dir) / "wrangler.log"
         self.extra_vars = {**DEFAULT_SECRETS, **(extra_vars or {})}
         self.ready_timeout_s = ready_timeout_s
@@ -231,9 +233,9 @@ class Gate:
         status, body = self.get(path)
         return status, json.loads(body)
 
-    def fire_cron(self, time_ms: int, cron: str = "* * * * *") -> None:
+    def fire_cron(self, time_ms: int, cron: str = "* * * * *", timeout: float = 30) -> None:
         """Runs the scheduled handler with `time_ms` as the event's scheduled time."""
         query = urllib.parse.urlencode({"cron": cron, "time": str(time_ms)})
-        status, body = self.get(f"/cdn-cgi/handler/scheduled?{query}")
+        status, body = self.get(f"/cdn-cgi/handler/scheduled?{query}", timeout=timeout)
         if status != 200:
             raise AssertionError(f"scheduled handler failed: {status} {body[:300]!r}\n{self.log_tail()}")

@@ -67,14 +67,16 @@ class World:
 
     def release(self, script: str, rps: float = 50, old: dict | None = None, new: dict | None = None,
                 bindings: list | None = None, publish_asset: bool = True,
-                queue: dict | None = None, t0: int | None = None, reset: bool = True) -> Release:
+                queue: dict | None = None, t0: int | None = None, reset: bool = True,
+                ids: tuple[str, str, str] | None = None) -> Release:
         """Seeds a script whose old version has served for 10 minutes, uploads a new one.
         `t0` (default: the next wall-clock minute) must be later than any minute this gate
         has already ticked: the gate's cron ledger handles each minute once. With
-        `reset=False` the script joins the sandbox as it is (same account and clock)."""
+        `reset=False` the script joins the sandbox as it is (same account and clock).
+        `ids` (old version, new version, git sha) replays a release exactly (default: new ones)."""
         t0 = t0 or start_of_next_minute()
-        rel = Release(script=script, old=new_version(), new=new_version(),
-                      git_sha=uuid.uuid4().hex[:12], t0=t0)
+        old_id, new_id, sha = ids or (new_version(), new_version(), uuid.uuid4().hex[:12])
+        rel = Release(script=script, old=old_id, new=new_id, git_sha=sha, t0=t0)
         if reset:  # a fresh sandbox; without it, another script joins the running world
             self.sb.reset(now_ms=t0)
             self.sb.account(ACCOUNT, API_TOKEN)
