@@ -90,6 +90,13 @@ pub struct ApiUse {
     pub blocked_until: Option<Timestamp>,
 }
 
+/// Calls of the account's budget taken for a hook or a command, and when they were counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub granted: u32,
+    pub at: Timestamp,
+}
+
 /// One rollout's tick as the registry planned it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlannedTick {
@@ -202,16 +209,23 @@ impl Book {
         TickPlan { batches, ticks }
     }
 
-    /// Takes up to `wanted` calls of the account's budget at `now` for a hook or a command
-    /// (counted at once: such calls are rare, and a share unused is only a little caution).
-    pub fn grant(&mut self, now: Timestamp, wanted: u32) -> u32 {
+    /// Takes up to `wanted` calls of the account's budget at `now` for a hook or a command,
+    /// counted at once (two hooks at the same moment must not both count on the same
+    /// calls); what the call did not use comes back through [`Book::release`].
+    pub fn grant(&mut self, now: Timestamp, wanted: u32) -> Grant {
         // Hooks and commands run on the wall clock, ticks on the scheduled time, and tests
         // replay ticks ahead of the wall clock: count at the later of the two, so a hook
         // never lands behind the budget's newest bucket (which would drop it).
-        let now = self.ledger.last_minute.map_or(now, |last| now.max(last));
-        let granted = wanted.min(self.api.remaining(now));
-        self.api.record_many(now, granted);
-        granted
+        let at = self.ledger.last_minute.map_or(now, |last| now.max(last));
+        let granted = wanted.min(self.api.remaining(at));
+        self.api.record_many(at, granted);
+        Grant { granted, at }
+    }
+
+    /// Gives back what a grant's call did not use.
+    pub fn release(&mut self, grant: Grant, used: u32) {
+        self.api
+            .release(grant.at, grant.granted.saturating_sub(used));
     }
 
     /// The account's budget as of `now` (or the latest tick, if later).
@@ -428,7 +442,7 @@ mod tests {
         let plan = book.plan_tick(minute(15));
         assert!(plan.ticks.iter().all(|t| t.api_calls == 0));
         assert_eq!(
-            book.grant(minute(15), 4),
+            book.grant(minute(15), 4).granted,
             0,
             "a hook gets nothing while blocked"
         );
@@ -452,12 +466,17 @@ mod tests {
     }
 
     #[test]
-    fn a_hook_is_granted_what_is_left_and_it_is_counted_at_once() {
+    fn a_hook_is_granted_what_is_left_counted_at_once_and_gives_back_what_it_did_not_use() {
         let mut book = Book::default();
-        assert_eq!(book.grant(minute(0), 10), 10);
+        let first = book.grant(minute(0), 10);
+        assert_eq!(first.granted, 10);
         assert_eq!(book.api.used(minute(0)), 10);
         book.api.record_many(minute(0), book.api.cap - 14);
-        assert_eq!(book.grant(minute(0), 10), 4);
+        let second = book.grant(minute(0), 10);
+        assert_eq!(second.granted, 4);
+        book.release(first, 3);
+        book.release(second, 4);
+        assert_eq!(book.api.used(minute(0)), book.api.cap - 14 + 3 + 4);
     }
 
     fn query(q: &str) -> ListQuery {

@@ -96,7 +96,7 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             // A refused start costs one idle tick, which finds no rollout (or the one that
             // was already there) and reports what it found.
             registry::report(env, &report).await?;
-            let api_calls = registry::grant(env, HOOK_API_CALLS, now).await?;
+            let grant = registry::grant(env, HOOK_API_CALLS, now).await?;
             let resp = call_object(
                 env,
                 &script,
@@ -105,10 +105,11 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
                 Some(&StartBody {
                     hook,
                     now_ms: now.millis(),
-                    api_calls: Some(api_calls),
+                    api_calls: Some(grant.granted),
                 }),
             )
             .await?;
+            registry::release(env, grant, api_calls_used(&resp)).await;
             if resp.status_code() < 300 {
                 // Again: a tick between the first report and the start found no rollout
                 // and reported the script idle.
@@ -133,17 +134,28 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             let content_type = req.headers().get("content-type")?;
             let body = read_body(&mut req).await?;
             let who = api::parse_operator_body(content_type.as_deref(), &body)?;
-            let api_calls = registry::grant(env, COMMAND_API_CALLS, now).await?;
+            let grant = registry::grant(env, COMMAND_API_CALLS, now).await?;
             let command = CommandBody {
                 command,
                 by: who.by.unwrap_or_else(|| "operator".into()),
                 why: who.reason,
                 now_ms: now.millis(),
-                api_calls: Some(api_calls),
+                api_calls: Some(grant.granted),
             };
-            call_object(env, &script, Method::Post, "/command", Some(&command)).await?
+            let resp = call_object(env, &script, Method::Post, "/command", Some(&command)).await?;
+            registry::release(env, grant, api_calls_used(&resp)).await;
+            resp
         }
     })
+}
+
+/// The Cloudflare API calls a rollout object's answer says its call made.
+fn api_calls_used(resp: &Response) -> Option<u32> {
+    resp.headers()
+        .get(super::rollout_object::API_CALLS_HEADER)
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
 }
 
 /// Reads at most `MAX_BODY_BYTES` (413 past it, before parsing anything).

@@ -8,7 +8,7 @@ use crate::controller::parity::audit;
 use crate::controller::queues::watch_queues;
 use crate::cron::TickOutcome;
 use crate::http_error::ApiError;
-pub use crate::registry::{Book, ScriptReport, TickPlan};
+pub use crate::registry::{Book, Grant, ScriptReport, TickPlan};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -41,8 +41,9 @@ struct GrantRequest {
 }
 
 #[derive(Serialize, Deserialize)]
-struct GrantAnswer {
-    granted: u32,
+struct ReleaseRequest {
+    grant: Grant,
+    used: u32,
 }
 
 #[durable_object]
@@ -96,9 +97,16 @@ impl DurableObject for Registry {
             (Method::Post, "/grant") => {
                 let body: GrantRequest = req.json().await?;
                 let mut book = self.load().await?;
-                let granted = book.grant(Timestamp::from_millis(body.now_ms), body.calls);
+                let grant = book.grant(Timestamp::from_millis(body.now_ms), body.calls);
                 self.save(&book).await?;
-                respond::json(200, &GrantAnswer { granted })
+                respond::json(200, &grant)
+            }
+            (Method::Post, "/release") => {
+                let body: ReleaseRequest = req.json().await?;
+                let mut book = self.load().await?;
+                book.release(body.grant, body.used);
+                self.save(&book).await?;
+                respond::json(200, &serde_json::json!({"ok": true}))
             }
             (Method::Get, "/book") => respond::json(200, &self.load().await?),
             (Method::Post, "/parity") => {
@@ -190,14 +198,22 @@ pub async fn settle(env: &Env, reports: &[ScriptReport]) -> Result<()> {
 }
 
 /// Takes up to `calls` of the account's API budget for a hook or a command.
-pub async fn grant(env: &Env, calls: u32, now: Timestamp) -> Result<u32> {
+pub async fn grant(env: &Env, calls: u32, now: Timestamp) -> Result<Grant> {
     let body = GrantRequest {
         calls,
         now_ms: now.millis(),
     };
     let mut resp = post(env, "/grant", &body).await?;
-    let answer: GrantAnswer = resp.json().await?;
-    Ok(answer.granted)
+    resp.json().await
+}
+
+/// Gives back what a hook's or a command's grant did not use: `used` is what its object
+/// reported (the `x-gate-api-calls` header); without it the whole grant stays counted.
+pub async fn release(env: &Env, grant: Grant, used: Option<u32>) {
+    let Some(used) = used else { return };
+    if let Err(err) = post(env, "/release", &ReleaseRequest { grant, used }).await {
+        worker::console_warn!("registry: release of unused API calls failed: {err}");
+    }
 }
 
 /// Runs the parity audit in the registry (the one writer of what was posted).

@@ -18,6 +18,10 @@ use worker::{
 /// Binding name of the rollout namespace in wrangler.toml.
 pub const BINDING: &str = "ROLLOUTS";
 
+/// The header on every answer that says how many Cloudflare API calls the call made (the
+/// entry gives back the rest of a hook's or a command's grant).
+pub const API_CALLS_HEADER: &str = "x-gate-api-calls";
+
 /// Body of `POST /start`.
 #[derive(Serialize, Deserialize)]
 pub struct StartBody {
@@ -165,6 +169,8 @@ impl RolloutObject {
                 "rollout object: no route {method} {path}"
             )))?,
         };
+        resp.headers()
+            .set(API_CALLS_HEADER, &ctl.api_calls().to_string())?;
         Ok(resp)
     }
 }

@@ -143,6 +143,15 @@ impl ApiBudget {
         self.block_until(until);
     }
 
+    /// Gives back `n` requests counted at `at` and not sent (a grant larger than its use).
+    /// Nothing happens once that bucket has left the window.
+    pub fn release(&mut self, at: Timestamp, n: u32) {
+        let start_secs = secs(at).div_euclid(BUCKET_SECS) * BUCKET_SECS;
+        if let Some(bucket) = self.buckets.iter_mut().find(|b| b.start_secs == start_secs) {
+            bucket.count = bucket.count.saturating_sub(n);
+        }
+    }
+
     /// Blocks every request until `until` (a 429 another caller saw). A longer block
     /// already in place is kept.
     pub fn block_until(&mut self, until: Timestamp) {
