@@ -129,21 +129,33 @@ pub struct TickSupply {
     pub counts: Option<SharedCounts>,
 }
 
-/// Counts requests on their way out, and of them those to the Cloudflare API.
+/// Counts requests on their way out, and of them those to the Cloudflare API, which it
+/// holds to the call's allowance: every API call of a hook, tick or command, pre-flight and
+/// the stable version's lookup included, counts against the share the registry granted.
 struct Counted<'a, H> {
     inner: &'a H,
     sent: Cell<u32>,
     /// The API's base URL: a request under it counts against the account's rate limit.
     api_base: &'a str,
     api_sent: Cell<u32>,
+    /// Cloudflare API calls this call may make (`None`: no share was given).
+    api_allowance: Cell<Option<u32>>,
 }
 
 impl<H: HttpClient> HttpClient for Counted<'_, H> {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.sent.set(self.sent.get() + 1);
         if req.url.starts_with(self.api_base) {
+            if let Some(allowed) = self.api_allowance.get() {
+                if self.api_sent.get() >= allowed {
+                    return Err(TransportError::NotSent(format!(
+                        "this call's share of the account's Cloudflare API budget \
+                         ({allowed} call(s)) is spent"
+                    )));
+                }
+            }
             self.api_sent.set(self.api_sent.get() + 1);
         }
+        self.sent.set(self.sent.get() + 1);
         self.inner.send(req).await
     }
 }
@@ -154,8 +166,6 @@ pub struct Controller<'a, H, S> {
     store: &'a S,
     config: &'a GateConfig,
     secrets: &'a Secrets,
-    /// Cloudflare API calls this call may make (`None`: no share was given).
-    api_allowance: Cell<Option<u32>>,
 }
 
 /// The answer to a deploy hook.
@@ -174,11 +184,11 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
                 sent: Cell::new(0),
                 api_base: &config.api.base_url,
                 api_sent: Cell::new(0),
+                api_allowance: Cell::new(None),
             },
             store,
             config,
             secrets,
-            api_allowance: Cell::new(None),
         }
     }
 
@@ -186,7 +196,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
     /// budget, granted by the registry); past them, a budgeted call fails as the spent
     /// budget does and the core sees an observation it could not make.
     pub fn limit_api_calls(&self, calls: Option<u32>) {
-        self.api_allowance.set(calls);
+        self.http.api_allowance.set(calls);
     }
 
     /// Starts a rollout from a validated deploy hook; the same hook twice starts one.

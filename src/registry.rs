@@ -222,10 +222,13 @@ impl Book {
         Grant { granted, at }
     }
 
-    /// Gives back what a grant's call did not use.
+    /// Gives back what a grant's call did not use (or counts what it used beyond it, which
+    /// the allowance should make impossible).
     pub fn release(&mut self, grant: Grant, used: u32) {
-        self.api
-            .release(grant.at, grant.granted.saturating_sub(used));
+        match used.checked_sub(grant.granted) {
+            Some(over) => self.api.record_many(grant.at, over),
+            None => self.api.release(grant.at, grant.granted - used),
+        }
     }
 
     /// The account's budget as of `now` (or the latest tick, if later).

@@ -166,6 +166,9 @@ pub enum TransportError {
     /// DNS, connection or TLS failure, or the runtime refused the fetch.
     #[error("network error: {0}")]
     Network(String),
+    /// The gate did not send it (its share of the API budget was spent).
+    #[error("not sent: {0}")]
+    NotSent(String),
 }
 
 /// Sends one request. Implemented by the runtime over `worker::Fetch` and by test fakes.

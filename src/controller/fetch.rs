@@ -65,13 +65,6 @@ async fn call<H: HttpClient, S>(
     request: HttpRequest,
     now: Timestamp,
 ) -> Result<HttpResponse, String> {
-    if let Some(allowed) = ctl.api_allowance.get() {
-        if ctl.http.api_sent.get() >= allowed {
-            return Err(format!(
-                "this tick's share of the account's Cloudflare API budget ({allowed} call(s)) is spent"
-            ));
-        }
-    }
     budget.take(now)?;
     let resp = ctl.http.send(request).await.map_err(|e| e.to_string())?;
     if resp.status == 429 {
