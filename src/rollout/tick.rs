@@ -72,9 +72,17 @@ pub(super) fn on_live_read(
                      failed",
                     p.write
                 );
+                // The attempts tell two such failures of one write in one minute apart (a
+                // refusal until forced between them re-sends the write after a new read).
+                let sent = format!(
+                    "sent {} time(s) so far{}",
+                    p.attempts,
+                    if p.force { "; next with force" } else { "" }
+                );
                 let mut event = s.event(now, EventKind::WriteFailed, summary);
                 event.details = vec![
                     why.clone(),
+                    sent,
                     "the next tick reads the deployment again and sends the write".into(),
                 ];
                 out.push(Action::RecordEvent(event));
