@@ -363,13 +363,17 @@ def summarize(loaded: RunResult, replays: dict[str, dict[str, Any]], rollouts: l
 
 
 def measure(n: int, minutes: int, k: int, seed: int, rps: float, bad_share: float, answer_times: str,
-            out_dir: Path, progress: Progress = print) -> dict[str, Any]:
-    """The loaded run of N rollouts, then K of them alone, each in a fresh gate, one sandbox."""
+            out_dir: Path, progress: Progress = print,
+            save: Callable[[dict[str, Any]], None] = lambda run: None) -> dict[str, Any]:
+    """The loaded run of N rollouts, then K of them alone, each in a fresh gate, one sandbox.
+    `save` gets the loaded run as soon as it ends (a long run killed during the replays
+    keeps its figures)."""
     rollouts = scenario(n, seed, bad_share)
     started, load_before = time.monotonic(), os.getloadavg()[0]
     args = ["--answer-times", answer_times, "--seed", str(seed)]
     with SandboxProcess(args=args) as sandbox:
         loaded = run_rollouts(sandbox.client, sandbox.base, rollouts, minutes, rps, f"n{n}", out_dir, progress)
+        save({"summary": summarize(loaded, {}, rollouts), "loaded": asdict(loaded), "replays": "not yet"})
         replays = {}
         for r in sample(rollouts, k, seed):
             alone = run_rollouts(sandbox.client, sandbox.base, [r], minutes, rps, f"n{n}-alone-{r.script}",
@@ -434,12 +438,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out_dir = args.json.parent
     command = "python scripts/bench/load.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    runs = []
+    runs: list[dict[str, Any]] = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def write(partial: dict[str, Any] | None = None) -> None:
+        done = runs + ([partial] if partial else [])
+        args.json.write_text(json.dumps({"command": command, "commit": git_commit(), "runs": done}, indent=1))
+
     for n in args.rollouts:
         runs.append(measure(n, args.minutes, args.alone, args.seed, args.rps, args.bad_share,
-                            args.answer_times, out_dir, lambda line: print(line, flush=True)))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"command": command, "commit": git_commit(), "runs": runs}, indent=1))
+                            args.answer_times, out_dir, lambda line: print(line, flush=True), save=write))
+        write()
     print(f"\n{command}  (commit {git_commit()}; JSON: {args.json})\n")
     print(TABLE_HEAD)
     for run in runs:
