@@ -309,8 +309,57 @@ impl Book {
     }
 }
 
+/// Fixtures the registry's tests and the cron handler's share: a minute, a rollout's
+/// planned counts query, a book of active rollouts that planned theirs.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{Book, PlannedCounts, ScriptReport};
+    use crate::observe::CountsQuery;
+    use crate::time::Timestamp;
+
+    const T0: i64 = 1_795_773_600_000; // 2026-11-27T10:00:00Z
+
+    pub(crate) fn minute(m: i64) -> Timestamp {
+        Timestamp::from_millis(T0 + m * 60_000)
+    }
+
+    pub(crate) fn counts(n: u32) -> CountsQuery {
+        let uuid = |k: u32| format!("{k:08x}-0000-4000-8000-000000000000");
+        CountsQuery {
+            new_version: uuid(2 * n),
+            old_version: uuid(2 * n + 1),
+            from: minute(7),
+            to: minute(8),
+            latency_from: minute(3),
+            slow_above_ms: 250.0,
+            very_slow_above_ms: 1000.0,
+            approach_above_ms: 125.0,
+        }
+    }
+
+    /// `n` active rollouts that each planned their counts for the tick of minute 10.
+    pub(crate) fn book_of_active(n: u32) -> Book {
+        let mut book = Book::default();
+        for i in 0..n {
+            book.settle(&ScriptReport {
+                script: format!("svc-{i:03}"),
+                active: true,
+                phase: Some("ramping".into()),
+                now_ms: minute(9).millis(),
+                next_counts: Some(PlannedCounts {
+                    minute: minute(10),
+                    query: counts(i),
+                }),
+                ..ScriptReport::default()
+            });
+        }
+        book
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{book_of_active, minute};
     use super::*;
 
     #[test]
@@ -353,45 +402,6 @@ mod tests {
         book.note("shop", false, Some("completed"), 1);
         book.note("shop", true, Some("ramping"), 2);
         assert_eq!(book.active(), vec!["shop".to_string()]);
-    }
-
-    const T0: i64 = 1_795_773_600_000; // 2026-11-27T10:00:00Z
-
-    fn minute(m: i64) -> Timestamp {
-        Timestamp::from_millis(T0 + m * 60_000)
-    }
-
-    fn counts(n: u32) -> CountsQuery {
-        let uuid = |k: u32| format!("{k:08x}-0000-4000-8000-000000000000");
-        CountsQuery {
-            new_version: uuid(2 * n),
-            old_version: uuid(2 * n + 1),
-            from: minute(7),
-            to: minute(8),
-            latency_from: minute(3),
-            slow_above_ms: 250.0,
-            very_slow_above_ms: 1000.0,
-            approach_above_ms: 125.0,
-        }
-    }
-
-    /// `n` active rollouts that each planned their counts for the tick of minute 10.
-    fn book_of_active(n: u32) -> Book {
-        let mut book = Book::default();
-        for i in 0..n {
-            book.settle(&ScriptReport {
-                script: format!("svc-{i:03}"),
-                active: true,
-                phase: Some("ramping".into()),
-                now_ms: minute(9).millis(),
-                next_counts: Some(PlannedCounts {
-                    minute: minute(10),
-                    query: counts(i),
-                }),
-                ..ScriptReport::default()
-            });
-        }
-        book
     }
 
     #[test]

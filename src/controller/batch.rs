@@ -61,29 +61,8 @@ pub fn supplies(plan: &TickPlan, answers: &[BatchAnswer]) -> Vec<(String, TickSu
 mod tests {
     use super::*;
     use crate::clients::analytics::batch::PlannedCounts;
-    use crate::observe::CountsQuery;
+    use crate::registry::fixtures::{book_of_active, counts as query, minute};
     use crate::registry::{Book, ScriptReport};
-    use crate::time::Timestamp;
-
-    const T0: i64 = 1_795_773_600_000;
-
-    fn minute(m: i64) -> Timestamp {
-        Timestamp::from_millis(T0 + m * 60_000)
-    }
-
-    fn query(n: u32) -> CountsQuery {
-        let uuid = |k: u32| format!("{k:08x}-0000-4000-8000-000000000000");
-        CountsQuery {
-            new_version: uuid(2 * n),
-            old_version: uuid(2 * n + 1),
-            from: minute(7),
-            to: minute(8),
-            latency_from: minute(3),
-            slow_above_ms: 250.0,
-            very_slow_above_ms: 1000.0,
-            approach_above_ms: 125.0,
-        }
-    }
 
     fn row(version: &str) -> HttpRow {
         HttpRow {
@@ -141,19 +120,7 @@ mod tests {
     #[ignore]
     fn cron_minute_cost() {
         let n = 200;
-        let mut book = Book::default();
-        for i in 0..n {
-            book.settle(&ScriptReport {
-                script: format!("svc-{i:03}"),
-                active: true,
-                now_ms: minute(9).millis(),
-                next_counts: Some(PlannedCounts {
-                    minute: minute(10),
-                    query: query(i),
-                }),
-                ..ScriptReport::default()
-            });
-        }
+        let book = book_of_active(n);
         let answer = |batch: &CountsBatch| {
             let mut data = Vec::new();
             for version in &batch.versions {
