@@ -186,10 +186,18 @@ class Seen:
     active: bool  # the gate still ticks it: not finished, or finished with Slack still to send
 
 
-def list_phases(gate: Gate) -> dict[str, Seen]:
+def seen(r: dict[str, Any]) -> Seen:
+    """A rollout's view (`RolloutView`) as the run keeps it. A finished rollout is ticked
+    until its Slack outbox is empty or its webhook dead (`Controller::finish`)."""
+    slack = r.get("slack") or {}
+    active = not r["terminal"] or (slack.get("pending", 0) > 0 and not slack.get("dead_webhook"))
+    return Seen(r["phase_name"], (r.get("step") or {}).get("number"), active)
+
+
+def list_phases(gate: Gate, scripts: list[str]) -> dict[str, Seen]:
     """Every load script's phase, step and whether it is still ticked, from `GET /v1/rollouts`
-    (paged). A finished rollout is ticked until its Slack outbox is empty or its webhook
-    dead (`Controller::finish`)."""
+    (paged). The list keeps every active rollout but only the 50 latest finished ones
+    (`registry::RECENT_CAP`), so a script it no longer lists is read on its own."""
     out: dict[str, Seen] = {}
     cursor = None
     while True:
@@ -198,12 +206,17 @@ def list_phases(gate: Gate) -> dict[str, Seen]:
         if status != 200:
             raise RuntimeError(f"GET /v1/rollouts: {status} {body}")
         for r in body["rollouts"]:
-            slack = r.get("slack") or {}
-            active = not r["terminal"] or (slack.get("pending", 0) > 0 and not slack.get("dead_webhook"))
-            out[r["script"]] = Seen(r["phase_name"], (r.get("step") or {}).get("number"), active)
+            out[r["script"]] = seen(r)
         cursor = body.get("next_cursor")
         if not cursor:
-            return out
+            break
+    for script in scripts:
+        if script not in out:
+            status, body = gate.api("GET", f"/v1/rollouts/{script}")
+            if status != 200:
+                raise RuntimeError(f"GET /v1/rollouts/{script}: {status} {body}")
+            out[script] = seen(body)
+    return out
 
 
 def split_writes(sb: SandboxClient, r: Rollout, t0: int) -> list[list[float]]:
@@ -239,7 +252,7 @@ def drive(world: World, tail: LogTail, rollouts: list[Rollout], minutes: int, rp
     t0 = start_minute(setup_estimate_s(len(rollouts)))
     res = RunResult(label, len(rollouts), minutes, t0, gate_log=str(gate.log_path))
     res.hooks_s, res.hooks_within_minute = seed_and_hook(world, rollouts, t0, rps)
-    listing = list_phases(gate)
+    listing = list_phases(gate, [r.script for r in rollouts])
     res.phases = {r.script: [[listing[r.script].phase, listing[r.script].step]] for r in rollouts}
     res.lags_ms = {r.script: [] for r in rollouts}
     sources: set[str] = set()
@@ -264,7 +277,7 @@ def drive(world: World, tail: LogTail, rollouts: list[Rollout], minutes: int, rp
             if t is not None:
                 sources.add("gate" if t.gate_ms is not None else "arrival")
             res.lags_ms[r.script].append(lag)
-        listing = list_phases(gate)
+        listing = list_phases(gate, [r.script for r in rollouts])
         for r in rollouts:
             res.phases[r.script].append([listing[r.script].phase, listing[r.script].step])
         progress(minute_line(label, minute, minutes, cron, listing, sb.rate_limit()))
