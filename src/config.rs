@@ -2,7 +2,7 @@
 //! every problem at once, by name). Secrets are not here: see `Secrets`.
 
 use crate::clients::analytics::{is_dataset_name, quote_sql_string, Columns};
-use crate::clients::cloudflare::{ApiConfig, RequiredBinding};
+use crate::clients::cloudflare::{ApiBudget, ApiConfig, RequiredBinding};
 use crate::clients::probe::{build_probe_request, ProbeConfig};
 use crate::policy::Policy;
 use crate::rollout::WhenSecretsChanged;
@@ -30,6 +30,7 @@ pub const VARS: &[(&str, &str)] = &[
     ("POLICY", "JSON overrides of the decision policy (thresholds, alpha)"),
     ("STATUS_PAGE_URL", "public URL of this gate, linked from Slack"),
     ("STATUS_PAGE_AUTH", "\"token\" (default): the pages need the hook token; \"access\": they trust Cloudflare Access in front"),
+    ("API_CALLS_PER_5_MIN", "Cloudflare API calls the gate makes in any 5 minutes, all rollouts, hooks, commands and audits together (default 1000, at most 1200, Cloudflare's limit per token); leave room for whatever else uses the same token"),
     ("AUDIT_KEEP_ROLLOUTS", "rollouts of each script whose audit log is kept (default 20); older ones go when a rollout starts"),
     ("AUDIT_KEEP_DAYS", "days of audit and action rows kept (default 90), pruned when a rollout starts"),
     ("ROLLBACK_WHEN_SECRETS_CHANGED", "when Cloudflare refuses a rollback because secrets changed since the stable version was deployed (code 10220): \"force\" (default) re-sends it with ?force=true, bringing back the secret values that version was deployed with; \"pause\" does not force and alerts Slack. A step toward the new version is never forced"),
@@ -72,7 +73,13 @@ pub struct GateConfig {
     pub rollback_when_secrets_changed: WhenSecretsChanged,
     /// How much of each script's audit log is kept.
     pub audit_retention: AuditRetention,
+    /// The account's API budget: calls per rolling 5 minutes (`Book::api`'s cap).
+    pub api_calls_per_5_min: u32,
 }
+
+/// Cloudflare's API rate limit per user or token: 1,200 requests per 5 minutes (platform
+/// reference §9). The gate's budget may not be set above it.
+pub const API_LIMIT_PER_5_MIN: u32 = 1_200;
 
 /// Each script's audit log and action log keep the rows of its newest `rollouts` rollouts
 /// that are at most `days` old (`AUDIT_KEEP_ROLLOUTS`, `AUDIT_KEEP_DAYS`); older rows go
@@ -268,6 +275,16 @@ impl GateConfig {
             rollouts: count("AUDIT_KEEP_ROLLOUTS", keep.rollouts),
             days: count("AUDIT_KEEP_DAYS", keep.days),
         };
+        let api_calls_per_5_min = match count("API_CALLS_PER_5_MIN", ApiBudget::DEFAULT_CAP) {
+            n if n > API_LIMIT_PER_5_MIN => {
+                fail(
+                    "API_CALLS_PER_5_MIN",
+                    format!("{n}: at most {API_LIMIT_PER_5_MIN}, Cloudflare's limit per token"),
+                );
+                ApiBudget::DEFAULT_CAP
+            }
+            n => n,
+        };
         let config = GateConfig {
             environment: var("GATE_ENV").unwrap_or_else(|| "dev".into()),
             api: ApiConfig::new(account_id).with_base_url(base),
@@ -283,6 +300,7 @@ impl GateConfig {
             page_auth,
             rollback_when_secrets_changed,
             audit_retention,
+            api_calls_per_5_min,
         };
         if errors.is_empty() {
             Ok(config)
@@ -348,6 +366,7 @@ mod tests {
             "forcing a refused rollback is the default"
         );
         assert_eq!(cfg.audit_retention, AuditRetention::default());
+        assert_eq!(cfg.api_calls_per_5_min, 1_000);
     }
 
     #[test]
@@ -361,6 +380,7 @@ mod tests {
             ("ROLLBACK_WHEN_SECRETS_CHANGED", "always"),
             ("AUDIT_KEEP_ROLLOUTS", "0"),
             ("AUDIT_KEEP_DAYS", "a year"),
+            ("API_CALLS_PER_5_MIN", "1201"),
         ]))
         .unwrap_err();
         let names: Vec<&str> = errors.iter().map(|e| e.var).collect();
@@ -376,7 +396,8 @@ mod tests {
                 "STATUS_PAGE_AUTH",
                 "ROLLBACK_WHEN_SECRETS_CHANGED",
                 "AUDIT_KEEP_ROLLOUTS",
-                "AUDIT_KEEP_DAYS"
+                "AUDIT_KEEP_DAYS",
+                "API_CALLS_PER_5_MIN"
             ]
         );
     }
@@ -396,6 +417,7 @@ mod tests {
             ("ROLLBACK_WHEN_SECRETS_CHANGED", "pause"),
             ("AUDIT_KEEP_ROLLOUTS", "5"),
             ("AUDIT_KEEP_DAYS", "30"),
+            ("API_CALLS_PER_5_MIN", "600"),
         ]);
         let cfg = GateConfig::from_vars(vars(&pairs)).unwrap();
         assert_eq!(
@@ -406,6 +428,7 @@ mod tests {
             }
         );
         assert_eq!(cfg.rollback_when_secrets_changed, WhenSecretsChanged::Pause);
+        assert_eq!(cfg.api_calls_per_5_min, 600);
         assert_eq!(cfg.queues, ["mauntic-events", "mauntic-mail"]);
         assert_eq!(cfg.policy.alpha, 0.005);
         assert_eq!(cfg.required_bindings.len(), 1);

@@ -34,6 +34,13 @@ pub enum ApiError {
     /// A service the gate depends on (the Cloudflare API) could not answer.
     #[error("{0}")]
     Upstream(String),
+    /// The gate cannot take this request now and says when to come back (`Retry-After`).
+    #[error("{message}")]
+    Unavailable {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The gate itself failed (storage, a binding). `detail` is for the log only; the
     /// client sees "internal error".
     #[error("internal error")]
@@ -95,6 +102,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => 415,
             ApiError::Unprocessable { .. } => 422,
             ApiError::Upstream(_) => 502,
+            ApiError::Unavailable { .. } => 503,
             ApiError::Internal { .. } => 500,
         }
     }
@@ -111,7 +119,18 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unprocessable { code, .. } => code,
             ApiError::Upstream(_) => "upstream_unavailable",
+            ApiError::Unavailable { code, .. } => code,
             ApiError::Internal { .. } => "internal",
+        }
+    }
+
+    /// Seconds the client should wait before asking again (a 503's `Retry-After`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::Unavailable {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -164,6 +183,15 @@ mod tests {
                 "invalid_schedule",
             ),
             (ApiError::Upstream("x".into()), 502, "upstream_unavailable"),
+            (
+                ApiError::Unavailable {
+                    code: "api_budget_in_use",
+                    message: "x".into(),
+                    retry_after_secs: 30,
+                },
+                503,
+                "api_budget_in_use",
+            ),
             (ApiError::internal("disk on fire"), 500, "internal"),
         ];
         for (err, status, code) in cases {

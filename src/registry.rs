@@ -20,6 +20,14 @@ use std::collections::BTreeMap;
 /// its re-send, or a pre-flight's handful.
 pub const TICK_API_CALLS_MAX: u32 = 10;
 
+/// Cloudflare API calls a deploy hook leaves in the budget for each active rollout: a new
+/// rollout starts only while the rollouts already running keep about two calls each for
+/// their next 5 minutes of ticks (a quiet one reads its deployment once in 5 minutes and
+/// shares a counts query; one mid-step reads, writes and confirms). Operator commands take
+/// from it: an abort must not wait for a start. docs/scale.md, "Within Cloudflare's API
+/// rate limit".
+pub const TICK_RESERVE_PER_ROLLOUT: u32 = 2;
+
 /// Finished scripts remembered for listing, however many rollouts are active.
 pub const RECENT_CAP: usize = 50;
 
@@ -95,6 +103,43 @@ pub struct ApiUse {
 pub struct Grant {
     pub granted: u32,
     pub at: Timestamp,
+    /// A deploy hook granted nothing: until when the budget is short, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<BudgetWait>,
+}
+
+/// Why a deploy hook must wait for the account's API budget, for its 503.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetWait {
+    /// When enough calls will have left the window (if others take none meanwhile).
+    pub until: Timestamp,
+    pub calls_last_5_min: u32,
+    pub cap: u32,
+    /// Calls kept for the active rollouts' ticks.
+    pub reserved: u32,
+}
+
+impl BudgetWait {
+    /// Whole seconds from `now` until `until`, at least 1 (a `Retry-After`).
+    pub fn retry_after_secs(&self, now: Timestamp) -> u64 {
+        let ms = self.until.millis().saturating_sub(now.millis()).max(0);
+        u64::try_from(ms.div_euclid(1_000) + i64::from(ms % 1_000 != 0))
+            .unwrap_or(0)
+            .max(1)
+    }
+
+    /// The refusal as the deploy hook's caller reads it.
+    pub fn message(&self, now: Timestamp) -> String {
+        format!(
+            "the gate's share of Cloudflare's API rate limit is in use: {} of {} calls in the \
+             last 5 minutes, and {} kept for the ticks of the rollouts already running; \
+             retry after {} s",
+            self.calls_last_5_min,
+            self.cap,
+            self.reserved,
+            self.retry_after_secs(now)
+        )
+    }
 }
 
 /// One rollout's tick as the registry planned it.
@@ -209,17 +254,61 @@ impl Book {
         TickPlan { batches, ticks }
     }
 
-    /// Takes up to `wanted` calls of the account's budget at `now` for a hook or a command,
-    /// counted at once (two hooks at the same moment must not both count on the same
+    /// Takes up to `wanted` calls of the account's budget at `now` for an operator command,
+    /// counted at once (two calls at the same moment must not both count on the same
     /// calls); what the call did not use comes back through [`Book::release`].
     pub fn grant(&mut self, now: Timestamp, wanted: u32) -> Grant {
-        // Hooks and commands run on the wall clock, ticks on the scheduled time, and tests
-        // replay ticks ahead of the wall clock: count at the later of the two, so a hook
-        // never lands behind the budget's newest bucket (which would drop it).
-        let at = self.ledger.last_minute.map_or(now, |last| now.max(last));
+        let at = self.budget_clock(now);
         let granted = wanted.min(self.api.remaining(at));
         self.api.record_many(at, granted);
-        Grant { granted, at }
+        Grant {
+            granted,
+            at,
+            wait: None,
+        }
+    }
+
+    /// Takes `wanted` calls for a deploy hook, all or none: only while the budget keeps
+    /// [`TICK_RESERVE_PER_ROLLOUT`] calls per active rollout beyond them, so starts never
+    /// take the calls running rollouts need. None: the grant says until when to wait.
+    pub fn grant_start(&mut self, now: Timestamp, wanted: u32) -> Grant {
+        let at = self.budget_clock(now);
+        let active = self.scripts.values().filter(|e| e.active).count();
+        let reserved = u32::try_from(active)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(TICK_RESERVE_PER_ROLLOUT);
+        let needed = wanted.saturating_add(reserved);
+        if self.api.remaining(at) >= needed {
+            self.api.record_many(at, wanted);
+            return Grant {
+                granted: wanted,
+                at,
+                wait: None,
+            };
+        }
+        // A reserve over the cap frees only as rollouts end: ask again in a minute.
+        let until = self
+            .api
+            .when_remaining(at, needed)
+            .unwrap_or(Timestamp::from_millis(at.millis() + 60_000));
+        Grant {
+            granted: 0,
+            at,
+            wait: Some(BudgetWait {
+                until,
+                calls_last_5_min: self.api.used(at),
+                cap: self.api.cap,
+                reserved,
+            }),
+        }
+    }
+
+    /// The instant a hook's or command's calls are counted at. Hooks and commands run on
+    /// the wall clock, ticks on the scheduled time, and tests replay ticks ahead of the
+    /// wall clock: count at the later of the two, so a hook never lands behind the
+    /// budget's newest bucket (which would drop it).
+    fn budget_clock(&self, now: Timestamp) -> Timestamp {
+        self.ledger.last_minute.map_or(now, |last| now.max(last))
     }
 
     /// Gives back what a grant's call did not use (or counts what it used beyond it, which
@@ -490,6 +579,45 @@ mod tests {
         book.release(first, 3);
         book.release(second, 4);
         assert_eq!(book.api.used(minute(0)), book.api.cap - 14 + 3 + 4);
+    }
+
+    #[test]
+    fn a_hook_starts_only_while_two_calls_per_active_rollout_stay_in_hand_and_is_told_when_to_come_back(
+    ) {
+        let mut book = Book::default();
+        for i in 0..100 {
+            book.note(&format!("svc-{i:03}"), true, Some("ramping"), 0);
+        }
+        book.note("done", false, Some("completed"), 0);
+        let reserved = 100 * TICK_RESERVE_PER_ROLLOUT;
+        book.api.record_many(minute(0), book.api.cap - reserved - 10);
+        let start = book.grant_start(minute(1), 10);
+        assert_eq!((start.granted, start.wait), (10, None));
+        assert_eq!(book.api.used(minute(1)), book.api.cap - reserved);
+
+        let refused = book.grant_start(minute(1), 10);
+        assert_eq!(refused.granted, 0);
+        assert_eq!(book.api.used(minute(1)), book.api.cap - reserved, "nothing counted");
+        let wait = refused.wait.expect("a refusal says how long to wait");
+        // The calls counted at minute 0 leave the window 5 minutes and one bucket later.
+        assert_eq!(wait.until, Timestamp::from_millis(minute(5).millis() + 10_000));
+        assert_eq!(wait.retry_after_secs(minute(1)), 250);
+        assert_eq!(wait.reserved, reserved);
+        assert!(wait.message(minute(1)).contains("retry after 250 s"), "{}", wait.message(minute(1)));
+
+        // An operator command is not held back by the reserve.
+        assert_eq!(book.grant(minute(1), 4).granted, 4);
+    }
+
+    #[test]
+    fn a_reserve_larger_than_the_cap_asks_the_hook_back_in_a_minute() {
+        let mut book = Book::default();
+        for i in 0..600 {
+            book.note(&format!("svc-{i:03}"), true, Some("ramping"), 0);
+        }
+        let refused = book.grant_start(minute(3), 10);
+        assert_eq!(refused.granted, 0);
+        assert_eq!(refused.wait.map(|w| w.until), Some(minute(4)));
     }
 
     fn query(q: &str) -> ListQuery {

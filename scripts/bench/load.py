@@ -18,13 +18,19 @@ record (per minute, per rollout) as JSON (`--json`, default artifacts/load.json)
 The world: each script has an old version live since 10 minutes before the start and a
 new one uploaded; traffic is the sandbox's model at `--rps` (5xx 0.1% on both versions;
 `--bad-share` of the scripts, at least one, get 2% on the new one and should roll back).
-All deploy hooks land within the wall-clock minute before the start minute t0, at least
+All deploy hooks are sent in the wall-clock minute before the start minute t0, at least
 2 s into it (the gate dates a rollout's start, its baseline window and its first step's
 dwell by the wall clock of the hook, so a replay must hook in the same minute and past
 cron's 1 s offset; see HOOK_OFFSET_S); minute m moves the sandbox clock to t0 + m min and fires cron with
 `time` = t0 + m min + 1 s, only after minute m - 1's cron request has returned. The
 sandbox generates the ended minute's traffic before the cron request is sent, so its own
 generation time is not in the figures (its SQL execution is, within the 300 ms answer).
+
+A hook the gate answers 503 (its API budget is kept for the running rollouts,
+`api_budget_in_use`) is sent again once its `Retry-After` has passed, as CI would. Until
+every hook is in, the minutes keep to the wall clock (cron m fires at t0 + m min + 1 s by
+the wall clock too), so a retried hook is dated within its minute like the first ones; a
+rollout's replay alone is hooked after the same minute's cron.
 """
 
 from __future__ import annotations
@@ -107,6 +113,10 @@ class RunResult:
     t0: int
     hooks_s: float = 0.0
     hooks_within_minute: bool = True
+    # script -> the minute after whose cron its hook was taken (0: before the first cron)
+    hook_minutes: dict[str, int] = field(default_factory=dict)
+    hooks_refused: int = 0  # 503 answers (the API budget kept for running rollouts)
+    paced_minutes: int = 0  # minutes fired on the wall clock while hooks were still to send
     crons: list[dict[str, Any]] = field(default_factory=list)  # one per minute
     lags_ms: dict[str, list[float | None]] = field(default_factory=dict)  # script -> per minute
     lag_source: str = "unknown"  # "gate" (+N ms in the line), "arrival" (log arrival), mixed
@@ -160,21 +170,39 @@ def setup_estimate_s(n: int) -> float:
     return 5 + n * (0.03 + 2.0 / HOOK_THREADS)
 
 
-def seed_and_hook(world: World, rollouts: list[Rollout], t0: int, rps: float) -> tuple[float, bool]:
-    """Seeds every script at sandbox time t0 (a fresh sandbox), sends every deploy hook;
-    returns the hooks' wall seconds and whether all landed in the minute before t0, past
-    HOOK_OFFSET_S."""
-    rels = {r.script: world.release(r.script, rps=rps, old=HEALTHY, new=BAD if r.bad else HEALTHY, t0=t0,
+def seed(world: World, rollouts: list[Rollout], t0: int, rps: float) -> dict[str, Any]:
+    """Seeds every script at sandbox time t0 (a fresh sandbox); their releases by script."""
+    return {r.script: world.release(r.script, rps=rps, old=HEALTHY, new=BAD if r.bad else HEALTHY, t0=t0,
                                     reset=(i == 0), ids=(r.old, r.new, r.git_sha))
             for i, r in enumerate(rollouts)}
-    started, first_ms = time.monotonic(), time.time() * 1000
+
+
+def send_hooks(world: World, rels: dict[str, Any], scripts: list[str]) -> dict[str, float | None]:
+    """Sends these scripts' deploy hooks, HOOK_THREADS at once. Per script: None when the
+    rollout started (201, or 200 for one already started), else the wall instant (seconds)
+    its 503's Retry-After allows the next try; any other answer stops the run."""
+    def one(script: str) -> tuple[str, int, dict[str, str], dict]:
+        return (script, *world.hook_exchange(rels[script]))
+
+    out: dict[str, float | None] = {}
     with ThreadPoolExecutor(HOOK_THREADS) as pool:
-        answers = list(pool.map(lambda s: (s, world.hook(rels[s])), rels))
-    refused = [(s, a) for s, a in answers if a[0] not in (200, 201)]
-    if refused:
-        raise RuntimeError(f"{len(refused)} deploy hook(s) refused, e.g. {refused[0]}")
-    within = t0 - MINUTE + HOOK_OFFSET_S * 1000 <= first_ms and time.time() * 1000 < t0
-    return time.monotonic() - started, within
+        for script, status, headers, body in pool.map(one, scripts):
+            if status in (200, 201):
+                out[script] = None
+            elif status == 503 and (body.get("error") or {}).get("code") == "api_budget_in_use":
+                out[script] = time.time() + float(headers.get("retry-after", "60"))
+            else:
+                raise RuntimeError(f"deploy hook of {script} refused: {status} {body}")
+    return out
+
+
+def hook_window(t0: int, minute: int) -> tuple[float, float]:
+    """The wall instants (ms) a hook sent after minute `minute`'s cron must land between:
+    from HOOK_OFFSET_S into that cron's wall minute t0 + minute min to its end (minute 0,
+    before any cron: the minute before t0), so a replay's hook and its loaded twin are
+    dated within the same minute, after cron's 1 s offset."""
+    start = t0 + (minute - 1 if minute == 0 else minute) * MINUTE
+    return start + HOOK_OFFSET_S * 1000, start + MINUTE
 
 
 @dataclass(frozen=True)
@@ -213,6 +241,9 @@ def list_phases(gate: Gate, scripts: list[str]) -> dict[str, Seen]:
     for script in scripts:
         if script not in out:
             status, body = gate.api("GET", f"/v1/rollouts/{script}")
+            if status == 404:  # its hook has not been taken yet
+                out[script] = Seen("not_started", None, False)
+                continue
             if status != 200:
                 raise RuntimeError(f"GET /v1/rollouts/{script}: {status} {body}")
             out[script] = seen(body)
@@ -230,13 +261,18 @@ def split_writes(sb: SandboxClient, r: Rollout, t0: int) -> list[list[float]]:
 
 
 def run_rollouts(sb: SandboxClient, base: str, rollouts: list[Rollout], minutes: int, rps: float,
-                 label: str, out_dir: Path, progress: Progress) -> RunResult:
-    """One gate (its own --persist-to), these rollouts, `minutes` simulated minutes."""
+                 label: str, out_dir: Path, progress: Progress,
+                 hook_at: dict[str, int] | None = None, api_budget: int | None = None) -> RunResult:
+    """One gate (its own --persist-to), these rollouts, `minutes` simulated minutes. With
+    `hook_at` (a replay), each script's hook is sent after that minute's cron (0: before
+    the first); without it every hook is sent before the first cron and retried on a 503.
+    `api_budget` sets the gate's API_CALLS_PER_5_MIN (default: the gate's own, 1,000)."""
     state_dir = tempfile.mkdtemp(prefix=f"load-gate-{label}-")
-    with Gate(extra_vars=gate_vars(base), state_dir=state_dir) as gate:
+    extra = {} if api_budget is None else {"API_CALLS_PER_5_MIN": str(api_budget)}
+    with Gate(extra_vars=gate_vars(base, **extra), state_dir=state_dir) as gate:
         tail = LogTail(gate.log_path)
         try:
-            return drive(World(sb, gate), tail, rollouts, minutes, rps, label, progress)
+            return drive(World(sb, gate), tail, rollouts, minutes, rps, label, progress, hook_at)
         finally:
             tail.close()
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -246,12 +282,40 @@ def run_rollouts(sb: SandboxClient, base: str, rollouts: list[Rollout], minutes:
 
 
 def drive(world: World, tail: LogTail, rollouts: list[Rollout], minutes: int, rps: float,
-          label: str, progress: Progress) -> RunResult:
-    """Seeds, hooks, then minute by minute: clock, cron, its log lines, every phase."""
+          label: str, progress: Progress, hook_at: dict[str, int] | None = None) -> RunResult:
+    """Seeds, hooks, then minute by minute: clock, cron, its log lines, every phase; hooks
+    still to send go after their minute's cron, with the minutes kept to the wall clock."""
     sb, gate = world.sb, world.gate
-    t0 = start_minute(setup_estimate_s(len(rollouts)))
+    retry = hook_at is None
+    due: dict[str, float] = ({r.script: 0.0 for r in rollouts} if retry
+                             else {s: float(m) for s, m in hook_at.items()})
+    first = [s for s, m in due.items() if m == 0]
+    t0 = start_minute(setup_estimate_s(len(first)))
     res = RunResult(label, len(rollouts), minutes, t0, gate_log=str(gate.log_path))
-    res.hooks_s, res.hooks_within_minute = seed_and_hook(world, rollouts, t0, rps)
+    rels = seed(world, rollouts, t0, rps)
+    # Pending hooks: script -> (retry) the wall second its Retry-After allows, or (replay)
+    # the minute after whose cron it goes.
+    pending: dict[str, float] = {}
+
+    def hooks_after(minute: int, scripts: list[str]) -> None:
+        opens, closes = hook_window(t0, minute)
+        time.sleep(max(0.0, opens / 1000 - time.time()))
+        sent_ms = time.time() * 1000
+        answers = send_hooks(world, rels, scripts)
+        res.hooks_within_minute &= opens <= sent_ms and time.time() * 1000 < closes
+        for script, retry_at in answers.items():
+            pending.pop(script, None)
+            if retry_at is None:
+                res.hook_minutes[script] = minute
+            else:
+                res.hooks_refused += 1
+                pending[script] = retry_at
+
+    started = time.monotonic()
+    hooks_after(0, first)
+    res.hooks_s = time.monotonic() - started
+    if not retry:
+        pending.update({s: m for s, m in due.items() if m > 0})
     listing = list_phases(gate, [r.script for r in rollouts])
     res.phases = {r.script: [[listing[r.script].phase, listing[r.script].step]] for r in rollouts}
     res.lags_ms = {r.script: [] for r in rollouts}
@@ -259,6 +323,9 @@ def drive(world: World, tail: LogTail, rollouts: list[Rollout], minutes: int, rp
     for minute in range(1, minutes + 1):
         active = {s for s, seen in listing.items() if seen.active}
         now = t0 + minute * MINUTE
+        if pending:  # keep to the wall clock while hooks are still to be sent
+            time.sleep(max(0.0, (now + 1_000) / 1000 - time.time()))
+            res.paced_minutes += 1
         sb.clock(now)
         sb.generate()  # the sandbox's traffic for the minute that ended, made before the clock starts
         mark = tail.mark()
@@ -277,10 +344,17 @@ def drive(world: World, tail: LogTail, rollouts: list[Rollout], minutes: int, rp
             if t is not None:
                 sources.add("gate" if t.gate_ms is not None else "arrival")
             res.lags_ms[r.script].append(lag)
+        ready = sorted(s for s, at in pending.items()
+                       if (at <= minute if not retry else at <= time.time()))
+        if ready and time.time() * 1000 < now + MINUTE - 3_000:
+            hooks_after(minute, ready)
         listing = list_phases(gate, [r.script for r in rollouts])
         for r in rollouts:
             res.phases[r.script].append([listing[r.script].phase, listing[r.script].step])
-        progress(minute_line(label, minute, minutes, cron, listing, sb.rate_limit()))
+        progress(minute_line(label, minute, minutes, cron, listing, sb.rate_limit())
+                 + (f"; {len(pending)} hook(s) to retry" if pending else ""))
+    if pending:
+        raise RuntimeError(f"{len(pending)} hook(s) never taken in {minutes} minutes, e.g. {min(pending)}")
     res.lag_source = "+".join(sorted(sources)) or "unknown"
     res.api = sb.rate_limit()
     res.sandbox_timing = sb.call_timing()["routes"]
@@ -365,6 +439,9 @@ def summarize(loaded: RunResult, replays: dict[str, dict[str, Any]], rollouts: l
         "api_refused": sum(t["refused"] for t in loaded.api.get("tokens", [])),
         "every_tick_once": every_tick_once(loaded),
         "hooks_s": round(loaded.hooks_s, 1), "hooks_within_minute": loaded.hooks_within_minute,
+        "hooks_refused": loaded.hooks_refused, "paced_minutes": loaded.paced_minutes,
+        "started_by_minute": {m: sum(1 for v in loaded.hook_minutes.values() if v == m)
+                              for m in sorted(set(loaded.hook_minutes.values()))},
         # Calls the sandbox itself served slower than their drawn answer time: where it, not
         # the answer-time profile, set the pace (0 = the figures are the profile's).
         "sandbox_late": sum(r["late"] for r in loaded.sandbox_timing.values()),
@@ -376,7 +453,7 @@ def summarize(loaded: RunResult, replays: dict[str, dict[str, Any]], rollouts: l
 
 
 def measure(n: int, minutes: int, k: int, seed: int, rps: float, bad_share: float, answer_times: str,
-            out_dir: Path, progress: Progress = print,
+            out_dir: Path, progress: Progress = print, api_budget: int | None = None,
             save: Callable[[dict[str, Any]], None] = lambda run: None) -> dict[str, Any]:
     """The loaded run of N rollouts, then K of them alone, each in a fresh gate, one sandbox.
     `save` gets the loaded run as soon as it ends (a long run killed during the replays
@@ -385,12 +462,14 @@ def measure(n: int, minutes: int, k: int, seed: int, rps: float, bad_share: floa
     started, load_before = time.monotonic(), os.getloadavg()[0]
     args = ["--answer-times", answer_times, "--seed", str(seed)]
     with SandboxProcess(args=args) as sandbox:
-        loaded = run_rollouts(sandbox.client, sandbox.base, rollouts, minutes, rps, f"n{n}", out_dir, progress)
+        loaded = run_rollouts(sandbox.client, sandbox.base, rollouts, minutes, rps, f"n{n}", out_dir, progress,
+                              api_budget=api_budget)
         save({"summary": summarize(loaded, {}, rollouts), "loaded": asdict(loaded), "replays": "not yet"})
         replays = {}
         for r in sample(rollouts, k, seed):
             alone = run_rollouts(sandbox.client, sandbox.base, [r], minutes, rps, f"n{n}-alone-{r.script}",
-                                 out_dir, progress)
+                                 out_dir, progress, hook_at={r.script: loaded.hook_minutes[r.script]},
+                                 api_budget=api_budget)
             replays[r.script] = compare(loaded, alone, r.script)
             progress(f"[n{n}] {r.script} ({'bad' if r.bad else 'healthy'}) alone: "
                      f"{'same decisions' if replays[r.script]['identical'] else 'DIFFERENT decisions'}")
@@ -447,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bad-share", type=float, default=0.05, help="share of bad new versions (default 0.05)")
     p.add_argument("--answer-times", choices=["real", "off"], default="real",
                    help="the sandbox's answer times (default real)")
+    p.add_argument("--api-budget", type=int, default=None,
+                   help="the gate's API_CALLS_PER_5_MIN (default: the gate's default, 1000)")
     p.add_argument("--json", type=Path, default=ROOT / "artifacts" / "load.json", help="output file")
     args = p.parse_args(argv)
     out_dir = args.json.parent
@@ -460,7 +541,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for n in args.rollouts:
         runs.append(measure(n, args.minutes, args.alone, args.seed, args.rps, args.bad_share,
-                            args.answer_times, out_dir, lambda line: print(line, flush=True), save=write))
+                            args.answer_times, out_dir, lambda line: print(line, flush=True),
+                            api_budget=args.api_budget, save=write))
         write()
     print(f"\n{command}  (commit {git_commit()}; JSON: {args.json})\n")
     print(TABLE_HEAD)

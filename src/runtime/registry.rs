@@ -38,6 +38,9 @@ pub struct TickAnswer {
 struct GrantRequest {
     calls: u32,
     now_ms: i64,
+    /// A deploy hook's ask: all or none, keeping the running rollouts' reserve.
+    #[serde(default)]
+    start: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,7 +100,12 @@ impl DurableObject for Registry {
             (Method::Post, "/grant") => {
                 let body: GrantRequest = req.json().await?;
                 let mut book = self.load().await?;
-                let grant = book.grant(Timestamp::from_millis(body.now_ms), body.calls);
+                let now = Timestamp::from_millis(body.now_ms);
+                let grant = if body.start {
+                    book.grant_start(now, body.calls)
+                } else {
+                    book.grant(now, body.calls)
+                };
                 self.save(&book).await?;
                 respond::json(200, &grant)
             }
@@ -153,8 +161,13 @@ impl Registry {
         }
     }
 
+    /// The book, its API budget's cap as configured now (`API_CALLS_PER_5_MIN`).
     async fn load(&self) -> Result<Book> {
-        Ok(self.state.storage().get(KEY).await?.unwrap_or_default())
+        let mut book: Book = self.state.storage().get(KEY).await?.unwrap_or_default();
+        if let Ok(config) = gate_env::config(&self.env) {
+            book.api.cap = config.api_calls_per_5_min;
+        }
+        Ok(book)
     }
 
     async fn save(&self, book: &Book) -> Result<()> {
@@ -197,11 +210,22 @@ pub async fn settle(env: &Env, reports: &[ScriptReport]) -> Result<()> {
     post(env, "/settle", &reports).await.map(|_| ())
 }
 
-/// Takes up to `calls` of the account's API budget for a hook or a command.
+/// Takes up to `calls` of the account's API budget for an operator command.
 pub async fn grant(env: &Env, calls: u32, now: Timestamp) -> Result<Grant> {
+    ask(env, calls, now, false).await
+}
+
+/// Takes `calls` of the account's API budget for a deploy hook, or none and says until
+/// when to wait (`Book::grant_start`).
+pub async fn grant_start(env: &Env, calls: u32, now: Timestamp) -> Result<Grant> {
+    ask(env, calls, now, true).await
+}
+
+async fn ask(env: &Env, calls: u32, now: Timestamp, start: bool) -> Result<Grant> {
     let body = GrantRequest {
         calls,
         now_ms: now.millis(),
+        start,
     };
     let mut resp = post(env, "/grant", &body).await?;
     resp.json().await

@@ -13,6 +13,9 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
 pub fn error(err: &ApiError) -> Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
+    if let Some(secs) = err.retry_after_secs() {
+        headers.set("retry-after", &secs.to_string())?;
+    }
     Ok(Response::ok(err.to_json())?
         .with_status(err.status())
         .with_headers(headers))

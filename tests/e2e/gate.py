@@ -209,12 +209,19 @@ class Gate:
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, bytes]:
+        status, _, raw = self.exchange(method, path, body, headers, timeout)
+        return status, raw
+
+    def exchange(self, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None,
+                 timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+        """One request; its status, headers (names lower-cased) and body."""
         req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return resp.status, resp.read()
+                return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
         except urllib.error.HTTPError as err:
-            return err.code, err.read()
+            return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
 
     def get(self, path: str, timeout: float = 30) -> tuple[int, bytes]:
         return self.request("GET", path, timeout=timeout)

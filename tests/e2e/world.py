@@ -106,14 +106,20 @@ class World:
         """The deploy hook as CI calls it: sent once more when workerd answers that the
         Worker restarted mid-request (workerd retries only GET and HEAD itself; the hook is
         idempotent per version, docs/runbook.md, so CI may resend it)."""
+        status, _, body = self.hook_exchange(rel, **extra)
+        return status, body
+
+    def hook_exchange(self, rel: Release, **extra: Any) -> tuple[int, dict[str, str], dict]:
+        """`hook`, with the answer's headers (e.g. a 503's `retry-after`)."""
         body = {"script": rel.script, "version_id": rel.new, "git_sha": rel.git_sha, **extra}
         data = json.dumps(body).encode()
         headers = {"content-type": "application/json", "authorization": f"Bearer {HOOK_TOKEN}"}
         for _ in range(2):
-            status, raw = self.gate.request("POST", "/v1/rollouts", body=data, headers=headers)
+            status, answer_headers, raw = self.gate.exchange("POST", "/v1/rollouts", body=data,
+                                                             headers=headers)
             if not raw.startswith(b"Your worker restarted mid-request"):
                 break
-        return status, (json.loads(raw) if raw else {})
+        return status, answer_headers, (json.loads(raw) if raw else {})
 
     def status(self, rel: Release) -> dict:
         status, body = self.gate.api("GET", f"/v1/rollouts/{rel.script}")

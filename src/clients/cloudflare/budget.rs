@@ -165,6 +165,15 @@ impl ApiBudget {
 
     /// The earliest instant at or after `now` when a request may be sent.
     pub fn next_allowed(&self, now: Timestamp) -> Timestamp {
+        // One request never exceeds a cap of at least one; a zero cap never frees.
+        self.when_remaining(now, 1).unwrap_or(now)
+    }
+
+    /// The earliest instant at or after `now` when `n` requests may be sent, counting only
+    /// what leaves the window (not what others send meanwhile); `None` when `n` is over the
+    /// cap, which no wait frees.
+    pub fn when_remaining(&self, now: Timestamp, n: u32) -> Option<Timestamp> {
+        let most_used = self.cap.checked_sub(n)?;
         let mut at = match self.blocked_until {
             Some(until) if until > now => until,
             _ => now,
@@ -179,14 +188,14 @@ impl ApiBudget {
         live.sort_by_key(|b| b.start_secs);
         let mut used: u32 = live.iter().fold(0, |acc, b| acc.saturating_add(b.count));
         for bucket in live {
-            if used < self.cap {
+            if used <= most_used {
                 break;
             }
             used = used.saturating_sub(bucket.count);
             let leaves_ms = (bucket.start_secs + BUCKET_SECS + WINDOW_SECS) * 1_000;
             at = at.max(Timestamp::from_millis(leaves_ms));
         }
-        at
+        Some(at)
     }
 }
 
@@ -213,6 +222,22 @@ mod tests {
         assert!(!budget.may_send(at(309)));
         assert!(budget.may_send(at(310)));
         assert_eq!(budget.next_allowed(at(3)), at(310));
+    }
+
+    #[test]
+    fn n_requests_fit_once_enough_of_the_oldest_buckets_leave_the_window() {
+        let mut budget = ApiBudget::new(10);
+        budget.record_many(at(0), 4);
+        budget.record_many(at(20), 4);
+        budget.record_many(at(40), 2);
+        assert_eq!(budget.when_remaining(at(50), 0), Some(at(50)));
+        assert_eq!(budget.when_remaining(at(50), 3), Some(at(310)));
+        assert_eq!(budget.when_remaining(at(50), 4), Some(at(310)));
+        assert_eq!(budget.when_remaining(at(50), 5), Some(at(330)));
+        assert_eq!(budget.when_remaining(at(50), 10), Some(at(350)));
+        assert_eq!(budget.when_remaining(at(50), 11), None);
+        budget.note_rate_limited(at(50), 600);
+        assert_eq!(budget.when_remaining(at(50), 1), Some(at(650)));
     }
 
     #[test]
