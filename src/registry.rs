@@ -590,20 +590,32 @@ mod tests {
         }
         book.note("done", false, Some("completed"), 0);
         let reserved = 100 * TICK_RESERVE_PER_ROLLOUT;
-        book.api.record_many(minute(0), book.api.cap - reserved - 10);
+        book.api
+            .record_many(minute(0), book.api.cap - reserved - 10);
         let start = book.grant_start(minute(1), 10);
         assert_eq!((start.granted, start.wait), (10, None));
         assert_eq!(book.api.used(minute(1)), book.api.cap - reserved);
 
         let refused = book.grant_start(minute(1), 10);
         assert_eq!(refused.granted, 0);
-        assert_eq!(book.api.used(minute(1)), book.api.cap - reserved, "nothing counted");
+        assert_eq!(
+            book.api.used(minute(1)),
+            book.api.cap - reserved,
+            "nothing counted"
+        );
         let wait = refused.wait.expect("a refusal says how long to wait");
         // The calls counted at minute 0 leave the window 5 minutes and one bucket later.
-        assert_eq!(wait.until, Timestamp::from_millis(minute(5).millis() + 10_000));
+        assert_eq!(
+            wait.until,
+            Timestamp::from_millis(minute(5).millis() + 10_000)
+        );
         assert_eq!(wait.retry_after_secs(minute(1)), 250);
         assert_eq!(wait.reserved, reserved);
-        assert!(wait.message(minute(1)).contains("retry after 250 s"), "{}", wait.message(minute(1)));
+        assert!(
+            wait.message(minute(1)).contains("retry after 250 s"),
+            "{}",
+            wait.message(minute(1))
+        );
 
         // An operator command is not held back by the reserve.
         assert_eq!(book.grant(minute(1), 4).granted, 4);
