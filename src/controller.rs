@@ -16,6 +16,7 @@ use crate::clients::http::{HttpClient, HttpRequest, HttpResponse, TransportError
 use crate::config::{AuditRetention, GateConfig, Secrets};
 use crate::http_error::ApiError;
 use crate::notify::Outbox;
+use crate::registry::AccountUse;
 use crate::rollout::{
     self, schema, Action, AuditEvent, Command, Input, RolloutState, StartRequest,
 };
@@ -105,18 +106,10 @@ pub struct Report {
     pub wake_at: Option<Timestamp>,
     /// The Slack webhook is dead (Slack's code).
     pub dead_webhook: Option<String>,
-    /// Of `subrequests`, those to the Cloudflare API (Analytics Engine SQL included): what
-    /// the registry counts against the account's budget.
+    /// Of `subrequests`, those to the Cloudflare API, a 429 seen and the next counts query:
+    /// what the registry books against the account's budget.
     #[serde(default)]
-    pub api_calls: u32,
-    /// A 429 blocks every Cloudflare API call until then (`retry-after`).
-    #[serde(default)]
-    pub rate_limited_until: Option<Timestamp>,
-    /// The counts query the next minute's tick will ask for, unless something changes the
-    /// rollout first (the registry keeps it so the next cron run can answer it in one
-    /// query with every other rollout's).
-    #[serde(default)]
-    pub next_counts: Option<PlannedCounts>,
+    pub account: AccountUse,
 }
 
 /// What the cron handler hands one rollout's tick besides the time.
@@ -325,10 +318,11 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
             self.flush_outbox(&mut stored, now).await?;
         }
         self.finish(&stored, &mut report);
-        report.rate_limited_until = stored.budget.blocked_until().filter(|&until| now < until);
+        report.account.rate_limited_until =
+            stored.budget.blocked_until().filter(|&until| now < until);
         if !report.finished {
             let next = now.floor_minute().plus_minutes(1);
-            report.next_counts =
+            report.account.next_counts =
                 rollout::plan(&stored.state, next)
                     .counts
                     .map(|query| PlannedCounts {
@@ -513,7 +507,7 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
 
     fn finish(&self, stored: &StoredRollout, report: &mut Report) {
         report.subrequests = self.http.sent.get();
-        report.api_calls = self.http.api_sent.get();
+        report.account.api_calls = self.http.api_sent.get();
         report.phase = Some(stored.state.phase.name().to_string());
         report.phase_tag = Some(stored.state.phase.tag().to_string());
         report.dead_webhook = stored.outbox.dead_webhook.clone();

@@ -76,13 +76,25 @@ pub struct ScriptReport {
     pub phase: Option<String>,
     pub dead_webhook: Option<String>,
     pub now_ms: i64,
-    /// Cloudflare API calls the call made.
+    /// What the call did to the account's API budget, and the counts query planned next.
+    #[serde(default)]
+    pub account: AccountUse,
+}
+
+/// What a hook's, tick's or command's call did to the account's Cloudflare API budget, and
+/// the counts query its rollout plans for the next tick: the rollout object reports it
+/// (`controller::Report`) and the registry books it (`ScriptReport`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountUse {
+    /// Cloudflare API calls the call made (Analytics Engine SQL included).
     #[serde(default)]
     pub api_calls: u32,
-    /// A 429 the call saw blocks every API call until then.
+    /// A 429 the call saw blocks every API call until then (`retry-after`).
     #[serde(default)]
     pub rate_limited_until: Option<Timestamp>,
-    /// The counts query the rollout planned for its next tick.
+    /// The counts query the next minute's tick will ask for, unless something changes the
+    /// rollout first (kept so the next cron run can answer it in one query with every
+    /// other rollout's).
     #[serde(default)]
     pub next_counts: Option<PlannedCounts>,
 }
@@ -342,10 +354,10 @@ impl Book {
             report.now_ms,
         );
         if let Some(entry) = self.scripts.get_mut(&report.script) {
-            entry.next_counts = report.next_counts.clone();
+            entry.next_counts = report.account.next_counts.clone();
         }
-        self.api.record_many(at, report.api_calls);
-        if let Some(until) = report.rate_limited_until {
+        self.api.record_many(at, report.account.api_calls);
+        if let Some(until) = report.account.rate_limited_until {
             self.api.block_until(until);
         }
         if report.dead_webhook.is_some() || report.active {
@@ -402,7 +414,7 @@ impl Book {
 /// planned counts query, a book of active rollouts that planned theirs.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use super::{Book, PlannedCounts, ScriptReport};
+    use super::{AccountUse, Book, PlannedCounts, ScriptReport};
     use crate::observe::CountsQuery;
     use crate::time::Timestamp;
 
@@ -435,10 +447,13 @@ pub(crate) mod fixtures {
                 active: true,
                 phase: Some("ramping".into()),
                 now_ms: minute(9).millis(),
-                next_counts: Some(PlannedCounts {
-                    minute: minute(10),
-                    query: counts(i),
-                }),
+                account: AccountUse {
+                    next_counts: Some(PlannedCounts {
+                        minute: minute(10),
+                        query: counts(i),
+                    }),
+                    ..AccountUse::default()
+                },
                 ..ScriptReport::default()
             });
         }
@@ -526,7 +541,10 @@ mod tests {
             script: "svc-000".into(),
             active: true,
             now_ms: minute(10).millis(),
-            api_calls: 995,
+            account: AccountUse {
+                api_calls: 995,
+                ..AccountUse::default()
+            },
             ..ScriptReport::default()
         };
         book.settle(&report);
@@ -538,7 +556,10 @@ mod tests {
         );
         assert_eq!(plan.ticks.iter().filter(|t| t.api_calls == 1).count(), 5);
         book.settle(&ScriptReport {
-            rate_limited_until: Some(minute(16)),
+            account: AccountUse {
+                rate_limited_until: Some(minute(16)),
+                ..AccountUse::default()
+            },
             ..report
         });
         let plan = book.plan_tick(minute(15));

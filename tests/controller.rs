@@ -779,7 +779,7 @@ fn a_tick_handed_the_shared_counts_asks_analytics_engine_nothing_and_decides_the
             let asked = shared.world.count(None, "/analytics_engine/sql") - asked_before;
             assert_eq!(asked, 0, "minute {m}: a query of its own");
         }
-        planned = report.next_counts;
+        planned = report.account.next_counts;
         assert_eq!(alone.phase(), shared.phase(), "minute {m}");
         if alone.phase().is_terminal() {
             break;
@@ -812,12 +812,12 @@ fn a_tick_past_its_share_of_the_api_budget_calls_no_cloudflare_api_and_holds() {
     };
     let report = block_on(h.ctl().tick_with(minute(4), supply)).expect("tick");
     assert_eq!(h.world.count(None, "/client/v4"), api_before);
-    assert_eq!(report.api_calls, 0);
+    assert_eq!(report.account.api_calls, 0);
     assert_eq!(h.phase(), Phase::Ramping { step: 0 });
     let report = block_on(h.ctl().tick(minute(5))).expect("tick");
     assert!(
-        report.api_calls >= 1,
+        report.account.api_calls >= 1,
         "at least the counts: {}",
-        report.api_calls
+        report.account.api_calls
     );
 }

@@ -4,7 +4,7 @@
 
 use crate::clients::analytics::batch::{ByVersion, CountsBatch};
 use crate::clients::analytics::{self, HttpRow};
-use crate::clients::http::HttpClient;
+use crate::clients::http::{HttpClient, HttpRequest};
 use crate::config::{GateConfig, Secrets};
 use crate::controller::TickSupply;
 use crate::registry::TickPlan;
@@ -21,6 +21,20 @@ pub async fn query_batch<H: HttpClient>(
     secrets: &Secrets,
     batch: &CountsBatch,
 ) -> BatchAnswer {
+    let resp = http
+        .send(request(config, secrets, batch)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    analytics::parse_http_rows(&resp).map_err(|e| e.to_string())
+}
+
+/// The Analytics Engine SQL request of a counts query, shared (a batch) or a rollout's own
+/// (`CountsBatch::of`).
+pub(super) fn request(
+    config: &GateConfig,
+    secrets: &Secrets,
+    batch: &CountsBatch,
+) -> Result<HttpRequest, String> {
     let token = secrets
         .api_token
         .as_deref()
@@ -29,9 +43,7 @@ pub async fn query_batch<H: HttpClient>(
     let sql = batch
         .sql(&config.dataset, &config.columns)
         .map_err(|e| e.to_string())?;
-    let req = analytics::build_sql_request(&config.api, token, sql).map_err(|e| e.to_string())?;
-    let resp = http.send(req).await.map_err(|e| e.to_string())?;
-    analytics::parse_http_rows(&resp).map_err(|e| e.to_string())
+    analytics::build_sql_request(&config.api, token, sql).map_err(|e| e.to_string())
 }
 
 /// What each planned tick is handed: its API share and, when a batch covers its planned
@@ -62,7 +74,7 @@ mod tests {
     use super::*;
     use crate::clients::analytics::batch::PlannedCounts;
     use crate::registry::fixtures::{book_of_active, counts as query, minute};
-    use crate::registry::{Book, ScriptReport};
+    use crate::registry::{AccountUse, Book, ScriptReport};
 
     fn row(version: &str) -> HttpRow {
         HttpRow {
@@ -88,10 +100,13 @@ mod tests {
                 script: format!("svc-{i}"),
                 active: true,
                 now_ms: minute(9).millis(),
-                next_counts: planned.then(|| PlannedCounts {
-                    minute: minute(10),
-                    query: query(i),
-                }),
+                account: AccountUse {
+                    next_counts: planned.then(|| PlannedCounts {
+                        minute: minute(10),
+                        query: query(i),
+                    }),
+                    ..AccountUse::default()
+                },
                 ..ScriptReport::default()
             });
         }

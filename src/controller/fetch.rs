@@ -3,7 +3,7 @@
 //! observation types. Every Cloudflare call passes the rate budget first.
 
 use super::Controller;
-use crate::clients::analytics::batch::SharedCounts;
+use crate::clients::analytics::batch::{CountsBatch, SharedCounts};
 use crate::clients::analytics::{self, HttpRow};
 use crate::clients::cloudflare::{
     self, ApiBudget, CloudflareError, Endpoint, Split, VersionShare as ApiShare,
@@ -176,22 +176,8 @@ async fn query_counts<H: HttpClient, S>(
 ) -> Fetched<CountsWindow> {
     let result = async {
         // One query covers both the new minutes and the trailing latency window.
-        let from = query.from.min(query.latency_from);
-        let sql = analytics::build_http_query(
-            &ctl.config.dataset,
-            &ctl.config.columns,
-            &[&query.new_version, &query.old_version],
-            from,
-            query.to,
-            analytics::LatencyThresholds {
-                slow_ms: query.slow_above_ms,
-                very_slow_ms: query.very_slow_above_ms,
-                approach_ms: query.approach_above_ms,
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        let req = analytics::build_sql_request(&ctl.config.api, token(ctl)?, sql)
-            .map_err(|e| e.to_string())?;
+        let own = CountsBatch::of(query);
+        let req = super::batch::request(ctl.config, ctl.secrets, &own)?;
         let resp = call(ctl, budget, req, now).await?;
         let rows = analytics::parse_http_rows(&resp).map_err(|e| e.to_string())?;
         Ok::<_, String>(counts_window(&rows, query))

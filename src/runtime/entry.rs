@@ -335,7 +335,7 @@ async fn tick_one(
         "tick {now} {script}: phase {:?}, {} subrequest(s), {} API call(s), done +{} ms",
         report.phase,
         report.subrequests,
-        report.api_calls,
+        report.account.api_calls,
         elapsed_ms(started)
     );
     Some(ScriptReport {
@@ -344,9 +344,7 @@ async fn tick_one(
         phase: report.phase_tag,
         dead_webhook: report.dead_webhook,
         now_ms: now.millis(),
-        api_calls: report.api_calls,
-        rate_limited_until: report.rate_limited_until,
-        next_counts: report.next_counts,
+        account: report.account,
     })
 }
 
