@@ -24,6 +24,10 @@
 #                     idempotent per version, so a retry never starts a second rollout)
 #        RETRY_SECONDS=2   first back-off; doubles each try (at most 60 s; a 429's
 #                     Retry-After is honoured up to 60 s)
+#        BUDGET_WAIT_SECONDS=900  how long to keep waiting while the gate answers 503
+#                     `api_budget_in_use` (its Cloudflare API budget is kept for the
+#                     rollouts already running): each such answer's Retry-After is waited
+#                     out in full and is not counted as a try
 # Exit:  0 started (or already started: the hook is idempotent); 1 refused by the gate
 #        (the gate's error code and message are printed); 2 the gate could not be
 #        reached, or answered 5xx/429, on every try; 4 usage or setup problem (including
@@ -45,6 +49,8 @@ START_ATTEMPTS="${START_ATTEMPTS:-5}"
 RETRY_SECONDS="${RETRY_SECONDS:-2}"
 [[ "$START_ATTEMPTS" =~ ^[1-9][0-9]*$ ]] || die "START_ATTEMPTS must be a whole number ≥ 1, not '$START_ATTEMPTS'"
 [[ "$RETRY_SECONDS" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "RETRY_SECONDS must be a number of seconds, not '$RETRY_SECONDS'"
+BUDGET_WAIT_SECONDS="${BUDGET_WAIT_SECONDS:-900}"
+[[ "$BUDGET_WAIT_SECONDS" =~ ^[0-9]+$ ]] || die "BUDGET_WAIT_SECONDS must be a whole number of seconds, not '$BUDGET_WAIT_SECONDS'"
 [ -e "$OUTPUT" ] || die "$OUTPUT does not exist (set WRANGLER_OUTPUT_FILE_DIRECTORY for wrangler versions upload)"
 [ -r "$OUTPUT" ] || die "cannot read $OUTPUT"
 command -v curl >/dev/null || die "curl is required"
@@ -112,6 +118,7 @@ secret_headers() {
 }
 
 attempt=1
+budget_waited=0
 while :; do
   : > "$WORK/headers"
   CURL_EXIT=0
@@ -134,6 +141,21 @@ while :; do
       429|5??)
         WHY="the gate answered HTTP $STATUS"
         WAIT="$(tr -d '\r' < "$WORK/headers" | awk 'tolower($1) == "retry-after:" && $2 ~ /^[0-9]+$/ {print $2}' | tail -n1)"
+        if [ "$STATUS" = 503 ] && grep -q '"api_budget_in_use"' "$WORK/answer"; then
+          # Not a failure: the gate keeps its API budget for the running rollouts and
+          # says when to come back. Wait that long, within BUDGET_WAIT_SECONDS in all.
+          WAIT="${WAIT:-60}"
+          if [ $((budget_waited + WAIT)) -gt "$BUDGET_WAIT_SECONDS" ]; then
+            echo "start-rollout: the gate's API budget stayed in use for ${budget_waited}s (BUDGET_WAIT_SECONDS=$BUDGET_WAIT_SECONDS); gave up" >&2
+            exit 2
+          fi
+          MESSAGE="$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).error.message)' "$WORK/answer" 2>/dev/null || true)"
+          [ -n "$MESSAGE" ] || MESSAGE="its Cloudflare API budget is in use"
+          echo "start-rollout: waiting ${WAIT}s: $MESSAGE" >&2
+          sleep "$WAIT"
+          budget_waited=$((budget_waited + WAIT))
+          continue
+        fi
         ;;
       *)
         MESSAGE="$(node -e '

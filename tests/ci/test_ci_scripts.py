@@ -322,6 +322,30 @@ def test_start_retries_5xx_and_429_with_the_same_body(gate, tmp_path):
         assert status in result.stderr
 
 
+def test_start_waits_out_the_gates_api_budget_without_spending_its_tries(gate, tmp_path):
+    output = wrangler_output(tmp_path, upload())
+    busy = (503, error("api_budget_in_use", "the gate's share of Cloudflare's API rate limit is in use: "
+                       "990 of 1000 calls in the last 5 minutes, and 400 kept for the ticks of the rollouts "
+                       "already running; retry after 1 s"), {"Retry-After": "1"})
+    gate.on("POST", "/v1/rollouts", busy, busy, busy, (201, {"created": True, "rollout": RAMPING}))
+    result = run(START, "mauntic-gateway", str(output), gate_url=gate.url,
+                 env={"GIT_SHA": "abcdef1", "START_ATTEMPTS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert len(gate.requests) == 4
+    assert result.stderr.count("waiting 1s: the gate's share of Cloudflare's API rate limit is in use") == 3
+
+
+def test_start_gives_up_when_the_api_budget_stays_in_use_past_its_wait(gate, tmp_path):
+    output = wrangler_output(tmp_path, upload())
+    gate.on("POST", "/v1/rollouts", (503, error("api_budget_in_use", "in use; retry after 2 s"),
+                                     {"Retry-After": "2"}))
+    result = run(START, "mauntic-gateway", str(output), gate_url=gate.url,
+                 env={"GIT_SHA": "abcdef1", "BUDGET_WAIT_SECONDS": "3"})
+    assert result.returncode == 2
+    assert len(gate.requests) == 2
+    assert "API budget stayed in use for 2s (BUDGET_WAIT_SECONDS=3); gave up" in result.stderr
+
+
 def test_start_gives_up_on_a_gate_that_keeps_failing_with_exit_2(gate, tmp_path):
     output = wrangler_output(tmp_path, upload())
     gate.on("POST", "/v1/rollouts", (503, error("internal", "internal error")))
