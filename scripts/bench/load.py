@@ -116,6 +116,9 @@ class RunResult:
     # script -> the minute after whose cron its hook was taken (0: before the first cron)
     hook_minutes: dict[str, int] = field(default_factory=dict)
     hooks_refused: int = 0  # 503 answers (the API budget kept for running rollouts)
+    # Hooks the gate dated outside their minute's window (a burst of hooks that ran past the
+    # minute's end): their replay would not be hooked in the same minute, so none is replayed.
+    hooks_spilled: list[str] = field(default_factory=list)
     paced_minutes: int = 0  # minutes fired on the wall clock while hooks were still to send
     crons: list[dict[str, Any]] = field(default_factory=list)  # one per minute
     lags_ms: dict[str, list[float | None]] = field(default_factory=dict)  # script -> per minute
@@ -212,6 +215,7 @@ class Seen:
     phase: str
     step: int | None
     active: bool  # the gate still ticks it: not finished, or finished with Slack still to send
+    started_at: int | None = None  # ms: the gate's date for the start (the hook's wall clock)
 
 
 def seen(r: dict[str, Any]) -> Seen:
@@ -219,7 +223,7 @@ def seen(r: dict[str, Any]) -> Seen:
     until its Slack outbox is empty or its webhook dead (`Controller::finish`)."""
     slack = r.get("slack") or {}
     active = not r["terminal"] or (slack.get("pending", 0) > 0 and not slack.get("dead_webhook"))
-    return Seen(r["phase_name"], (r.get("step") or {}).get("number"), active)
+    return Seen(r["phase_name"], (r.get("step") or {}).get("number"), active, r.get("started_at"))
 
 
 def list_phases(gate: Gate, scripts: list[str]) -> dict[str, Seen]:
@@ -311,12 +315,22 @@ def drive(world: World, tail: LogTail, rollouts: list[Rollout], minutes: int, rp
                 res.hooks_refused += 1
                 pending[script] = retry_at
 
+    def check_dates(listing: dict[str, Seen]) -> None:
+        for script, minute in res.hook_minutes.items():
+            at = listing[script].started_at
+            opens, closes = hook_window(t0, minute)
+            if at is not None and not opens - HOOK_OFFSET_S * 1000 <= at < closes \
+                    and script not in res.hooks_spilled:
+                res.hooks_spilled.append(script)
+                res.hooks_within_minute = False
+
     started = time.monotonic()
     hooks_after(0, first)
     res.hooks_s = time.monotonic() - started
     if not retry:
         pending.update({s: m for s, m in due.items() if m > 0})
     listing = list_phases(gate, [r.script for r in rollouts])
+    check_dates(listing)
     res.phases = {r.script: [[listing[r.script].phase, listing[r.script].step]] for r in rollouts}
     res.lags_ms = {r.script: [] for r in rollouts}
     sources: set[str] = set()
@@ -349,6 +363,7 @@ def drive(world: World, tail: LogTail, rollouts: list[Rollout], minutes: int, rp
         if ready and time.time() * 1000 < now + MINUTE - 3_000:
             hooks_after(minute, ready)
         listing = list_phases(gate, [r.script for r in rollouts])
+        check_dates(listing)
         for r in rollouts:
             res.phases[r.script].append([listing[r.script].phase, listing[r.script].step])
         progress(minute_line(label, minute, minutes, cron, listing, sb.rate_limit())
@@ -440,6 +455,7 @@ def summarize(loaded: RunResult, replays: dict[str, dict[str, Any]], rollouts: l
         "every_tick_once": every_tick_once(loaded),
         "hooks_s": round(loaded.hooks_s, 1), "hooks_within_minute": loaded.hooks_within_minute,
         "hooks_refused": loaded.hooks_refused, "paced_minutes": loaded.paced_minutes,
+        "hooks_spilled": len(loaded.hooks_spilled),
         "started_by_minute": {m: sum(1 for v in loaded.hook_minutes.values() if v == m)
                               for m in sorted(set(loaded.hook_minutes.values()))},
         # Calls the sandbox itself served slower than their drawn answer time: where it, not
@@ -466,7 +482,7 @@ def measure(n: int, minutes: int, k: int, seed: int, rps: float, bad_share: floa
                               api_budget=api_budget)
         save({"summary": summarize(loaded, {}, rollouts), "loaded": asdict(loaded), "replays": "not yet"})
         replays = {}
-        for r in sample(rollouts, k, seed):
+        for r in sample([r for r in rollouts if r.script not in loaded.hooks_spilled], k, seed):
             alone = run_rollouts(sandbox.client, sandbox.base, [r], minutes, rps, f"n{n}-alone-{r.script}",
                                  out_dir, progress, hook_at={r.script: loaded.hook_minutes[r.script]},
                                  api_budget=api_budget)
