@@ -5,6 +5,7 @@
 mod entry;
 mod env;
 mod http;
+mod json;
 mod registry;
 mod respond;
 mod rollout_object;

@@ -3,7 +3,7 @@
 //! ticks and operator commands never interleave. It delegates to the controller.
 
 use super::respond::{self, Failure};
-use super::{env, http::FetchClient, storage::DoStore};
+use super::{env, http::FetchClient, json, storage::DoStore};
 use crate::api::{parse_events_query, DeployHook};
 use crate::controller::{Controller, RolloutStore, TickSupply};
 use crate::http_error::ApiError;
@@ -98,7 +98,7 @@ impl RolloutObject {
         let path = req.path();
         let resp = match (req.method(), path.as_str()) {
             (Method::Post, "/start") => {
-                let body: StartBody = req.json().await?;
+                let body: StartBody = json::body(&mut req).await?;
                 let now = Timestamp::from_millis(body.now_ms);
                 ctl.limit_api_calls(body.api_calls);
                 let started = ctl.start(body.hook, now).await?;
@@ -112,13 +112,13 @@ impl RolloutObject {
                 )?
             }
             (Method::Post, "/tick") => {
-                let body: TickBody = req.json().await?;
+                let body: TickBody = json::body(&mut req).await?;
                 let now = Timestamp::from_millis(body.now_ms);
                 let report = ctl.tick_with(now, body.supply).await?;
                 respond::json(200, &report)?
             }
             (Method::Post, "/command") => {
-                let body: CommandBody = req.json().await?;
+                let body: CommandBody = json::body(&mut req).await?;
                 let now = Timestamp::from_millis(body.now_ms);
                 ctl.limit_api_calls(body.api_calls);
                 let stored = ctl.command(body.command, body.by, body.why, now).await?;
