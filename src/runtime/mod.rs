@@ -6,6 +6,7 @@ mod entry;
 mod env;
 mod http;
 mod json;
+mod query;
 mod registry;
 mod respond;
 mod rollout_object;

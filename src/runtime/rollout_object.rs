@@ -2,6 +2,7 @@
 //! rollout's state and audit log. Requests to it are serialised by the runtime, so hooks,
 //! ticks and operator commands never interleave. It delegates to the controller.
 
+use super::query::{query_param, query_string};
 use super::respond::{self, Failure};
 use super::{env, http::FetchClient, json, storage::DoStore};
 use crate::api::{parse_events_query, DeployHook};
@@ -136,11 +137,8 @@ impl RolloutObject {
             }
             (Method::Get, "/page-data") => {
                 // The stored rollout and its newest events, for the status pages.
-                let url = req.url()?;
-                let limit = url
-                    .query_pairs()
-                    .find(|(k, _)| k == "latest")
-                    .and_then(|(_, v)| v.parse::<u32>().ok())
+                let limit = query_param(&req, "latest")?
+                    .and_then(|v| v.parse::<u32>().ok())
                     .unwrap_or(100)
                     .min(1_000);
                 let stored = store
@@ -154,8 +152,7 @@ impl RolloutObject {
                 respond::json(200, &PageData { stored, events })?
             }
             (Method::Get, "/events") => {
-                let url = req.url()?;
-                let page = parse_events_query(url.query())?;
+                let page = parse_events_query(query_string(&req)?.as_deref())?;
                 let events = store
                     .events(page.after, page.limit)
                     .map_err(|e| ApiError::internal(e.to_string()))?;
