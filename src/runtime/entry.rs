@@ -4,6 +4,7 @@
 //! file moves requests to the right object.
 
 use super::env;
+use super::query::query_string;
 use super::registry::{self, ScriptReport};
 use super::respond::{self, Failure};
 use super::rollout_object::{CommandBody, PageData, StartBody, TickBody, BINDING};
@@ -63,10 +64,7 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
     let now = wall_clock();
     Ok(match route {
         Route::Health => healthz(env).await?,
-        Route::StatusPage => {
-            let url = req.url()?;
-            status_page(env, url.query(), now).await?
-        }
+        Route::StatusPage => status_page(env, query_string(&req)?.as_deref(), now).await?,
         Route::RolloutPage { script } => rollout_page(env, &script, now).await?,
         Route::OpenApi => {
             let resp = Response::ok(crate::openapi::document())?;
@@ -75,8 +73,8 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             resp
         }
         Route::ListRollouts => {
-            let url = req.url()?;
-            let query = api::parse_list_query(url.query(), api::LIST_PAGE_DEFAULT)?;
+            let query = query_string(&req)?;
+            let query = api::parse_list_query(query.as_deref(), api::LIST_PAGE_DEFAULT)?;
             list(env, &query).await?
         }
         Route::StartRollout => {
@@ -131,9 +129,7 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             call_object::<()>(env, &script, Method::Get, "/status", None).await?
         }
         Route::RolloutEvents { script } => {
-            let query = req
-                .url()?
-                .query()
+            let query = query_string(&req)?
                 .map(|q| format!("?{q}"))
                 .unwrap_or_default();
             api::parse_events_query(query.strip_prefix('?'))?;

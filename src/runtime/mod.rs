@@ -5,6 +5,8 @@
 mod entry;
 mod env;
 mod http;
+mod json;
+mod query;
 mod registry;
 mod respond;
 mod rollout_object;

@@ -3,7 +3,7 @@
 //! without scanning), recently finished ones (for listing), the account's API budget and
 //! each tick's share of it, and Slack webhook health. Handlers only delegate to the core.
 
-use super::{env as gate_env, http::FetchClient, respond};
+use super::{env as gate_env, http::FetchClient, json, respond};
 use crate::controller::parity::audit;
 use crate::controller::queues::watch_queues;
 use crate::cron::TickOutcome;
@@ -63,7 +63,7 @@ impl DurableObject for Registry {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/tick") => {
-                let body: TickRequest = req.json().await?;
+                let body: TickRequest = json::body(&mut req).await?;
                 let mut book = self.load().await?;
                 let outcome = book
                     .ledger
@@ -82,14 +82,14 @@ impl DurableObject for Registry {
                 respond::json(200, &TickAnswer { outcome, plan })
             }
             (Method::Post, "/report") => {
-                let report: ScriptReport = req.json().await?;
+                let report: ScriptReport = json::body(&mut req).await?;
                 let mut book = self.load().await?;
                 book.settle(&report);
                 self.save(&book).await?;
                 respond::json(200, &serde_json::json!({"ok": true}))
             }
             (Method::Post, "/settle") => {
-                let reports: Vec<ScriptReport> = req.json().await?;
+                let reports: Vec<ScriptReport> = json::body(&mut req).await?;
                 let mut book = self.load().await?;
                 for report in &reports {
                     book.settle(report);
@@ -98,7 +98,7 @@ impl DurableObject for Registry {
                 respond::json(200, &serde_json::json!({"ok": true}))
             }
             (Method::Post, "/grant") => {
-                let body: GrantRequest = req.json().await?;
+                let body: GrantRequest = json::body(&mut req).await?;
                 let mut book = self.load().await?;
                 let now = Timestamp::from_millis(body.now_ms);
                 let grant = if body.start {
@@ -110,7 +110,7 @@ impl DurableObject for Registry {
                 respond::json(200, &grant)
             }
             (Method::Post, "/release") => {
-                let body: ReleaseRequest = req.json().await?;
+                let body: ReleaseRequest = json::body(&mut req).await?;
                 let mut book = self.load().await?;
                 book.release(body.grant, body.used);
                 self.save(&book).await?;
@@ -118,7 +118,7 @@ impl DurableObject for Registry {
             }
             (Method::Get, "/book") => respond::json(200, &self.load().await?),
             (Method::Post, "/parity") => {
-                let body: TickRequest = req.json().await?;
+                let body: TickRequest = json::body(&mut req).await?;
                 let mut book = self.load().await?;
                 let Ok(config) = gate_env::config(&self.env) else {
                     return respond::error(&ApiError::internal("configuration invalid"));
@@ -163,13 +163,17 @@ impl Registry {
 
     /// The book, its API budget's cap as configured now (`API_CALLS_PER_5_MIN`).
     async fn load(&self) -> Result<Book> {
-        let mut book: Book = self.state.storage().get(KEY).await?.unwrap_or_default();
+        let mut book: Book = json::get(&self.state.storage(), KEY)
+            .await?
+            .unwrap_or_default();
         if let Ok(config) = gate_env::config(&self.env) {
             book.api.cap = config.api_calls_per_5_min;
         }
         Ok(book)
     }
 
+    /// Written by serde_wasm_bindgen, as every build before wrote it (maps as JS `Map`s,
+    /// `None` as `undefined`), so the stored book's form never changed (docs/size.md).
     async fn save(&self, book: &Book) -> Result<()> {
         self.state.storage().put(KEY, book).await
     }

@@ -2,8 +2,9 @@
 //! rollout's state and audit log. Requests to it are serialised by the runtime, so hooks,
 //! ticks and operator commands never interleave. It delegates to the controller.
 
+use super::query::{query_param, query_string};
 use super::respond::{self, Failure};
-use super::{env, http::FetchClient, storage::DoStore};
+use super::{env, http::FetchClient, json, storage::DoStore};
 use crate::api::{parse_events_query, DeployHook};
 use crate::controller::{Controller, RolloutStore, TickSupply};
 use crate::http_error::ApiError;
@@ -98,7 +99,7 @@ impl RolloutObject {
         let path = req.path();
         let resp = match (req.method(), path.as_str()) {
             (Method::Post, "/start") => {
-                let body: StartBody = req.json().await?;
+                let body: StartBody = json::body(&mut req).await?;
                 let now = Timestamp::from_millis(body.now_ms);
                 ctl.limit_api_calls(body.api_calls);
                 let started = ctl.start(body.hook, now).await?;
@@ -112,13 +113,13 @@ impl RolloutObject {
                 )?
             }
             (Method::Post, "/tick") => {
-                let body: TickBody = req.json().await?;
+                let body: TickBody = json::body(&mut req).await?;
                 let now = Timestamp::from_millis(body.now_ms);
                 let report = ctl.tick_with(now, body.supply).await?;
                 respond::json(200, &report)?
             }
             (Method::Post, "/command") => {
-                let body: CommandBody = req.json().await?;
+                let body: CommandBody = json::body(&mut req).await?;
                 let now = Timestamp::from_millis(body.now_ms);
                 ctl.limit_api_calls(body.api_calls);
                 let stored = ctl.command(body.command, body.by, body.why, now).await?;
@@ -136,11 +137,8 @@ impl RolloutObject {
             }
             (Method::Get, "/page-data") => {
                 // The stored rollout and its newest events, for the status pages.
-                let url = req.url()?;
-                let limit = url
-                    .query_pairs()
-                    .find(|(k, _)| k == "latest")
-                    .and_then(|(_, v)| v.parse::<u32>().ok())
+                let limit = query_param(&req, "latest")?
+                    .and_then(|v| v.parse::<u32>().ok())
                     .unwrap_or(100)
                     .min(1_000);
                 let stored = store
@@ -154,8 +152,7 @@ impl RolloutObject {
                 respond::json(200, &PageData { stored, events })?
             }
             (Method::Get, "/events") => {
-                let url = req.url()?;
-                let page = parse_events_query(url.query())?;
+                let page = parse_events_query(query_string(&req)?.as_deref())?;
                 let events = store
                     .events(page.after, page.limit)
                     .map_err(|e| ApiError::internal(e.to_string()))?;

@@ -1,6 +1,7 @@
 //! `RolloutStore` over a rollout Durable Object's storage: the rollout under one key, the
 //! audit log and the action log as SQLite tables (one row per event, one per action).
 
+use super::json;
 use crate::config::AuditRetention;
 use crate::controller::{ActionRecord, RolloutStore, StoreError, StoredRollout};
 use crate::rollout::{schema, AuditEvent};
@@ -103,7 +104,7 @@ impl<'a> DoStore<'a> {
                 ]),
             )
             .map_err(storage_error)?;
-        let rows: Vec<RawEventRow> = cursor.to_array().map_err(storage_error)?;
+        let rows: Vec<RawEventRow> = json::rows(cursor).map_err(storage_error)?;
         rows.into_iter()
             .map(|r| schema::decode_event(&r.body).map_err(storage_error))
             .collect()
@@ -123,7 +124,7 @@ impl<'a> DoStore<'a> {
                 ]),
             )
             .map_err(storage_error)?;
-        let rows: Vec<RawEventRow> = cursor.to_array().map_err(storage_error)?;
+        let rows: Vec<RawEventRow> = json::rows(cursor).map_err(storage_error)?;
         rows.into_iter()
             .map(|r| {
                 let event = serde_json::from_str(&r.body).map_err(storage_error)?;
@@ -161,10 +162,7 @@ impl DoStore<'_> {
 
 impl RolloutStore for DoStore<'_> {
     async fn load(&self) -> Result<Option<StoredRollout>, StoreError> {
-        let raw: Option<String> = self
-            .state
-            .storage()
-            .get(ROLLOUT_KEY)
+        let raw: Option<String> = json::get(&self.state.storage(), ROLLOUT_KEY)
             .await
             .map_err(storage_error)?;
         raw.map(|json| schema::decode(&json).map_err(storage_error))
@@ -184,7 +182,7 @@ impl RolloutStore for DoStore<'_> {
         self.insert_events(events)?;
         self.state
             .storage()
-            .put(ROLLOUT_KEY, json)
+            .put_raw(ROLLOUT_KEY, json)
             .await
             .map_err(storage_error)
     }
@@ -197,7 +195,7 @@ impl RolloutStore for DoStore<'_> {
     ) -> Result<u64, StoreError> {
         let cutoff = now.millis() - i64::from(keep.days) * 86_400_000;
         let rows = || -> Result<i64, StoreError> {
-            let count: Vec<RowCount> = self
+            let cursor = self
                 .state
                 .storage()
                 .sql()
@@ -205,9 +203,8 @@ impl RolloutStore for DoStore<'_> {
                     "SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM actions) AS n",
                     None,
                 )
-                .map_err(storage_error)?
-                .to_array()
                 .map_err(storage_error)?;
+            let count: Vec<RowCount> = json::rows(cursor).map_err(storage_error)?;
             Ok(count.first().map_or(0, |c| c.n))
         };
         let before = rows()?;
