@@ -2,6 +2,7 @@
 //! core (`rollout::start`, then `plan` and `step` every simulated minute, with deployment
 //! writes confirmed back into `step`), the comparators drive the same world (see `gates`).
 
+use super::cpu_clock::CpuInstant;
 use super::gates;
 use super::rng::Rng;
 use super::scenario::Scenario;
@@ -17,7 +18,6 @@ use crate::stats::RatioSummary;
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 /// The gates the simulator compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -300,9 +300,9 @@ pub struct TickCost {
     pub tick: u32,
     /// The phase after the tick.
     pub phase: &'static str,
-    /// Decoding the stored state, planning, stepping (with the actions' confirmations) and
-    /// encoding the state and the tick's audit events: the Durable Object's work each tick
-    /// besides its I/O.
+    /// The thread's CPU time (`cpu_clock`) decoding the stored state, planning, stepping
+    /// (with the actions' confirmations) and encoding the state and the tick's audit events:
+    /// the Durable Object's work each tick besides its I/O.
     pub nanos: u64,
     /// The encoded state's length.
     pub state_bytes: usize,
@@ -364,7 +364,7 @@ fn drive_ours(
         shell.world.advance_to(now);
         // Timed with `costs`: the stored state is decoded and planned on; the simulated
         // reads below are not timed.
-        let started = Instant::now();
+        let started = CpuInstant::now();
         if let Some(json) = stored.take() {
             state = serde_json::from_str(&json).expect("an encoded rollout state decodes");
         }
@@ -380,7 +380,7 @@ fn drive_ours(
             queue: if plan.queue { world.queue(tick) } else { None },
             history: plan.history.as_ref().map(|q| world.history(q, tick)),
         };
-        let started = Instant::now();
+        let started = CpuInstant::now();
         let (next, actions) = rollout::step(state, Input::Tick(observations), now);
         state = shell.carry_out(next, actions, now, tick);
         if let Some(costs) = costs.as_deref_mut() {

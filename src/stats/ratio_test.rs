@@ -3,7 +3,7 @@
 
 use super::burst_guard::burst_guarded;
 use super::prior::{default_prior, MIRROR_DIVISORS};
-use super::search::lowest_rejected;
+use super::search::{lowest_rejected_near, BoundAt};
 use super::special::{log_sum_exp, normal_cdf};
 use super::{PairCounts, RatioSummary, RatioTestConfig, StatsError, DEFAULT_BASE_RATE_FLOOR};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,18 @@ pub struct RatioTest {
     rejected: bool,
     /// Smallest old-version bad rate the exposure rule assumes (see `with_base_rate_floor`).
     base_rate_floor: f64,
+    /// The upper bound for the evidence as it stands, and the level it was found at: a
+    /// summary reads it rather than searching again, and the next minute's search starts
+    /// from it (`lowest_rejected_near`). Absent in tests stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bound: Option<StoredBound>,
+}
+
+/// `RatioTest::bound`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct StoredBound {
+    level: f64,
+    at: BoundAt,
 }
 
 /// Minutes with bad events kept for the upper bound before the closest shares are merged.
@@ -191,6 +203,7 @@ impl RatioTest {
             current_share: None,
             rejected: false,
             base_rate_floor: DEFAULT_BASE_RATE_FLOOR,
+            bound: None,
         }
     }
 
@@ -220,6 +233,9 @@ impl RatioTest {
         }
         if minute.new_bad + minute.old_bad > 0.0 {
             self.record_evidence(q, minute.new_bad, minute.old_bad);
+            let level = self.config.log_level();
+            let at = self.search_bound(level, self.bound.map(|b| b.at));
+            self.bound = Some(StoredBound { level, at });
         }
         if self.log_e_value() >= self.config.log_level() {
             self.rejected = true;
@@ -283,7 +299,17 @@ impl RatioTest {
             return f64::INFINITY;
         }
         let level = self.config.log_level();
-        lowest_rejected(|tol| mirror_log_e(&self.evidence, tol), level)
+        match self.bound {
+            // As stored (to the last bit where it was not: JSON reads a float back within an
+            // ulp), for the evidence as it stands: every change of evidence stores it anew.
+            Some(b) if (b.level - level).abs() <= 1e-12 * level.abs() => b.at.value(),
+            stored => self.search_bound(level, stored.map(|b| b.at)).value(),
+        }
+    }
+
+    /// Where the mirror e-process first rejects, searched from `hint`.
+    fn search_bound(&self, level: f64, hint: Option<BoundAt>) -> BoundAt {
+        lowest_rejected_near(|tol| mirror_log_e(&self.evidence, tol), level, hint)
     }
 
     /// The old-version bad rate a hypothetical regression is measured against.

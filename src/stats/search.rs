@@ -1,6 +1,8 @@
 //! One-dimensional searches behind the e-processes' numbers: the smallest rejected ratio by
 //! bisection (upper bounds), and minima over the reference rate by golden section.
 
+use serde::{Deserialize, Serialize};
+
 /// Search range for upper bounds (ratios).
 const BOUND_LOWEST: f64 = 1e-6;
 const BOUND_HIGHEST: f64 = 1e6;
@@ -13,27 +15,152 @@ pub(super) fn log_spaced(lo: f64, hi: f64, n: usize) -> impl Iterator<Item = f64
     (0..n).map(move |i| lo * (step * i as f64).exp())
 }
 
-/// The smallest tolerance in [1e-6, 1e6] at which `log_e` (increasing) reaches `level`,
-/// rounded up (conservative); infinity when even 1e6 is not rejected.
-pub(super) fn lowest_rejected(log_e: impl Fn(f64) -> f64, level: f64) -> f64 {
-    if log_e(BOUND_HIGHEST) < level {
-        return f64::INFINITY;
+/// Where `lowest_rejected` stopped: below the range, at a point of its bisection's lattice
+/// (the bisection's last `hi`, by index), or above the range. A search started from the
+/// previous tick's answer (`lowest_rejected_near`) needs a few evaluations instead of the
+/// bisection's 27.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum BoundAt {
+    Lowest,
+    Lattice(u32),
+    Unbounded,
+}
+
+impl BoundAt {
+    /// The bound this answer stands for.
+    pub(super) fn value(self) -> f64 {
+        match self {
+            BoundAt::Lowest => BOUND_LOWEST,
+            BoundAt::Lattice(m) => lattice_point(m).exp(),
+            BoundAt::Unbounded => f64::INFINITY,
+        }
     }
-    let (mut lo, mut hi) = (BOUND_LOWEST.ln(), BOUND_HIGHEST.ln());
-    if log_e(BOUND_LOWEST) >= level {
-        return BOUND_LOWEST;
-    }
-    // Each step costs a minimisation in the bake's bound, so stop at a relative width of
-    // `BOUND_PRECISION`; `hi` is always rejected, so the bound errs high.
+}
+
+/// Halvings of [ln 1e-6, ln 1e6] until an interval is within `BOUND_PRECISION` (25).
+fn lattice_depth() -> u32 {
+    let (lo, mut hi) = (BOUND_LOWEST.ln(), BOUND_HIGHEST.ln());
+    let mut depth = 0;
     while hi - lo > BOUND_PRECISION {
-        let mid = 0.5 * (lo + hi);
-        if log_e(mid.exp()) >= level {
+        hi = 0.5 * (lo + hi);
+        depth += 1;
+    }
+    depth
+}
+
+/// The `m`-th of the `2^depth + 1` points the bisection in `lowest_rejected` can stop at, as
+/// that bisection computes it (each the midpoint of the interval it halves, so the same
+/// float whichever path reaches it).
+fn lattice_point(m: u32) -> f64 {
+    let (mut lo, mut hi) = (BOUND_LOWEST.ln(), BOUND_HIGHEST.ln());
+    let (mut at_lo, mut at_hi) = (0u32, 1u32 << lattice_depth());
+    if m == at_lo {
+        return lo;
+    }
+    while at_hi - at_lo > 1 && m < at_hi {
+        let (mid, at_mid) = (0.5 * (lo + hi), at_lo + (at_hi - at_lo) / 2);
+        if m == at_mid {
+            return mid;
+        }
+        if m < at_mid {
+            (hi, at_hi) = (mid, at_mid);
+        } else {
+            (lo, at_lo) = (mid, at_mid);
+        }
+    }
+    hi
+}
+
+/// `lowest_rejected`, where it stops, started from `hint` (where it stopped for nearly the
+/// same evidence): the same answer to the bit wherever `log_e` is increasing, as it is (the
+/// smallest lattice point that rejects is what the bisection finds), in about four
+/// evaluations when the bound moved by a lattice step or two.
+pub(super) fn lowest_rejected_near(
+    log_e: impl Fn(f64) -> f64,
+    level: f64,
+    hint: Option<BoundAt>,
+) -> BoundAt {
+    let Some(BoundAt::Lattice(hint)) = hint else {
+        return lowest_rejected_at(log_e, level);
+    };
+    if log_e(BOUND_HIGHEST) < level {
+        return BoundAt::Unbounded;
+    }
+    if log_e(BOUND_LOWEST) >= level {
+        return BoundAt::Lowest;
+    }
+    let top = 1u32 << lattice_depth();
+    // Point 0 is not rejected (1e-6 was not) and point `top` is (1e6 was): the answer is
+    // the smallest rejected point in 1..=top.
+    let rejects = |m: u32| m >= top || (m > 0 && log_e(lattice_point(m).exp()) >= level);
+    let hint = hint.clamp(1, top);
+    let (mut lo, mut hi) = if rejects(hint) {
+        // Gallop down to a point not rejected.
+        let mut step = 1;
+        let mut hi = hint;
+        loop {
+            let m = hint.saturating_sub(step);
+            if !rejects(m) {
+                break (m, hi);
+            }
+            hi = m;
+            step *= 2;
+        }
+    } else {
+        let mut step = 1;
+        let mut lo = hint;
+        loop {
+            let m = hint.saturating_add(step).min(top);
+            if rejects(m) {
+                break (lo, m);
+            }
+            lo = m;
+            step *= 2;
+        }
+    };
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if rejects(mid) {
             hi = mid;
         } else {
             lo = mid;
         }
     }
-    hi.exp()
+    BoundAt::Lattice(hi)
+}
+
+/// The smallest tolerance in [1e-6, 1e6] at which `log_e` (increasing) reaches `level`,
+/// rounded up (conservative); infinity when even 1e6 is not rejected.
+pub(super) fn lowest_rejected(log_e: impl Fn(f64) -> f64, level: f64) -> f64 {
+    lowest_rejected_at(log_e, level).value()
+}
+
+/// `lowest_rejected`, as where it stopped.
+fn lowest_rejected_at(log_e: impl Fn(f64) -> f64, level: f64) -> BoundAt {
+    if log_e(BOUND_HIGHEST) < level {
+        return BoundAt::Unbounded;
+    }
+    let (mut lo, mut hi) = (BOUND_LOWEST.ln(), BOUND_HIGHEST.ln());
+    if log_e(BOUND_LOWEST) >= level {
+        return BoundAt::Lowest;
+    }
+    // Each step costs a minimisation in the bake's bound, so stop at a relative width of
+    // `BOUND_PRECISION`; `hi` is always rejected, so the bound errs high. `at` is `hi`'s
+    // index among the lattice's points (`lattice_point`).
+    let mut at = 1u32 << lattice_depth();
+    let mut step = at;
+    while hi - lo > BOUND_PRECISION {
+        let mid = 0.5 * (lo + hi);
+        step /= 2;
+        if log_e(mid.exp()) >= level {
+            hi = mid;
+            at -= step;
+        } else {
+            lo = mid;
+        }
+    }
+    BoundAt::Lattice(at)
 }
 
 /// Minimum on [0, hi] of a function that is convex but for the burst guard's kinks: the
@@ -93,4 +220,111 @@ fn golden_section(f: &impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
     [f(lo), fc, fd, f(hi)]
         .into_iter()
         .fold(f64::INFINITY, f64::min)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// The bisection as it was before it reported where it stopped.
+    fn bisection(log_e: impl Fn(f64) -> f64, level: f64) -> f64 {
+        if log_e(BOUND_HIGHEST) < level {
+            return f64::INFINITY;
+        }
+        let (mut lo, mut hi) = (BOUND_LOWEST.ln(), BOUND_HIGHEST.ln());
+        if log_e(BOUND_LOWEST) >= level {
+            return BOUND_LOWEST;
+        }
+        while hi - lo > BOUND_PRECISION {
+            let mid = 0.5 * (lo + hi);
+            if log_e(mid.exp()) >= level {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi.exp()
+    }
+
+    /// Increasing log e-values of the mirror test's shape, crossing `level` at `at`.
+    fn crossing_at(at: f64, slope: f64) -> impl Fn(f64) -> f64 {
+        move |t: f64| slope * (t / at).ln()
+    }
+
+    #[test]
+    fn a_search_from_a_nearby_answer_stops_where_the_bisection_does_bit_for_bit() {
+        let crossings = [
+            1e-7,
+            1e-6,
+            3e-6,
+            0.2,
+            0.999_999_7,
+            1.0,
+            1.37,
+            2.5,
+            40.0,
+            9.9e5,
+            2e6,
+        ];
+        for &at in &crossings {
+            for slope in [0.01, 1.0, 250.0] {
+                let log_e = crossing_at(at, slope);
+                let from_scratch = lowest_rejected_at(&log_e, 0.0);
+                assert_eq!(
+                    from_scratch.value().to_bits(),
+                    bisection(&log_e, 0.0).to_bits(),
+                    "crossing at {at}"
+                );
+                let hints = [
+                    None,
+                    Some(BoundAt::Lowest),
+                    Some(BoundAt::Unbounded),
+                    Some(BoundAt::Lattice(0)),
+                    Some(BoundAt::Lattice(1)),
+                    Some(BoundAt::Lattice(u32::MAX)),
+                    Some(lowest_rejected_at(crossing_at(at * 1.000_01, slope), 0.0)),
+                    Some(lowest_rejected_at(crossing_at(at / 1.3, slope), 0.0)),
+                    Some(lowest_rejected_at(crossing_at(0.5, slope), 0.0)),
+                ];
+                for hint in hints {
+                    let evaluations = Cell::new(0);
+                    let counted = |t: f64| {
+                        evaluations.set(evaluations.get() + 1);
+                        log_e(t)
+                    };
+                    let near = lowest_rejected_near(counted, 0.0, hint);
+                    assert_eq!(near, from_scratch, "crossing at {at}, hint {hint:?}");
+                    if hint == Some(from_scratch) {
+                        assert!(evaluations.get() <= 4, "{} evaluations", evaluations.get());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_lattice_point_is_the_float_the_bisection_computes_there() {
+        // Walk the bisection to a few targets and compare each `hi` it holds.
+        for target in [1e-6, 0.0123, 1.0, 1.5, 77.0, 1e6] {
+            let (mut lo, mut hi) = (BOUND_LOWEST.ln(), BOUND_HIGHEST.ln());
+            let mut at = 1u32 << lattice_depth();
+            let mut step = at;
+            assert_eq!(lattice_point(at).to_bits(), hi.to_bits());
+            while hi - lo > BOUND_PRECISION {
+                let mid = 0.5 * (lo + hi);
+                step /= 2;
+                if mid >= f64::ln(target) {
+                    hi = mid;
+                    at -= step;
+                    assert_eq!(lattice_point(at).to_bits(), hi.to_bits(), "point {at}");
+                } else {
+                    lo = mid;
+                    assert_eq!(lattice_point(at - step).to_bits(), lo.to_bits());
+                }
+            }
+            assert_eq!(step, 1, "the bisection ends on the lattice's finest step");
+        }
+        assert_eq!(lattice_depth(), 25);
+    }
 }
