@@ -7,11 +7,14 @@
 //! fills the fields that earlier releases lacked (`v0`). Version 2 has one kind of look;
 //! step 1 → 2 rewrites the three look types as it (`v1`). Version 3 adds the onset looks;
 //! step 2 → 3 leaves them unfunded in rollouts started before them and stores the split
-//! tests' rows as arrays (`v2`).
+//! tests' rows as arrays (`v2`). Version 4's looks fold the minutes they have looked at into
+//! a stored distribution and its e-processes keep their bound; step 3 → 4 rewrites nothing,
+//! and version 3 gates pause on version 4's rollouts (`v3`).
 
 mod v0;
 mod v1;
 mod v2;
+mod v3;
 
 use super::transitions::pause;
 use super::{Action, AuditEvent, PauseReason, Phase, RolloutState, Stage};
@@ -24,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The stored form this gate writes.
-pub const CURRENT: u32 = 3;
+pub const CURRENT: u32 = 4;
 
 /// The oldest version the steps migrate from. A change no step can carry over (evidence
 /// whose meaning changed) raises it to the version that change makes, and rollouts stored
@@ -40,6 +43,8 @@ const STEPS: [fn(&mut Value); (CURRENT - MIGRATES_FROM) as usize] = [
     // 2 → 3: the onset looks, unfunded in rollouts started before them; the split tests'
     // rows as arrays.
     v2::onset_looks_and_rows_as_arrays,
+    // 3 → 4: the looks fold what they have looked at; the e-processes keep their bound.
+    v3::looks_fold_what_they_looked_at,
 ];
 
 /// Why a stored rollout (or audit row) could not be read.

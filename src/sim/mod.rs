@@ -3,6 +3,7 @@
 //! quality. Native only; `src/bin/rollout-sim.rs` is its command line. See docs/benchmark.md
 //! for results and docs/scenarios.md for the scenario format.
 
+pub mod cpu_clock;
 pub mod gates;
 pub mod latency;
 pub mod oracle;

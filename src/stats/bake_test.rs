@@ -4,7 +4,9 @@
 use super::burst_guard::{burst_guarded, BURST_MIN_EVENTS};
 use super::prior::{default_prior, MIRROR_DIVISORS};
 use super::ratio_test::EVIDENCE_CAP;
-use super::search::{lowest_rejected, minimise_convex, minimise_on_grid};
+use super::search::{
+    lowest_rejected_near, minimise_convex, minimise_on_grid, BoundAt, StoredBound,
+};
 use super::special::log_sum_exp;
 use super::{RatioSummary, RatioTestConfig, DEFAULT_BASE_RATE_FLOOR};
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,10 @@ pub struct BakeTest {
     burst_horizon: Option<u32>,
     /// Bake minutes counted.
     minutes: u32,
+    /// The upper bound for the counts as they stand (as `RatioTest::bound`). Absent in tests
+    /// stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bound: Option<StoredBound>,
 }
 
 impl BakeTest {
@@ -75,6 +81,7 @@ impl BakeTest {
             burst_divisor: None,
             burst_horizon: None,
             minutes: 0,
+            bound: None,
         }
     }
 
@@ -128,6 +135,9 @@ impl BakeTest {
         if self.log_e >= self.config.log_level() {
             self.rejected = true;
         }
+        let level = self.config.log_level();
+        let at = self.search_bound(level, self.bound.map(|b| b.at));
+        self.bound = Some(StoredBound { level, at });
     }
 
     /// Whether the e-value has reached 1/α at some minute (cheaper than `summary`, which
@@ -215,11 +225,21 @@ impl BakeTest {
         )
     }
 
-    /// Anytime-valid upper bound on (bake rate)/(reference rate) via the mirror test.
+    /// Anytime-valid upper bound on (bake rate)/(reference rate) via the mirror test: as
+    /// stored for the counts as they stand (every minute counted stores it anew).
     fn upper_bound(&self) -> f64 {
+        let level = self.config.log_level();
+        match self.bound.and_then(|b| b.at_level(level)) {
+            Some(bound) => bound,
+            None => self.search_bound(level, self.bound.map(|b| b.at)).value(),
+        }
+    }
+
+    /// Where the mirror test first rejects, searched from `hint`.
+    fn search_bound(&self, level: f64, hint: Option<BoundAt>) -> BoundAt {
         let reference = self.reference();
         if reference.total <= 0.0 || self.new_total <= 0.0 {
-            return f64::INFINITY;
+            return BoundAt::Unbounded;
         }
         let (bad, total) = (self.new_bad, self.new_total);
         let cap = reference.rate_cap();
@@ -238,7 +258,7 @@ impl BakeTest {
             };
             minimise_convex(|r| log_b(r) + reference.log_e_rate_too_low(r), cap)
         };
-        lowest_rejected(mirror, self.config.log_level())
+        lowest_rejected_near(mirror, level, hint)
     }
 
     /// Would a new version at `rho_detect × max(reference rate, floor)` have been flagged
@@ -424,6 +444,29 @@ mod tests {
         }
         assert_eq!(bounds[0], f64::INFINITY);
         assert!(bounds.windows(2).all(|w| w[1] < w[0]), "{bounds:?}");
+    }
+
+    #[test]
+    fn the_stored_bake_bound_is_the_one_a_search_from_scratch_finds() {
+        let mut bake = BakeTest::new(config(), 300.0, 300_000.0);
+        for m in 0..40 {
+            bake.observe(10_000.0, f64::from(5 + m % 13));
+            let from_scratch = BakeTest {
+                bound: None,
+                ..bake.clone()
+            };
+            let stored: BakeTest =
+                serde_json::from_str(&serde_json::to_string(&bake).unwrap()).unwrap();
+            let expected = from_scratch.summary().upper_bound;
+            assert!(expected.is_finite());
+            assert_eq!(
+                bake.summary().upper_bound.to_bits(),
+                expected.to_bits(),
+                "minute {m}"
+            );
+            assert_eq!(stored.summary().upper_bound.to_bits(), expected.to_bits());
+            bake = stored;
+        }
     }
 
     #[test]

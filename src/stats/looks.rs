@@ -55,8 +55,14 @@ pub struct ScheduledLooks {
     events: u64,
     /// `minutes` when the latest look was taken.
     minutes_at_last_look: u32,
-    /// Counted bad events, grouped by segment and by null probability.
+    /// Counted bad events of the segments not yet folded into `folded`, grouped by segment
+    /// and by null probability.
     groups: Vec<Group>,
+    /// The segments up to the latest look, folded into their null distribution (absent
+    /// before the first look, and in rollouts stored before it was kept: the next look folds
+    /// the stored groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    folded: Option<Folded>,
     /// Critical value of every look taken so far, in order (`None`: skipped).
     boundaries: Vec<Option<u64>>,
     /// The latest look (once one rejects, no other is taken: it stays the latest).
@@ -80,6 +86,25 @@ pub struct ScheduledLooks {
     old_requests: f64,
     /// Requests of both versions over the same minutes before scaling (`observe_scaled`).
     raw_requests: f64,
+}
+
+/// The segments before `segments`, folded: what every later look starts from, so that a look
+/// convolves only the minutes since the one before it (the work of a tick no longer grows with
+/// the looks taken, nor the stored state with the minutes counted).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Folded {
+    /// Segments folded (0..segments).
+    segments: u32,
+    /// Their bad events, the new version's, and the events' null mean, summed in the order
+    /// the groups were (so each total is the one the groups would give).
+    events: u64,
+    new_bad: u64,
+    null_mean: f64,
+    /// Null mass of the paths that crossed a folded look's boundary.
+    crossed: f64,
+    /// The null distribution of the folded count with those paths removed. `None` once the
+    /// events passed `MAX_EVENTS` (no exact look is taken after that) or the looks finished.
+    dist: Option<Pmf>,
 }
 
 /// Bad events of minutes in one segment at (nearly) one share.
@@ -219,6 +244,16 @@ impl ScheduledLooks {
                 self.z_requests += requests;
             }
         }
+        if self.events > MAX_EVENTS {
+            // No exact look is taken any more (`look` skips them): keep the totals, not the
+            // minutes.
+            self.keep_totals_only();
+            let folded = self.folded.get_or_insert_with(Folded::default);
+            folded.events = folded.events.saturating_add(events);
+            folded.new_bad = folded.new_bad.saturating_add(new_bad);
+            folded.null_mean += events as f64 * p0;
+            return;
+        }
         self.groups.push(Group {
             segment,
             p0,
@@ -246,8 +281,14 @@ impl ScheduledLooks {
             allowance.clamp(0.0, 1.0)
         };
         let alpha = self.alpha * allowance;
-        let new_bad: u64 = self.groups.iter().map(|g| g.new_bad).sum();
-        let null_mean = self.groups.iter().map(|g| g.events as f64 * g.p0).sum();
+        let folded = self.folded.as_ref();
+        let new_bad =
+            folded.map_or(0, |f| f.new_bad) + self.groups.iter().map(|g| g.new_bad).sum::<u64>();
+        let null_mean = self
+            .groups
+            .iter()
+            .map(|g| g.events as f64 * g.p0)
+            .fold(folded.map_or(0.0, |f| f.null_mean), |sum, m| sum + m);
         let per_minute = self.events as f64 / f64::from(self.minutes.max(1));
         let skipped = if self.events == 0 {
             Some(Skipped::NoEvents)
@@ -259,11 +300,11 @@ impl ScheduledLooks {
         } else {
             None
         };
-        let (critical, p_value) = match skipped {
-            Some(_) => (None, 1.0),
+        let (critical, p_value, dist) = match skipped {
+            Some(_) => (None, 1.0, None),
             None => {
-                let (critical, p_value) = self.boundary(alpha, new_bad);
-                (Some(critical), p_value)
+                let (critical, p_value, dist) = self.boundary(alpha, new_bad);
+                (Some(critical), p_value, Some(dist))
             }
         };
         if skipped.is_none() {
@@ -295,7 +336,82 @@ impl ScheduledLooks {
         self.boundaries.push(critical);
         self.minutes_at_last_look = self.minutes;
         self.latest = Some(look);
+        match dist {
+            Some(dist) => self.fold_look(dist),
+            None => self.fold_through(self.boundaries.len() as u32),
+        }
+        if self.finished() {
+            self.keep_totals_only();
+        }
         self.latest.as_ref()
+    }
+
+    /// Folds every group's totals and drops the distribution: for looks that take no exact
+    /// look any more (finished, or past `MAX_EVENTS`), which then store a bounded state.
+    fn keep_totals_only(&mut self) {
+        let mut folded = self.folded.take().unwrap_or_default();
+        for g in self.groups.drain(..) {
+            folded.events = folded.events.saturating_add(g.events);
+            folded.new_bad = folded.new_bad.saturating_add(g.new_bad);
+            folded.null_mean += g.events as f64 * g.p0;
+        }
+        folded.dist = None;
+        folded.segments = folded.segments.max(self.boundaries.len() as u32 + 1);
+        self.folded = Some(folded);
+    }
+
+    /// Folds the segments before `segments` that are not yet folded, removing from each the
+    /// paths that crossed its look's boundary (as `boundary` would).
+    fn fold_through(&mut self, segments: u32) {
+        let from = self.folded.as_ref().map_or(0, |f| f.segments);
+        if from >= segments {
+            return;
+        }
+        let mut folded = self.folded.take().unwrap_or_else(|| Folded {
+            dist: Some(Pmf::one()),
+            ..Folded::default()
+        });
+        for segment in from..segments {
+            for g in self.groups.iter().filter(|g| g.segment == segment) {
+                folded.events += g.events;
+                folded.new_bad += g.new_bad;
+                folded.null_mean += g.events as f64 * g.p0;
+                if let Some(dist) = &mut folded.dist {
+                    *dist = dist.convolve(&Pmf::binomial(g.events, g.p0));
+                }
+            }
+            let crossing = self.boundaries.get(segment as usize).copied().flatten();
+            if let (Some(c), Some(dist)) = (crossing, &mut folded.dist) {
+                folded.crossed += dist.take_from(c);
+            }
+        }
+        if let Some(dist) = &mut folded.dist {
+            dist.drop_top_zeros();
+        }
+        folded.segments = segments;
+        self.groups.retain(|g| g.segment >= segments);
+        self.folded = Some(folded);
+    }
+
+    /// Folds the look just taken, whose segment's distribution `boundary` computed: what is
+    /// left of it once the paths that crossed the look's boundary are removed.
+    fn fold_look(&mut self, mut dist: Pmf) {
+        let segment = self.boundaries.len() as u32 - 1;
+        self.fold_through(segment);
+        let mut folded = self.folded.take().unwrap_or_default();
+        for g in self.groups.iter().filter(|g| g.segment == segment) {
+            folded.events += g.events;
+            folded.new_bad += g.new_bad;
+            folded.null_mean += g.events as f64 * g.p0;
+        }
+        if let Some(c) = self.boundaries.last().copied().flatten() {
+            folded.crossed += dist.take_from(c);
+        }
+        dist.drop_top_zeros();
+        folded.dist = Some(dist);
+        folded.segments = segment + 1;
+        self.groups.retain(|g| g.segment > segment);
+        self.folded = Some(folded);
     }
 
     /// The robust closing look, when enough minutes qualify. Its level is what the exact
@@ -339,22 +455,20 @@ impl ScheduledLooks {
     }
 
     /// The critical value of the look being taken (the smallest count whose upper tail,
-    /// plus the null mass that crossed earlier looks, stays within `alpha`), and the p-value
-    /// of `observed`.
-    fn boundary(&self, alpha: f64, observed: u64) -> (u64, f64) {
+    /// plus the null mass that crossed earlier looks, stays within `alpha`), the p-value of
+    /// `observed`, and the null distribution of the count at this look (before its own
+    /// crossing paths are removed). Starts from the folded segments: the work is one
+    /// convolution per group since the look before.
+    fn boundary(&mut self, alpha: f64, observed: u64) -> (u64, f64, Pmf) {
         let current = self.boundaries.len() as u32;
-        let mut dist = Pmf::one();
-        let mut crossed = 0.0;
-        let mut events = 0;
-        for segment in 0..=current {
-            for g in self.groups.iter().filter(|g| g.segment == segment) {
-                dist = dist.convolve(&Pmf::binomial(g.events, g.p0));
-                events += g.events;
-            }
-            let earlier = self.boundaries.get(segment as usize).copied().flatten();
-            if let (true, Some(c)) = (segment < current, earlier) {
-                crossed += dist.take_from(c);
-            }
+        self.fold_through(current);
+        let folded = self.folded.as_ref();
+        let mut dist = folded.and_then(|f| f.dist.clone()).unwrap_or_else(Pmf::one);
+        let crossed = folded.map_or(0.0, |f| f.crossed);
+        let mut events = folded.map_or(0, |f| f.events);
+        for g in self.groups.iter().filter(|g| g.segment == current) {
+            dist = dist.convolve(&Pmf::binomial(g.events, g.p0));
+            events += g.events;
         }
         let at_least = dist.mass_from(observed);
         let p_value = (crossed + at_least).min(1.0);
@@ -363,7 +477,7 @@ impl ScheduledLooks {
             // Nothing left to spend (or a NaN allowance): this look cannot reject. A look
             // that holds at the allowance already spent is left a rounding residue, which
             // could land either side of 0; it is no budget either.
-            return (events + 1, p_value);
+            return (events + 1, p_value, dist);
         }
         // The smallest count whose upper tail fits the budget; counts above the kept range
         // have no mass, so the search starts just above it.
@@ -376,7 +490,7 @@ impl ScheduledLooks {
             tail += mass;
             critical = dist.offset + i as u64;
         }
-        (critical, p_value)
+        (critical, p_value, dist)
     }
 }
 
@@ -435,6 +549,94 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The boundary as computed before the looks were folded: every group from the first
+    /// segment, every look's crossing paths removed again.
+    fn from_scratch(groups: &[(u32, u64, f64)], boundaries: &[Option<u64>], alpha: f64) -> u64 {
+        let current = boundaries.len() as u32;
+        let (mut dist, mut crossed) = (Pmf::one(), 0.0);
+        for segment in 0..=current {
+            for &(_, events, p0) in groups.iter().filter(|g| g.0 == segment) {
+                dist = dist.convolve(&Pmf::binomial(events, p0));
+            }
+            if let (true, Some(Some(c))) = (segment < current, boundaries.get(segment as usize)) {
+                crossed += dist.take_from(*c);
+            }
+        }
+        let budget = alpha - crossed;
+        let mut critical = dist.end();
+        let mut tail = 0.0;
+        for (i, mass) in dist.mass.iter().enumerate().rev() {
+            if tail + mass > budget {
+                break;
+            }
+            tail += mass;
+            critical = dist.offset + i as u64;
+        }
+        critical
+    }
+
+    #[test]
+    fn folded_looks_set_every_boundary_the_unfolded_ones_did_and_store_no_minutes() {
+        // 120 minutes at shares drifting around 10% then 50%, a look at most ticks (some
+        // skipped: no fresh minute, none counted), decoded from JSON between ticks as the
+        // Durable Object stores them.
+        let alpha = 0.01;
+        let mut looks = ScheduledLooks::new(alpha, 1.0, 1e9);
+        let mut groups = Vec::new();
+        let mut boundaries = Vec::new();
+        for m in 0..120u32 {
+            let share = if m < 40 { 0.1 } else { 0.5 } + f64::from(m % 7) * 0.003;
+            let events = f64::from(20 + (m * 37) % 23);
+            let new_bad = (events * share * if m % 5 == 0 { 1.6 } else { 0.9 }).round();
+            let requests = 10_000.0;
+            let minute = minute(
+                requests * share,
+                new_bad,
+                requests * (1.0 - share),
+                events - new_bad,
+            );
+            looks.observe(minute);
+            groups.push((looks.count() as u32, events as u64, minute.null_share(1.0)));
+            if m % 9 == 4 {
+                continue;
+            }
+            let allowance = f64::from(m + 1) / 240.0;
+            let look = looks
+                .look(LookKind::Interim { step: 0 }, allowance)
+                .unwrap()
+                .clone();
+            let critical = look.critical().expect("a look that tested");
+            assert_eq!(
+                critical,
+                from_scratch(&groups, &boundaries, alpha * allowance)
+            );
+            boundaries.push(Some(critical));
+            assert!(
+                looks.groups.is_empty(),
+                "minutes stored: {:?}",
+                looks.groups
+            );
+            looks = serde_json::from_str(&serde_json::to_string(&looks).unwrap()).unwrap();
+        }
+        assert!(!looks.finished());
+    }
+
+    #[test]
+    fn looks_past_their_event_limit_keep_totals_not_minutes() {
+        let mut looks = ScheduledLooks::new(0.01, 1.0, 1e9);
+        let busy = minute(5_000.0, 100.0, 5_000.0, 100.0);
+        for _ in 0..150 {
+            looks.observe(busy);
+            looks.look(LookKind::Interim { step: 0 }, 0.1);
+        }
+        let state = serde_json::to_string(&looks).unwrap();
+        assert!(looks.groups.is_empty() && state.len() < 4_000, "{state}");
+        let look = looks.latest().unwrap();
+        assert!(matches!(look.skipped, Some(Skipped::TooManyEvents { .. })));
+        assert_eq!((look.events(), look.new_bad), (Some(30_000), 15_000));
+        assert!((look.null_mean - 15_000.0).abs() < 1e-6, "{look:?}");
     }
 
     /// What one look costs at the scaled looks' sizes (a measurement, not a test):

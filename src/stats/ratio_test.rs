@@ -3,7 +3,9 @@
 
 use super::burst_guard::burst_guarded;
 use super::prior::{default_prior, MIRROR_DIVISORS};
+#[cfg(test)]
 use super::search::lowest_rejected;
+use super::search::{lowest_rejected_near, BoundAt, StoredBound};
 use super::special::{log_sum_exp, normal_cdf};
 use super::{PairCounts, RatioSummary, RatioTestConfig, StatsError, DEFAULT_BASE_RATE_FLOOR};
 use serde::{Deserialize, Serialize};
@@ -31,6 +33,11 @@ pub struct RatioTest {
     rejected: bool,
     /// Smallest old-version bad rate the exposure rule assumes (see `with_base_rate_floor`).
     base_rate_floor: f64,
+    /// The upper bound for the evidence as it stands, and the level it was found at: a
+    /// summary reads it rather than searching again, and the next minute's search starts
+    /// from it (`lowest_rejected_near`). Absent in tests stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bound: Option<StoredBound>,
 }
 
 /// Minutes with bad events kept for the upper bound before the closest shares are merged.
@@ -191,6 +198,7 @@ impl RatioTest {
             current_share: None,
             rejected: false,
             base_rate_floor: DEFAULT_BASE_RATE_FLOOR,
+            bound: None,
         }
     }
 
@@ -220,6 +228,9 @@ impl RatioTest {
         }
         if minute.new_bad + minute.old_bad > 0.0 {
             self.record_evidence(q, minute.new_bad, minute.old_bad);
+            let level = self.config.log_level();
+            let at = self.search_bound(level, self.bound.map(|b| b.at));
+            self.bound = Some(StoredBound { level, at });
         }
         if self.log_e_value() >= self.config.log_level() {
             self.rejected = true;
@@ -283,7 +294,16 @@ impl RatioTest {
             return f64::INFINITY;
         }
         let level = self.config.log_level();
-        lowest_rejected(|tol| mirror_log_e(&self.evidence, tol), level)
+        // As stored for the evidence as it stands (every change of evidence stores it anew).
+        match self.bound.and_then(|b| b.at_level(level)) {
+            Some(bound) => bound,
+            None => self.search_bound(level, self.bound.map(|b| b.at)).value(),
+        }
+    }
+
+    /// Where the mirror e-process first rejects, searched from `hint`.
+    fn search_bound(&self, level: f64, hint: Option<BoundAt>) -> BoundAt {
+        lowest_rejected_near(|tol| mirror_log_e(&self.evidence, tol), level, hint)
     }
 
     /// The old-version bad rate a hypothetical regression is measured against.
@@ -355,18 +375,24 @@ fn fold_closest_shares(evidence: &mut Vec<Evidence>) {
 
 /// ln of the mirror e-value against "ratio ≥ tolerance": alternatives `tolerance / d`.
 /// Increasing in `tolerance` (each minute's log-LR is), so rejections form an upper interval.
+///
+/// The terms are `event_log_lrs`'s, computed once where they do not depend on the divisor or
+/// the minute (ln ρ/ρ0 per divisor, ln(ρ0q + 1 − q) per minute), and summed minute by minute
+/// in the same order: the same floats, for a third of the logarithms.
 fn mirror_log_e(evidence: &[Evidence], tolerance: f64) -> f64 {
     let log_w = -(MIRROR_DIVISORS.len() as f64).ln();
-    log_sum_exp(MIRROR_DIVISORS.iter().map(|d| {
-        let llr: f64 = evidence
-            .iter()
-            .map(|m| {
-                let (a, b) = event_log_lrs(tolerance / d, tolerance, m.share);
-                m.new_bad * a + m.old_bad * b
-            })
-            .sum();
-        log_w + llr
-    }))
+    let rho = MIRROR_DIVISORS.map(|d| tolerance / d);
+    let log_ratio = rho.map(|r| (r / tolerance).ln());
+    let mut llr = [-0.0; MIRROR_DIVISORS.len()];
+    for m in evidence {
+        let q = m.share;
+        let null = (tolerance * q + 1.0 - q).ln();
+        for ((sum, r), log_ratio) in llr.iter_mut().zip(&rho).zip(&log_ratio) {
+            let b = null - (r * q + 1.0 - q).ln();
+            *sum += m.new_bad * (log_ratio + b) + m.old_bad * b;
+        }
+    }
+    log_sum_exp(llr.iter().map(|l| log_w + l))
 }
 
 /// Normal approximation of one alternative's log-LR under a hypothetical regression:
@@ -436,6 +462,60 @@ mod tests {
             .iter()
             .map(|&r| (r, 1.0))
             .collect()
+    }
+
+    #[test]
+    fn the_mirror_e_value_is_the_same_float_with_its_logarithms_shared() {
+        // As computed before the terms that do not vary were hoisted.
+        let by_divisor = |evidence: &[Evidence], tolerance: f64| {
+            let log_w = -(MIRROR_DIVISORS.len() as f64).ln();
+            log_sum_exp(MIRROR_DIVISORS.iter().map(|d| {
+                let llr: f64 = evidence
+                    .iter()
+                    .map(|m| {
+                        let (a, b) = event_log_lrs(tolerance / d, tolerance, m.share);
+                        m.new_bad * a + m.old_bad * b
+                    })
+                    .sum();
+                log_w + llr
+            }))
+        };
+        let evidence: Vec<Evidence> = (0..240)
+            .map(|i| Evidence {
+                share: 0.05 + f64::from(i % 17) * 0.027,
+                new_bad: f64::from(i % 5),
+                old_bad: f64::from(3 + i % 11) * 1.5,
+            })
+            .collect();
+        for tolerance in [1e-6, 0.3, 1.0, 1.7, 12.0, 1e6] {
+            for n in [1, 7, 240] {
+                assert_eq!(
+                    mirror_log_e(&evidence[..n], tolerance).to_bits(),
+                    by_divisor(&evidence[..n], tolerance).to_bits(),
+                    "tolerance {tolerance}, {n} rows"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_stored_bound_is_the_one_a_search_from_scratch_finds() {
+        let mut test = RatioTest::new(config());
+        for m in 0..300 {
+            let new_bad = f64::from(m % 4);
+            test.observe(minute(1_000.0, new_bad, 9_000.0, 20.0 + f64::from(m % 9)));
+            let level = test.config.log_level();
+            let scratch = lowest_rejected(|tol| mirror_log_e(&test.evidence, tol), level).value();
+            assert_eq!(
+                test.summary().upper_bound.to_bits(),
+                scratch.to_bits(),
+                "minute {m}"
+            );
+            let stored: RatioTest =
+                serde_json::from_str(&serde_json::to_string(&test).unwrap()).unwrap();
+            assert_eq!(stored.summary().upper_bound.to_bits(), scratch.to_bits());
+            test = stored;
+        }
     }
 
     fn log_lr_at(test: &RatioTest, ratio: f64) -> f64 {
