@@ -88,11 +88,6 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
                 now_ms: now.millis(),
                 ..ScriptReport::default()
             };
-            // Cron ticks the script before the object starts the rollout: the start moves
-            // traffic, and a crash between the start and a report made after it would leave
-            // that traffic unwatched until the hook is retried (tests/e2e/test_crash.py).
-            // A refused start costs one idle tick, which finds no rollout (or the one that
-            // was already there) and reports what it found.
             // The budget first: a hook that must wait for it leaves no trace (CI retries
             // after `Retry-After`; curl's --retry honours it on a 503).
             let grant = registry::grant_start(env, HOOK_API_CALLS, now).await?;
@@ -104,6 +99,11 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
                 }
                 .into());
             }
+            // Cron ticks the script before the object starts the rollout: the start moves
+            // traffic, and a crash between the start and a report made after it would leave
+            // that traffic unwatched until the hook is retried (tests/e2e/test_crash.py).
+            // A refused start costs one idle tick, which finds no rollout (or the one that
+            // was already there) and reports what it found.
             registry::report(env, &report).await?;
             let resp = call_object(
                 env,
