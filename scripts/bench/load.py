@@ -343,13 +343,17 @@ def drive(world: World, tail: LogTail, rollouts: list[Rollout], minutes: int, rp
         sb.clock(now)
         sb.generate()  # the sandbox's traffic for the minute that ended, made before the clock starts
         mark = tail.mark()
+        workerd = gate.workerd_pids()
+        cpu_before = cpu_ms(workerd)
         sent = time.monotonic()
         gate.fire_cron(now + 1_000, timeout=CRON_TIMEOUT_S)
         wall_ms = (time.monotonic() - sent) * 1000
+        gate_cpu_ms = cpu_ms(workerd) - cpu_before
         now_text = gate_time_text(now + 1_000)
         lines = tail.wait_for(mark, lambda ls: logged_all(ls, now_text, sent, active), LOG_WAIT_S)
         log = parse_cron(lines, now_text, sent)
         cron = cron_record(minute, wall_ms, active, log)
+        cron["workerd_cpu_ms"] = round(gate_cpu_ms, 1)
         res.crons.append(cron)
         by_script = {t.script: t for t in log.ticks if t.ok}
         for r in rollouts:
@@ -375,6 +379,22 @@ def drive(world: World, tail: LogTail, rollouts: list[Rollout], minutes: int, rp
     res.sandbox_timing = sb.call_timing()["routes"]
     res.splits = {r.script: split_writes(sb, r, t0) for r in rollouts}
     return res
+
+
+def cpu_ms(pids: list[int]) -> float:
+    """User + system CPU milliseconds the processes have used so far (/proc/PID/stat; a
+    process gone counts 0). workerd runs the gate and every Durable Object of the load run:
+    its CPU during a cron request, beside the request's wall time, says how much of the
+    minute was the gate computing rather than waiting."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after `(comm)`: state is field 3
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def logged_all(lines: list, now_text: str, sent: float, active: set[str]) -> bool:
@@ -408,7 +428,8 @@ def minute_line(label: str, minute: int, minutes: int, cron: dict[str, Any],
         phases[seen.phase] = phases.get(seen.phase, 0) + 1
     shown = ", ".join(f"{p} {n}" for p, n in sorted(phases.items()))
     refused = sum(t["refused"] for t in api["tokens"])
-    return (f"[{label}] minute {minute}/{minutes}: cron {cron['wall_ms'] / 1000:.1f} s, "
+    return (f"[{label}] minute {minute}/{minutes}: cron {cron['wall_ms'] / 1000:.1f} s "
+            f"(workerd CPU {cron.get('workerd_cpu_ms', 0) / 1000:.1f} s), "
             f"{cron['ticked']}/{cron['active']} ticked; {shown}; API max/5 min "
             f"{api['max_sent_per_window']}" + (f", {refused} refused (429)" if refused else ""))
 
@@ -447,6 +468,12 @@ def summarize(loaded: RunResult, replays: dict[str, dict[str, Any]], rollouts: l
     return {
         "rollouts": loaded.rollouts, "minutes": loaded.minutes, "bad": sum(r.bad for r in rollouts),
         "cron_ms_p50": percentile(walls, 50), "cron_ms_max": max(walls, default=None),
+        # workerd's CPU during the cron request over its wall time (1.0 = one core busy
+        # throughout), and per rollout ticked.
+        "workerd_cpu_share_p50": percentile(
+            [c["workerd_cpu_ms"] / c["wall_ms"] for c in loaded.crons if c["wall_ms"]], 50),
+        "workerd_cpu_ms_per_tick_p50": percentile(
+            [c["workerd_cpu_ms"] / c["ticked"] for c in loaded.crons if c["ticked"]], 50),
         "lag_ms_p50": percentile(lags, 50), "lag_ms_p99": percentile(lags, 99),
         "lag_source": loaded.lag_source, "lags_known": len(lags),
         "lags_expected": sum(c["active"] for c in loaded.crons),
@@ -500,8 +527,9 @@ def measure(n: int, minutes: int, k: int, seed: int, rps: float, bad_share: floa
             "loaded": asdict(loaded), "replays": replays}
 
 
-TABLE_HEAD = ("| rollouts | cron run p50 / max | tick lag p50 / p99 | API requests per 5 min (max) "
-              "| every tick once | decisions identical alone |\n| --- | --- | --- | --- | --- | --- |")
+TABLE_HEAD = ("| rollouts | cron run p50 / max | workerd CPU / cron run (p50) | tick lag p50 / p99 "
+              "| API requests per 5 min (max) | every tick once | decisions identical alone |\n"
+              "| --- | --- | --- | --- | --- | --- | --- |")
 
 
 def table_row(s: dict[str, Any]) -> str:
@@ -519,7 +547,9 @@ def table_row(s: dict[str, Any]) -> str:
     same = {True: "yes", False: "no", None: "not replayed"}[s["decisions_identical"]]
     if s["replayed"]:
         same += f" ({len(s['replayed'])})"
-    return (f"| {s['rollouts']} | {secs(s['cron_ms_p50'])} / {secs(s['cron_ms_max'])} | {lag} | {api} "
+    share = s.get("workerd_cpu_share_p50")
+    cpu = "?" if share is None else f"{share:.0%}"
+    return (f"| {s['rollouts']} | {secs(s['cron_ms_p50'])} / {secs(s['cron_ms_max'])} | {cpu} | {lag} | {api} "
             f"| {'yes' if s['every_tick_once'] else 'no'} | {same} |")
 
 
