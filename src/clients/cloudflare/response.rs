@@ -7,6 +7,7 @@ use super::{
 };
 use crate::clients::http::{parse_retry_after_secs, HttpResponse};
 use crate::clients::truncate_chars_with_ellipsis;
+use crate::json::from_value;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -47,7 +48,7 @@ fn lenient_chain<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ApiMessage>, D::
     Ok(match Value::deserialize(d)? {
         Value::Array(items) => items
             .into_iter()
-            .filter_map(|item| ApiMessage::deserialize(item).ok())
+            .filter_map(|item| from_value(&item).ok())
             .collect(),
         _ => Vec::new(),
     })
@@ -209,7 +210,7 @@ pub fn parse_envelope<T: DeserializeOwned>(
         });
     }
     // serde's message quotes the offending value, which the answer may make any length.
-    let result = T::deserialize(raw.result).map_err(|e| CloudflareError::Malformed {
+    let result = from_value(&raw.result).map_err(|e| CloudflareError::Malformed {
         status,
         why: truncate_chars_with_ellipsis(&format!("unexpected `result`: {e}"), MAX_ERROR_TEXT),
     })?;
