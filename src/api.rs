@@ -493,7 +493,12 @@ fn parse_json_body<T: serde::de::DeserializeOwned>(
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
     }
-    serde_json::from_slice(body).map_err(|e| json_error(&e))
+    // Read as text, as every other JSON the Worker reads: `from_slice` would build a second
+    // deserializer of each body type into the wasm (docs/size.md).
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not UTF-8: {e}"))
+    })?;
+    serde_json::from_str(text).map_err(|e| json_error(&e))
 }
 
 /// Names the JSON problem precisely; serde's message says which field and where.

@@ -284,6 +284,13 @@ fn each_bad_hook_gets_its_status_and_code() {
 }
 
 #[test]
+fn a_body_that_is_not_utf8_is_malformed_json() {
+    let body = b"{\"script\":\"g\xffw\",\"version_id\":\"v\"}";
+    let err = parse_deploy_hook(JSON, body).expect_err("not UTF-8");
+    assert_eq!((err.status(), err.code()), (400, "malformed_json"));
+}
+
+#[test]
 fn a_json_content_type_with_charset_is_accepted() {
     let body = format!(r#"{{"script":"gw","version_id":"{NEW}"}}"#);
     assert!(parse_deploy_hook(Some("application/json; charset=utf-8"), body.as_bytes()).is_ok());

@@ -5,6 +5,8 @@
 // ── Foundations. ──
 pub mod build_info;
 pub mod http_error;
+/// JSON values to and from typed values through their text.
+pub mod json;
 pub mod time;
 
 // ── The decision core: pure and sync. ──

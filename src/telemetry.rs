@@ -30,21 +30,8 @@ pub struct DecisionPoint {
 
 /// The data point for one audit event.
 pub fn decision_point(environment: &str, event: &AuditEvent) -> DecisionPoint {
-    let tag = |value: serde_json::Value, key: &str| {
-        value
-            .get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let kind = tag(
-        serde_json::to_value(&event.kind).unwrap_or_default(),
-        "kind",
-    );
-    let phase = tag(
-        serde_json::to_value(&event.phase).unwrap_or_default(),
-        "phase",
-    );
+    let kind = event.kind.tag();
+    let phase = event.phase.tag().to_string();
     let decision = match &event.decision {
         Some(Decision::Advance { .. }) => "advance",
         Some(Decision::Complete) => "complete",

@@ -48,7 +48,7 @@ impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC with second precision, e.g. `2026-11-27T10:00:00Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match chrono::DateTime::from_timestamp_millis(self.0) {
-            Some(dt) => write!(f, "{}", dt.format("%Y-%m-%dT%H:%M:%SZ")),
+            Some(dt) => f.write_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             None => write!(f, "@{}ms", self.0),
         }
     }

@@ -2,6 +2,7 @@
 //! through `esc`), link segments, and the number, time and id formats the page uses.
 
 use crate::time::{Timestamp, MINUTE_MS};
+use chrono::Timelike;
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 /// Script names, CI messages, reasons and Cloudflare annotations all pass through here.
@@ -75,7 +76,7 @@ pub fn share(percent: f64) -> String {
 /// `HH:MM` in UTC.
 pub fn clock(at: Timestamp) -> String {
     match chrono::DateTime::from_timestamp_millis(at.millis()) {
-        Some(dt) => dt.format("%H:%M").to_string(),
+        Some(dt) => format!("{:02}:{:02}", dt.hour(), dt.minute()),
         None => "--:--".to_string(),
     }
 }

@@ -553,7 +553,7 @@ impl fmt::Display for Budget {
 
 /// A value's serialized snake_case name (`e_process`).
 fn snake(value: &impl Serialize) -> String {
-    serde_json::to_value(value)
+    crate::json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()

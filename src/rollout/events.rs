@@ -50,6 +50,16 @@ pub enum EventKind {
     Tick,
 }
 
+impl EventKind {
+    /// The kind's stored tag (`started`, `step_started`, ...), as serde writes it.
+    pub fn tag(&self) -> String {
+        crate::json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
 /// What one tick decided.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "decision")]

@@ -20,6 +20,7 @@ use super::transitions::pause;
 use super::{Action, AuditEvent, PauseReason, Phase, RolloutState, Stage};
 use crate::clients::cloudflare::ApiBudget;
 use crate::controller::{StoredRollout, API_CALLS_PER_5_MIN};
+use crate::json::{from_value, to_value};
 use crate::policy::{Policy, QueueThresholds};
 use crate::signals::SignalState;
 use crate::time::Timestamp;
@@ -157,21 +158,13 @@ fn set_evidence_aside(stored: &Value, schema: u32) -> Result<StoredRollout, Sche
     })
 }
 
-/// A migrated value as a `T`, read back from its text: the Worker then carries one
-/// deserializer per stored type (from text, as every other read does). Reading from the
-/// `Value` itself would build a second one for each, about 50 KB of gzipped wasm
-/// (`bash scripts/build.sh`, then `gzip -9 -c build/index_bg.wasm | wc -c`).
-fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, serde_json::Error> {
-    serde_json::from_str(&value.to_string())
-}
-
 /// `object[key]` as a `T`, if it is there and reads as one.
 fn read<T: DeserializeOwned>(object: &Value, key: &str) -> Option<T> {
     object.get(key).and_then(|v| from_value(v).ok())
 }
 
 fn json(value: &impl serde::Serialize) -> Value {
-    serde_json::to_value(value).expect("a policy and fresh evidence encode")
+    to_value(value).expect("a policy and fresh evidence encode")
 }
 
 /// The stored policy with only the knobs this gate knows: a newer gate's knobs are dropped

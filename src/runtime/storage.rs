@@ -140,10 +140,7 @@ impl DoStore<'_> {
         let sql = self.state.storage().sql();
         for event in events {
             let body = serde_json::to_string(event).map_err(storage_error)?;
-            let kind = serde_json::to_value(&event.kind)
-                .ok()
-                .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
-                .unwrap_or_default();
+            let kind = event.kind.tag();
             sql.exec(
                 "INSERT INTO events (at_ms, version_id, kind, body) VALUES (?, ?, ?, ?)",
                 Some(vec![

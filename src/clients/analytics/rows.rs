@@ -219,18 +219,70 @@ fn text_field(row: &Map<String, Value>, key: &str) -> Result<String, String> {
     }
 }
 
+/// `YYYY-MM-DD hh:mm:ss` in UTC, read field by field (chrono's format-string parser is
+/// several kilobytes of wasm for this one string: docs/size.md).
+fn date_time(text: &str) -> Option<Timestamp> {
+    let (date, time) = text.trim().split_once(' ')?;
+    let [year, month, day] = three_numbers(date, '-')?;
+    let [hour, minute, second] = three_numbers(time, ':')?;
+    let at = chrono::NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?
+        .and_hms_opt(hour, minute, second)?;
+    Some(Timestamp::from_millis(at.and_utc().timestamp_millis()))
+}
+
+/// Exactly three whole numbers separated by `separator`.
+fn three_numbers(text: &str, separator: char) -> Option<[u32; 3]> {
+    let mut parts = text.split(separator).map(|part| part.parse().ok());
+    let numbers = [parts.next()??, parts.next()??, parts.next()??];
+    parts.next().is_none().then_some(numbers)
+}
+
 /// The minute column: Unix seconds (number or string), or a ClickHouse `DateTime` text
 /// `YYYY-MM-DD hh:mm:ss` in UTC (if the query groups by `toStartOfMinute`).
 fn minute_field(row: &Map<String, Value>) -> Result<Timestamp, String> {
     let key = alias::MINUTE;
-    if let Some(Value::String(s)) = row.get(key) {
-        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S") {
-            return Ok(Timestamp::from_millis(dt.and_utc().timestamp_millis()));
-        }
+    if let Some(at) = row.get(key).and_then(Value::as_str).and_then(date_time) {
+        return Ok(at);
     }
     let secs = count_field(row, key)?;
     if secs.fract() != 0.0 || secs > 1e12 {
         return Err(format!("`{key}` is not whole Unix seconds: {secs}"));
     }
     Ok(Timestamp::from_millis(secs as i64 * 1_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::date_time;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn a_clickhouse_date_time_reads_as_that_utc_instant() {
+        // 2026-11-27T10:00:00Z, and 1999-12-31T23:59:58Z.
+        assert_eq!(
+            date_time("2026-11-27 10:00:00"),
+            Some(Timestamp::from_millis(1_795_773_600_000))
+        );
+        assert_eq!(
+            date_time(" 1999-12-31 23:59:58 "),
+            Some(Timestamp::from_millis(946_684_798_000))
+        );
+    }
+
+    #[test]
+    fn anything_but_a_valid_date_and_time_does_not_read() {
+        for text in [
+            "2026-11-27T10:00:00",
+            "2026-11-27 10:00",
+            "2026-11-27 10:00:00:00",
+            "2026-13-01 00:00:00",
+            "2026-02-30 00:00:00",
+            "2026-11-27 24:00:00",
+            "2026-11-x 10:00:00",
+            "1795773600",
+            "",
+        ] {
+            assert_eq!(date_time(text), None, "{text}");
+        }
+    }
 }

@@ -47,7 +47,7 @@ fn lenient_chain<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ApiMessage>, D::
     Ok(match Value::deserialize(d)? {
         Value::Array(items) => items
             .into_iter()
-            .filter_map(|item| ApiMessage::deserialize(item).ok())
+            .filter_map(|item| crate::json::from_value(&item).ok())
             .collect(),
         _ => Vec::new(),
     })
@@ -163,7 +163,7 @@ pub fn parse_envelope<T: DeserializeOwned>(
     if status >= 500 {
         return Err(CloudflareError::Server { status });
     }
-    let raw = match raw {
+    let mut raw = match raw {
         Some(raw) if raw.success.is_some() => raw,
         _ if status == 404 => {
             return Err(CloudflareError::NotFound {
@@ -208,8 +208,11 @@ pub fn parse_envelope<T: DeserializeOwned>(
             },
         });
     }
-    // serde's message quotes the offending value, which the answer may make any length.
-    let result = T::deserialize(raw.result).map_err(|e| CloudflareError::Malformed {
+    // Read from its text (crate::json), the parsed value dropped first: a large answer is
+    // held once, not twice. serde's message quotes the offending value, which the answer may
+    // make any length.
+    let text = std::mem::take(&mut raw.result).to_string();
+    let result = serde_json::from_str(&text).map_err(|e| CloudflareError::Malformed {
         status,
         why: truncate_chars_with_ellipsis(&format!("unexpected `result`: {e}"), MAX_ERROR_TEXT),
     })?;

@@ -182,7 +182,7 @@ impl From<RawVersion> for Version {
                 .resources
                 .bindings
                 .into_iter()
-                .filter_map(|b| serde_json::from_value(b).ok())
+                .filter_map(|b| crate::json::from_value(&b).ok())
                 .collect(),
         }
     }

@@ -55,3 +55,28 @@ fn live_read_input_parses_from_json() {
         failed
     );
 }
+
+#[test]
+fn an_event_kind_tag_is_the_kind_serde_writes() {
+    let kinds = [
+        (EventKind::Started, "started"),
+        (
+            EventKind::StepStarted {
+                step: 1,
+                percent: 25.0,
+            },
+            "step_started",
+        ),
+        (EventKind::Holding { step: 0 }, "holding"),
+        (EventKind::RolledBack, "rolled_back"),
+        (EventKind::Tick, "tick"),
+    ];
+    for (kind, tag) in kinds {
+        assert_eq!(kind.tag(), tag);
+        let written = serde_json::to_string(&kind).expect("serializes");
+        assert!(
+            written.starts_with(&format!(r#"{{"kind":"{tag}""#)),
+            "{written}"
+        );
+    }
+}
