@@ -54,6 +54,57 @@ pub struct BakeTest {
     /// stored before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bound: Option<StoredBound>,
+    /// What the exposure rule's searches have found (`Exposure`): the next one asks only
+    /// about totals between its ends. Absent in tests stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exposure: Option<Exposure>,
+}
+
+/// Where the exposure rule (`BakeTest::met_after`) is known to hold: not at `unmet` bake
+/// requests or fewer, and at `met` or more. The rule depends only on the bake's total
+/// requests, the reference counts and the configuration, which are fixed when the test is
+/// made, and it is increasing in the total (the bisection of `new_requests_needed` relies on
+/// that too), so what one search found answers the next one's questions outside
+/// `(unmet, met)`: the same answers, a few minimisations instead of a dozen or more.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Exposure {
+    unmet: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    met: Option<f64>,
+}
+
+impl Exposure {
+    /// The rule at `total`: known, or `rule(total)`, which then narrows what is known.
+    fn met_after(&mut self, total: f64, rule: impl Fn(f64) -> bool) -> bool {
+        if total <= self.unmet {
+            return false;
+        }
+        if self.met.is_some_and(|met| total >= met) {
+            return true;
+        }
+        let met = rule(total);
+        self.learn(total, met);
+        met
+    }
+
+    /// Records that the rule does (`met`) or does not hold at `total`.
+    fn learn(&mut self, total: f64, met: bool) {
+        if met {
+            self.met = Some(self.met.map_or(total, |m| m.min(total)));
+        } else {
+            self.unmet = self.unmet.max(total);
+        }
+    }
+}
+
+/// The default prior's alternatives as the bake's e-values use them: ln of the weight, ln of
+/// ρ/ρ0 and ρ − ρ0, computed once per call rather than at every step of its minimisations
+/// (the same floats, so the same e-values to the bit).
+fn bets(rho0: f64) -> Vec<(f64, f64, f64)> {
+    default_prior(rho0)
+        .into_iter()
+        .map(|(rho, w)| (w.ln(), (rho / rho0).ln(), rho - rho0))
+        .collect()
 }
 
 impl BakeTest {
@@ -82,6 +133,7 @@ impl BakeTest {
             burst_horizon: None,
             minutes: 0,
             bound: None,
+            exposure: None,
         }
     }
 
@@ -138,6 +190,9 @@ impl BakeTest {
         let level = self.config.log_level();
         let at = self.search_bound(level, self.bound.map(|b| b.at));
         self.bound = Some(StoredBound { level, at });
+        let mut exposure = self.exposure.unwrap_or_default();
+        self.new_requests_needed(&mut exposure);
+        self.exposure = Some(exposure);
     }
 
     /// Whether the e-value has reached 1/α at some minute (cheaper than `summary`, which
@@ -149,7 +204,7 @@ impl BakeTest {
     /// Current verdict numbers; `old_*` fields carry the reference counts.
     pub fn summary(&self) -> RatioSummary {
         let log_e = self.log_e;
-        let needed = self.new_requests_needed();
+        let needed = self.new_requests_needed(&mut self.exposure.unwrap_or_default());
         RatioSummary {
             new_total: self.new_total,
             new_bad: self.new_bad,
@@ -183,18 +238,16 @@ impl BakeTest {
             calm_bad -= bad;
         }
         let (calm_total, calm_bad) = (calm_total.max(0.0), calm_bad.max(0.0));
-        let prior = default_prior(self.config.rho0);
-        let rho0 = self.config.rho0;
+        let bets = bets(self.config.rho0);
         let log_b = |r: f64| {
-            log_sum_exp(prior.iter().map(|&(rho, w)| {
-                let log_lr =
-                    |total: f64, bad: f64| bad * (rho / rho0).ln() - (rho - rho0) * r * total;
+            log_sum_exp(bets.iter().map(|&(ln_w, ln_ratio, excess)| {
+                let log_lr = |total: f64, bad: f64| bad * ln_ratio - excess * r * total;
                 let bursty: f64 = self
                     .bursty
                     .iter()
                     .map(|&(total, bad)| burst_guarded(log_lr(total, bad), bad))
                     .sum();
-                w.ln() + log_lr(calm_total, calm_bad) + bursty
+                ln_w + log_lr(calm_total, calm_bad) + bursty
             }))
         };
         minimise_on_grid(
@@ -210,13 +263,11 @@ impl BakeTest {
         if reference.total <= 0.0 {
             return 0.0;
         }
-        let prior = default_prior(self.config.rho0);
-        let rho0 = self.config.rho0;
+        let bets = bets(self.config.rho0);
         let log_b = |r: f64| {
             log_sum_exp(
-                prior
-                    .iter()
-                    .map(|&(rho, w)| w.ln() + bad * (rho / rho0).ln() - (rho - rho0) * r * total),
+                bets.iter()
+                    .map(|&(ln_w, ln_ratio, excess)| ln_w + bad * ln_ratio - excess * r * total),
             )
         };
         minimise_convex(
@@ -235,11 +286,30 @@ impl BakeTest {
         }
     }
 
-    /// Where the mirror test first rejects, searched from `hint`.
+    /// Where the mirror test first rejects, searched from `hint` (where it stopped for nearly
+    /// the same counts), or without one from a rough guess (`bound_guess`): the same point
+    /// either way, in fewer evaluations from a closer start.
     fn search_bound(&self, level: f64, hint: Option<BoundAt>) -> BoundAt {
+        let Some(mirror) = self.mirror_log_e() else {
+            return BoundAt::Unbounded;
+        };
+        let hint = match hint {
+            Some(BoundAt::Lattice(m)) => Some(BoundAt::Lattice(m)),
+            _ => BoundAt::near(bound_guess(
+                level,
+                (self.new_bad, self.new_total),
+                (self.reference_bad, self.reference_total),
+            )),
+        };
+        lowest_rejected_near(mirror, level, hint)
+    }
+
+    /// ln of the mirror test's e-value at each tolerance for the counts as they stand
+    /// (`None` without a reference or bake requests: no bound).
+    fn mirror_log_e(&self) -> Option<impl Fn(f64) -> f64> {
         let reference = self.reference();
         if reference.total <= 0.0 || self.new_total <= 0.0 {
-            return BoundAt::Unbounded;
+            return None;
         }
         let (bad, total) = (self.new_bad, self.new_total);
         let cap = reference.rate_cap();
@@ -248,7 +318,7 @@ impl BakeTest {
             let m = 1.0 / d;
             (m, m.ln())
         });
-        let mirror = |tol: f64| {
+        Some(move |tol: f64| {
             let log_b = |r: f64| {
                 log_sum_exp(
                     alternatives
@@ -257,8 +327,7 @@ impl BakeTest {
                 )
             };
             minimise_convex(|r| log_b(r) + reference.log_e_rate_too_low(r), cap)
-        };
-        lowest_rejected_near(mirror, level, hint)
+        })
     }
 
     /// Would a new version at `rho_detect × max(reference rate, floor)` have been flagged
@@ -267,21 +336,70 @@ impl BakeTest {
     /// the e-value is increasing in the count, so reaching the level there means reaching
     /// it with probability ≥ `power` (at the end; earlier crossings only add).
     fn met_after(&self, total: f64) -> bool {
+        self.exposure_log_e(total)
+            .is_some_and(|log_e| log_e >= self.config.log_level())
+    }
+
+    /// The ln e-value `met_after` compares with the level (`None`: not met whatever it is).
+    fn exposure_log_e(&self, total: f64) -> Option<f64> {
         if total <= 0.0 || self.reference_total <= 0.0 {
-            return false;
+            return None;
         }
         let rate = (self.reference_bad / self.reference_total).max(self.base_rate_floor);
         let mean = self.config.rho_detect * rate * total;
         let low = (mean - self.config.power_z() * mean.sqrt()).max(0.0);
-        self.log_e_value(low, total) >= self.config.log_level()
+        Some(self.log_e_value(low, total))
     }
 
-    fn new_requests_needed(&self) -> f64 {
-        if self.met_after(self.new_total) {
+    /// Where nothing is known yet of where the exposure rule is met beyond `total`: finds
+    /// about where by secant steps on its ln e-value against ln of the total (smooth there),
+    /// then asks the rule just either side, so that the bisection of `new_requests_needed`
+    /// finds most of its questions answered. Only what is computed is learnt: the answers
+    /// stay the rule's.
+    fn locate_exposure(&self, total: f64, exposure: &mut Exposure) {
+        let level = self.config.log_level();
+        let mut excess = |x: f64| {
+            let log_e = self.exposure_log_e(x.exp())?;
+            exposure.learn(x.exp(), log_e >= level);
+            Some(log_e - level).filter(|e| e.is_finite())
+        };
+        let mut a = total.max(1.0).ln();
+        let Some(mut fa) = excess(a) else { return };
+        let mut b = a + std::f64::consts::LN_2;
+        let Some(mut fb) = excess(b) else { return };
+        for _ in 0..8 {
+            if (b - a).abs() < 1e-5 {
+                break;
+            }
+            // Toward the crossing, at most ×1000 in one step.
+            let step = (-fb * (b - a) / (fb - fa)).clamp(-7.0, 7.0);
+            if !step.is_finite() || step == 0.0 {
+                break;
+            }
+            (a, fa) = (b, fb);
+            b += step;
+            let Some(f) = excess(b) else { return };
+            fb = f;
+        }
+        for x in [b - 1e-4, b + 1e-4] {
+            if excess(x).is_none() {
+                return;
+            }
+        }
+    }
+
+    /// Bake requests still needed to meet the exposure rule (0: met), asking `exposure`
+    /// first and narrowing it with what is computed.
+    fn new_requests_needed(&self, exposure: &mut Exposure) -> f64 {
+        if exposure.met_after(self.new_total, |t| self.met_after(t)) {
             return 0.0;
         }
+        if exposure.met.is_none() {
+            self.locate_exposure(self.new_total, exposure);
+        }
+        let mut met_after = |total: f64| exposure.met_after(total, |t| self.met_after(t));
         let mut hi = self.new_total.max(1.0);
-        while !self.met_after(hi) {
+        while !met_after(hi) {
             hi *= 2.0;
             if hi > 1e15 {
                 return f64::INFINITY;
@@ -291,7 +409,7 @@ impl BakeTest {
         let mut lo = self.new_total;
         while hi - lo > (NEEDED_PRECISION * (hi - self.new_total)).max(1.0) {
             let mid = 0.5 * (lo + hi);
-            if self.met_after(mid) {
+            if met_after(mid) {
                 hi = mid;
             } else {
                 lo = mid;
@@ -299,6 +417,43 @@ impl BakeTest {
         }
         (hi - self.new_total).ceil()
     }
+}
+
+/// A rough upper bound on (bake rate)/(reference rate) at e-value `level`, where a search
+/// for the exact one starts: Chernoff bounds on each side's Poisson mean, the bake's above
+/// its count and the reference's below, sharing `level` and the mirror's mixture cost (three
+/// fifths to the bake). Within a factor of about 1.5 of the bound on the grid's bakes; it
+/// decides nothing, a closer guess only saves evaluations.
+fn bound_guess(
+    level: f64,
+    (bad, total): (f64, f64),
+    (reference_bad, reference_total): (f64, f64),
+) -> f64 {
+    let level = level + (MIRROR_DIVISORS.len() as f64).ln();
+    let high = chernoff_mean(bad, 0.6 * level, true);
+    let low = chernoff_mean(reference_bad, 0.4 * level, false);
+    (high / total) / (low / reference_total)
+}
+
+/// The Poisson mean μ above (`above`) or below `count` k at which the Chernoff exponent
+/// μ − k − k·ln(μ/k) reaches `level`, by bisection in ln μ (a guess's precision).
+fn chernoff_mean(count: f64, level: f64, above: bool) -> f64 {
+    let k = count.max(1e-9);
+    let exponent = |mu: f64| mu - k - k * (mu / k).ln();
+    let (mut near, mut far) = if above {
+        (k.ln(), (k + 2.0 * level + 1.0).ln())
+    } else {
+        (k.ln(), (k * 1e-9).ln())
+    };
+    for _ in 0..40 {
+        let mid = 0.5 * (near + far);
+        if exponent(mid.exp()) >= level {
+            far = mid;
+        } else {
+            near = mid;
+        }
+    }
+    far.exp()
 }
 
 /// The old version's counts measured during the split: e-values about its rate r.
@@ -362,6 +517,7 @@ impl Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::search::lowest_rejected;
     use crate::stats::testing::assert_round_trips;
 
     const ALPHA: f64 = 0.01;
@@ -466,6 +622,87 @@ mod tests {
             );
             assert_eq!(stored.summary().upper_bound.to_bits(), expected.to_bits());
             bake = stored;
+        }
+    }
+
+    /// `new_requests_needed` as it was before it kept what it learnt: a plain bisection.
+    fn needed_by_bisection(bake: &BakeTest) -> f64 {
+        if bake.met_after(bake.new_total) {
+            return 0.0;
+        }
+        let mut hi = bake.new_total.max(1.0);
+        while !bake.met_after(hi) {
+            hi *= 2.0;
+            if hi > 1e15 {
+                return f64::INFINITY;
+            }
+        }
+        let mut lo = bake.new_total;
+        while hi - lo > (NEEDED_PRECISION * (hi - bake.new_total)).max(1.0) {
+            let mid = 0.5 * (lo + hi);
+            if bake.met_after(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        (hi - bake.new_total).ceil()
+    }
+
+    #[test]
+    fn the_needed_requests_a_stored_bake_reports_are_the_plain_bisections() {
+        // A quiet service (8 bad events in the split's 8400 requests) and a busy one.
+        for (reference, requests, bad) in [
+            ((8.0, 8400.0), 600.0, 1.0),
+            ((300.0, 300_000.0), 2_000.0, 2.0),
+        ] {
+            let mut bake = BakeTest::new(config(), reference.0, reference.1);
+            let mut met = false;
+            for m in 0..60 {
+                bake.observe(requests, bad * f64::from(m % 3));
+                let json = serde_json::to_value(&bake).unwrap();
+                let stored: BakeTest = serde_json::from_value(json.clone()).unwrap();
+                // As a gate that did not keep it stored it.
+                let mut older = json;
+                older.as_object_mut().unwrap().remove("exposure");
+                let older: BakeTest = serde_json::from_value(older).unwrap();
+                let expected = needed_by_bisection(&bake);
+                for test in [&bake, &stored, &older] {
+                    let summary = test.summary();
+                    assert_eq!(
+                        summary.new_requests_needed.to_bits(),
+                        expected.to_bits(),
+                        "minute {m}"
+                    );
+                    assert_eq!(summary.exposure_met, expected == 0.0);
+                }
+                met |= expected == 0.0;
+                bake = stored;
+            }
+            assert!(met, "the rule is met within the hour");
+        }
+    }
+
+    #[test]
+    fn a_first_bound_searched_from_a_guess_is_the_one_the_bisection_finds() {
+        let level = config().log_level();
+        // (reference bad, requests), then the first bake minute's (requests, bad): quiet and
+        // busy services, raw and burst-scaled, healthy and regressed.
+        let cases = [
+            ((20.0, 15_224.0), (333.3, 0.25)),
+            ((7.0, 260.5), (8.85, 0.13)),
+            ((504.0, 496_630.0), (19_292.0, 17.9)),
+            ((10_147.0, 496_674.0), (19_295.0, 392.8)),
+            ((9.0, 8_281.0), (604.0, 0.0)),
+            ((152.0, 8_281.0), (604.0, 8.0)),
+            ((8.0, 8_400.0), (600.0, 30.0)),
+            ((100.0, 100_000.0), (10_000.0, 600.0)),
+        ];
+        for ((reference_bad, reference_total), (requests, bad)) in cases {
+            let mut bake = BakeTest::new(config(), reference_bad, reference_total);
+            bake.observe(requests, bad);
+            let scratch = lowest_rejected(bake.mirror_log_e().expect("a bound"), level);
+            assert_eq!(bake.bound.map(|b| b.at), Some(scratch), "{bake:?}");
         }
     }
 
