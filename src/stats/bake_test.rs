@@ -83,17 +83,12 @@ impl Exposure {
             return true;
         }
         let met = rule(total);
-        self.learn(total, met);
-        met
-    }
-
-    /// Records that the rule does (`met`) or does not hold at `total`.
-    fn learn(&mut self, total: f64, met: bool) {
         if met {
-            self.met = Some(self.met.map_or(total, |m| m.min(total)));
+            self.met = Some(total);
         } else {
-            self.unmet = self.unmet.max(total);
+            self.unmet = total;
         }
+        met
     }
 }
 
@@ -336,56 +331,13 @@ impl BakeTest {
     /// the e-value is increasing in the count, so reaching the level there means reaching
     /// it with probability ≥ `power` (at the end; earlier crossings only add).
     fn met_after(&self, total: f64) -> bool {
-        self.exposure_log_e(total)
-            .is_some_and(|log_e| log_e >= self.config.log_level())
-    }
-
-    /// The ln e-value `met_after` compares with the level (`None`: not met whatever it is).
-    fn exposure_log_e(&self, total: f64) -> Option<f64> {
         if total <= 0.0 || self.reference_total <= 0.0 {
-            return None;
+            return false;
         }
         let rate = (self.reference_bad / self.reference_total).max(self.base_rate_floor);
         let mean = self.config.rho_detect * rate * total;
         let low = (mean - self.config.power_z() * mean.sqrt()).max(0.0);
-        Some(self.log_e_value(low, total))
-    }
-
-    /// Where nothing is known yet of where the exposure rule is met beyond `total`: finds
-    /// about where by secant steps on its ln e-value against ln of the total (smooth there),
-    /// then asks the rule just either side, so that the bisection of `new_requests_needed`
-    /// finds most of its questions answered. Only what is computed is learnt: the answers
-    /// stay the rule's.
-    fn locate_exposure(&self, total: f64, exposure: &mut Exposure) {
-        let level = self.config.log_level();
-        let mut excess = |x: f64| {
-            let log_e = self.exposure_log_e(x.exp())?;
-            exposure.learn(x.exp(), log_e >= level);
-            Some(log_e - level).filter(|e| e.is_finite())
-        };
-        let mut a = total.max(1.0).ln();
-        let Some(mut fa) = excess(a) else { return };
-        let mut b = a + std::f64::consts::LN_2;
-        let Some(mut fb) = excess(b) else { return };
-        for _ in 0..8 {
-            if (b - a).abs() < 1e-5 {
-                break;
-            }
-            // Toward the crossing, at most ×1000 in one step.
-            let step = (-fb * (b - a) / (fb - fa)).clamp(-7.0, 7.0);
-            if !step.is_finite() || step == 0.0 {
-                break;
-            }
-            (a, fa) = (b, fb);
-            b += step;
-            let Some(f) = excess(b) else { return };
-            fb = f;
-        }
-        for x in [b - 1e-4, b + 1e-4] {
-            if excess(x).is_none() {
-                return;
-            }
-        }
+        self.log_e_value(low, total) >= self.config.log_level()
     }
 
     /// Bake requests still needed to meet the exposure rule (0: met), asking `exposure`
@@ -393,9 +345,6 @@ impl BakeTest {
     fn new_requests_needed(&self, exposure: &mut Exposure) -> f64 {
         if exposure.met_after(self.new_total, |t| self.met_after(t)) {
             return 0.0;
-        }
-        if exposure.met.is_none() {
-            self.locate_exposure(self.new_total, exposure);
         }
         let mut met_after = |total: f64| exposure.met_after(total, |t| self.met_after(t));
         let mut hi = self.new_total.max(1.0);
