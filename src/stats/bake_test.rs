@@ -60,20 +60,45 @@ pub struct BakeTest {
     exposure: Option<Exposure>,
 }
 
-/// Where the exposure rule (`BakeTest::met_after`) is known to hold: not at `unmet` bake
-/// requests or fewer, and at `met` or more. The rule depends only on the bake's total
-/// requests, the reference counts and the configuration, which are fixed when the test is
-/// made, and it is increasing in the total (the bisection of `new_requests_needed` relies on
-/// that too), so what one search found answers the next one's questions outside
-/// `(unmet, met)`: the same answers, a few minimisations instead of a dozen or more.
+/// The exposure rule (`BakeTest::met_after`) as the last minute left it: whether it holds
+/// at the bake's total (`now`, computed there: it decides promotion), and where the searches
+/// for the requests still needed found it not to hold (`unmet` requests or fewer) and to
+/// hold (`met` or more). The rule depends only on the bake's total requests, the reference
+/// counts and the configuration, which are fixed when the test is made, and it increases
+/// with the total (the bisection of `new_requests_needed` relies on that too), so what one
+/// search found answers the next one's questions outside `(unmet, met)`: the same answers in
+/// a few minimisations instead of a dozen or more. Where the rule does not increase (a
+/// reference of a few burst-scaled events, totals of millions), the number shown may differ
+/// from a search from scratch, which is as arbitrary there; `now` never does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Exposure {
+    now: bool,
     unmet: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     met: Option<f64>,
 }
 
 impl Exposure {
+    /// What is known once the rule was computed at the bake's `total` (`now`): `known`,
+    /// unless it says otherwise there (the rule does not increase there: nothing learnt
+    /// stands).
+    fn at(total: f64, now: bool, known: Option<Exposure>) -> Exposure {
+        let mut exposure = known.unwrap_or_default();
+        let contradicted = if now {
+            total <= exposure.unmet
+        } else {
+            exposure.met.is_some_and(|met| met <= total)
+        };
+        if contradicted {
+            exposure = Exposure::default();
+        }
+        exposure.now = now;
+        if !now {
+            exposure.unmet = exposure.unmet.max(total);
+        }
+        exposure
+    }
+
     /// The rule at `total`: known, or `rule(total)`, which then narrows what is known.
     fn met_after(&mut self, total: f64, rule: impl Fn(f64) -> bool) -> bool {
         if total <= self.unmet {
@@ -185,7 +210,8 @@ impl BakeTest {
         let level = self.config.log_level();
         let at = self.search_bound(level, self.bound.map(|b| b.at));
         self.bound = Some(StoredBound { level, at });
-        let mut exposure = self.exposure.unwrap_or_default();
+        let now = self.met_after(self.new_total);
+        let mut exposure = Exposure::at(self.new_total, now, self.exposure);
         self.new_requests_needed(&mut exposure);
         self.exposure = Some(exposure);
     }
@@ -199,7 +225,11 @@ impl BakeTest {
     /// Current verdict numbers; `old_*` fields carry the reference counts.
     pub fn summary(&self) -> RatioSummary {
         let log_e = self.log_e;
-        let needed = self.new_requests_needed(&mut self.exposure.unwrap_or_default());
+        // A copy: what this search learns is not kept (the next minute's search learns it).
+        let mut exposure = self
+            .exposure
+            .unwrap_or_else(|| Exposure::at(self.new_total, self.met_after(self.new_total), None));
+        let needed = self.new_requests_needed(&mut exposure);
         RatioSummary {
             new_total: self.new_total,
             new_bad: self.new_bad,
@@ -209,7 +239,7 @@ impl BakeTest {
             threshold: 1.0 / self.config.alpha,
             regression: self.rejected || log_e >= self.config.log_level(),
             upper_bound: self.upper_bound(),
-            exposure_met: needed == 0.0,
+            exposure_met: exposure.now,
             // The test counts scaled requests; the user needs raw ones.
             new_requests_needed: needed * self.burst_divisor.unwrap_or(1.0),
             burst_divisor: self.burst_divisor,
@@ -340,10 +370,10 @@ impl BakeTest {
         self.log_e_value(low, total) >= self.config.log_level()
     }
 
-    /// Bake requests still needed to meet the exposure rule (0: met), asking `exposure`
+    /// Bake requests still needed to meet the exposure rule (0: met now), asking `exposure`
     /// first and narrowing it with what is computed.
     fn new_requests_needed(&self, exposure: &mut Exposure) -> f64 {
-        if exposure.met_after(self.new_total, |t| self.met_after(t)) {
+        if exposure.now {
             return 0.0;
         }
         let mut met_after = |total: f64| exposure.met_after(total, |t| self.met_after(t));
