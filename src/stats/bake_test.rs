@@ -663,6 +663,27 @@ mod tests {
     }
 
     #[test]
+    fn whether_the_exposure_rule_holds_is_computed_not_taken_from_what_searches_learnt() {
+        let mut bake = BakeTest::new(config(), 8.0, 8400.0);
+        bake.observe(10.0, 0.0);
+        assert!(!bake.summary().exposure_met);
+        // What a rule that does not increase could leave: held from one request on.
+        bake.exposure = Some(Exposure {
+            now: false,
+            unmet: 0.0,
+            met: Some(1.0),
+        });
+        bake.observe(10.0, 0.0);
+        assert!(!bake.met_after(bake.new_total));
+        let summary = bake.summary();
+        assert!(!summary.exposure_met, "{summary:?}");
+        assert_eq!(
+            summary.new_requests_needed.to_bits(),
+            needed_by_bisection(&bake).to_bits()
+        );
+    }
+
+    #[test]
     fn a_first_bound_searched_from_a_guess_is_the_one_the_bisection_finds() {
         let level = config().log_level();
         // (reference bad, requests), then the first bake minute's (requests, bad): quiet and
