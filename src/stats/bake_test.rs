@@ -100,7 +100,7 @@ impl Exposure {
     }
 
     /// The rule at `total`: known, or `rule(total)`, which then narrows what is known.
-    fn met_after(&mut self, total: f64, rule: impl Fn(f64) -> bool) -> bool {
+    fn met_after(&mut self, total: f64, rule: impl FnOnce(f64) -> bool) -> bool {
         if total <= self.unmet {
             return false;
         }
@@ -361,13 +361,64 @@ impl BakeTest {
     /// the e-value is increasing in the count, so reaching the level there means reaching
     /// it with probability ≥ `power` (at the end; earlier crossings only add).
     fn met_after(&self, total: f64) -> bool {
+        self.exposure_log_e(total) >= self.config.log_level()
+    }
+
+    /// The ln e-value the exposure rule projects after `total` bake requests (−∞ without
+    /// requests or a reference: never met).
+    fn exposure_log_e(&self, total: f64) -> f64 {
         if total <= 0.0 || self.reference_total <= 0.0 {
-            return false;
+            return f64::NEG_INFINITY;
         }
         let rate = (self.reference_bad / self.reference_total).max(self.base_rate_floor);
         let mean = self.config.rho_detect * rate * total;
         let low = (mean - self.config.power_z() * mean.sqrt()).max(0.0);
-        self.log_e_value(low, total) >= self.config.log_level()
+        self.log_e_value(low, total)
+    }
+
+    /// Narrows `exposure` to within `width` requests by false position (Illinois) on the
+    /// rule's ln e-value between `unmet` and `met`, the last totals computed not meeting and
+    /// meeting it with their ln e-values: a few evaluations where the bisection of
+    /// `new_requests_needed` takes a dozen, and only inside the range that bisection
+    /// searches, so its questions get the rule's answers.
+    fn narrow_exposure(
+        &self,
+        exposure: &mut Exposure,
+        (mut a, fa): (f64, f64),
+        (mut b, fb): (f64, f64),
+        width: f64,
+    ) {
+        let level = self.config.log_level();
+        let (mut fa, mut fb) = (fa - level, fb - level);
+        let mut last = 0;
+        for _ in 0..6 {
+            if b - a <= width || !(fa.is_finite() && fb.is_finite()) || fb <= fa {
+                return;
+            }
+            let inset = 0.01 * (b - a);
+            let t = (b - fb * (b - a) / (fb - fa)).clamp(a + inset, b - inset);
+            let mut log_e = f64::NAN;
+            let met = exposure.met_after(t, |t| {
+                log_e = self.exposure_log_e(t);
+                log_e >= level
+            });
+            if log_e.is_nan() {
+                return;
+            }
+            if met {
+                (b, fb) = (t, log_e - level);
+                if last == 1 {
+                    fa /= 2.0;
+                }
+                last = 1;
+            } else {
+                (a, fa) = (t, log_e - level);
+                if last == -1 {
+                    fb /= 2.0;
+                }
+                last = -1;
+            }
+        }
     }
 
     /// Bake requests still needed to meet the exposure rule (0: met now), asking `exposure`
@@ -376,14 +427,30 @@ impl BakeTest {
         if exposure.now {
             return 0.0;
         }
-        let mut met_after = |total: f64| exposure.met_after(total, |t| self.met_after(t));
+        let level = self.config.log_level();
+        // The last totals computed not meeting and meeting the rule, with their ln e-values.
+        let (mut unmet, mut met) = (None, None);
         let mut hi = self.new_total.max(1.0);
-        while !met_after(hi) {
+        loop {
+            let found = exposure.met_after(hi, |t| {
+                let log_e = self.exposure_log_e(t);
+                let found = log_e >= level;
+                *(if found { &mut met } else { &mut unmet }) = Some((t, log_e));
+                found
+            });
+            if found {
+                break;
+            }
             hi *= 2.0;
             if hi > 1e15 {
                 return f64::INFINITY;
             }
         }
+        let width = 0.5 * (NEEDED_PRECISION * (hi - self.new_total)).max(1.0);
+        if let (Some(a), Some(b)) = (unmet, met) {
+            self.narrow_exposure(exposure, a, b, width);
+        }
+        let mut met_after = |total: f64| exposure.met_after(total, |t| self.met_after(t));
         // Each step costs a minimisation; `hi` always meets the rule, so the count errs high.
         let mut lo = self.new_total;
         while hi - lo > (NEEDED_PRECISION * (hi - self.new_total)).max(1.0) {
@@ -398,11 +465,16 @@ impl BakeTest {
     }
 }
 
+/// What `bound_guess` multiplies its Chernoff ratio by: the grid's first bake minutes had
+/// bounds 1.1 to 1.5 times that ratio (the mirror's coarse divisors cost it more than the
+/// Chernoff bound assumes).
+const GUESS_FACTOR: f64 = 1.25;
+
 /// A rough upper bound on (bake rate)/(reference rate) at e-value `level`, where a search
 /// for the exact one starts: Chernoff bounds on each side's Poisson mean, the bake's above
 /// its count and the reference's below, sharing `level` and the mirror's mixture cost (three
-/// fifths to the bake). Within a factor of about 1.5 of the bound on the grid's bakes; it
-/// decides nothing, a closer guess only saves evaluations.
+/// fifths to the bake), times `GUESS_FACTOR`. Within about 20% of the bound on the grid's
+/// first bake minutes; it decides nothing, a closer guess only saves evaluations.
 fn bound_guess(
     level: f64,
     (bad, total): (f64, f64),
@@ -411,7 +483,7 @@ fn bound_guess(
     let level = level + (MIRROR_DIVISORS.len() as f64).ln();
     let high = chernoff_mean(bad, 0.6 * level, true);
     let low = chernoff_mean(reference_bad, 0.4 * level, false);
-    (high / total) / (low / reference_total)
+    GUESS_FACTOR * (high / total) / (low / reference_total)
 }
 
 /// The Poisson mean μ above (`above`) or below `count` k at which the Chernoff exponent
