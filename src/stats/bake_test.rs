@@ -54,6 +54,77 @@ pub struct BakeTest {
     /// stored before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bound: Option<StoredBound>,
+    /// What the exposure rule's searches have found (`Exposure`): the next one asks only
+    /// about totals between its ends. Absent in tests stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exposure: Option<Exposure>,
+}
+
+/// The exposure rule (`BakeTest::met_after`) as the last minute left it: whether it holds
+/// at the bake's total (`now`, computed there: it decides promotion), and where the searches
+/// for the requests still needed found it not to hold (`unmet` requests or fewer) and to
+/// hold (`met` or more). The rule depends only on the bake's total requests, the reference
+/// counts and the configuration, which are fixed when the test is made, and it increases
+/// with the total (the bisection of `new_requests_needed` relies on that too), so what one
+/// search found answers the next one's questions outside `(unmet, met)`: the same answers in
+/// a few minimisations instead of a dozen or more. Where the rule does not increase (a
+/// reference of a few burst-scaled events, totals of millions), the number shown may differ
+/// from a search from scratch, which is as arbitrary there; `now` never does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Exposure {
+    now: bool,
+    unmet: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    met: Option<f64>,
+}
+
+impl Exposure {
+    /// What is known once the rule was computed at the bake's `total` (`now`): `known`,
+    /// unless it says otherwise there (the rule does not increase there: nothing learnt
+    /// stands).
+    fn at(total: f64, now: bool, known: Option<Exposure>) -> Exposure {
+        let mut exposure = known.unwrap_or_default();
+        let contradicted = if now {
+            total <= exposure.unmet
+        } else {
+            exposure.met.is_some_and(|met| met <= total)
+        };
+        if contradicted {
+            exposure = Exposure::default();
+        }
+        exposure.now = now;
+        if !now {
+            exposure.unmet = exposure.unmet.max(total);
+        }
+        exposure
+    }
+
+    /// The rule at `total`: known, or `rule(total)`, which then narrows what is known.
+    fn met_after(&mut self, total: f64, rule: impl FnOnce(f64) -> bool) -> bool {
+        if total <= self.unmet {
+            return false;
+        }
+        if self.met.is_some_and(|met| total >= met) {
+            return true;
+        }
+        let met = rule(total);
+        if met {
+            self.met = Some(total);
+        } else {
+            self.unmet = total;
+        }
+        met
+    }
+}
+
+/// The default prior's alternatives as the bake's e-values use them: ln of the weight, ln of
+/// ρ/ρ0 and ρ − ρ0, computed once per call rather than at every step of its minimisations
+/// (the same floats, so the same e-values to the bit).
+fn bets(rho0: f64) -> Vec<(f64, f64, f64)> {
+    default_prior(rho0)
+        .into_iter()
+        .map(|(rho, w)| (w.ln(), (rho / rho0).ln(), rho - rho0))
+        .collect()
 }
 
 impl BakeTest {
@@ -82,6 +153,7 @@ impl BakeTest {
             burst_horizon: None,
             minutes: 0,
             bound: None,
+            exposure: None,
         }
     }
 
@@ -138,6 +210,10 @@ impl BakeTest {
         let level = self.config.log_level();
         let at = self.search_bound(level, self.bound.map(|b| b.at));
         self.bound = Some(StoredBound { level, at });
+        let now = self.met_after(self.new_total);
+        let mut exposure = Exposure::at(self.new_total, now, self.exposure);
+        self.new_requests_needed(&mut exposure);
+        self.exposure = Some(exposure);
     }
 
     /// Whether the e-value has reached 1/α at some minute (cheaper than `summary`, which
@@ -149,7 +225,11 @@ impl BakeTest {
     /// Current verdict numbers; `old_*` fields carry the reference counts.
     pub fn summary(&self) -> RatioSummary {
         let log_e = self.log_e;
-        let needed = self.new_requests_needed();
+        // A copy: what this search learns is not kept (the next minute's search learns it).
+        let mut exposure = self
+            .exposure
+            .unwrap_or_else(|| Exposure::at(self.new_total, self.met_after(self.new_total), None));
+        let needed = self.new_requests_needed(&mut exposure);
         RatioSummary {
             new_total: self.new_total,
             new_bad: self.new_bad,
@@ -159,7 +239,7 @@ impl BakeTest {
             threshold: 1.0 / self.config.alpha,
             regression: self.rejected || log_e >= self.config.log_level(),
             upper_bound: self.upper_bound(),
-            exposure_met: needed == 0.0,
+            exposure_met: exposure.now,
             // The test counts scaled requests; the user needs raw ones.
             new_requests_needed: needed * self.burst_divisor.unwrap_or(1.0),
             burst_divisor: self.burst_divisor,
@@ -183,18 +263,16 @@ impl BakeTest {
             calm_bad -= bad;
         }
         let (calm_total, calm_bad) = (calm_total.max(0.0), calm_bad.max(0.0));
-        let prior = default_prior(self.config.rho0);
-        let rho0 = self.config.rho0;
+        let bets = bets(self.config.rho0);
         let log_b = |r: f64| {
-            log_sum_exp(prior.iter().map(|&(rho, w)| {
-                let log_lr =
-                    |total: f64, bad: f64| bad * (rho / rho0).ln() - (rho - rho0) * r * total;
+            log_sum_exp(bets.iter().map(|&(ln_w, ln_ratio, excess)| {
+                let log_lr = |total: f64, bad: f64| bad * ln_ratio - excess * r * total;
                 let bursty: f64 = self
                     .bursty
                     .iter()
                     .map(|&(total, bad)| burst_guarded(log_lr(total, bad), bad))
                     .sum();
-                w.ln() + log_lr(calm_total, calm_bad) + bursty
+                ln_w + log_lr(calm_total, calm_bad) + bursty
             }))
         };
         minimise_on_grid(
@@ -210,13 +288,11 @@ impl BakeTest {
         if reference.total <= 0.0 {
             return 0.0;
         }
-        let prior = default_prior(self.config.rho0);
-        let rho0 = self.config.rho0;
+        let bets = bets(self.config.rho0);
         let log_b = |r: f64| {
             log_sum_exp(
-                prior
-                    .iter()
-                    .map(|&(rho, w)| w.ln() + bad * (rho / rho0).ln() - (rho - rho0) * r * total),
+                bets.iter()
+                    .map(|&(ln_w, ln_ratio, excess)| ln_w + bad * ln_ratio - excess * r * total),
             )
         };
         minimise_convex(
@@ -235,11 +311,30 @@ impl BakeTest {
         }
     }
 
-    /// Where the mirror test first rejects, searched from `hint`.
+    /// Where the mirror test first rejects, searched from `hint` (where it stopped for nearly
+    /// the same counts), or without one from a rough guess (`bound_guess`): the same point
+    /// either way, in fewer evaluations from a closer start.
     fn search_bound(&self, level: f64, hint: Option<BoundAt>) -> BoundAt {
+        let Some(mirror) = self.mirror_log_e() else {
+            return BoundAt::Unbounded;
+        };
+        let hint = match hint {
+            Some(BoundAt::Lattice(m)) => Some(BoundAt::Lattice(m)),
+            _ => BoundAt::near(bound_guess(
+                level,
+                (self.new_bad, self.new_total),
+                (self.reference_bad, self.reference_total),
+            )),
+        };
+        lowest_rejected_near(mirror, level, hint)
+    }
+
+    /// ln of the mirror test's e-value at each tolerance for the counts as they stand
+    /// (`None` without a reference or bake requests: no bound).
+    fn mirror_log_e(&self) -> Option<impl Fn(f64) -> f64> {
         let reference = self.reference();
         if reference.total <= 0.0 || self.new_total <= 0.0 {
-            return BoundAt::Unbounded;
+            return None;
         }
         let (bad, total) = (self.new_bad, self.new_total);
         let cap = reference.rate_cap();
@@ -248,7 +343,7 @@ impl BakeTest {
             let m = 1.0 / d;
             (m, m.ln())
         });
-        let mirror = |tol: f64| {
+        Some(move |tol: f64| {
             let log_b = |r: f64| {
                 log_sum_exp(
                     alternatives
@@ -257,8 +352,7 @@ impl BakeTest {
                 )
             };
             minimise_convex(|r| log_b(r) + reference.log_e_rate_too_low(r), cap)
-        };
-        lowest_rejected_near(mirror, level, hint)
+        })
     }
 
     /// Would a new version at `rho_detect × max(reference rate, floor)` have been flagged
@@ -267,31 +361,101 @@ impl BakeTest {
     /// the e-value is increasing in the count, so reaching the level there means reaching
     /// it with probability ≥ `power` (at the end; earlier crossings only add).
     fn met_after(&self, total: f64) -> bool {
+        self.exposure_log_e(total) >= self.config.log_level()
+    }
+
+    /// The ln e-value the exposure rule projects after `total` bake requests (−∞ without
+    /// requests or a reference: never met).
+    fn exposure_log_e(&self, total: f64) -> f64 {
         if total <= 0.0 || self.reference_total <= 0.0 {
-            return false;
+            return f64::NEG_INFINITY;
         }
         let rate = (self.reference_bad / self.reference_total).max(self.base_rate_floor);
         let mean = self.config.rho_detect * rate * total;
         let low = (mean - self.config.power_z() * mean.sqrt()).max(0.0);
-        self.log_e_value(low, total) >= self.config.log_level()
+        self.log_e_value(low, total)
     }
 
-    fn new_requests_needed(&self) -> f64 {
-        if self.met_after(self.new_total) {
+    /// Narrows `exposure` to within `width` requests by false position (Illinois) on the
+    /// rule's ln e-value between `unmet` and `met`, the last totals computed not meeting and
+    /// meeting it with their ln e-values: a few evaluations where the bisection of
+    /// `new_requests_needed` takes a dozen, and only inside the range that bisection
+    /// searches, so its questions get the rule's answers.
+    fn narrow_exposure(
+        &self,
+        exposure: &mut Exposure,
+        (mut a, fa): (f64, f64),
+        (mut b, fb): (f64, f64),
+        width: f64,
+    ) {
+        let level = self.config.log_level();
+        let (mut fa, mut fb) = (fa - level, fb - level);
+        let mut last = 0;
+        for _ in 0..6 {
+            if b - a <= width || !(fa.is_finite() && fb.is_finite()) || fb <= fa {
+                return;
+            }
+            let inset = 0.01 * (b - a);
+            let t = (b - fb * (b - a) / (fb - fa)).clamp(a + inset, b - inset);
+            let mut log_e = f64::NAN;
+            let met = exposure.met_after(t, |t| {
+                log_e = self.exposure_log_e(t);
+                log_e >= level
+            });
+            if log_e.is_nan() {
+                return;
+            }
+            if met {
+                (b, fb) = (t, log_e - level);
+                if last == 1 {
+                    fa /= 2.0;
+                }
+                last = 1;
+            } else {
+                (a, fa) = (t, log_e - level);
+                if last == -1 {
+                    fb /= 2.0;
+                }
+                last = -1;
+            }
+        }
+    }
+
+    /// Bake requests still needed to meet the exposure rule (0: met now), asking `exposure`
+    /// first and narrowing it with what is computed.
+    fn new_requests_needed(&self, exposure: &mut Exposure) -> f64 {
+        if exposure.now {
             return 0.0;
         }
+        let level = self.config.log_level();
+        // The last totals computed not meeting and meeting the rule, with their ln e-values.
+        let (mut unmet, mut met) = (None, None);
         let mut hi = self.new_total.max(1.0);
-        while !self.met_after(hi) {
+        loop {
+            let found = exposure.met_after(hi, |t| {
+                let log_e = self.exposure_log_e(t);
+                let found = log_e >= level;
+                *(if found { &mut met } else { &mut unmet }) = Some((t, log_e));
+                found
+            });
+            if found {
+                break;
+            }
             hi *= 2.0;
             if hi > 1e15 {
                 return f64::INFINITY;
             }
         }
+        let width = 0.5 * (NEEDED_PRECISION * (hi - self.new_total)).max(1.0);
+        if let (Some(a), Some(b)) = (unmet, met) {
+            self.narrow_exposure(exposure, a, b, width);
+        }
+        let mut met_after = |total: f64| exposure.met_after(total, |t| self.met_after(t));
         // Each step costs a minimisation; `hi` always meets the rule, so the count errs high.
         let mut lo = self.new_total;
         while hi - lo > (NEEDED_PRECISION * (hi - self.new_total)).max(1.0) {
             let mid = 0.5 * (lo + hi);
-            if self.met_after(mid) {
+            if met_after(mid) {
                 hi = mid;
             } else {
                 lo = mid;
@@ -299,6 +463,48 @@ impl BakeTest {
         }
         (hi - self.new_total).ceil()
     }
+}
+
+/// What `bound_guess` multiplies its Chernoff ratio by: the grid's first bake minutes had
+/// bounds 1.1 to 1.5 times that ratio (the mirror's coarse divisors cost it more than the
+/// Chernoff bound assumes).
+const GUESS_FACTOR: f64 = 1.25;
+
+/// A rough upper bound on (bake rate)/(reference rate) at e-value `level`, where a search
+/// for the exact one starts: Chernoff bounds on each side's Poisson mean, the bake's above
+/// its count and the reference's below, sharing `level` and the mirror's mixture cost (three
+/// fifths to the bake), times `GUESS_FACTOR`. Within about 20% of the bound on the grid's
+/// first bake minutes; it decides nothing, a closer guess only saves evaluations.
+fn bound_guess(
+    level: f64,
+    (bad, total): (f64, f64),
+    (reference_bad, reference_total): (f64, f64),
+) -> f64 {
+    let level = level + (MIRROR_DIVISORS.len() as f64).ln();
+    let high = chernoff_mean(bad, 0.6 * level, true);
+    let low = chernoff_mean(reference_bad, 0.4 * level, false);
+    GUESS_FACTOR * (high / total) / (low / reference_total)
+}
+
+/// The Poisson mean μ above (`above`) or below `count` k at which the Chernoff exponent
+/// μ − k − k·ln(μ/k) reaches `level`, by bisection in ln μ (a guess's precision).
+fn chernoff_mean(count: f64, level: f64, above: bool) -> f64 {
+    let k = count.max(1e-9);
+    let exponent = |mu: f64| mu - k - k * (mu / k).ln();
+    let (mut near, mut far) = if above {
+        (k.ln(), (k + 2.0 * level + 1.0).ln())
+    } else {
+        (k.ln(), (k * 1e-9).ln())
+    };
+    for _ in 0..40 {
+        let mid = 0.5 * (near + far);
+        if exponent(mid.exp()) >= level {
+            far = mid;
+        } else {
+            near = mid;
+        }
+    }
+    far.exp()
 }
 
 /// The old version's counts measured during the split: e-values about its rate r.
@@ -362,6 +568,7 @@ impl Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::search::lowest_rejected;
     use crate::stats::testing::assert_round_trips;
 
     const ALPHA: f64 = 0.01;
@@ -466,6 +673,108 @@ mod tests {
             );
             assert_eq!(stored.summary().upper_bound.to_bits(), expected.to_bits());
             bake = stored;
+        }
+    }
+
+    /// `new_requests_needed` as it was before it kept what it learnt: a plain bisection.
+    fn needed_by_bisection(bake: &BakeTest) -> f64 {
+        if bake.met_after(bake.new_total) {
+            return 0.0;
+        }
+        let mut hi = bake.new_total.max(1.0);
+        while !bake.met_after(hi) {
+            hi *= 2.0;
+            if hi > 1e15 {
+                return f64::INFINITY;
+            }
+        }
+        let mut lo = bake.new_total;
+        while hi - lo > (NEEDED_PRECISION * (hi - bake.new_total)).max(1.0) {
+            let mid = 0.5 * (lo + hi);
+            if bake.met_after(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        (hi - bake.new_total).ceil()
+    }
+
+    #[test]
+    fn the_needed_requests_a_stored_bake_reports_are_the_plain_bisections() {
+        // A quiet service (8 bad events in the split's 8400 requests) and a busy one.
+        for (reference, requests, bad) in [
+            ((8.0, 8400.0), 600.0, 1.0),
+            ((300.0, 300_000.0), 2_000.0, 2.0),
+        ] {
+            let mut bake = BakeTest::new(config(), reference.0, reference.1);
+            let mut met = false;
+            for m in 0..60 {
+                bake.observe(requests, bad * f64::from(m % 3));
+                let json = serde_json::to_value(&bake).unwrap();
+                let stored: BakeTest = serde_json::from_value(json.clone()).unwrap();
+                // As a gate that did not keep it stored it.
+                let mut older = json;
+                older.as_object_mut().unwrap().remove("exposure");
+                let older: BakeTest = serde_json::from_value(older).unwrap();
+                let expected = needed_by_bisection(&bake);
+                for test in [&bake, &stored, &older] {
+                    let summary = test.summary();
+                    assert_eq!(
+                        summary.new_requests_needed.to_bits(),
+                        expected.to_bits(),
+                        "minute {m}"
+                    );
+                    assert_eq!(summary.exposure_met, expected == 0.0);
+                }
+                met |= expected == 0.0;
+                bake = stored;
+            }
+            assert!(met, "the rule is met within the hour");
+        }
+    }
+
+    #[test]
+    fn whether_the_exposure_rule_holds_is_computed_not_taken_from_what_searches_learnt() {
+        let mut bake = BakeTest::new(config(), 8.0, 8400.0);
+        bake.observe(10.0, 0.0);
+        assert!(!bake.summary().exposure_met);
+        // What a rule that does not increase could leave: held from one request on.
+        bake.exposure = Some(Exposure {
+            now: false,
+            unmet: 0.0,
+            met: Some(1.0),
+        });
+        bake.observe(10.0, 0.0);
+        assert!(!bake.met_after(bake.new_total));
+        let summary = bake.summary();
+        assert!(!summary.exposure_met, "{summary:?}");
+        assert_eq!(
+            summary.new_requests_needed.to_bits(),
+            needed_by_bisection(&bake).to_bits()
+        );
+    }
+
+    #[test]
+    fn a_first_bound_searched_from_a_guess_is_the_one_the_bisection_finds() {
+        let level = config().log_level();
+        // (reference bad, requests), then the first bake minute's (requests, bad): quiet and
+        // busy services, raw and burst-scaled, healthy and regressed.
+        let cases = [
+            ((20.0, 15_224.0), (333.3, 0.25)),
+            ((7.0, 260.5), (8.85, 0.13)),
+            ((504.0, 496_630.0), (19_292.0, 17.9)),
+            ((10_147.0, 496_674.0), (19_295.0, 392.8)),
+            ((9.0, 8_281.0), (604.0, 0.0)),
+            ((152.0, 8_281.0), (604.0, 8.0)),
+            ((8.0, 8_400.0), (600.0, 30.0)),
+            ((100.0, 100_000.0), (10_000.0, 600.0)),
+        ];
+        for ((reference_bad, reference_total), (requests, bad)) in cases {
+            let mut bake = BakeTest::new(config(), reference_bad, reference_total);
+            bake.observe(requests, bad);
+            let scratch = lowest_rejected(bake.mirror_log_e().expect("a bound"), level);
+            assert_eq!(bake.bound.map(|b| b.at), Some(scratch), "{bake:?}");
         }
     }
 

@@ -28,6 +28,18 @@ pub(super) enum BoundAt {
 }
 
 impl BoundAt {
+    /// The lattice point nearest `value`, as a starting point for `lowest_rejected_near`
+    /// where no earlier answer is known (`None` for a value that is not positive and finite).
+    pub(super) fn near(value: f64) -> Option<BoundAt> {
+        if !(value.is_finite() && value > 0.0) {
+            return None;
+        }
+        let (lo, hi) = (BOUND_LOWEST.ln(), BOUND_HIGHEST.ln());
+        let top = f64::from(1u32 << lattice_depth());
+        let share = ((value.ln() - lo) / (hi - lo)).clamp(0.0, 1.0);
+        Some(BoundAt::Lattice((share * top).round() as u32))
+    }
+
     /// The bound this answer stands for.
     pub(super) fn value(self) -> f64 {
         match self {
