@@ -150,19 +150,22 @@ class Analytics:
         report = GenerationReport()
         t0 = time.perf_counter()
         with self.gen_lock:
-            pending: list[tuple[list[traffic.Row], str, str]] = []
-            depths: dict[str, float | None] = {}
+            # (rows, account, script) batches not yet inserted, and each script's queue depth
+            # at their end.
+            pending: list[tuple[tuple[list[traffic.Row], str, str], float | None]] = []
+            pending_rows = 0
 
             def flush() -> None:
                 # Scripts' minutes go in together (one part per flush, not per script); the
                 # queue depths move only once their rows are in.
-                self.store.insert(pending)
+                nonlocal pending_rows
+                self.store.insert([batch for batch, _ in pending])
                 with self.world.lock:
-                    for name, depth in depths.items():
+                    for (_, _, name), depth in pending:
                         if (script := self.world.scripts.get(name)) is not None:
                             script.queue_depth = depth
                 pending.clear()
-                depths.clear()
+                pending_rows = 0
 
             try:
                 for name in self._script_names(account_id):
@@ -170,10 +173,10 @@ class Analytics:
                     report.minutes += minutes
                     if batch is None:
                         continue
-                    pending.append(batch)
-                    depths[name] = depth
+                    pending.append((batch, depth))
+                    pending_rows += len(batch[0])
                     report.rows += len(batch[0])
-                    if sum(len(rows) for rows, _, _ in pending) >= ROWS_PER_INSERT:
+                    if pending_rows >= ROWS_PER_INSERT:
                         flush()
             finally:  # a script refused (too many rows) keeps the others' reserved minutes
                 flush()

@@ -57,7 +57,7 @@ for path in (ROOT, ROOT / "tests" / "e2e", HERE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from gate import Gate  # noqa: E402  (tests/e2e/gate.py)
+from gate import Gate, stat_fields  # noqa: E402  (tests/e2e/gate.py)
 from load_log import LogTail, gate_time_text, parse_cron  # noqa: E402
 from sandbox.client import SandboxClient, SandboxProcess  # noqa: E402
 from world import MINUTE, World, gate_vars  # noqa: E402  (tests/e2e/world.py)
@@ -388,12 +388,8 @@ def cpu_ms(pids: list[int]) -> float:
     minute was the gate computing rather than waiting."""
     total = 0
     for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after `(comm)`: state is field 3
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        if (fields := stat_fields(pid)) is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
     return total * 1000 / os.sysconf("SC_CLK_TCK")
 
 

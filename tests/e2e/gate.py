@@ -35,19 +35,22 @@ DEFAULT_SECRETS = {
 }
 
 
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after its `(comm)` (which may itself hold spaces or
+    parentheses): state first, so field N of proc(5) is at index N - 3. None once gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
 def descendants(root: int) -> list[int]:
     """Every live process below `root` (children, grandchildren, ...), from /proc."""
     parent: dict[int, int] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # Fields after the `(comm)`, which may itself hold spaces or parentheses.
-        fields = stat[stat.rindex(")") + 2:].split()
-        parent[int(entry)] = int(fields[1])
+        if entry.isdigit() and (fields := stat_fields(int(entry))) is not None:
+            parent[int(entry)] = int(fields[1])
     out, frontier = [], [root]
     while frontier:
         current = frontier.pop()
@@ -66,11 +69,8 @@ def process_name(pid: int) -> str:
 
 def alive(pid: int) -> bool:
     """True while `pid` runs (a zombie, killed but not yet reaped, counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return state[state.rindex(")") + 2:].split()[0] != "Z"
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 class PortTaken(RuntimeError):
