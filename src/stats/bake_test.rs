@@ -5,7 +5,8 @@ use super::burst_guard::{burst_guarded, BURST_MIN_EVENTS};
 use super::prior::{default_prior, MIRROR_DIVISORS};
 use super::ratio_test::EVIDENCE_CAP;
 use super::search::{
-    lowest_rejected_near, minimise_convex, minimise_on_grid, BoundAt, StoredBound,
+    convex_minimum_unless_below, lowest_rejected_near_unless_below, minimise_convex,
+    minimise_on_grid, BoundAt, StoredBound,
 };
 use super::special::log_sum_exp;
 use super::{RatioSummary, RatioTestConfig, DEFAULT_BASE_RATE_FLOOR};
@@ -284,21 +285,39 @@ impl BakeTest {
     /// ln of `min_r B(r)·R(r)` for hypothetical cumulative bake counts, without the burst
     /// guard (the exposure rule's projection; 0 without a reference).
     fn log_e_value(&self, bad: f64, total: f64) -> f64 {
+        match self.projected_log_e(bad, total) {
+            Some((objective, cap)) => minimise_convex(objective, cap),
+            None => 0.0,
+        }
+    }
+
+    /// `log_e_value(bad, total)` where that is at least `level`, else some value below it,
+    /// found in a few evaluations where the e-value is far below the level
+    /// (`convex_minimum_unless_below`).
+    fn log_e_value_unless_below(&self, bad: f64, total: f64, level: f64) -> f64 {
+        match self.projected_log_e(bad, total) {
+            Some((objective, cap)) => convex_minimum_unless_below(objective, cap, level),
+            None => 0.0,
+        }
+    }
+
+    /// What `log_e_value` minimises over the reference rate r, and r's cap (`None` without
+    /// a reference). Its terms are finite for finite counts, so it returns no NaN.
+    fn projected_log_e(&self, bad: f64, total: f64) -> Option<(impl Fn(f64) -> f64, f64)> {
         let reference = self.reference();
         if reference.total <= 0.0 {
-            return 0.0;
+            return None;
         }
         let bets = bets(self.config.rho0);
-        let log_b = |r: f64| {
-            log_sum_exp(
+        let cap = reference.rate_cap();
+        let objective = move |r: f64| {
+            let log_b = log_sum_exp(
                 bets.iter()
                     .map(|&(ln_w, ln_ratio, excess)| ln_w + bad * ln_ratio - excess * r * total),
-            )
+            );
+            log_b + reference.log_e_rate_too_high(r)
         };
-        minimise_convex(
-            |r| log_b(r) + reference.log_e_rate_too_high(r),
-            reference.rate_cap(),
-        )
+        Some((objective, cap))
     }
 
     /// Anytime-valid upper bound on (bake rate)/(reference rate) via the mirror test: as
@@ -326,12 +345,14 @@ impl BakeTest {
                 (self.reference_bad, self.reference_total),
             )),
         };
-        lowest_rejected_near(mirror, level, hint)
+        lowest_rejected_near_unless_below(mirror, level, hint)
     }
 
-    /// ln of the mirror test's e-value at each tolerance for the counts as they stand
-    /// (`None` without a reference or bake requests: no bound).
-    fn mirror_log_e(&self) -> Option<impl Fn(f64) -> f64> {
+    /// ln of the mirror test's e-value at each tolerance for the counts as they stand, or
+    /// any value below the second argument once it is certain to be there
+    /// (`convex_minimum_unless_below`; `f64::NEG_INFINITY`: exact) (`None` without a
+    /// reference or bake requests: no bound).
+    fn mirror_log_e(&self) -> Option<impl Fn(f64, f64) -> f64> {
         let reference = self.reference();
         if reference.total <= 0.0 || self.new_total <= 0.0 {
             return None;
@@ -343,7 +364,7 @@ impl BakeTest {
             let m = 1.0 / d;
             (m, m.ln())
         });
-        Some(move |tol: f64| {
+        Some(move |tol: f64, stop_below: f64| {
             let log_b = |r: f64| {
                 log_sum_exp(
                     alternatives
@@ -351,7 +372,11 @@ impl BakeTest {
                         .map(|&(m, ln_m)| log_w + bad * ln_m + (1.0 - m) * tol * r * total),
                 )
             };
-            minimise_convex(|r| log_b(r) + reference.log_e_rate_too_low(r), cap)
+            convex_minimum_unless_below(
+                |r| log_b(r) + reference.log_e_rate_too_low(r),
+                cap,
+                stop_below,
+            )
         })
     }
 
@@ -361,19 +386,38 @@ impl BakeTest {
     /// the e-value is increasing in the count, so reaching the level there means reaching
     /// it with probability ≥ `power` (at the end; earlier crossings only add).
     fn met_after(&self, total: f64) -> bool {
-        self.exposure_log_e(total) >= self.config.log_level()
+        let level = self.config.log_level();
+        self.exposure_log_e_unless_below(total, level) >= level
     }
 
     /// The ln e-value the exposure rule projects after `total` bake requests (−∞ without
     /// requests or a reference: never met).
     fn exposure_log_e(&self, total: f64) -> f64 {
+        match self.exposure_counts(total) {
+            Some((bad, total)) => self.log_e_value(bad, total),
+            None => f64::NEG_INFINITY,
+        }
+    }
+
+    /// `exposure_log_e(total)` where that is at least `level`, else some value below it
+    /// (`log_e_value_unless_below`: a few evaluations far below the level).
+    fn exposure_log_e_unless_below(&self, total: f64, level: f64) -> f64 {
+        match self.exposure_counts(total) {
+            Some((bad, total)) => self.log_e_value_unless_below(bad, total, level),
+            None => f64::NEG_INFINITY,
+        }
+    }
+
+    /// The bake counts the exposure rule projects after `total` bake requests (`None`
+    /// without requests or a reference: never met).
+    fn exposure_counts(&self, total: f64) -> Option<(f64, f64)> {
         if total <= 0.0 || self.reference_total <= 0.0 {
-            return f64::NEG_INFINITY;
+            return None;
         }
         let rate = (self.reference_bad / self.reference_total).max(self.base_rate_floor);
         let mean = self.config.rho_detect * rate * total;
         let low = (mean - self.config.power_z() * mean.sqrt()).max(0.0);
-        self.log_e_value(low, total)
+        Some((low, total))
     }
 
     /// Narrows `exposure` to within `width` requests by false position (Illinois) on the
@@ -428,14 +472,22 @@ impl BakeTest {
             return 0.0;
         }
         let level = self.config.log_level();
-        // The last totals computed not meeting and meeting the rule, with their ln e-values.
+        // The last totals computed not meeting and meeting the rule, the latter with its ln
+        // e-value. The doubling's misses are computed only as far as it takes to see them
+        // below the level (`exposure_log_e_unless_below`: a few evaluations each, where a
+        // rule that is never met takes dozens of misses); the last one's ln e-value is
+        // computed in full once a total meets the rule.
         let (mut unmet, mut met) = (None, None);
         let mut hi = self.new_total.max(1.0);
         loop {
             let found = exposure.met_after(hi, |t| {
-                let log_e = self.exposure_log_e(t);
+                let log_e = self.exposure_log_e_unless_below(t, level);
                 let found = log_e >= level;
-                *(if found { &mut met } else { &mut unmet }) = Some((t, log_e));
+                if found {
+                    met = Some((t, log_e));
+                } else {
+                    unmet = Some(t);
+                }
                 found
             });
             if found {
@@ -448,6 +500,7 @@ impl BakeTest {
         }
         let width = 0.5 * (NEEDED_PRECISION * (hi - self.new_total)).max(1.0);
         if let (Some(a), Some(b)) = (unmet, met) {
+            let a = (a, self.exposure_log_e(a));
             self.narrow_exposure(exposure, a, b, width);
         }
         let mut met_after = |total: f64| exposure.met_after(total, |t| self.met_after(t));
@@ -735,6 +788,32 @@ mod tests {
     }
 
     #[test]
+    fn the_exposure_rule_read_from_a_stopped_minimisation_is_the_rule_computed_in_full() {
+        // A quiet service, a busy one, and a reference of five events (a burst-scaled one,
+        // where the rule is met nowhere up to 10^15 requests and the doubling asks ~50 totals).
+        for reference in [(8.0, 8400.0), (300.0, 300_000.0), (5.0, 60_000.0)] {
+            let mut bake = BakeTest::new(config(), reference.0, reference.1);
+            bake.observe(1_000.0, 1.0);
+            let level = bake.config.log_level();
+            let mut total = 1.0;
+            while total <= 1e16 {
+                let full = bake.exposure_log_e(total);
+                let stopped = bake.exposure_log_e_unless_below(total, level);
+                assert_eq!(
+                    bake.met_after(total),
+                    full >= level,
+                    "{reference:?} at {total}"
+                );
+                assert_eq!(stopped >= level, full >= level, "{reference:?} at {total}");
+                if full >= level {
+                    assert_eq!(stopped.to_bits(), full.to_bits());
+                }
+                total *= 2.0;
+            }
+        }
+    }
+
+    #[test]
     fn whether_the_exposure_rule_holds_is_computed_not_taken_from_what_searches_learnt() {
         let mut bake = BakeTest::new(config(), 8.0, 8400.0);
         bake.observe(10.0, 0.0);
@@ -773,7 +852,8 @@ mod tests {
         for ((reference_bad, reference_total), (requests, bad)) in cases {
             let mut bake = BakeTest::new(config(), reference_bad, reference_total);
             bake.observe(requests, bad);
-            let scratch = lowest_rejected(bake.mirror_log_e().expect("a bound"), level);
+            let mirror = bake.mirror_log_e().expect("a bound");
+            let scratch = lowest_rejected(|tol| mirror(tol, f64::NEG_INFINITY), level);
             assert_eq!(bake.bound.map(|b| b.at), Some(scratch), "{bake:?}");
         }
     }

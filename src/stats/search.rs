@@ -110,19 +110,46 @@ pub(super) fn lowest_rejected_near(
     level: f64,
     hint: Option<BoundAt>,
 ) -> BoundAt {
+    lowest_rejected_near_unless_below(|tol, _| log_e(tol), level, hint)
+}
+
+/// `lowest_rejected_near` for a `log_e(tolerance, stop_below)` that may return any value
+/// below `stop_below` once its own is certain to be there (`convex_minimum_unless_below`):
+/// the same points evaluated and the same answer, to the bit, as with its exact values. The
+/// search reads a point's value only to place the next one; it asks for the exact value of a
+/// point not rejected (one of them costs a full minimisation) only where it reads it, and
+/// otherwise only whether it rejects (a few evaluations of the minimisation far below the
+/// level).
+pub(super) fn lowest_rejected_near_unless_below(
+    log_e: impl Fn(f64, f64) -> f64,
+    level: f64,
+    hint: Option<BoundAt>,
+) -> BoundAt {
     let Some(BoundAt::Lattice(hint)) = hint else {
-        return lowest_rejected(log_e, level);
+        return lowest_rejected_unless_below(log_e, level);
     };
     let top = 1u32 << lattice_depth();
     // How far past the level point `m` is (≥ 0: rejected). The range's ends are judged at
     // 1e-6 and 1e6 themselves, as the bisection judges them; within it, monotonicity makes
     // any rejected point a proof that 1e6 is rejected, and any point not rejected one that
-    // 1e-6 is not.
-    let excess = |m: u32| log_e(lattice_point(m).exp()) - level;
+    // 1e-6 is not. `exact` gives that; `sign` may return any negative value where it is
+    // negative, which `exact_excess` replaces where it is read.
+    let exact = |m: u32| log_e(lattice_point(m).exp(), f64::NEG_INFINITY) - level;
+    let sign = |m: u32| log_e(lattice_point(m).exp(), level) - level;
+    // A point and its excess, and whether that excess is exact (a rejected point's always is).
+    let exact_excess = |(m, excess, is_exact): (u32, f64, bool)| {
+        if is_exact {
+            excess
+        } else {
+            exact(m)
+        }
+    };
     let start = hint.clamp(1, top - 1);
-    let mut a = (start, excess(start));
+    let mut a = (start, exact(start), true);
     // The crossing is below `a` when `a` rejects. Step away by secants through the last two
     // points (at least doubling each step) until the sign changes or a range end is passed.
+    // Stepping up, a point not rejected is read by the next secant, so it is computed exactly;
+    // stepping down, the first point not rejected ends the stepping.
     let down = a.1 >= 0.0;
     let mut step = 1u32;
     let mut b;
@@ -133,20 +160,25 @@ pub(super) fn lowest_rejected_near(
             a.0.saturating_add(step).min(top)
         };
         if m == 0 {
-            if log_e(BOUND_LOWEST) >= level {
+            if log_e(BOUND_LOWEST, level) >= level {
                 return BoundAt::Lowest;
             }
-            b = (0, f64::NEG_INFINITY);
+            b = (0, f64::NEG_INFINITY, true);
             break;
         }
         if m == top {
-            if log_e(BOUND_HIGHEST) < level {
+            if log_e(BOUND_HIGHEST, level) < level {
                 return BoundAt::Unbounded;
             }
-            b = (top, f64::INFINITY);
+            b = (top, f64::INFINITY, true);
             break;
         }
-        b = (m, excess(m));
+        b = if down {
+            let excess = sign(m);
+            (m, excess, excess >= 0.0)
+        } else {
+            (m, exact(m), true)
+        };
         if (b.1 >= 0.0) != down {
             break;
         }
@@ -163,11 +195,15 @@ pub(super) fn lowest_rejected_near(
     }
     let (mut lo, mut hi) = if down { (b, a) } else { (a, b) };
     // False position on the bracket, then the guess's neighbour towards the crossing (the
-    // guess is usually off by at most one); bisection whenever that did not halve it.
+    // guess is usually off by at most one); bisection whenever that did not halve it. `hi`
+    // rejects, so its excess is exact; `lo`'s is made exact where false position reads it.
     let mut bisect = false;
     while hi.0 - lo.0 > 1 {
         let width = hi.0 - lo.0;
-        let m = if bisect || !lo.1.is_finite() || !hi.1.is_finite() {
+        let m = if bisect || {
+            lo = (lo.0, exact_excess(lo), true);
+            !lo.1.is_finite() || !hi.1.is_finite()
+        } {
             lo.0 + width / 2
         } else {
             let share = -lo.1 / (hi.1 - lo.1);
@@ -179,7 +215,8 @@ pub(super) fn lowest_rejected_near(
             };
             lo.0 + offset.clamp(1, width - 1)
         };
-        let point = (m, excess(m));
+        let excess = sign(m);
+        let point = (m, excess, excess >= 0.0);
         let neighbour = if point.1 >= 0.0 {
             hi = point;
             m - 1
@@ -188,7 +225,8 @@ pub(super) fn lowest_rejected_near(
             m + 1
         };
         if lo.0 < neighbour && neighbour < hi.0 {
-            let point = (neighbour, excess(neighbour));
+            let excess = sign(neighbour);
+            let point = (neighbour, excess, excess >= 0.0);
             if point.1 >= 0.0 {
                 hi = point;
             } else {
@@ -202,13 +240,21 @@ pub(super) fn lowest_rejected_near(
 
 /// The smallest tolerance in [1e-6, 1e6] at which `log_e` (increasing) reaches `level`,
 /// rounded up (conservative), as where the bisection stopped (`BoundAt::value`); unbounded
-/// when even 1e6 is not rejected.
+/// when even 1e6 is not rejected. (The searches call `lowest_rejected_unless_below`; tests
+/// compare them with this.)
+#[cfg(test)]
 pub(super) fn lowest_rejected(log_e: impl Fn(f64) -> f64, level: f64) -> BoundAt {
-    if log_e(BOUND_HIGHEST) < level {
+    lowest_rejected_unless_below(|tol, _| log_e(tol), level)
+}
+
+/// `lowest_rejected` for a `log_e(tolerance, stop_below)` as `lowest_rejected_near_unless_below`
+/// takes it: the bisection reads only whether each point rejects, so the same answer.
+fn lowest_rejected_unless_below(log_e: impl Fn(f64, f64) -> f64, level: f64) -> BoundAt {
+    if log_e(BOUND_HIGHEST, level) < level {
         return BoundAt::Unbounded;
     }
     let (mut lo, mut hi) = (BOUND_LOWEST.ln(), BOUND_HIGHEST.ln());
-    if log_e(BOUND_LOWEST) >= level {
+    if log_e(BOUND_LOWEST, level) >= level {
         return BoundAt::Lowest;
     }
     // Each step costs a minimisation in the bake's bound, so stop at a relative width of
@@ -219,7 +265,7 @@ pub(super) fn lowest_rejected(log_e: impl Fn(f64) -> f64, level: f64) -> BoundAt
     while hi - lo > BOUND_PRECISION {
         let mid = 0.5 * (lo + hi);
         step /= 2;
-        if log_e(mid.exp()) >= level {
+        if log_e(mid.exp(), level) >= level {
             hi = mid;
             at -= step;
         } else {
@@ -243,7 +289,7 @@ pub(super) fn minimise_on_grid(f: impl Fn(f64) -> f64, hi: f64) -> f64 {
         .unwrap_or(0);
     let lo = grid[best.saturating_sub(1)];
     let up = grid[(best + 1).min(grid.len() - 1)];
-    golden_section(&f, lo, up).min(values[best])
+    golden_section(&f, lo, up, f64::NEG_INFINITY).min(values[best])
 }
 
 /// Golden-section searches stop when their bracket is this share of its position.
@@ -251,11 +297,23 @@ const GOLDEN_PRECISION: f64 = 1e-11;
 
 /// Minimum of a convex function on [0, hi] by golden-section search.
 pub(super) fn minimise_convex(f: impl Fn(f64) -> f64, hi: f64) -> f64 {
-    golden_section(&f, 0.0, hi)
+    golden_section(&f, 0.0, hi, f64::NEG_INFINITY)
 }
 
-/// Golden-section search for the minimum of a unimodal function on [lo, hi] (ends included).
-fn golden_section(f: &impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
+/// `minimise_convex(f, hi)` where that is at least `level`, else some value below `level`,
+/// stopping as soon as it is certain: the golden section keeps the better of its two inner
+/// points at every step, so once either is below `level` the minimum it would return is
+/// too. The same comparisons with `level` as that minimum's, for an `f` that returns no NaN
+/// (a NaN point could displace the better one); a minimum far below the level takes a few
+/// evaluations instead of about 55.
+pub(super) fn convex_minimum_unless_below(f: impl Fn(f64) -> f64, hi: f64, level: f64) -> f64 {
+    golden_section(&f, 0.0, hi, level)
+}
+
+/// Golden-section search for the minimum of a unimodal function on [lo, hi] (ends included),
+/// returning early, with a value below `stop_below`, once one of its inner points is there
+/// (`f64::NEG_INFINITY`: never).
+fn golden_section(f: &impl Fn(f64) -> f64, lo: f64, hi: f64, stop_below: f64) -> f64 {
     const INV_PHI: f64 = 0.618_033_988_749_895;
     let (mut a, mut b) = (lo, hi);
     let mut c = b - INV_PHI * (b - a);
@@ -266,6 +324,9 @@ fn golden_section(f: &impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
     // times the counts: a helper measured up to 3·10⁻⁶ in ln at a width of 10⁻⁹ with
     // 6.6·10⁸ reference events and 5·10⁻¹⁰ at 10⁷, so about 10⁻¹³ at 10⁷ here.
     for _ in 0..80 {
+        if fc.min(fd) < stop_below {
+            return fc.min(fd);
+        }
         if b - a <= GOLDEN_PRECISION * a.abs().max(b.abs()) {
             break;
         }
@@ -375,6 +436,91 @@ mod tests {
                             evaluations.get()
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_minimisation_stopped_below_the_level_compares_with_it_as_the_full_one_does() {
+        // Convex functions of the e-values' shape (a mixture against a penalty), with minima
+        // far below, just below, at and above each level.
+        for (scale, at) in [(1.0, 0.3), (40.0, 1e-4), (5e3, 2.0), (1e-3, 7.0)] {
+            let f = move |r: f64| scale * ((r / at).ln().powi(2) + 0.1 * r) - 3.0;
+            let full = minimise_convex(f, 10.0);
+            for level in [
+                full - 1e3,
+                full - 1e-9,
+                full,
+                full + 1e-12,
+                full + 0.5,
+                full + 1e4,
+            ] {
+                let stopped = convex_minimum_unless_below(f, 10.0, level);
+                assert_eq!(
+                    stopped >= level,
+                    full >= level,
+                    "scale {scale}, level {level}"
+                );
+                if full >= level {
+                    assert_eq!(stopped.to_bits(), full.to_bits());
+                }
+            }
+            let exact = convex_minimum_unless_below(f, 10.0, f64::NEG_INFINITY);
+            assert_eq!(exact.to_bits(), full.to_bits());
+        }
+    }
+
+    #[test]
+    fn a_search_told_only_which_points_reject_where_it_can_stops_where_the_exact_one_does() {
+        // Below the level, `vague` answers anything below it unless asked for the exact value,
+        // as a stopped minimisation does; the search must place its points as with exact values.
+        for &at in &[1e-6, 0.2, 1.0, 1.37, 40.0, 9.9e5] {
+            for slope in [0.01, 1.0, 250.0] {
+                // Concave in the lattice's index, as the bake's mirror e-values are.
+                let log_e = move |t: f64| slope * ((t / at).ln() + 1.0 - (at / t).powf(0.5));
+                let exact_points = std::cell::RefCell::new(Vec::new());
+                let vague_points = std::cell::RefCell::new(Vec::new());
+                let exact = |t: f64| {
+                    exact_points.borrow_mut().push(t.to_bits());
+                    log_e(t)
+                };
+                let vague = |t: f64, stop_below: f64| {
+                    vague_points.borrow_mut().push(t.to_bits());
+                    let v = log_e(t);
+                    if v < stop_below {
+                        return stop_below - 1.0 - 1e3 * (stop_below - v).sqrt();
+                    }
+                    v
+                };
+                // The points asked, in the order first asked.
+                let first_asked = |points: &[u64]| {
+                    let mut seen = Vec::new();
+                    for p in points {
+                        if !seen.contains(p) {
+                            seen.push(*p);
+                        }
+                    }
+                    seen
+                };
+                let hints = [
+                    None,
+                    Some(lowest_rejected(crossing_at(at * 1.000_01, slope), 0.0)),
+                    Some(lowest_rejected(crossing_at(at / 1.3, slope), 0.0)),
+                    Some(lowest_rejected(crossing_at(at * 3.0, slope), 0.0)),
+                    Some(lowest_rejected(crossing_at(0.5, slope), 0.0)),
+                ];
+                for hint in hints {
+                    exact_points.borrow_mut().clear();
+                    vague_points.borrow_mut().clear();
+                    let with_exact = lowest_rejected_near(exact, 0.0, hint);
+                    let told_less = lowest_rejected_near_unless_below(vague, 0.0, hint);
+                    assert_eq!(told_less, with_exact, "crossing at {at}, hint {hint:?}");
+                    assert_eq!(
+                        first_asked(&vague_points.borrow()),
+                        first_asked(&exact_points.borrow()),
+                        "crossing at {at}, hint {hint:?}"
+                    );
                 }
             }
         }
