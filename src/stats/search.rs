@@ -195,18 +195,28 @@ pub(super) fn lowest_rejected_near_unless_below(
     }
     let (mut lo, mut hi) = if down { (b, a) } else { (a, b) };
     // False position on the bracket, then the guess's neighbour towards the crossing (the
-    // guess is usually off by at most one); bisection whenever that did not halve it. `hi`
-    // rejects, so its excess is exact; `lo`'s is made exact where false position reads it.
-    let mut bisect = false;
+    // guess is often off by at most one). `hi` rejects, so its excess is exact; `lo`'s is
+    // made exact where false position reads it.
+    // Illinois: where one end stays while the other moves twice running, its excess counts
+    // half as much in the next interpolation (then a quarter, ...), so that false position
+    // does not creep towards the crossing from one side (the mirror's e-values are steeply
+    // concave far below it). A bisection wherever two steps did not halve the bracket.
+    let (mut lo_weight, mut hi_weight) = (1.0, 1.0);
+    let mut last_moved = None;
+    let mut widths = [u32::MAX; 2];
     while hi.0 - lo.0 > 1 {
         let width = hi.0 - lo.0;
+        let bisect = width > widths[1] / 2;
+        widths = [width, widths[0]];
+        let (lo_was, hi_was) = (lo, hi);
         let m = if bisect || {
             lo = (lo.0, exact_excess(lo), true);
             !lo.1.is_finite() || !hi.1.is_finite()
         } {
             lo.0 + width / 2
         } else {
-            let share = -lo.1 / (hi.1 - lo.1);
+            let (lo_excess, hi_excess) = (lo_weight * lo.1, hi_weight * hi.1);
+            let share = -lo_excess / (hi_excess - lo_excess);
             let offset = (share * f64::from(width)).round();
             let offset = if offset.is_finite() {
                 offset as u32
@@ -217,14 +227,19 @@ pub(super) fn lowest_rejected_near_unless_below(
         };
         let excess = sign(m);
         let point = (m, excess, excess >= 0.0);
+        // The guess's neighbour towards the crossing, where the crossing may be within one
+        // point of it (not after a bisection): above a point not rejected (whose excess is
+        // not read); below a rejected one where the secant through it and the previous `hi`
+        // (both exact) puts the crossing within one point.
         let neighbour = if point.1 >= 0.0 {
             hi = point;
-            m - 1
+            let slope = (hi_was.1 - point.1) / f64::from(hi_was.0 - m);
+            (!bisect && !(point.1 > slope)).then(|| m - 1)
         } else {
             lo = point;
-            m + 1
+            (!bisect).then_some(m + 1)
         };
-        if lo.0 < neighbour && neighbour < hi.0 {
+        if let Some(neighbour) = neighbour.filter(|&n| lo.0 < n && n < hi.0) {
             let excess = sign(neighbour);
             let point = (neighbour, excess, excess >= 0.0);
             if point.1 >= 0.0 {
@@ -233,7 +248,27 @@ pub(super) fn lowest_rejected_near_unless_below(
                 lo = point;
             }
         }
-        bisect = hi.0 - lo.0 > width / 2;
+        let moved = match (lo.0 != lo_was.0, hi.0 != hi_was.0) {
+            (true, false) => Some(false),
+            (false, true) => Some(true),
+            _ => None,
+        };
+        match moved {
+            Some(true) => {
+                hi_weight = 1.0;
+                if last_moved == moved {
+                    lo_weight *= 0.5;
+                }
+            }
+            Some(false) => {
+                lo_weight = 1.0;
+                if last_moved == moved {
+                    hi_weight *= 0.5;
+                }
+            }
+            None => (lo_weight, hi_weight) = (1.0, 1.0),
+        }
+        last_moved = moved;
     }
     BoundAt::Lattice(hi.0)
 }
