@@ -9,13 +9,15 @@
 //! reads the value as raw JSON text (serde_json's `RawValue`), takes the tag from it, then
 //! reads the chosen variant's fields from the same text with serde_json, ignoring the tag
 //! field as any unknown field is ignored. The JSON read and written is the same as with
-//! `#[serde(tag = "...")]` (tests: `tagged::tests` and each converted enum's own).
+//! `#[serde(tag = "...")]` (`tagged::tests` compares the two readers; docs/size.md,
+//! "Internally tagged enums without `Content`", lists the few error messages that differ).
 //!
 //! Only for enums that do not deny unknown fields (the tag would be one), with unit, newtype
 //! and struct variants, read from JSON: serde_json's text, `Value` or `&Value`. Any other
 //! deserializer (serde's `Content`, i.e. such an enum inside a derived internally tagged
-//! or untagged enum or a flattened field; serde_wasm_bindgen) fails with "expected any
-//! valid JSON value" rather than reading something else.
+//! or untagged enum or a flattened field; serde_wasm_bindgen) fails ("unexpected raw
+//! value", "expected any valid JSON value") rather than reading something else. The unit
+//! tests alone read `Content` too (`tests::raw_text`), to compare with the derived readers.
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, IntoDeserializer, Visitor};
 #[cfg(not(test))]
@@ -90,7 +92,8 @@ pub(crate) use internally_tagged;
 
 /// Reads an internally tagged enum `name` from `json` (module docs): its text, then the tag,
 /// then `variant` reads the fields for the tag's variant from the same text. Errors read as
-/// the derived reader's do; their position is the end of the value.
+/// the derived reader's do (but for the few in the module docs); their position is the end
+/// of the value.
 ///
 /// # Errors
 /// Not JSON, not an object, no tag or a tag that is not a string, an unknown variant, or a
