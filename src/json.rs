@@ -23,3 +23,5 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, serde_json::E
 pub fn to_value(value: &impl Serialize) -> Result<Value, serde_json::Error> {
     serde_json::from_str(&serde_json::to_string(value)?)
 }
+
+pub mod tagged;

@@ -2,6 +2,7 @@
 //! the facts (or failures) the shell brings back in a tick or a pre-flight report.
 //! Pure data; the shell fills it from the Cloudflare API, Analytics Engine and `/healthz`.
 
+use crate::json::tagged::internally_tagged;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -76,19 +77,22 @@ pub struct CohortSplit {
     pub versions: Vec<VersionShare>,
 }
 
-/// Result of probing the new version's `/healthz` with the version-override header.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "result")]
-pub enum Probe {
-    /// 200 from the new version.
-    Ok,
-    /// A non-200 status or a transport error/timeout from the new version.
-    Failed {
-        status: Option<u16>,
-        error: Option<String>,
-    },
-    /// Some other version answered (the override did not apply): says nothing about ours.
-    WrongVersion { answered_by: String },
+internally_tagged! {
+    tag = "result";
+    /// Result of probing the new version's `/healthz` with the version-override header.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Probe {
+        /// 200 from the new version.
+        Ok,
+        /// A non-200 status or a transport error/timeout from the new version.
+        Failed {
+            status: Option<u16>,
+            error: Option<String>,
+        },
+        /// Some other version answered (the override did not apply): says nothing about ours.
+        WrongVersion { answered_by: String },
+    }
 }
 
 /// Sample-weighted counts (`SUM(_sample_interval)`) for one version in one minute, with the
@@ -228,18 +232,21 @@ pub struct Observations {
     pub history: Option<Fetched<CountsWindow>>,
 }
 
-/// One pre-flight check's outcome.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
-pub enum Check {
-    /// The check passed.
-    Pass { detail: String },
-    /// The check clearly failed: the rollout is refused.
-    Fail { reason: String },
-    /// Not configured or not applicable.
-    Skipped { reason: String },
-    /// Could not decide (e.g. the API answered 5xx): pre-flight is retried.
-    Unknown { why: String },
+internally_tagged! {
+    tag = "outcome";
+    /// One pre-flight check's outcome.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Check {
+        /// The check passed.
+        Pass { detail: String },
+        /// The check clearly failed: the rollout is refused.
+        Fail { reason: String },
+        /// Not configured or not applicable.
+        Skipped { reason: String },
+        /// Could not decide (e.g. the API answered 5xx): pre-flight is retried.
+        Unknown { why: String },
+    }
 }
 
 /// The shell's pre-flight checks on the new version before any traffic moves.

@@ -4,22 +4,26 @@
 
 use crate::clients::cloudflare::{RequiredBinding, Version};
 use crate::clients::slack::SlackMessage;
+use crate::json::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 
-/// What the audit found for one Worker.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Finding {
-    /// Every required binding is on the live version.
-    Complete { script: String, version_id: String },
-    /// The live version lacks these bindings.
-    Gaps {
-        script: String,
-        version_id: String,
-        missing: Vec<String>,
-    },
-    /// The audit could not read the Worker (it is reported, never taken as complete).
-    Unreadable { script: String, why: String },
+internally_tagged! {
+    tag = "status";
+    /// What the audit found for one Worker.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Finding {
+        /// Every required binding is on the live version.
+        Complete { script: String, version_id: String },
+        /// The live version lacks these bindings.
+        Gaps {
+            script: String,
+            version_id: String,
+            missing: Vec<String>,
+        },
+        /// The audit could not read the Worker (it is reported, never taken as complete).
+        Unreadable { script: String, why: String },
+    }
 }
 
 /// The audit of every configured Worker.

@@ -16,6 +16,7 @@ pub use deployment::{
 pub use events::{AuditEvent, Decision, EventKind, Notice};
 pub use reads::{drift_read_due, DRIFT_READ_MINUTES};
 
+use crate::json::tagged::internally_tagged;
 use crate::observe::{
     CountsQuery, Fetched, LiveDeployment, ObservationPlan, Observations, PreflightReport,
     VersionShare,
@@ -49,94 +50,106 @@ pub struct StartRequest {
     pub message: Option<String>,
 }
 
-/// Where a rollout is (or was, when paused or drifted) in its schedule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "stage")]
-pub enum Stage {
-    /// Pre-flight checks.
-    Preflight,
-    /// Split at schedule step `step` (0-based; never the last step).
-    Ramping { step: usize },
-    /// The last step: 100%, baking.
-    Baking,
+internally_tagged! {
+    tag = "stage";
+    /// Where a rollout is (or was, when paused or drifted) in its schedule.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Stage {
+        /// Pre-flight checks.
+        Preflight,
+        /// Split at schedule step `step` (0-based; never the last step).
+        Ramping { step: usize },
+        /// The last step: 100%, baking.
+        Baking,
+    }
 }
 
-/// The rollout's phase.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "phase")]
-pub enum Phase {
-    /// Waiting for pre-flight checks; no traffic has moved.
-    Preflight,
-    /// New version at step `step`'s share.
-    Ramping { step: usize },
-    /// New version at 100%, baking.
-    Baking,
-    /// Done: the new version serves 100% and baked healthy. Terminal.
-    Completed,
-    /// Writing the stable version back to 100%.
-    RollingBack { cause: RollbackCause },
-    /// The stable version serves 100% again after an unhealthy verdict. Terminal.
-    RolledBack { cause: RollbackCause },
-    /// Stopped at `at` until an operator resumes (when `resumable`), promotes or aborts.
-    /// Still observing: an unhealthy verdict still rolls back.
-    Paused {
-        at: Stage,
-        reason: PauseReason,
-        resumable: bool,
-    },
-    /// Stopped by an operator abort (rolled back if traffic had moved). Terminal.
-    Aborted { by: String, why: Option<String> },
-    /// Someone else changed the split while our version still serves: no writes until an
-    /// operator resumes (taking over) or aborts.
-    Drifted { at: Stage, observed: LiveDeployment },
-    /// Someone else deployed and our version no longer serves. Terminal.
-    Superseded { observed: LiveDeployment },
-    /// Pre-flight refused the version; no traffic moved. Terminal.
-    Failed { reasons: Vec<String> },
+internally_tagged! {
+    tag = "phase";
+    /// The rollout's phase.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Phase {
+        /// Waiting for pre-flight checks; no traffic has moved.
+        Preflight,
+        /// New version at step `step`'s share.
+        Ramping { step: usize },
+        /// New version at 100%, baking.
+        Baking,
+        /// Done: the new version serves 100% and baked healthy. Terminal.
+        Completed,
+        /// Writing the stable version back to 100%.
+        RollingBack { cause: RollbackCause },
+        /// The stable version serves 100% again after an unhealthy verdict. Terminal.
+        RolledBack { cause: RollbackCause },
+        /// Stopped at `at` until an operator resumes (when `resumable`), promotes or aborts.
+        /// Still observing: an unhealthy verdict still rolls back.
+        Paused {
+            at: Stage,
+            reason: PauseReason,
+            resumable: bool,
+        },
+        /// Stopped by an operator abort (rolled back if traffic had moved). Terminal.
+        Aborted { by: String, why: Option<String> },
+        /// Someone else changed the split while our version still serves: no writes until an
+        /// operator resumes (taking over) or aborts.
+        Drifted { at: Stage, observed: LiveDeployment },
+        /// Someone else deployed and our version no longer serves. Terminal.
+        Superseded { observed: LiveDeployment },
+        /// Pre-flight refused the version; no traffic moved. Terminal.
+        Failed { reasons: Vec<String> },
+    }
 }
 
-/// Why a rollback started.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "cause")]
-pub enum RollbackCause {
-    /// A signal was unhealthy.
-    Unhealthy { reasons: Vec<Reason> },
-    /// An operator aborted.
-    Operator { by: String, why: Option<String> },
+internally_tagged! {
+    tag = "cause";
+    /// Why a rollback started.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum RollbackCause {
+        /// A signal was unhealthy.
+        Unhealthy { reasons: Vec<Reason> },
+        /// An operator aborted.
+        Operator { by: String, why: Option<String> },
+    }
 }
 
-/// Why a rollout paused.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "pause")]
-pub enum PauseReason {
-    /// An operator asked.
-    Operator { by: String, why: Option<String> },
-    /// No usable evidence for too long (sources failing or no new-version traffic).
-    NoEvidence { minutes: i64, gaps: Vec<String> },
-    /// The step's maximum passed without enough evidence to promote.
-    StepMaxReached {
-        step: usize,
-        minutes: i64,
-        gaps: Vec<String>,
-    },
-    /// The deployments API refused a write (401/403: token; other 4xx: request).
-    WriteRefused {
-        status: Option<u16>,
-        message: String,
-    },
-    /// A deployment write stayed unconfirmed too long.
-    WriteStuck {
-        attempts: u32,
-        minutes: i64,
-        last_failure: Option<String>,
-    },
-    /// Queue depth or retries over threshold (not attributable to a version).
-    Queue { reasons: Vec<Reason> },
-    /// Pre-flight could not decide for too long.
-    PreflightUndecided { minutes: i64, why: Vec<String> },
-    /// The rollout was stored in a schema this gate cannot carry on from (see `schema`):
-    /// its evidence restarted, and an operator decides whether to go on.
-    GateUpgraded { stored_schema: u32, schema: u32 },
+internally_tagged! {
+    tag = "pause";
+    /// Why a rollout paused.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum PauseReason {
+        /// An operator asked.
+        Operator { by: String, why: Option<String> },
+        /// No usable evidence for too long (sources failing or no new-version traffic).
+        NoEvidence { minutes: i64, gaps: Vec<String> },
+        /// The step's maximum passed without enough evidence to promote.
+        StepMaxReached {
+            step: usize,
+            minutes: i64,
+            gaps: Vec<String>,
+        },
+        /// The deployments API refused a write (401/403: token; other 4xx: request).
+        WriteRefused {
+            status: Option<u16>,
+            message: String,
+        },
+        /// A deployment write stayed unconfirmed too long.
+        WriteStuck {
+            attempts: u32,
+            minutes: i64,
+            last_failure: Option<String>,
+        },
+        /// Queue depth or retries over threshold (not attributable to a version).
+        Queue { reasons: Vec<Reason> },
+        /// Pre-flight could not decide for too long.
+        PreflightUndecided { minutes: i64, why: Vec<String> },
+        /// The rollout was stored in a schema this gate cannot carry on from (see `schema`):
+        /// its evidence restarted, and an operator decides whether to go on.
+        GateUpgraded { stored_schema: u32, schema: u32 },
+    }
 }
 
 impl fmt::Display for PauseReason {
@@ -285,92 +298,101 @@ impl fmt::Display for Command {
     }
 }
 
-/// The outcome of a `SetDeployment`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
-pub enum WriteOutcome {
-    /// The API created the deployment.
-    Confirmed { deployment_id: Option<String> },
-    /// It did not.
-    Failed(WriteFailure),
-    /// Cloudflare refused it because secrets changed since a version in the split was
-    /// deployed (code 10220); only `?force=true` gets past that. The core forces only a
-    /// write back to the stable version, and only when `setting` says so.
-    SecretsChanged {
-        /// HTTP status of the refusal (400 in wrangler's captured answer).
-        status: u16,
-        /// The secret names Cloudflare listed.
-        secrets: Vec<String>,
-        /// Cloudflare's message.
-        message: String,
-        /// The refused request carried `?force=true`.
-        sent_forced: bool,
-        /// `ROLLBACK_WHEN_SECRETS_CHANGED` as configured when the refusal came back.
-        setting: WhenSecretsChanged,
-    },
+internally_tagged! {
+    tag = "outcome";
+    /// The outcome of a `SetDeployment`.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum WriteOutcome {
+        /// The API created the deployment.
+        Confirmed { deployment_id: Option<String> },
+        /// It did not.
+        Failed(WriteFailure),
+        /// Cloudflare refused it because secrets changed since a version in the split was
+        /// deployed (code 10220); only `?force=true` gets past that. The core forces only a
+        /// write back to the stable version, and only when `setting` says so.
+        SecretsChanged {
+            /// HTTP status of the refusal (400 in wrangler's captured answer).
+            status: u16,
+            /// The secret names Cloudflare listed.
+            secrets: Vec<String>,
+            /// Cloudflare's message.
+            message: String,
+            /// The refused request carried `?force=true`.
+            sent_forced: bool,
+            /// `ROLLBACK_WHEN_SECRETS_CHANGED` as configured when the refusal came back.
+            setting: WhenSecretsChanged,
+        },
+    }
 }
 
-/// A fact for `step`.
-// One input per tick, built once and moved into `step`: boxing the tick's observations
-// would only add an allocation.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "input")]
-pub enum Input {
-    /// The rollout was created (announce it and ask for pre-flight).
-    Start,
-    /// Pre-flight results.
-    Preflight(PreflightReport),
-    /// A cron tick with what the shell observed per `plan`.
-    Tick(Observations),
-    /// An operator command (validated with `check_command` first for a 409).
-    Operator {
-        command: Command,
-        by: String,
-        why: Option<String>,
-    },
-    /// The outcome of `SetDeployment { write, .. }`.
-    DeploymentWrite { write: u64, outcome: WriteOutcome },
-    /// The live deployment as read after `Action::ReadDeployment`: applied as a tick's read
-    /// (confirmation, drift, superseded), then the pending write is sent if still wanted.
-    LiveRead(Fetched<LiveDeployment>),
-    /// The rollout was stored in schema `stored_schema`, which this gate cannot carry on
-    /// from, and its evidence was set aside (`schema::decode`): restart it and pause.
-    GateUpgraded { stored_schema: u32 },
+internally_tagged! {
+    tag = "input";
+    /// A fact for `step`.
+    // One input per tick, built once and moved into `step`: boxing the tick's observations
+    // would only add an allocation.
+    #[allow(clippy::large_enum_variant)]
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Input {
+        /// The rollout was created (announce it and ask for pre-flight).
+        Start,
+        /// Pre-flight results.
+        Preflight(PreflightReport),
+        /// A cron tick with what the shell observed per `plan`.
+        Tick(Observations),
+        /// An operator command (validated with `check_command` first for a 409).
+        Operator {
+            command: Command,
+            by: String,
+            why: Option<String>,
+        },
+        /// The outcome of `SetDeployment { write, .. }`.
+        DeploymentWrite { write: u64, outcome: WriteOutcome },
+        /// The live deployment as read after `Action::ReadDeployment`: applied as a tick's read
+        /// (confirmation, drift, superseded), then the pending write is sent if still wanted.
+        LiveRead(Fetched<LiveDeployment>),
+        /// The rollout was stored in schema `stored_schema`, which this gate cannot carry on
+        /// from, and its evidence was set aside (`schema::decode`): restart it and pause.
+        GateUpgraded { stored_schema: u32 },
+    }
 }
 
-/// An intention for the shell.
-// A step emits a handful of actions; boxing the large event variants would only make the
-// shell's matches noisier.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "action")]
-pub enum Action {
-    /// Run the pre-flight checks and send `Input::Preflight`.
-    RunPreflight {
-        version_id: String,
-        git_sha: Option<String>,
-    },
-    /// `POST .../deployments` with this full split and `workers/message` (and
-    /// `?force=true` when `force`, which is only ever set on a write that puts the stable
-    /// version back at 100%); report the outcome as `Input::DeploymentWrite { write, .. }`.
-    /// Never emitted in dry-run.
-    SetDeployment {
-        write: u64,
-        split: Vec<VersionShare>,
-        message: String,
-        force: bool,
-    },
-    /// Read the live deployment (`GET .../deployments`, the newest) and report it as
-    /// `Input::LiveRead`. Asked for instead of `SetDeployment` by a step that has not read
-    /// the deployment itself: pending write `write` waits for the read (`reads::send`).
-    ReadDeployment { write: u64 },
-    /// Post to Slack.
-    Notify(Notice),
-    /// Append to the audit log.
-    RecordEvent(AuditEvent),
-    /// Run a tick no later than this (e.g. a write retry between cron ticks).
-    WakeAt(Timestamp),
+internally_tagged! {
+    tag = "action";
+    /// An intention for the shell.
+    // A step emits a handful of actions; boxing the large event variants would only make the
+    // shell's matches noisier.
+    #[allow(clippy::large_enum_variant)]
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Action {
+        /// Run the pre-flight checks and send `Input::Preflight`.
+        RunPreflight {
+            version_id: String,
+            git_sha: Option<String>,
+        },
+        /// `POST .../deployments` with this full split and `workers/message` (and
+        /// `?force=true` when `force`, which is only ever set on a write that puts the stable
+        /// version back at 100%); report the outcome as `Input::DeploymentWrite { write, .. }`.
+        /// Never emitted in dry-run.
+        SetDeployment {
+            write: u64,
+            split: Vec<VersionShare>,
+            message: String,
+            force: bool,
+        },
+        /// Read the live deployment (`GET .../deployments`, the newest) and report it as
+        /// `Input::LiveRead`. Asked for instead of `SetDeployment` by a step that has not read
+        /// the deployment itself: pending write `write` waits for the read (`reads::send`).
+        ReadDeployment { write: u64 },
+        /// Post to Slack.
+        Notify(Notice),
+        /// Append to the audit log.
+        RecordEvent(AuditEvent),
+        /// Run a tick no later than this (e.g. a write retry between cron ticks).
+        WakeAt(Timestamp),
+    }
 }
 
 /// A command that does not apply now.

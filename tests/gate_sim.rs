@@ -14,6 +14,7 @@ fn seeds(from: u64, count: u64, only: Option<Vec<FaultClass>>) -> Vec<SeedReport
                 seed,
                 only: only.clone(),
                 trace: false,
+                keep_saved: false,
             })
         })
         .collect()

@@ -113,6 +113,7 @@ Options:
                 seed,
                 only: args.only.clone(),
                 trace: args.trace,
+                keep_saved: false,
             });
             if args.json {
                 let _ = writeln!(

@@ -20,6 +20,7 @@ pub use version::{
 
 use super::http::{HttpRequest, Method};
 use super::{is_script_name, is_uuid, truncate_to_bytes};
+use crate::json::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 
 /// The public API base; the sandbox passes its loopback URL instead.
@@ -112,43 +113,46 @@ impl ApiConfig {
     }
 }
 
-/// One API call, as data. Serializable, so an action can name a call without holding
-/// a token; [`Endpoint::to_request`] adds the credentials when it is sent.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Endpoint {
-    /// `GET .../workers/scripts/{script}/versions/{version_id}` → a [`Version`].
-    GetVersion {
-        /// Worker script name.
-        script: String,
-        /// Version id (UUID).
-        version_id: String,
-    },
-    /// `GET .../workers/scripts/{script}/versions?page=&per_page=` → a [`VersionsPage`].
-    ListVersions {
-        /// Worker script name.
-        script: String,
-        /// 1-based page number.
-        page: u32,
-        /// Items per page.
-        per_page: u32,
-    },
-    /// `GET .../workers/scripts/{script}/deployments` → newest first, first = live.
-    ListDeployments {
-        /// Worker script name.
-        script: String,
-    },
-    /// `POST .../workers/scripts/{script}/deployments[?force=true]` with the full split.
-    CreateDeployment {
-        /// Worker script name.
-        script: String,
-        /// The whole split (1–2 versions summing to 100).
-        split: Split,
-        /// The `workers/message` annotation; cut to [`MESSAGE_MAX_BYTES`] when sent.
-        message: String,
-        /// Override blocks such as returning to a version older than a secret change.
-        force: bool,
-    },
+internally_tagged! {
+    tag = "op";
+    /// One API call, as data. Serializable, so an action can name a call without holding
+    /// a token; [`Endpoint::to_request`] adds the credentials when it is sent.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Endpoint {
+        /// `GET .../workers/scripts/{script}/versions/{version_id}` → a [`Version`].
+        GetVersion {
+            /// Worker script name.
+            script: String,
+            /// Version id (UUID).
+            version_id: String,
+        },
+        /// `GET .../workers/scripts/{script}/versions?page=&per_page=` → a [`VersionsPage`].
+        ListVersions {
+            /// Worker script name.
+            script: String,
+            /// 1-based page number.
+            page: u32,
+            /// Items per page.
+            per_page: u32,
+        },
+        /// `GET .../workers/scripts/{script}/deployments` → newest first, first = live.
+        ListDeployments {
+            /// Worker script name.
+            script: String,
+        },
+        /// `POST .../workers/scripts/{script}/deployments[?force=true]` with the full split.
+        CreateDeployment {
+            /// Worker script name.
+            script: String,
+            /// The whole split (1–2 versions summing to 100).
+            split: Split,
+            /// The `workers/message` annotation; cut to [`MESSAGE_MAX_BYTES`] when sent.
+            message: String,
+            /// Override blocks such as returning to a version older than a secret change.
+            force: bool,
+        },
+    }
 }
 
 #[derive(Serialize)]

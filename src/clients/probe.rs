@@ -5,6 +5,7 @@
 
 use super::http::{HttpRequest, HttpResponse, Method, TransportError};
 use super::{is_script_name, is_uuid, truncate_chars_with_ellipsis};
+use crate::json::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -147,32 +148,35 @@ pub fn answered_version(source: &VersionSource, resp: &HttpResponse) -> Option<S
         .filter(|v| !v.is_empty())
 }
 
-/// What one probe showed about the pinned version.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "result")]
-pub enum ProbeOutcome {
-    /// 200 from the pinned version.
-    Ok,
-    /// The pinned version (or, when the answer names no version, whoever answered) gave a
-    /// non-200, or there was no answer (timeout, network).
-    Failed {
-        /// The status, when there was one.
-        status: Option<u16>,
-        /// The transport error or a short reason.
-        error: Option<String>,
-    },
-    /// Another version answered: the override is not applied (yet, or the version is not
-    /// in the deployment). Says nothing about the pinned version; probe again.
-    WrongVersion {
-        /// The version that answered.
-        answered_by: String,
-    },
-    /// 200, but the answer does not say which version served it, so it cannot vouch for
-    /// the pinned one. A misconfigured target: pre-flight should refuse with this.
-    Unattributed {
-        /// The status.
-        status: u16,
-    },
+internally_tagged! {
+    tag = "result";
+    /// What one probe showed about the pinned version.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ProbeOutcome {
+        /// 200 from the pinned version.
+        Ok,
+        /// The pinned version (or, when the answer names no version, whoever answered) gave a
+        /// non-200, or there was no answer (timeout, network).
+        Failed {
+            /// The status, when there was one.
+            status: Option<u16>,
+            /// The transport error or a short reason.
+            error: Option<String>,
+        },
+        /// Another version answered: the override is not applied (yet, or the version is not
+        /// in the deployment). Says nothing about the pinned version; probe again.
+        WrongVersion {
+            /// The version that answered.
+            answered_by: String,
+        },
+        /// 200, but the answer does not say which version served it, so it cannot vouch for
+        /// the pinned one. A misconfigured target: pre-flight should refuse with this.
+        Unattributed {
+            /// The status.
+            status: u16,
+        },
+    }
 }
 
 /// Reads a probe's result: `answer` is the response, or the transport error when none

@@ -9,6 +9,7 @@ pub use webhook::{
 };
 
 use super::truncate_chars_with_ellipsis;
+use crate::json::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 
 /// Block Kit limits the gate keeps (Slack answers 400 `invalid_blocks` past them).
@@ -31,23 +32,26 @@ pub mod limits {
     pub const TOTAL_TEXT: usize = 40_000;
 }
 
-/// A Block Kit text object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Text {
-    /// Shown literally; `emoji` turns `:shortcodes:` into emoji.
-    PlainText {
-        /// The text.
-        text: String,
-        /// Render `:emoji:` codes.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        emoji: Option<bool>,
-    },
-    /// Slack's markdown; escape user text with [`escape_mrkdwn`].
-    Mrkdwn {
-        /// The text.
-        text: String,
-    },
+internally_tagged! {
+    tag = "type";
+    /// A Block Kit text object.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Text {
+        /// Shown literally; `emoji` turns `:shortcodes:` into emoji.
+        PlainText {
+            /// The text.
+            text: String,
+            /// Render `:emoji:` codes.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            emoji: Option<bool>,
+        },
+        /// Slack's markdown; escape user text with [`escape_mrkdwn`].
+        Mrkdwn {
+            /// The text.
+            text: String,
+        },
+    }
 }
 
 impl Text {
@@ -63,31 +67,34 @@ impl Text {
     }
 }
 
-/// The Block Kit blocks the gate uses.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Block {
-    /// A large bold title (plain text only).
-    Header {
-        /// The title.
-        text: Text,
-    },
-    /// A paragraph and/or a two-column grid of fields.
-    Section {
-        /// The paragraph.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        text: Option<Text>,
-        /// The fields.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        fields: Vec<Text>,
-    },
-    /// Small grey text.
-    Context {
-        /// The elements.
-        elements: Vec<Text>,
-    },
-    /// A horizontal rule.
-    Divider,
+internally_tagged! {
+    tag = "type";
+    /// The Block Kit blocks the gate uses.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Block {
+        /// A large bold title (plain text only).
+        Header {
+            /// The title.
+            text: Text,
+        },
+        /// A paragraph and/or a two-column grid of fields.
+        Section {
+            /// The paragraph.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            text: Option<Text>,
+            /// The fields.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            fields: Vec<Text>,
+        },
+        /// Small grey text.
+        Context {
+            /// The elements.
+            elements: Vec<Text>,
+        },
+        /// A horizontal rule.
+        Divider,
+    }
 }
 
 /// One webhook message: the notification/fallback `text` and the blocks. Its serde form

@@ -34,6 +34,8 @@ pub struct Options {
     pub only: Option<Vec<FaultClass>>,
     /// Keep a line per call and per fault.
     pub trace: bool,
+    /// Keep every text the gate saved (`SeedReport::saved`), for tests that read them back.
+    pub keep_saved: bool,
 }
 
 /// One run's outcome.
@@ -57,6 +59,9 @@ pub struct SeedReport {
     pub violations: Vec<Violation>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<String>,
+    /// Every stored rollout and audit event the gate saved, as saved (`Options::keep_saved`).
+    #[serde(skip)]
+    pub saved: Vec<String>,
 }
 
 fn config(plan: &FaultPlan) -> GateConfig {
@@ -258,6 +263,9 @@ pub fn run(options: &Options) -> SeedReport {
     let mut rng = Rng::derive(seed, &[0x0052_554e]);
     let bad_release = rng.uniform() < 0.4;
     let world = World::new(seed, plan.clone(), bad_release, options.trace);
+    if options.keep_saved {
+        *world.saved.borrow_mut() = Some(Vec::new());
+    }
     let mut sim = Sim {
         world,
         checker: Checker::new(seed),
@@ -316,6 +324,7 @@ pub fn run(options: &Options) -> SeedReport {
             .rollback_finished(&sim.world, steps, &stored.state.phase);
     }
     let outcome = sim.outcome();
+    let saved = sim.world.saved.take().unwrap_or_default();
     if let Some(stored) = sim.stored() {
         sim.world
             .note(|| format!("final phase: {:?}", stored.state.phase));
@@ -338,6 +347,7 @@ pub fn run(options: &Options) -> SeedReport {
         exercised: sim.checker.exercised.clone(),
         violations: sim.checker.violations,
         trace,
+        saved,
     }
 }
 

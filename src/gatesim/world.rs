@@ -103,6 +103,9 @@ pub struct World {
     pub committed: RefCell<BTreeMap<u64, String>>,
     /// The current object call's last deployments list succeeded, and no write came after it.
     fresh_read: Cell<bool>,
+    /// Every text the gate saved (each stored rollout and audit event), when kept
+    /// (`Options::keep_saved`).
+    pub saved: RefCell<Option<Vec<String>>>,
 }
 
 impl World {
@@ -138,6 +141,7 @@ impl World {
             tracing,
             committed: RefCell::new(BTreeMap::new()),
             fresh_read: Cell::new(false),
+            saved: RefCell::new(None),
         }
     }
 
@@ -231,6 +235,10 @@ impl World {
 
     /// Stores the rollout and its events, and notes every outbox item it holds.
     fn write_disk(&self, text: String, rollout: &StoredRollout, events: &[AuditEvent]) {
+        if let Some(saved) = self.saved.borrow_mut().as_mut() {
+            saved.push(text.clone());
+            saved.extend(events.iter().filter_map(|e| serde_json::to_string(e).ok()));
+        }
         let mut disk = self.disk.borrow_mut();
         disk.rollout = Some(text);
         disk.events.extend_from_slice(events);

@@ -1,19 +1,23 @@
 //! Verdicts: the three-way outcome of judging one signal (healthy / unhealthy with reasons
 //! and numbers / inconclusive with why), and the vocabulary they are told in.
 
+use crate::json::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A level check's outcome before debouncing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Breach {
-    /// Over the limit.
-    Over(Reason),
-    /// Judged and within the limit.
-    Within,
-    /// Too little traffic to judge.
-    TooFew { have: f64, need: f64 },
+internally_tagged! {
+    tag = "kind";
+    /// A level check's outcome before debouncing.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Breach {
+        /// Over the limit.
+        Over(Reason),
+        /// Judged and within the limit.
+        Within,
+        /// Too little traffic to judge.
+        TooFew { have: f64, need: f64 },
+    }
 }
 
 /// The signals a verdict can be about.
@@ -59,43 +63,46 @@ pub struct Reason {
     pub limit: f64,
 }
 
-/// Why a signal could not be judged.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "gap")]
-pub enum Gap {
-    /// The source was not asked or did not answer this tick.
-    NotObserved { signal: Signal },
-    /// The source failed.
-    SourceFailed { signal: Signal, why: String },
-    /// No new complete minute was counted this tick.
-    NoNewMinutes,
-    /// Too little traffic to judge a level.
-    TooFewRequests {
-        signal: Signal,
-        have: f64,
-        need: f64,
-    },
-    /// A test has not yet seen enough to promote.
-    NotEnoughEvidence {
-        signal: Signal,
-        #[serde(with = "crate::stats::infinite_as_null")]
-        upper_bound: f64,
-        tolerance: f64,
-        #[serde(with = "crate::stats::infinite_as_null")]
-        new_requests_needed: f64,
-    },
-    /// A level is breached but not yet for long enough.
-    Debouncing {
-        signal: Signal,
-        breaches: u32,
-        needed: u32,
-        detail: String,
-    },
-    /// `/healthz` was answered by another version.
-    WrongVersion { answered_by: String },
-    /// At 100%, the bake test starts with the first whole minute at 100%, which the
-    /// ingestion lag has not let in yet.
-    BakeNotStarted { signal: Signal },
+internally_tagged! {
+    tag = "gap";
+    /// Why a signal could not be judged.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Gap {
+        /// The source was not asked or did not answer this tick.
+        NotObserved { signal: Signal },
+        /// The source failed.
+        SourceFailed { signal: Signal, why: String },
+        /// No new complete minute was counted this tick.
+        NoNewMinutes,
+        /// Too little traffic to judge a level.
+        TooFewRequests {
+            signal: Signal,
+            have: f64,
+            need: f64,
+        },
+        /// A test has not yet seen enough to promote.
+        NotEnoughEvidence {
+            signal: Signal,
+            #[serde(with = "crate::stats::infinite_as_null")]
+            upper_bound: f64,
+            tolerance: f64,
+            #[serde(with = "crate::stats::infinite_as_null")]
+            new_requests_needed: f64,
+        },
+        /// A level is breached but not yet for long enough.
+        Debouncing {
+            signal: Signal,
+            breaches: u32,
+            needed: u32,
+            detail: String,
+        },
+        /// `/healthz` was answered by another version.
+        WrongVersion { answered_by: String },
+        /// At 100%, the bake test starts with the first whole minute at 100%, which the
+        /// ingestion lag has not let in yet.
+        BakeNotStarted { signal: Signal },
+    }
 }
 
 impl Gap {
@@ -147,16 +154,19 @@ impl fmt::Display for Gap {
     }
 }
 
-/// A signal's three-way verdict.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "verdict")]
-pub enum Verdict {
-    /// Positive evidence that the signal is fine.
-    Healthy,
-    /// Evidence the new version is worse.
-    Unhealthy { reasons: Vec<Reason> },
-    /// Cannot tell (never treated as healthy).
-    Inconclusive { why: Gap },
+internally_tagged! {
+    tag = "verdict";
+    /// A signal's three-way verdict.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Verdict {
+        /// Positive evidence that the signal is fine.
+        Healthy,
+        /// Evidence the new version is worse.
+        Unhealthy { reasons: Vec<Reason> },
+        /// Cannot tell (never treated as healthy).
+        Inconclusive { why: Gap },
+    }
 }
 
 impl Verdict {

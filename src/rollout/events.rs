@@ -3,51 +3,55 @@
 //! numbers behind the decision so Slack, the audit log and the status page can show why.
 
 use super::{PauseReason, Phase, RolloutState, Stage};
+use crate::json::tagged::internally_tagged;
 use crate::policy::Reason;
 use crate::signals::{Assessment, TickFacts};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// What happened.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum EventKind {
-    /// The rollout was accepted; pre-flight is next.
-    Started,
-    /// Every pre-flight check passed or was skipped.
-    PreflightPassed,
-    /// A pre-flight check failed: no traffic moves.
-    PreflightFailed,
-    /// A pre-flight check could not decide; it is retried.
-    PreflightUndecided,
-    /// Traffic is moving to step `step` (0-based) at `percent` (new version's share).
-    StepStarted { step: usize, percent: f64 },
-    /// The step's split was confirmed live by the API.
-    StepLive { step: usize, percent: f64 },
-    /// The dwell is over but the evidence is not there yet (once per step).
-    Holding { step: usize },
-    /// The rollout paused.
-    Paused,
-    /// An operator resumed the rollout.
-    Resumed,
-    /// An operator promoted the step without waiting for evidence.
-    Promoted,
-    /// Traffic is going back to the stable version.
-    RollingBack,
-    /// The stable version serves 100% again after an unhealthy verdict.
-    RolledBack,
-    /// The stable version serves 100% again after an operator abort.
-    Aborted,
-    /// The new version serves 100% and baked healthy.
-    Completed,
-    /// Someone else changed the deployment; the gate stopped writing.
-    Drifted,
-    /// The new version no longer serves: someone else deployed.
-    Superseded,
-    /// A deployment write failed and will be retried (or needs a human).
-    WriteFailed,
-    /// One tick's evidence (audit only).
-    Tick,
+internally_tagged! {
+    tag = "kind";
+    /// What happened.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum EventKind {
+        /// The rollout was accepted; pre-flight is next.
+        Started,
+        /// Every pre-flight check passed or was skipped.
+        PreflightPassed,
+        /// A pre-flight check failed: no traffic moves.
+        PreflightFailed,
+        /// A pre-flight check could not decide; it is retried.
+        PreflightUndecided,
+        /// Traffic is moving to step `step` (0-based) at `percent` (new version's share).
+        StepStarted { step: usize, percent: f64 },
+        /// The step's split was confirmed live by the API.
+        StepLive { step: usize, percent: f64 },
+        /// The dwell is over but the evidence is not there yet (once per step).
+        Holding { step: usize },
+        /// The rollout paused.
+        Paused,
+        /// An operator resumed the rollout.
+        Resumed,
+        /// An operator promoted the step without waiting for evidence.
+        Promoted,
+        /// Traffic is going back to the stable version.
+        RollingBack,
+        /// The stable version serves 100% again after an unhealthy verdict.
+        RolledBack,
+        /// The stable version serves 100% again after an operator abort.
+        Aborted,
+        /// The new version serves 100% and baked healthy.
+        Completed,
+        /// Someone else changed the deployment; the gate stopped writing.
+        Drifted,
+        /// The new version no longer serves: someone else deployed.
+        Superseded,
+        /// A deployment write failed and will be retried (or needs a human).
+        WriteFailed,
+        /// One tick's evidence (audit only).
+        Tick,
+    }
 }
 
 impl EventKind {
@@ -60,26 +64,29 @@ impl EventKind {
     }
 }
 
-/// What one tick decided.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "decision")]
-pub enum Decision {
-    /// Move to the next stage.
-    Advance { to: Stage },
-    /// The bake is over with evidence: done.
-    Complete,
-    /// Not yet: the dwell is not over, or the evidence is missing (`gaps`, empty when
-    /// only the dwell is left).
-    Hold {
-        dwell_left_minutes: i64,
-        gaps: Vec<String>,
-    },
-    /// An unhealthy verdict: roll back.
-    RollBack { reasons: Vec<Reason> },
-    /// Pause and tell a human.
-    Pause { reason: PauseReason },
-    /// Nothing to decide (paused, or waiting for a deployment write).
-    Wait { why: String },
+internally_tagged! {
+    tag = "decision";
+    /// What one tick decided.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Decision {
+        /// Move to the next stage.
+        Advance { to: Stage },
+        /// The bake is over with evidence: done.
+        Complete,
+        /// Not yet: the dwell is not over, or the evidence is missing (`gaps`, empty when
+        /// only the dwell is left).
+        Hold {
+            dwell_left_minutes: i64,
+            gaps: Vec<String>,
+        },
+        /// An unhealthy verdict: roll back.
+        RollBack { reasons: Vec<Reason> },
+        /// Pause and tell a human.
+        Pause { reason: PauseReason },
+        /// Nothing to decide (paused, or waiting for a deployment write).
+        Wait { why: String },
+    }
 }
 
 /// One audit-log entry. `phase` is the phase after the event.

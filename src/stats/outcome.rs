@@ -4,70 +4,77 @@
 
 use super::bake_looks::Reference;
 use super::history::Baseline;
+use crate::json::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 
-/// Where a look is taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "at")]
-pub enum LookKind {
-    /// A tick within split step `step` (0-based) before the end of its dwell, or while it
-    /// holds after it: a small share of the budget, for large regressions.
-    Interim { step: usize },
-    /// The end of split step `step`'s dwell: the step's share of the budget.
-    StepEnd { step: usize },
-    /// Every whole split minute counted: the rest of the split looks' budget.
-    Closing,
-    /// A tick of the bake at 100%; `closing` once the bake's dwell has ended (all that is
-    /// left of the bake looks' budget).
-    Bake { closing: bool },
+internally_tagged! {
+    tag = "at";
+    /// Where a look is taken.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum LookKind {
+        /// A tick within split step `step` (0-based) before the end of its dwell, or while it
+        /// holds after it: a small share of the budget, for large regressions.
+        Interim { step: usize },
+        /// The end of split step `step`'s dwell: the step's share of the budget.
+        StepEnd { step: usize },
+        /// Every whole split minute counted: the rest of the split looks' budget.
+        Closing,
+        /// A tick of the bake at 100%; `closing` once the bake's dwell has ended (all that is
+        /// left of the bake looks' budget).
+        Bake { closing: bool },
+    }
 }
 
-/// What a look compared the new version with.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "against")]
-pub enum Against {
-    /// The old version over the same minutes (scheduled looks): of `events` bad events of
-    /// both versions, the new version's share, against "ratio ≤ `rho0`"; the look rejects
-    /// at `critical` (`None`: skipped).
-    OldVersion {
-        events: u64,
-        rho0: f64,
-        critical: Option<u64>,
-        /// The closing look's overdispersion-robust test, when the exact one was skipped
-        /// for too many events a minute.
-        robust: Option<RobustLook>,
-    },
-    /// The old version over the same newest `minutes` minutes (onset looks): of `events` bad
-    /// events of both versions in them, the new version's share, against "ratio ≤ `rho0`".
-    Recent {
-        minutes: u32,
-        events: u64,
-        rho0: f64,
-    },
-    /// The old version's own rate before the rollout (history looks), against "new rate ≤
-    /// `margin` × the baseline's", rejecting only where the concurrent guard at
-    /// `guard_alpha` rejected "new ≤ old" too.
-    Baseline {
-        new_requests: f64,
-        baseline: Option<Baseline>,
-        margin: f64,
-        guard_alpha: f64,
-        guard_rejected: bool,
-    },
-    /// The old version's rate over the split (bake looks), against "new rate ≤ `margin` ×
-    /// the reference's".
-    Reference {
-        new_requests: f64,
-        reference: Option<Reference>,
-        margin: f64,
-    },
-    /// The same over the newest `minutes` bake minutes alone (the bake's onset looks).
-    RecentReference {
-        minutes: u32,
-        new_requests: f64,
-        reference: Option<Reference>,
-        margin: f64,
-    },
+internally_tagged! {
+    tag = "against";
+    /// What a look compared the new version with.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Against {
+        /// The old version over the same minutes (scheduled looks): of `events` bad events of
+        /// both versions, the new version's share, against "ratio ≤ `rho0`"; the look rejects
+        /// at `critical` (`None`: skipped).
+        OldVersion {
+            events: u64,
+            rho0: f64,
+            critical: Option<u64>,
+            /// The closing look's overdispersion-robust test, when the exact one was skipped
+            /// for too many events a minute.
+            robust: Option<RobustLook>,
+        },
+        /// The old version over the same newest `minutes` minutes (onset looks): of `events` bad
+        /// events of both versions in them, the new version's share, against "ratio ≤ `rho0`".
+        Recent {
+            minutes: u32,
+            events: u64,
+            rho0: f64,
+        },
+        /// The old version's own rate before the rollout (history looks), against "new rate ≤
+        /// `margin` × the baseline's", rejecting only where the concurrent guard at
+        /// `guard_alpha` rejected "new ≤ old" too.
+        Baseline {
+            new_requests: f64,
+            baseline: Option<Baseline>,
+            margin: f64,
+            guard_alpha: f64,
+            guard_rejected: bool,
+        },
+        /// The old version's rate over the split (bake looks), against "new rate ≤ `margin` ×
+        /// the reference's".
+        Reference {
+            new_requests: f64,
+            reference: Option<Reference>,
+            margin: f64,
+        },
+        /// The same over the newest `minutes` bake minutes alone (the bake's onset looks).
+        RecentReference {
+            minutes: u32,
+            new_requests: f64,
+            reference: Option<Reference>,
+            margin: f64,
+        },
+    }
 }
 
 /// The robust closing look: a one-sided Student t test that the mean per-minute excess of
@@ -92,27 +99,30 @@ pub struct RobustLook {
     pub rejected: bool,
 }
 
-/// Why a look tested nothing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "why")]
-pub enum Skipped {
-    /// No bad events to test yet (from either version for a scheduled look, from the new
-    /// version for a history or bake look).
-    NoEvents,
-    /// The baseline window was not read (yet), or failed, or had no requests.
-    NoBaseline,
-    /// The split left no reference (the old version served nothing).
-    NoReference,
-    /// So many bad events a minute (or in all) that per-version burstiness, not Poisson
-    /// noise, would dominate, or the exact distribution would cost too much.
-    TooManyEvents { per_minute: f64, limit: f64 },
-    /// The old version's own rate during the split is above the history looks' margin ×
-    /// the baseline's (p-value ≤ `DRIFT_CHECK_ALPHA`): the baseline no longer describes it.
-    Drifted {
-        old_bad: u64,
-        old_requests: f64,
-        p_value: f64,
-    },
+internally_tagged! {
+    tag = "why";
+    /// Why a look tested nothing.
+    #[derive(Clone, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Skipped {
+        /// No bad events to test yet (from either version for a scheduled look, from the new
+        /// version for a history or bake look).
+        NoEvents,
+        /// The baseline window was not read (yet), or failed, or had no requests.
+        NoBaseline,
+        /// The split left no reference (the old version served nothing).
+        NoReference,
+        /// So many bad events a minute (or in all) that per-version burstiness, not Poisson
+        /// noise, would dominate, or the exact distribution would cost too much.
+        TooManyEvents { per_minute: f64, limit: f64 },
+        /// The old version's own rate during the split is above the history looks' margin ×
+        /// the baseline's (p-value ≤ `DRIFT_CHECK_ALPHA`): the baseline no longer describes it.
+        Drifted {
+            old_bad: u64,
+            old_requests: f64,
+            p_value: f64,
+        },
+    }
 }
 
 /// One look's outcome, with the numbers behind it, whatever kind of look took it.

@@ -3,7 +3,7 @@
 
 use super::{SlackError, SlackMessage};
 use crate::clients::http::{parse_retry_after_secs, HttpRequest, Method, TransportError};
-use serde::{Deserialize, Serialize};
+use crate::json::tagged::internally_tagged;
 
 /// The webhook `POST`. The URL is the credential: it is never put in an error.
 ///
@@ -27,33 +27,36 @@ pub fn build_webhook_request(url: &str, message: &SlackMessage) -> Result<HttpRe
     })
 }
 
-/// What a webhook answer means for the outbox.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
-pub enum SlackOutcome {
-    /// 2xx (Slack answers `200 ok`): drop it from the outbox.
-    Delivered,
-    /// 429: retry after this many seconds (from `Retry-After`, else 1).
-    RetryAfter {
-        /// Seconds to wait, at least 1.
-        secs: u64,
-    },
-    /// 5xx or no answer: retry on a later tick.
-    Transient {
-        /// The status, when there was one.
-        status: Option<u16>,
-    },
-    /// 403/404/410 or a code saying the webhook is gone: stop retrying, report it.
-    DeadWebhook {
-        /// Slack's code (e.g. `channel_is_archived`) or `http_<status>`.
-        code: String,
-    },
-    /// Another 4xx (`invalid_payload`, `invalid_blocks`, ...): this message will never
-    /// be accepted; drop it and log the code.
-    Rejected {
-        /// Slack's code or `http_<status>`.
-        code: String,
-    },
+internally_tagged! {
+    tag = "outcome";
+    /// What a webhook answer means for the outbox.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum SlackOutcome {
+        /// 2xx (Slack answers `200 ok`): drop it from the outbox.
+        Delivered,
+        /// 429: retry after this many seconds (from `Retry-After`, else 1).
+        RetryAfter {
+            /// Seconds to wait, at least 1.
+            secs: u64,
+        },
+        /// 5xx or no answer: retry on a later tick.
+        Transient {
+            /// The status, when there was one.
+            status: Option<u16>,
+        },
+        /// 403/404/410 or a code saying the webhook is gone: stop retrying, report it.
+        DeadWebhook {
+            /// Slack's code (e.g. `channel_is_archived`) or `http_<status>`.
+            code: String,
+        },
+        /// Another 4xx (`invalid_payload`, `invalid_blocks`, ...): this message will never
+        /// be accepted; drop it and log the code.
+        Rejected {
+            /// Slack's code or `http_<status>`.
+            code: String,
+        },
+    }
 }
 
 impl SlackOutcome {
