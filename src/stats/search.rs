@@ -234,7 +234,9 @@ pub(super) fn lowest_rejected_near_unless_below(
         let neighbour = if point.1 >= 0.0 {
             hi = point;
             let slope = (hi_was.1 - point.1) / f64::from(hi_was.0 - m);
-            (!bisect && !(point.1 > slope)).then(|| m - 1)
+            // Not above the slope, or either is NaN.
+            let within_one = point.1.partial_cmp(&slope) != Some(std::cmp::Ordering::Greater);
+            (!bisect && within_one).then(|| m - 1)
         } else {
             lo = point;
             (!bisect).then_some(m + 1)
