@@ -5,8 +5,7 @@ use super::burst_guard::{burst_guarded, BURST_MIN_EVENTS};
 use super::prior::{default_prior, MIRROR_DIVISORS};
 use super::ratio_test::EVIDENCE_CAP;
 use super::search::{
-    convex_minimum_unless_below, lowest_rejected_near_unless_below, minimise_convex,
-    minimise_on_grid, BoundAt, StoredBound,
+    lowest_rejected_near_unless_below, minimise_mixtures, minimise_on_grid, BoundAt, StoredBound,
 };
 use super::special::log_sum_exp;
 use super::{RatioSummary, RatioTestConfig, DEFAULT_BASE_RATE_FLOOR};
@@ -285,39 +284,28 @@ impl BakeTest {
     /// ln of `min_r B(r)·R(r)` for hypothetical cumulative bake counts, without the burst
     /// guard (the exposure rule's projection; 0 without a reference).
     fn log_e_value(&self, bad: f64, total: f64) -> f64 {
-        match self.projected_log_e(bad, total) {
-            Some((objective, cap)) => minimise_convex(objective, cap),
-            None => 0.0,
-        }
+        self.log_e_value_unless_below(bad, total, f64::NEG_INFINITY)
     }
 
     /// `log_e_value(bad, total)` where that is at least `level`, else some value below it,
-    /// found in a few evaluations where the e-value is far below the level
-    /// (`convex_minimum_unless_below`).
+    /// found in fewer evaluations where the e-value is below the level (`minimise_mixtures`).
     fn log_e_value_unless_below(&self, bad: f64, total: f64, level: f64) -> f64 {
-        match self.projected_log_e(bad, total) {
-            Some((objective, cap)) => convex_minimum_unless_below(objective, cap, level),
-            None => 0.0,
-        }
-    }
-
-    /// What `log_e_value` minimises over the reference rate r, and r's cap (`None` without
-    /// a reference). Its terms are finite for finite counts, so it returns no NaN.
-    fn projected_log_e(&self, bad: f64, total: f64) -> Option<(impl Fn(f64) -> f64, f64)> {
         let reference = self.reference();
         if reference.total <= 0.0 {
-            return None;
+            return 0.0;
         }
-        let bets = bets(self.config.rho0);
-        let cap = reference.rate_cap();
-        let objective = move |r: f64| {
-            let log_b = log_sum_exp(
-                bets.iter()
-                    .map(|&(ln_w, ln_ratio, excess)| ln_w + bad * ln_ratio - excess * r * total),
-            );
-            log_b + reference.log_e_rate_too_high(r)
-        };
-        Some((objective, cap))
+        // ln B(r): the bets on the bake's rate against ρ₀·r, each affine in r.
+        let bets: Vec<(f64, f64)> = bets(self.config.rho0)
+            .into_iter()
+            .map(|(ln_w, ln_ratio, excess)| (ln_w + bad * ln_ratio, -excess * total))
+            .collect();
+        let too_high = reference.affine(&reference.down);
+        minimise_mixtures(
+            &[&bets, &too_high],
+            reference.rate_cap(),
+            reference.rate(),
+            level,
+        )
     }
 
     /// Anytime-valid upper bound on (bake rate)/(reference rate) via the mirror test: as
@@ -350,7 +338,7 @@ impl BakeTest {
 
     /// ln of the mirror test's e-value at each tolerance for the counts as they stand, or
     /// any value below the second argument once it is certain to be there
-    /// (`convex_minimum_unless_below`; `f64::NEG_INFINITY`: exact) (`None` without a
+    /// (`minimise_mixtures`; `f64::NEG_INFINITY`: exact) (`None` without a
     /// reference or bake requests: no bound).
     fn mirror_log_e(&self) -> Option<impl Fn(f64, f64) -> f64> {
         let reference = self.reference();
@@ -358,23 +346,18 @@ impl BakeTest {
             return None;
         }
         let (bad, total) = (self.new_bad, self.new_total);
-        let cap = reference.rate_cap();
         let log_w = -(MIRROR_DIVISORS.len() as f64).ln();
-        let alternatives = MIRROR_DIVISORS.map(|d| {
-            let m = 1.0 / d;
-            (m, m.ln())
-        });
+        let too_low = reference.affine(&reference.up);
         Some(move |tol: f64, stop_below: f64| {
-            let log_b = |r: f64| {
-                log_sum_exp(
-                    alternatives
-                        .iter()
-                        .map(|&(m, ln_m)| log_w + bad * ln_m + (1.0 - m) * tol * r * total),
-                )
-            };
-            convex_minimum_unless_below(
-                |r| log_b(r) + reference.log_e_rate_too_low(r),
-                cap,
+            // ln B(r) of the mirror: the bake's rate at tol·r/d for each divisor d, affine in r.
+            let mirror = MIRROR_DIVISORS.map(|d| {
+                let m = 1.0 / d;
+                (log_w + bad * m.ln(), (1.0 - m) * tol * total)
+            });
+            minimise_mixtures(
+                &[&mirror, &too_low],
+                reference.rate_cap(),
+                reference.rate(),
                 stop_below,
             )
         })
@@ -580,6 +563,18 @@ impl Reference {
             down: REFERENCE_FACTORS.map(|k| (1.0 / k, (1.0 / k).ln())),
             up: REFERENCE_FACTORS.map(|k| (k, k.ln())),
         }
+    }
+
+    /// The reference's own rate, where the searches for r start.
+    fn rate(&self) -> f64 {
+        self.bad / self.total
+    }
+
+    /// `log_e_rate_scaled`'s terms for `alternatives` as (intercept, slope in r) pairs, the
+    /// form `minimise_mixtures` takes.
+    fn affine<const N: usize>(&self, alternatives: &[(f64, f64); N]) -> [(f64, f64); N] {
+        let log_w = -(N as f64).ln();
+        alternatives.map(|(m, ln_m)| (log_w + self.bad * ln_m, (1.0 - m) * self.total))
     }
 
     /// Upper end of the search for r: rates are per request (≤ 1), with slack for odd inputs.
