@@ -224,13 +224,17 @@ class Analytics:
         if req.method != "POST":
             return text_response(405, "method not allowed: POST the SQL text", ROUTE)
         # The same answers as the rest of the v4 API (sandbox/cloudflare.py `authorize`):
-        # 400 6003/6111 for a missing or malformed header, 401 10000, 403 9109.
+        # 400 6003/6111 for a missing or malformed header, 401 10000, 403 10000 for an API
+        # token without Account Analytics Read, 403 9109.
         token = bearer_token(req)
         if token is None:
             return malformed_auth(ROUTE)
-        account = self.world.account_for_token(token, analytics=True)
-        if account is None:
+        holder = self.world.token_holder(token)
+        if holder is None:
             return error(401, ROUTE, [err(*ERR_AUTH)])
+        account, kind = holder
+        if kind == "api" and not account.api_token_analytics:
+            return error(403, ROUTE, [err(*ERR_AUTH)])
         if account.id != acct_id:
             return error(403, ROUTE, [err(*ERR_FORBIDDEN)])
         injected = inject(self.world.faults, ROUTE, self.world.now_ms, None, fault_answer)

@@ -52,9 +52,10 @@ class SandboxClient:
         return self._call("POST", "/reset", {} if now_ms is None else {"now_ms": now_ms})
 
     def account(self, account_id: str, api_token: str, analytics_token: str | None = None,
-                author_email: str = "rollout-gate@example.com") -> Any:
+                author_email: str = "rollout-gate@example.com", api_token_analytics: bool = True) -> Any:
         return self._call("POST", "/accounts", {"account_id": account_id, "api_token": api_token,
-                                                "analytics_token": analytics_token, "author_email": author_email})
+                                                "analytics_token": analytics_token, "author_email": author_email,
+                                                "api_token_analytics": api_token_analytics})
 
     def script(self, account_id: str, script: str, versions: list[dict[str, Any]] | None = None,
                deployment: dict[str, Any] | None = None, scenario: dict[str, Any] | None = None) -> Any:

@@ -7,6 +7,10 @@ faults of the `cf.*` route classes.
 Error codes. REAL, each with its source:
   10000  "Authentication error": a well-formed token the API does not know (HTTP 401)
          [cloudflare/workers-sdk issues; platform reference section 1]
+  10000  with HTTP 403: a valid token that lacks the permission the route needs
+         [cloudflare/terraform-provider-cloudflare issue 1533, a maintainer: "HTTP status
+         403: Authentication error (10000)" is the token's permissions; lablabs/
+         cloudflare-exporter issue 120 likewise]
   9109   "Unauthorized to access requested resource": a known token used on another
          account (HTTP 403) [third-party clients' captured answers]
   6003   "Invalid request headers" with error_chain 6111 "Invalid format for
@@ -144,13 +148,19 @@ def bearer_token(req: Request) -> str | None:
 
 def authorize(world: World, req: Request, acct_id: str, route: str) -> Response | None:
     """None when the request's token opens `acct_id`; else the answer: 400 6003/6111 for a
-    malformed header, 401 10000 for an unknown token, 403 9109 for another account's."""
+    malformed header, 401 10000 for an unknown token, 403 10000 for a token without the
+    Workers Scripts permission (an account's analytics-only token), 403 9109 for another
+    account's."""
     token = bearer_token(req)
     if token is None:
         return malformed_auth(route)
-    account = world.account_for_token(token)
-    if account is None:
+    holder = world.token_holder(token)
+    if holder is None:
         return error(401, route, [err(*ERR_AUTH)])
+    account, kind = holder
+    if kind != "api":
+        # A valid token without Workers Scripts permission (the analytics-only token).
+        return error(403, route, [err(*ERR_AUTH)])
     if account.id != acct_id:
         return error(403, route, [err(*ERR_FORBIDDEN)])
     return None

@@ -49,6 +49,14 @@ def need_str(doc: dict[str, Any], key: str) -> str:
     return v
 
 
+def opt_bool(doc: dict[str, Any], key: str, default: bool) -> bool:
+    """An optional boolean field."""
+    v = doc.get(key, default)
+    if not isinstance(v, bool):
+        raise bad(f"{key} must be true or false")
+    return v
+
+
 def opt_int(doc: dict[str, Any], key: str) -> int | None:
     """An optional integer field."""
     v = doc.get(key)
@@ -153,7 +161,8 @@ class Control:
         doc = body_object(req)
         acct = self.world.add_account(need_str(doc, "account_id"), need_str(doc, "api_token"),
                                       doc.get("analytics_token"),
-                                      doc.get("author_email", "rollout-gate@example.com"))
+                                      doc.get("author_email", "rollout-gate@example.com"),
+                                      opt_bool(doc, "api_token_analytics", True))
         return {"account_id": acct.id}
 
     def add_script(self, req: Request, m: re.Match[str]) -> Any:

@@ -66,6 +66,9 @@ class Account:
     api_token: str
     analytics_token: str
     author_email: str
+    # Whether the API token also carries Account Analytics Read (the SQL API). False plays
+    # the two-token setup of docs/deploy.md: the API token has only Workers Scripts Edit.
+    api_token_analytics: bool = True
 
 
 @dataclass
@@ -294,10 +297,11 @@ class World:
     # ---- accounts, scripts, versions -------------------------------------------
 
     def add_account(self, account_id: str, api_token: str, analytics_token: str | None,
-                    author_email: str) -> Account:
+                    author_email: str, api_token_analytics: bool = True) -> Account:
         """Creates or replaces an account."""
         with self.lock:
-            acct = Account(account_id, api_token, analytics_token or api_token, author_email)
+            acct = Account(account_id, api_token, analytics_token or api_token, author_email,
+                           api_token_analytics)
             self.accounts[account_id] = acct
             return acct
 
@@ -309,6 +313,19 @@ class World:
             for a in self.accounts.values():
                 if token == (a.analytics_token if analytics else a.api_token) or token == a.api_token:
                     return a
+            return None
+
+    def token_holder(self, token: str | None) -> tuple[Account, str] | None:
+        """The account a token belongs to and which of its tokens it is (`api` or
+        `analytics`), or None for a token no account has."""
+        if not token:
+            return None
+        with self.lock:
+            for a in self.accounts.values():
+                if token == a.api_token:
+                    return a, "api"
+                if token == a.analytics_token:
+                    return a, "analytics"
             return None
 
     def script(self, name: str) -> Script:

@@ -54,6 +54,11 @@ pub enum PageAuth {
 /// when bound, else from a plain Worker secret.
 pub const SECRET_NAMES: [&str; 3] = ["CLOUDFLARE_API_TOKEN", "SLACK_WEBHOOK_URL", "HOOK_TOKEN"];
 
+/// The optional secret for Analytics Engine SQL: a second Cloudflare token with only
+/// Account Analytics Read, so that `CLOUDFLARE_API_TOKEN` needs only Workers Scripts Edit
+/// (docs/deploy.md). Without it the SQL API gets `CLOUDFLARE_API_TOKEN`.
+pub const ANALYTICS_TOKEN_NAME: &str = "CLOUDFLARE_ANALYTICS_TOKEN";
+
 /// Validated configuration.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GateConfig {
@@ -99,12 +104,14 @@ impl Default for AuditRetention {
     }
 }
 
-/// The three credentials. `Debug` never prints them.
+/// The three credentials, and the optional analytics token. `Debug` never prints them.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     pub api_token: Option<String>,
     pub slack_webhook_url: Option<String>,
     pub hook_token: Option<String>,
+    /// `CLOUDFLARE_ANALYTICS_TOKEN` (`ANALYTICS_TOKEN_NAME`).
+    pub analytics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -123,6 +130,31 @@ impl Secrets {
             .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
             .map(|(name, _)| *name)
             .collect()
+    }
+
+    /// The token for Analytics Engine SQL: `CLOUDFLARE_ANALYTICS_TOKEN` when set, else
+    /// `CLOUDFLARE_API_TOKEN`; an error naming both when neither is.
+    pub fn analytics_token(&self) -> Result<&str, &'static str> {
+        fn set(token: &Option<String>) -> Option<&str> {
+            token.as_deref().filter(|t| !t.is_empty())
+        }
+        set(&self.analytics_token)
+            .or_else(|| set(&self.api_token))
+            .ok_or("neither CLOUDFLARE_ANALYTICS_TOKEN nor CLOUDFLARE_API_TOKEN is configured")
+    }
+
+    /// Whether Analytics Engine SQL has its own token (`"separate"`) or shares
+    /// `CLOUDFLARE_API_TOKEN` (`"shared"`), as `/healthz` says.
+    pub fn analytics_token_mode(&self) -> &'static str {
+        if self
+            .analytics_token
+            .as_deref()
+            .is_some_and(|t| !t.is_empty())
+        {
+            "separate"
+        } else {
+            "shared"
+        }
     }
 }
 
@@ -444,9 +476,37 @@ mod tests {
             api_token: Some("cf-token-value".into()),
             slack_webhook_url: None,
             hook_token: Some(String::new()),
+            analytics_token: None,
         };
         let shown = format!("{secrets:?}");
         assert!(!shown.contains("cf-token-value"));
         assert_eq!(secrets.missing(), ["SLACK_WEBHOOK_URL", "HOOK_TOKEN"]);
+    }
+
+    #[test]
+    fn analytics_sql_gets_its_own_token_when_set_and_the_api_token_otherwise() {
+        let mut secrets = Secrets {
+            api_token: Some("scripts-edit".into()),
+            ..Secrets::default()
+        };
+        assert_eq!(secrets.analytics_token(), Ok("scripts-edit"));
+        assert_eq!(secrets.analytics_token_mode(), "shared");
+        secrets.analytics_token = Some(String::new());
+        assert_eq!(
+            secrets.analytics_token(),
+            Ok("scripts-edit"),
+            "empty is unset"
+        );
+        secrets.analytics_token = Some("analytics-read".into());
+        assert_eq!(secrets.analytics_token(), Ok("analytics-read"));
+        assert_eq!(secrets.analytics_token_mode(), "separate");
+        // The optional token is never reported missing, and never shown.
+        assert!(!secrets.missing().contains(&"CLOUDFLARE_ANALYTICS_TOKEN"));
+        assert!(!format!("{secrets:?}").contains("analytics-read"));
+        let neither = Secrets::default();
+        assert!(neither
+            .analytics_token()
+            .unwrap_err()
+            .contains("CLOUDFLARE_ANALYTICS_TOKEN"));
     }
 }

@@ -409,7 +409,10 @@ mod docs_match_the_code {
                 "docs/deploy.md: {var}"
             );
         }
-        for secret in crate::config::SECRET_NAMES {
+        let secrets = crate::config::SECRET_NAMES
+            .iter()
+            .chain([&crate::config::ANALYTICS_TOKEN_NAME]);
+        for secret in secrets {
             assert!(
                 deploy.contains(&format!("binding = \"{secret}\"")),
                 "{secret}"

@@ -8,7 +8,7 @@ import pytest
 
 from sandbox import cloudflare
 
-from .conftest import ACCT, T0, TOKEN, V_NEW, V_OLD, Client, seed_gateway
+from .conftest import AE_TOKEN, ACCT, T0, TOKEN, V_NEW, V_OLD, Client, seed_gateway
 
 GW = "/mauntic-gateway"
 PLACEHOLDERS = {v for k, v in vars(cloudflare).items() if k.startswith("PLACEHOLDER_")}
@@ -74,6 +74,24 @@ def test_another_accounts_token_is_403_code_9109(sb: Client):
     other = sb.call("GET", "/client/v4/accounts/someone-else/workers/scripts/x/deployments",
                     headers={"Authorization": f"Bearer {TOKEN}"})
     assert other.status == 403 and codes(other) == [9109]
+
+
+def test_a_token_without_the_routes_permission_is_403_code_10000(sb: Client):
+    # The two-token setup (docs/deploy.md): the analytics token cannot touch Workers, and an
+    # API token made without Account Analytics Read cannot run SQL.
+    seed_gateway(sb)
+    analytics_only = sb.cf("GET", GW + "/deployments", token=AE_TOKEN)
+    assert analytics_only.status == 403 and codes(analytics_only) == [10000]
+    assert sb.sql("SELECT 1", token=TOKEN).status == 200, "by default the API token reads analytics"
+    sb.ctl("POST", "/accounts", {"account_id": ACCT, "api_token": TOKEN, "analytics_token": AE_TOKEN,
+                                 "api_token_analytics": False})
+    scripts_only = sb.sql("SELECT 1", token=TOKEN)
+    assert scripts_only.status == 403 and codes(scripts_only) == [10000]
+    assert sb.sql("SELECT 1", token=AE_TOKEN).status == 200
+    assert sb.cf("GET", GW + "/deployments").status == 200
+    bad = sb.call("POST", "/_sandbox/accounts", {"account_id": ACCT, "api_token": TOKEN,
+                                                 "api_token_analytics": "no"})
+    assert bad.status == 400
 
 
 @pytest.mark.parametrize("headers", [

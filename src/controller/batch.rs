@@ -35,11 +35,7 @@ pub(super) fn request(
     secrets: &Secrets,
     batch: &CountsBatch,
 ) -> Result<HttpRequest, String> {
-    let token = secrets
-        .api_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .ok_or("CLOUDFLARE_API_TOKEN is not configured")?;
+    let token = secrets.analytics_token()?;
     let sql = batch
         .sql(&config.dataset, &config.columns)
         .map_err(|e| e.to_string())?;

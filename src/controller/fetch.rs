@@ -275,8 +275,9 @@ async fn query_queue<H: HttpClient, S>(
             to,
         )
         .map_err(|e| e.to_string())?;
-        let req = analytics::build_sql_request(&ctl.config.api, token(ctl)?, sql)
-            .map_err(|e| e.to_string())?;
+        let req =
+            analytics::build_sql_request(&ctl.config.api, ctl.secrets.analytics_token()?, sql)
+                .map_err(|e| e.to_string())?;
         let resp = call(ctl, budget, req, now).await?;
         let rows = analytics::parse_queue_rows(&resp).map_err(|e| e.to_string())?;
         if rows.is_empty() {

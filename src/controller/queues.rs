@@ -68,10 +68,7 @@ async fn query<H: HttpClient>(
     budget: &mut ApiBudget,
     now: Timestamp,
 ) -> Result<Option<QueueMetrics>, String> {
-    let token = secrets
-        .api_token
-        .as_deref()
-        .ok_or("CLOUDFLARE_API_TOKEN is not configured")?;
+    let token = secrets.analytics_token()?;
     let lag = i64::from(config.policy.ingestion_lag_minutes);
     let to = now.floor_minute().plus_minutes(-lag);
     let from = to.plus_minutes(-1);

@@ -92,6 +92,7 @@ fn secrets() -> Secrets {
         api_token: Some("cf-token".into()),
         slack_webhook_url: Some(SLACK_URL.into()),
         hook_token: Some("hook".into()),
+        analytics_token: None,
     }
 }
 

@@ -354,6 +354,9 @@ struct Health<'a> {
     /// The account's Cloudflare API budget: calls in the last 5 minutes, cap, any block.
     cloudflare_api: Option<crate::registry::ApiUse>,
     slack_webhook: &'a str,
+    /// Whether Analytics Engine SQL has its own token (`separate`) or shares the API token
+    /// (`shared`), never the token.
+    analytics_token: &'static str,
     /// The α budget of the configured policy (docs/statistics.md, "The α budget").
     alpha_budget: Option<crate::policy::Budget>,
     problems: Vec<String>,
@@ -412,6 +415,7 @@ async fn healthz(env: &Env) -> Result<Response> {
             active_rollouts: active,
             cloudflare_api: api,
             slack_webhook,
+            analytics_token: secrets.analytics_token_mode(),
             alpha_budget,
             problems,
         },

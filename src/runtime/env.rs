@@ -2,7 +2,7 @@
 //! `GateConfig`, and each secret from a Secrets Store binding of its name when bound,
 //! else from a plain Worker secret.
 
-use crate::config::{ConfigError, GateConfig, Secrets, SECRET_NAMES};
+use crate::config::{ConfigError, GateConfig, Secrets, ANALYTICS_TOKEN_NAME, SECRET_NAMES};
 use worker::{console_warn, Env};
 
 /// The validated configuration, or every problem by variable name.
@@ -10,7 +10,8 @@ pub fn config(env: &Env) -> Result<GateConfig, Vec<ConfigError>> {
     GateConfig::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
 }
 
-/// The three secrets; a missing one is `None` (named on `/healthz`, never shown).
+/// The three secrets, a missing one `None` (named on `/healthz`, never shown), and the
+/// optional analytics token.
 pub async fn secrets(env: &Env) -> Secrets {
     let mut values = Vec::with_capacity(SECRET_NAMES.len());
     for name in SECRET_NAMES {
@@ -21,6 +22,7 @@ pub async fn secrets(env: &Env) -> Secrets {
         api_token: it.next().flatten(),
         slack_webhook_url: it.next().flatten(),
         hook_token: it.next().flatten(),
+        analytics_token: secret(env, ANALYTICS_TOKEN_NAME).await,
     }
 }
 

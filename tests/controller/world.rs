@@ -59,6 +59,7 @@ pub fn secrets() -> Secrets {
         api_token: Some("cf-token".into()),
         slack_webhook_url: Some("http://slack.test/slack/hook".into()),
         hook_token: Some("hook".into()),
+        analytics_token: None,
     }
 }
 
