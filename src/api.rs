@@ -319,6 +319,18 @@ pub fn parse_operator_body(
     Ok(parsed)
 }
 
+/// The `why` an operator command records: the caller's reason, with the `by` they typed
+/// kept only as a note (`(note: by alice, unverified)`). Who acted is the verified caller
+/// (`auth::Caller::name`: `token:<name>`, `access:<email>`), recorded as `by`; a typed
+/// name proves nothing, so it never stands in for it.
+pub fn operator_why(body: OperatorBody) -> Option<String> {
+    match (body.reason, body.by.filter(|b| !b.trim().is_empty())) {
+        (reason, None) => reason,
+        (None, Some(by)) => Some(format!("(note: by {by}, unverified)")),
+        (Some(reason), Some(by)) => Some(format!("{reason} (note: by {by}, unverified)")),
+    }
+}
+
 /// Paging of the audit log: events with sequence number greater than `after`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EventsPage {

@@ -40,6 +40,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Failure> {
     let route = api::route(req.method().as_ref(), &req.path())?;
+    let mut actor = None;
     if route.needs_token() {
         let caller = match identify(&req, env).await {
             Ok(caller) => caller,
@@ -55,6 +56,7 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             Err(err) => return Err(err),
         };
         auth::check_scope(&caller, &route)?;
+        actor = Some(caller.name);
     }
     let now = wall_clock();
     Ok(match route {
@@ -136,10 +138,11 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             let body = read_body(&mut req).await?;
             let who = api::parse_operator_body(content_type.as_deref(), &body)?;
             let grant = registry::grant(env, COMMAND_API_CALLS, now).await?;
+            // Who acted is the verified caller; a typed `by` is only a note in `why`.
             let command = CommandBody {
                 command,
-                by: who.by.unwrap_or_else(|| "operator".into()),
-                why: who.reason,
+                by: actor.unwrap_or_else(|| "operator".into()),
+                why: api::operator_why(who),
                 now_ms: now.millis(),
                 api_calls: Some(grant.granted),
             };

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from access_tokens import (AUD, TEAM, Key, b64url, claims, flip_signature, hs256, jwks,
+from access_tokens import (AUD, EMAIL, TEAM, Key, b64url, claims, flip_signature, hs256, jwks,
                            rs256, unsigned)
 from gate import HOOK_TOKEN
 
@@ -125,9 +125,12 @@ def test_only_a_verified_access_jwt_lets_a_request_in_and_every_bad_one_is_refus
     assert world.sb.access_fetches() - fetches <= 1
 
     # A verified identity with ACCESS_SCOPES=read,operate acts.
-    status, _, doc = call(world, "POST", pause, jwt=rs256(k1), body={"reason": "e2e"})
+    status, _, doc = call(world, "POST", pause, jwt=rs256(k1), body={"reason": "e2e", "by": "mallory"})
     assert status == 200, doc
-    assert world.status(rel)["phase_name"] == "paused"
+    view = world.status(rel)
+    assert view["phase_name"] == "paused"
+    assert view["phase"]["reason"]["by"] == f"access:{EMAIL}", view["phase"]
+    assert any(f"access:{EMAIL}" in json.dumps(row) for row in world.events(rel)), "the audit log names the identity"
 
 
 @pytest.mark.gate_vars(**ACCESS_VARS)
@@ -181,8 +184,12 @@ def test_each_named_token_does_only_what_its_scopes_allow(world):
 
     assert call(world, "GET", "/", token=READER_TOKEN)[0] == 200
     assert world.gate.api("GET", f"/v1/rollouts/{rel.script}/events", token=READER_TOKEN)[0] == 200
-    status, doc = world.gate.api("POST", f"/v1/rollouts/{rel.script}/pause", {}, token=ONCALL_TOKEN)
+    status, doc = world.gate.api("POST", f"/v1/rollouts/{rel.script}/pause", {"by": "alice", "reason": "db"},
+                                 token=ONCALL_TOKEN)
     assert status == 200, doc
+    # Who acted is the token's name; the typed `by` is only a note.
+    reason = world.status(rel)["phase"]["reason"]
+    assert (reason["by"], reason["why"]) == ("token:oncall", "db (note: by alice, unverified)"), reason
     # HOOK_TOKEN still does everything, and /healthz says it should go.
     status, doc = world.gate.api("POST", f"/v1/rollouts/{rel.script}/resume", {}, token=HOOK_TOKEN)
     assert status == 200, doc
