@@ -136,6 +136,14 @@ class SandboxClient:
         """Per route class: the sandbox's own time on calls, and how many outran their answer time."""
         return self._call("GET", "/calls/timing")
 
+    def access_certs(self, jwks: dict[str, Any]) -> Any:
+        """Serves `jwks` at /access/cdn-cgi/access/certs (a rotation is another call)."""
+        return self._call("PUT", "/access/certs", jwks)
+
+    def access_fetches(self) -> int:
+        """How many times the Access certs were fetched since the last reset."""
+        return self._call("GET", "/access/certs")["fetches"]
+
     def slack_messages(self, since: int = 0) -> list[dict[str, Any]]:
         return self._call("GET", f"/slack/messages?since={since}")["messages"]
 

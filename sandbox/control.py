@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any, Callable
 
-from . import cloudflare
+from . import access, cloudflare
 from .answer_times import AnswerTimesError, parse_answer_times
 from .faults import FaultError
 from .ratelimit import RateLimitError
@@ -97,6 +97,8 @@ class Control:
             ("POST", re.compile(r"^/_sandbox/assets$"), Control.publish_asset),
             ("DELETE", re.compile(r"^/_sandbox/assets/(?P<env>[^/]+)/(?P<sha>[^/]+)$"), Control.unpublish_asset),
             ("GET", re.compile(r"^/_sandbox/slack/messages$"), Control.slack_messages),
+            ("PUT", re.compile(r"^/_sandbox/access/certs$"), Control.put_access_certs),
+            ("GET", re.compile(r"^/_sandbox/access/certs$"), Control.get_access_certs),
             ("DELETE", re.compile(r"^/_sandbox/slack/messages$"), Control.clear_slack),
             ("GET", re.compile(r"^/_sandbox/calls$"), Control.calls),
             ("DELETE", re.compile(r"^/_sandbox/calls$"), Control.clear_calls),
@@ -366,6 +368,14 @@ class Control:
         return {"ok": True}
 
     # ---- what the stand-ins saw ----------------------------------------------------
+
+    def put_access_certs(self, req: Request, m: re.Match[str]) -> Any:
+        """Sets the JWKS the Access certs endpoint serves (a rotation is another PUT)."""
+        return access.put_certs(self.world, body_object(req))
+
+    def get_access_certs(self, req: Request, m: re.Match[str]) -> Any:
+        """How many times the certs were fetched, and what is served."""
+        return access.certs_status(self.world)
 
     def slack_messages(self, req: Request, m: re.Match[str]) -> Any:
         since = int(req.arg("since", "0") or "0")

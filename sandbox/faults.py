@@ -32,7 +32,7 @@ from typing import Any, Callable
 from .httpio import Response
 
 ROUTES = ("cf.versions", "cf.deployments.read", "cf.deployments.write", "cf.secrets", "analytics",
-          "slack", "targets.healthz", "assets")
+          "slack", "targets.healthz", "assets", "access")
 KINDS = ("status", "slow", "hang", "late_data", "hold")
 HOLD_STAGES = ("before", "after")
 HOLD_THEN = ("answer", "drop")

@@ -9,6 +9,7 @@ SQL queries) in the world's call log.
   /slack/...                                    -> slack
   /targets/{script}/healthz                     -> targets
   /assets/{env}/styles/{sha}.css                -> targets (asset host)
+  /access/cdn-cgi/access/certs                  -> access (Cloudflare Access keys)
   /_sandbox/...                                 -> control
 
 Every /client/v4/ request of a known token first passes the Cloudflare API rate limit
@@ -28,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import cloudflare, slack, targets, wrangler_api
+from . import access, cloudflare, slack, targets, wrangler_api
 from .analytics import PATH_RE as SQL_PATH_RE
 from .analytics import Analytics
 from .answer_times import AnswerTimes
@@ -125,6 +126,8 @@ class App:
             return targets.healthz(self.world, req)
         if p.startswith("/assets/"):
             return targets.asset(self.world, req)
+        if p.startswith("/access/"):
+            return access.handle(self.world, req)
         if p.startswith("/_sandbox/"):
             return self.control.handle(req)
         return json_response(404, {"error": {"code": "not_found", "message": p}}, "unknown")
@@ -164,6 +167,8 @@ def route_of(req: Request) -> tuple[str, str | None]:
         return "targets.healthz", script_of(req)
     if p.startswith("/assets/"):
         return "assets", None
+    if p.startswith("/access/"):
+        return "access", None
     return "unknown", None
 
 

@@ -269,6 +269,8 @@ class World:
             self.slack: list[dict[str, Any]] = []
             self.calls: list[dict[str, Any]] = []
             self.seq = 0
+            self.access_jwks: dict[str, Any] | None = None  # sandbox/access.py
+            self.access_fetches = 0
             self.faults.clear()
             self.rate_limit.clear()
 

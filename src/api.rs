@@ -124,20 +124,29 @@ fn command_from(verb: &str) -> Option<Command> {
 }
 
 /// Checks `Authorization: Bearer <token>` (or `Basic` with the token as password, so a
-/// browser can open the status page) against the configured hook token in constant
-/// time (no early exit on the first differing byte). An empty configured token refuses
-/// everything: a gate with no token set is closed, never open.
+/// browser can open the status page) against one configured token in constant time (no
+/// early exit on the first differing byte). An empty configured token refuses
+/// everything: a gate with no token set is closed, never open. `auth::authenticate` does
+/// the same against every named token.
 ///
 /// # Errors
 /// `Unauthorized`, whose message never contains either token.
 pub fn authorize(header: Option<&str>, expected: &str) -> Result<(), ApiError> {
-    let presented = header
+    match presented_token(header) {
+        Some(token) if !expected.is_empty() && constant_time_eq(&token, expected) => Ok(()),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// The token an `Authorization` header carries: a Bearer token, or the password of Basic
+/// auth (browsers on the status page: any user name, the token as the password).
+pub fn presented_token(header: Option<&str>) -> Option<String> {
+    header
         .and_then(|h| h.trim().split_once(' '))
         .and_then(|(scheme, value)| {
             if scheme.eq_ignore_ascii_case("bearer") {
                 Some(value.trim().to_string())
             } else if scheme.eq_ignore_ascii_case("basic") {
-                // Browsers on the status page: any user name, the token as the password.
                 let decoded = String::from_utf8(decode_base64(value.trim())?).ok()?;
                 decoded
                     .split_once(':')
@@ -145,11 +154,7 @@ pub fn authorize(header: Option<&str>, expected: &str) -> Result<(), ApiError> {
             } else {
                 None
             }
-        });
-    match presented {
-        Some(token) if !expected.is_empty() && constant_time_eq(&token, expected) => Ok(()),
-        _ => Err(ApiError::Unauthorized),
-    }
+        })
 }
 
 /// Standard base64 (with or without padding); `None` on any other character.
@@ -178,12 +183,14 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Compares in time that depends only on the lengths, not on where the bytes differ.
-fn constant_time_eq(a: &str, b: &str) -> bool {
+/// Compares in time that depends only on the lengths, not on where the bytes differ
+/// (`black_box` keeps the optimiser from turning the loop into an early exit).
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut diff = u8::from(a.len() != b.len());
     for i in 0..a.len().max(b.len()) {
         diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
+        diff = std::hint::black_box(diff);
     }
     diff == 0
 }
@@ -310,6 +317,18 @@ pub fn parse_operator_body(
         *text = crate::clients::truncate_to_bytes(text, 200).to_string();
     }
     Ok(parsed)
+}
+
+/// The `why` an operator command records: the caller's reason, with the `by` they typed
+/// kept only as a note (`(note: by alice, unverified)`). Who acted is the verified caller
+/// (`auth::Caller::name`: `token:<name>`, `access:<email>`), recorded as `by`; a typed
+/// name proves nothing, so it never stands in for it.
+pub fn operator_why(body: OperatorBody) -> Option<String> {
+    match (body.reason, body.by.filter(|b| !b.trim().is_empty())) {
+        (reason, None) => reason,
+        (None, Some(by)) => Some(format!("(note: by {by}, unverified)")),
+        (Some(reason), Some(by)) => Some(format!("{reason} (note: by {by}, unverified)")),
+    }
 }
 
 /// Paging of the audit log: events with sequence number greater than `after`.

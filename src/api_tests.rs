@@ -383,3 +383,25 @@ fn a_list_query_written_out_reads_back_the_same() {
         }
     );
 }
+
+#[test]
+fn a_typed_by_is_kept_only_as_an_unverified_note_beside_the_reason() {
+    let body = |by: Option<&str>, reason: Option<&str>| OperatorBody {
+        by: by.map(str::to_string),
+        reason: reason.map(str::to_string),
+    };
+    assert_eq!(operator_why(body(None, None)), None);
+    assert_eq!(operator_why(body(None, Some("db"))).as_deref(), Some("db"));
+    assert_eq!(
+        operator_why(body(Some("alice"), None)).as_deref(),
+        Some("(note: by alice, unverified)")
+    );
+    assert_eq!(
+        operator_why(body(Some("alice"), Some("db"))).as_deref(),
+        Some("db (note: by alice, unverified)")
+    );
+    assert_eq!(
+        operator_why(body(Some(" "), Some("db"))).as_deref(),
+        Some("db")
+    );
+}

@@ -1,6 +1,8 @@
 //! The gate's configuration: raw `[vars]` strings in, a validated `GateConfig` out (or
 //! every problem at once, by name). Secrets are not here: see `Secrets`.
 
+use crate::access::AccessConfig;
+use crate::auth::{check_token_specs, Scope, Scopes, TokenSpec};
 use crate::clients::analytics::{is_dataset_name, quote_sql_string, Columns};
 use crate::clients::cloudflare::{ApiBudget, ApiConfig, RequiredBinding};
 use crate::clients::probe::{build_probe_request, ProbeConfig};
@@ -29,7 +31,12 @@ pub const VARS: &[(&str, &str)] = &[
     ("AUDIT_SCRIPTS", "comma-separated Workers the daily parity audit checks for REQUIRED_BINDINGS"),
     ("POLICY", "JSON overrides of the decision policy (thresholds, alpha)"),
     ("STATUS_PAGE_URL", "public URL of this gate, linked from Slack"),
-    ("STATUS_PAGE_AUTH", "\"token\" (default): the pages need the hook token; \"access\": they trust Cloudflare Access in front"),
+    ("STATUS_PAGE_AUTH", "\"token\" (default): every route but /healthz and /openapi.json needs a token; \"access\": a request carrying Cloudflare Access's Cf-Access-Jwt-Assertion header is let in when that JWT verifies (RS256 against the team's keys, aud, iss, exp, nbf) and refused when it does not; without the header, a token is needed as before"),
+    ("ACCESS_TEAM_DOMAIN", "with STATUS_PAGE_AUTH=access (required then): the Zero Trust team, \"myteam\" or https://myteam.cloudflareaccess.com"),
+    ("ACCESS_AUD", "with STATUS_PAGE_AUTH=access (required then): the Access application's AUD tag"),
+    ("ACCESS_CERTS_URL", "where the team's signing keys are read (default https://<team>.cloudflareaccess.com/cdn-cgi/access/certs; tests point it at the sandbox)"),
+    ("ACCESS_SCOPES", "comma-separated scopes a verified Access identity has (default \"read\"; start, operate, read)"),
+    ("API_TOKENS", "JSON list of named tokens, e.g. [{\"name\":\"ci\",\"scopes\":[\"start\"]}]; each token's value is the secret TOKEN_<NAME>. Scopes: start (POST /v1/rollouts, a rollout's status), operate (pause, resume, promote, abort, parity), read (status, events, listing, pages)"),
     ("API_CALLS_PER_5_MIN", "Cloudflare API calls the gate makes in any 5 minutes, all rollouts, hooks, commands and audits together (default 1000, at most 1200, Cloudflare's limit per token); leave room for whatever else uses the same token"),
     ("AUDIT_KEEP_ROLLOUTS", "rollouts of each script whose audit log is kept (default 20); older ones go when a rollout starts"),
     ("AUDIT_KEEP_DAYS", "days of audit and action rows kept (default 90), pruned when a rollout starts"),
@@ -43,10 +50,10 @@ pub enum PageAuth {
     /// The hook token, as Bearer or as the Basic-auth password.
     #[default]
     Token,
-    /// Cloudflare Access guards the hostname: a request that carries Access's
-    /// `Cf-Access-Jwt-Assertion` header is let through without the token. Only safe when
-    /// the gate cannot be reached around Access (`workers_dev = false`); the JWT's
-    /// signature is not checked here.
+    /// Cloudflare Access guards the hostname: a request carrying Access's
+    /// `Cf-Access-Jwt-Assertion` header is let in when that JWT verifies (`access`,
+    /// `runtime::access`), with `ACCESS_SCOPES`; a header that does not verify is refused,
+    /// never passed on to the token check. Requests without it need a token.
     Access,
 }
 
@@ -80,6 +87,12 @@ pub struct GateConfig {
     pub audit_retention: AuditRetention,
     /// The account's API budget: calls per rolling 5 minutes (`Book::api`'s cap).
     pub api_calls_per_5_min: u32,
+    /// Named tokens (`API_TOKENS`); their values are secrets (`TokenSpec::secret_name`).
+    pub tokens: Vec<TokenSpec>,
+    /// Set when `STATUS_PAGE_AUTH=access`: the team, application and keys to verify with.
+    pub access: Option<AccessConfig>,
+    /// What a verified Access identity may do (`ACCESS_SCOPES`, default read).
+    pub access_scopes: Scopes,
 }
 
 /// Cloudflare's API rate limit per user or token: 1,200 requests per 5 minutes (platform
@@ -284,6 +297,52 @@ impl GateConfig {
                 PageAuth::Token
             }
         };
+        let access = match page_auth {
+            PageAuth::Token => None,
+            PageAuth::Access => {
+                let team = var("ACCESS_TEAM_DOMAIN");
+                let aud = var("ACCESS_AUD");
+                if team.is_none() {
+                    fail(
+                        "ACCESS_TEAM_DOMAIN",
+                        "required with STATUS_PAGE_AUTH=access".into(),
+                    );
+                }
+                if aud.is_none() {
+                    fail("ACCESS_AUD", "required with STATUS_PAGE_AUTH=access".into());
+                }
+                let certs = var("ACCESS_CERTS_URL");
+                if certs.as_deref().is_some_and(|u| !is_http_url(u)) {
+                    fail("ACCESS_CERTS_URL", "must be an http(s) URL".into());
+                }
+                match (team, aud) {
+                    (Some(team), Some(aud)) => AccessConfig::new(&team, &aud, certs.as_deref())
+                        .map_err(|e| fail("ACCESS_TEAM_DOMAIN", e))
+                        .ok(),
+                    _ => None,
+                }
+            }
+        };
+        let access_scopes = match var("ACCESS_SCOPES") {
+            None => Scopes::of(&[Scope::Read]),
+            Some(list) => {
+                let parsed: Option<Vec<Scope>> = list
+                    .split(',')
+                    .map(|s| Scope::ALL.into_iter().find(|k| k.name() == s.trim()))
+                    .collect();
+                parsed.map(|s| Scopes::of(&s)).unwrap_or_else(|| {
+                    fail(
+                        "ACCESS_SCOPES",
+                        format!("{list:?}: comma-separated start, operate, read"),
+                    );
+                    Scopes::of(&[Scope::Read])
+                })
+            }
+        };
+        let tokens: Vec<TokenSpec> = parse_json(&var, "API_TOKENS", &mut fail).unwrap_or_default();
+        if let Err(e) = check_token_specs(&tokens) {
+            fail("API_TOKENS", e);
+        }
         let var_name = WhenSecretsChanged::VAR;
         let rollback_when_secrets_changed = match var(var_name) {
             None => WhenSecretsChanged::default(),
@@ -333,6 +392,9 @@ impl GateConfig {
             rollback_when_secrets_changed,
             audit_retention,
             api_calls_per_5_min,
+            tokens,
+            access,
+            access_scopes,
         };
         if errors.is_empty() {
             Ok(config)
@@ -468,6 +530,44 @@ mod tests {
             cfg.rollout_url("gw").as_deref(),
             Some("https://gate.zeluto.com/rollouts/gw")
         );
+    }
+
+    #[test]
+    fn access_mode_without_team_or_aud_is_a_config_error_not_an_open_door() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("STATUS_PAGE_AUTH", "access"));
+        let errors = GateConfig::from_vars(vars(&pairs)).unwrap_err();
+        let names: Vec<&str> = errors.iter().map(|e| e.var).collect();
+        assert_eq!(names, ["ACCESS_TEAM_DOMAIN", "ACCESS_AUD"]);
+        pairs.extend([
+            ("ACCESS_TEAM_DOMAIN", "https://myteam.cloudflareaccess.com"),
+            ("ACCESS_AUD", "aud-tag"),
+            ("ACCESS_SCOPES", "read, operate"),
+        ]);
+        let cfg = GateConfig::from_vars(vars(&pairs)).unwrap();
+        let access = cfg.access.unwrap();
+        assert_eq!(access.issuer, "https://myteam.cloudflareaccess.com");
+        assert_eq!(access.aud, "aud-tag");
+        assert_eq!(cfg.access_scopes.names(), ["operate", "read"]);
+        pairs.push(("ACCESS_SCOPES", "admin"));
+        let errors = GateConfig::from_vars(vars(&pairs)).unwrap_err();
+        assert_eq!(errors[0].var, "ACCESS_SCOPES");
+    }
+
+    #[test]
+    fn named_tokens_come_from_api_tokens_and_bad_ones_are_named() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push((
+            "API_TOKENS",
+            r#"[{"name":"ci","scopes":["start"]},{"name":"oncall","scopes":["operate","read"]}]"#,
+        ));
+        let cfg = GateConfig::from_vars(vars(&pairs)).unwrap();
+        assert_eq!(cfg.tokens.len(), 2);
+        assert!(cfg.access.is_none(), "token mode by default");
+        assert_eq!(cfg.access_scopes.names(), ["read"]);
+        pairs.push(("API_TOKENS", r#"[{"name":"hook","scopes":["read"]}]"#));
+        let errors = GateConfig::from_vars(vars(&pairs)).unwrap_err();
+        assert_eq!(errors[0].var, "API_TOKENS");
     }
 
     #[test]

@@ -13,6 +13,14 @@ pub enum ApiError {
     /// Missing or wrong bearer token. The message never echoes the token.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A credential that was presented and refused by name (a Cloudflare Access token
+    /// that is expired, for another application, badly signed, ...). `code` says which.
+    #[error("{message}")]
+    Credential { code: &'static str, message: String },
+    /// The caller is known but lacks the scope this route needs (`missing_scope`); the
+    /// message names the token (or identity) and the scope, never a token value.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// No such route or resource.
     #[error("{0}")]
     NotFound(String),
@@ -94,7 +102,8 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::BadRequest { .. } => 400,
-            ApiError::Unauthorized => 401,
+            ApiError::Unauthorized | ApiError::Credential { .. } => 401,
+            ApiError::Forbidden { .. } => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict { .. } => 409,
@@ -112,6 +121,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Credential { code, .. } | ApiError::Forbidden { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict { code, .. } => code,
@@ -160,6 +170,22 @@ mod tests {
                 "malformed_json",
             ),
             (ApiError::Unauthorized, 401, "unauthorized"),
+            (
+                ApiError::Credential {
+                    code: "access_expired",
+                    message: "x".into(),
+                },
+                401,
+                "access_expired",
+            ),
+            (
+                ApiError::Forbidden {
+                    code: "missing_scope",
+                    message: "x".into(),
+                },
+                403,
+                "missing_scope",
+            ),
             (ApiError::NotFound("x".into()), 404, "not_found"),
             (
                 ApiError::MethodNotAllowed("PUT".into()),

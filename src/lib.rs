@@ -33,7 +33,9 @@ pub mod queue_watch;
 
 // ── The outside world as data: requests built and answers parsed, configuration, the
 //    HTTP API's routing, Slack and telemetry formats. ──
+pub mod access;
 pub mod api;
+pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod cron;

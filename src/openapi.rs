@@ -142,7 +142,41 @@ mod tests {
                     .collect();
                 assert!(schemes.contains(&"bearerAuth"), "{method} {path}");
                 assert!(op["responses"]["401"].is_object(), "{method} {path}");
+                assert!(schemes.contains(&"accessJwt"), "{method} {path}");
+                assert_eq!(
+                    op["responses"]["403"]["$ref"], "#/components/responses/Forbidden",
+                    "{method} {path}"
+                );
+                assert!(op["responses"]["503"].is_object(), "{method} {path}");
             }
+        }
+    }
+
+    #[test]
+    fn the_description_names_each_routes_scope_as_auth_does() {
+        let doc = doc();
+        let text = doc["info"]["description"].as_str().unwrap();
+        for (method, path, _) in operations(&doc) {
+            let route = api::route(&method, &path).unwrap();
+            for scope in crate::auth::route_scopes(&route) {
+                assert!(text.contains(&format!("`{}`", scope.name())), "{scope:?}");
+            }
+        }
+        for code in ["missing_scope", "STATUS_PAGE_AUTH=access", "HOOK_TOKEN"] {
+            assert!(text.contains(code), "{code}");
+        }
+        let unauthorized = doc["components"]["responses"]["Unauthorized"]["description"]
+            .as_str()
+            .unwrap();
+        for code in [
+            "access_invalid",
+            "access_expired",
+            "access_not_yet_valid",
+            "access_wrong_audience",
+            "access_wrong_issuer",
+            "access_unknown_key",
+        ] {
+            assert!(unauthorized.contains(code), "{code}");
         }
     }
 
@@ -207,6 +241,10 @@ mod tests {
         let errors = [
             ApiError::bad_request("malformed_json", "x"),
             ApiError::Unauthorized,
+            ApiError::Forbidden {
+                code: "missing_scope",
+                message: "x".into(),
+            },
             ApiError::NotFound("x".into()),
             ApiError::MethodNotAllowed("DELETE".into()),
             ApiError::conflict("rollout_active", "x"),
@@ -219,7 +257,7 @@ mod tests {
         let statuses: BTreeSet<u16> = errors.iter().map(ApiError::status).collect();
         assert_eq!(
             statuses,
-            [400, 401, 404, 405, 409, 413, 415, 422, 500, 502].into()
+            [400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 502].into()
         );
         let responses = doc["components"]["responses"].as_object().unwrap();
         for err in &errors {

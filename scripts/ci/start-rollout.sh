@@ -167,7 +167,8 @@ while :; do
         case "$STATUS" in
           30?|401|403)
             # Cloudflare Access answers an unauthenticated request with a redirect to its
-            # login page (or 403); the gate's own refusal is a JSON 401.
+            # login page (or 403); the gate's own refusals are JSON (401, or 403
+            # missing_scope for a token without the start scope).
             [ -n "${CF_ACCESS_CLIENT_ID:-}" ] ||
               HINT=" (if the gate sits behind Cloudflare Access, set CF_ACCESS_CLIENT_ID and CF_ACCESS_CLIENT_SECRET)" ;;
         esac

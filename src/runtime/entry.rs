@@ -9,6 +9,7 @@ use super::registry::{self, ScriptReport};
 use super::respond::{self, Failure};
 use super::rollout_object::{CommandBody, PageData, StartBody, TickBody, BINDING};
 use crate::api::{self, Route, MAX_BODY_BYTES};
+use crate::auth::{self, Caller};
 use crate::build_info::BUILD;
 use crate::controller::batch::{self, BatchAnswer};
 use crate::controller::{Report, TickSupply};
@@ -39,27 +40,23 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Failure> {
     let route = api::route(req.method().as_ref(), &req.path())?;
-    let page = matches!(route, Route::StatusPage | Route::RolloutPage { .. });
-    let behind_access = page
-        && env::config(env).is_ok_and(|c| c.page_auth == crate::config::PageAuth::Access)
-        && req.headers().get("cf-access-jwt-assertion")?.is_some();
-    if route.needs_token() && !behind_access {
-        let secrets = env::secrets(env).await;
-        let header = req.headers().get("authorization")?;
-        let allowed = api::authorize(
-            header.as_deref(),
-            secrets.hook_token.as_deref().unwrap_or(""),
-        );
-        if let Err(err) = allowed {
-            if page {
+    let mut actor = None;
+    if route.needs_token() {
+        let caller = match identify(&req, env).await {
+            Ok(caller) => caller,
+            Err(Failure::Api(ApiError::Unauthorized))
+                if matches!(route, Route::StatusPage | Route::RolloutPage { .. }) =>
+            {
                 // Lets a browser ask for the token (as the password of Basic auth).
-                let resp = respond::error(&err)?;
+                let resp = respond::error(&ApiError::Unauthorized)?;
                 resp.headers()
                     .set("www-authenticate", "Basic realm=\"rollout-gate\"")?;
                 return Ok(resp);
             }
-            return Err(err.into());
-        }
+            Err(err) => return Err(err),
+        };
+        auth::check_scope(&caller, &route)?;
+        actor = Some(caller.name);
     }
     let now = wall_clock();
     Ok(match route {
@@ -141,10 +138,11 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             let body = read_body(&mut req).await?;
             let who = api::parse_operator_body(content_type.as_deref(), &body)?;
             let grant = registry::grant(env, COMMAND_API_CALLS, now).await?;
+            // Who acted is the verified caller; a typed `by` is only a note in `why`.
             let command = CommandBody {
                 command,
-                by: who.by.unwrap_or_else(|| "operator".into()),
-                why: who.reason,
+                by: actor.unwrap_or_else(|| "operator".into()),
+                why: api::operator_why(who),
                 now_ms: now.millis(),
                 api_calls: Some(grant.granted),
             };
@@ -152,6 +150,46 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
             registry::release(env, grant, api_calls_used(&resp)).await;
             resp
         }
+    })
+}
+
+/// Who is calling. With `STATUS_PAGE_AUTH=access` and Access's `Cf-Access-Jwt-Assertion`
+/// header present, that JWT must verify (a bad one is refused, never passed on to the
+/// token check: it means someone reached the gate around Access, or tampered); the
+/// identity gets `ACCESS_SCOPES`, plus a token's scopes when one is also sent. Otherwise
+/// a token is needed. Only the header is read, not the `CF_Authorization` cookie, as
+/// Cloudflare advises ("the cookie is not guaranteed to be passed":
+/// https://developers.cloudflare.com/cloudflare-one/identity/authorization-cookie/validating-json/).
+/// An invalid configuration turns Access off (the token is needed; /healthz names the
+/// problem).
+async fn identify(req: &Request, env: &Env) -> std::result::Result<Caller, Failure> {
+    let config = env::config(env).ok();
+    let assertion = req.headers().get("cf-access-jwt-assertion")?;
+    let authorization = req.headers().get("authorization")?;
+    let access_caller = match (config.as_ref().and_then(|c| c.access.as_ref()), assertion) {
+        (Some(access), Some(jwt)) => {
+            let who = super::access::verify(access, &jwt)
+                .await
+                .map_err(ApiError::from)?;
+            Some(Caller {
+                name: format!("access:{who}"),
+                scopes: config.as_ref().map(|c| c.access_scopes).unwrap_or_default(),
+            })
+        }
+        _ => None,
+    };
+    if let (Some(caller), None) = (&access_caller, &authorization) {
+        return Ok(caller.clone());
+    }
+    let secrets = env::secrets(env).await;
+    let (credentials, _) = env::credentials(env, config.as_ref(), &secrets).await;
+    let by_token = auth::authenticate(authorization.as_deref(), &credentials)?;
+    Ok(match access_caller {
+        Some(caller) => Caller {
+            scopes: caller.scopes.union(by_token.scopes),
+            ..caller
+        },
+        None => by_token,
     })
 }
 
@@ -359,7 +397,21 @@ struct Health<'a> {
     analytics_token: &'static str,
     /// The α budget of the configured policy (docs/statistics.md, "The α budget").
     alpha_budget: Option<crate::policy::Budget>,
+    /// Who may call: "token", or "access" with the team's issuer; the named tokens and
+    /// their scopes (never a value).
+    auth: AuthView,
     problems: Vec<String>,
+    /// Not broken, but worth changing (e.g. `HOOK_TOKEN`, which has every scope).
+    warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct AuthView {
+    page_auth: crate::config::PageAuth,
+    access_issuer: Option<String>,
+    access_scopes: Option<crate::auth::Scopes>,
+    tokens: Vec<crate::auth::TokenSpec>,
+    hook_token: bool,
 }
 
 /// The gate's own health: build identity, cron progress, and what is wrong, by name
@@ -370,20 +422,53 @@ async fn healthz(env: &Env) -> Result<Response> {
         .map(|v| v.to_string())
         .unwrap_or_else(|_| "unknown".into());
     let mut problems: Vec<String> = Vec::new();
-    let alpha_budget = match env::config(env) {
+    let mut warnings: Vec<String> = Vec::new();
+    let config = env::config(env);
+    let alpha_budget = match &config {
         Ok(config) => Some(config.policy.budget()),
         Err(errors) => {
             problems.extend(errors.iter().map(|e| format!("config {e}")));
             None
         }
     };
+    let config = config.ok();
     let secrets = env::secrets(env).await;
+    let (_, missing_tokens) = env::credentials(env, config.as_ref(), &secrets).await;
+    let named_tokens = config.as_ref().is_some_and(|c| !c.tokens.is_empty());
     problems.extend(
         secrets
             .missing()
             .iter()
-            .map(|name| format!("secret {name} is not set")),
+            // With named tokens, HOOK_TOKEN is not needed.
+            .filter(|name| !(named_tokens && **name == "HOOK_TOKEN"))
+            .map(|name| format!("secret {name} is not set"))
+            .chain(
+                missing_tokens
+                    .iter()
+                    .map(|name| format!("secret {name} is not set (API_TOKENS names it)")),
+            ),
     );
+    let hook_token = secrets.hook_token.as_deref().is_some_and(|t| !t.is_empty());
+    if hook_token {
+        warnings.push(
+            "HOOK_TOKEN has every scope (start, operate, read): give each caller a named token \
+             with only its scopes (API_TOKENS, docs/deploy.md) and remove HOOK_TOKEN"
+                .into(),
+        );
+    }
+    let auth = AuthView {
+        page_auth: config.as_ref().map(|c| c.page_auth).unwrap_or_default(),
+        access_issuer: config
+            .as_ref()
+            .and_then(|c| c.access.as_ref())
+            .map(|a| a.issuer.clone()),
+        access_scopes: config
+            .as_ref()
+            .filter(|c| c.access.is_some())
+            .map(|c| c.access_scopes),
+        tokens: config.map(|c| c.tokens).unwrap_or_default(),
+        hook_token,
+    };
     let (cron, active, api, dead) = match registry::book(env).await {
         Ok(book) => {
             let active = book.active();
@@ -417,7 +502,9 @@ async fn healthz(env: &Env) -> Result<Response> {
             slack_webhook,
             analytics_token: secrets.analytics_token_mode(),
             alpha_budget,
+            auth,
             problems,
+            warnings,
         },
     )
 }

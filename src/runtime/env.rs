@@ -2,6 +2,7 @@
 //! `GateConfig`, and each secret from a Secrets Store binding of its name when bound,
 //! else from a plain Worker secret.
 
+use crate::auth::{Credential, Scopes, HOOK_NAME};
 use crate::config::{ConfigError, GateConfig, Secrets, ANALYTICS_TOKEN_NAME, SECRET_NAMES};
 use worker::{console_warn, Env};
 
@@ -24,6 +25,38 @@ pub async fn secrets(env: &Env) -> Secrets {
         hook_token: it.next().flatten(),
         analytics_token: secret(env, ANALYTICS_TOKEN_NAME).await,
     }
+}
+
+/// Every token the gate accepts: each of `API_TOKENS` with the value of its secret
+/// `TOKEN_<NAME>` (empty when unset: it matches nothing), and `HOOK_TOKEN`, when set, as
+/// `hook` with every scope. The second value names the token secrets that are not set.
+pub async fn credentials(
+    env: &Env,
+    config: Option<&GateConfig>,
+    secrets: &Secrets,
+) -> (Vec<Credential>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for spec in config.map(|c| c.tokens.as_slice()).unwrap_or_default() {
+        let name = spec.secret_name();
+        let value = secret(env, &name).await.unwrap_or_default();
+        if value.is_empty() {
+            missing.push(name);
+        }
+        out.push(Credential {
+            name: spec.name.clone(),
+            scopes: Scopes::of(&spec.scopes),
+            value,
+        });
+    }
+    if let Some(hook) = secrets.hook_token.as_ref().filter(|t| !t.is_empty()) {
+        out.push(Credential {
+            name: HOOK_NAME.into(),
+            scopes: Scopes::ALL,
+            value: hook.clone(),
+        });
+    }
+    (out, missing)
 }
 
 async fn secret(env: &Env, name: &str) -> Option<String> {

@@ -2,6 +2,8 @@
 //! the trait impls (HTTP over `Fetch`, storage over DO storage). It converts types,
 //! delegates to the core and the controller, and maps errors; it decides nothing.
 
+mod access;
+mod crypto;
 mod entry;
 mod env;
 mod http;

@@ -305,4 +305,5 @@ def test_a_manual_deploy_mid_rollout_is_drift_and_a_wrangler_rollback_ends_it(sa
     over = subprocess.run(["bash", str(WAIT), WORKER, new], env=release.ci_env(POLL_SECONDS="0.2"),
                           capture_output=True, text=True, timeout=60)
     assert over.returncode == 1, over.stdout + over.stderr
-    assert "by alice: backed out" in over.stdout
+    # Who acted is the credential (HOOK_TOKEN is `token:hook`); the typed `by` is a note.
+    assert "by token:hook: backed out (note: by alice, unverified)" in over.stdout

@@ -29,8 +29,9 @@ def sandbox():
 @pytest.fixture
 def world(request, sandbox):
     """The sandbox (reset by each test's release) and a fresh gate pointed at it.
-    A test can ask for extra gate vars with @pytest.mark.gate_vars(NAME="value")."""
+    A test can ask for extra gate vars with @pytest.mark.gate_vars(NAME="value"); `{sandbox}`
+    in a value is the sandbox's base URL."""
     marker = request.node.get_closest_marker("gate_vars")
-    extra = marker.kwargs if marker else {}
+    extra = {k: v.replace("{sandbox}", sandbox.base) for k, v in (marker.kwargs if marker else {}).items()}
     with Gate(extra_vars=gate_vars(sandbox.base, **extra)) as running:
         yield World(sandbox.client, running)

@@ -79,11 +79,14 @@ def test_the_page_shows_a_live_rollout_and_a_rollback_in_a_real_browser(world):
         shutil.copyfile(shot, ROOT / "docs" / "status-page-rolled-back.png")
 
 
-@pytest.mark.gate_vars(STATUS_PAGE_AUTH="access")
-def test_behind_cloudflare_access_the_pages_need_the_access_header_and_the_api_still_the_token(world):
+@pytest.mark.gate_vars(STATUS_PAGE_AUTH="access", ACCESS_TEAM_DOMAIN="e2e-team", ACCESS_AUD="aud",
+                       ACCESS_CERTS_URL="{sandbox}/access/cdn-cgi/access/certs")
+def test_behind_cloudflare_access_a_header_that_is_not_a_verified_jwt_lets_nobody_in(world):
+    # The header alone used to open the pages; now its JWT must verify (tests/e2e/test_access.py
+    # has the whole table, with real keys).
     world.release("mauntic-gateway")
     assert world.gate.request("GET", "/")[0] == 401
-    status, body = world.gate.request("GET", "/", headers={"cf-access-jwt-assertion": "eyJhbGciOi.x.y"})
-    assert status == 200 and b"rollout-gate" in body
-    status, _ = world.gate.request("GET", "/v1/rollouts", headers={"cf-access-jwt-assertion": "eyJhbGciOi.x.y"})
-    assert status == 401
+    for path in ("/", "/v1/rollouts"):
+        status, body = world.gate.request("GET", path, headers={"cf-access-jwt-assertion": "eyJhbGciOi.x.y"})
+        assert status == 401 and b"access_invalid" in body, (path, body)
+    assert world.gate.request("GET", "/", headers={"authorization": f"Bearer {HOOK_TOKEN}"})[0] == 200
