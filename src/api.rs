@@ -2,6 +2,7 @@
 //! and validation of deploy hooks and operator commands into typed requests. The runtime
 //! only moves bytes; bad input is refused here, before any state is touched.
 
+use crate::base64;
 use crate::clients::{is_script_name, is_uuid};
 use crate::http_error::ApiError;
 use crate::rollout::Command;
@@ -147,7 +148,8 @@ pub fn presented_token(header: Option<&str>) -> Option<String> {
             if scheme.eq_ignore_ascii_case("bearer") {
                 Some(value.trim().to_string())
             } else if scheme.eq_ignore_ascii_case("basic") {
-                let decoded = String::from_utf8(decode_base64(value.trim())?).ok()?;
+                let padded = value.trim().trim_end_matches('=');
+                let decoded = String::from_utf8(base64::STANDARD.decode(padded)?).ok()?;
                 decoded
                     .split_once(':')
                     .map(|(_, password)| password.to_string())
@@ -155,32 +157,6 @@ pub fn presented_token(header: Option<&str>) -> Option<String> {
                 None
             }
         })
-}
-
-/// Standard base64 (with or without padding); `None` on any other character.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.trim_end_matches('=').bytes() {
-        acc = (acc << 6) | value(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 /// Compares in time that depends only on the lengths, not on where the bytes differ

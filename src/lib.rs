@@ -3,6 +3,7 @@
 //! tested there; `runtime` is the wasm32-only shell over the `worker` crate.
 
 // ── Foundations. ──
+pub mod base64;
 pub mod build_info;
 pub mod http_error;
 /// JSON values to and from typed values through their text.

@@ -1,6 +1,7 @@
 //! The exact distribution of a count of bad events (`Pmf`), trimmed to where its mass is, that
 //! the looks' boundaries are computed from, and its stored form (every mass's bits, base64).
 
+use crate::base64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A distribution of a count over `offset..offset + mass.len()`; counts outside carry less
@@ -124,14 +125,15 @@ impl Serialize for Pmf {
         for m in &self.mass {
             bytes.extend_from_slice(&m.to_le_bytes());
         }
-        (self.offset, base64_encode(&bytes)).serialize(serializer)
+        (self.offset, base64::STANDARD.encode(&bytes)).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Pmf {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (offset, text): (u64, String) = Deserialize::deserialize(deserializer)?;
-        let bytes = base64_decode(&text)
+        let bytes = base64::STANDARD
+            .decode(&text)
             .filter(|b| !b.is_empty() && b.len() % 8 == 0)
             .ok_or_else(|| {
                 serde::de::Error::custom("a distribution's masses are not base64 of f64s")
@@ -142,68 +144,6 @@ impl<'de> Deserialize<'de> for Pmf {
             .collect();
         Ok(Pmf { offset, mass })
     }
-}
-
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Each byte's value as a `BASE64` digit, or `NOT_A_DIGIT`: a stored state carries tens of
-/// kilobytes of these, decoded every tick, and a search of the alphabet per character was
-/// most of the tick's CPU after a long hold (docs/benchmark.md, "Cost per tick").
-const NOT_A_DIGIT: u8 = 64;
-const DIGITS: [u8; 256] = {
-    let mut table = [NOT_A_DIGIT; 256];
-    let mut i = 0;
-    while i < BASE64.len() {
-        table[BASE64[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
-
-/// Standard base64 without padding.
-fn base64_encode(bytes: &[u8]) -> String {
-    let digit = |n: u32, shift: usize| BASE64[(n >> shift & 63) as usize];
-    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
-    let mut triples = bytes.chunks_exact(3);
-    for t in &mut triples {
-        let n = u32::from(t[0]) << 16 | u32::from(t[1]) << 8 | u32::from(t[2]);
-        out.extend_from_slice(&[digit(n, 18), digit(n, 12), digit(n, 6), digit(n, 0)]);
-    }
-    let rest = triples.remainder();
-    if !rest.is_empty() {
-        let n = rest
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        out.extend((0..=rest.len()).map(|i| digit(n, 18 - 6 * i)));
-    }
-    String::from_utf8(out).expect("base64 digits are ASCII")
-}
-
-/// The inverse of `base64_encode`; `None` for a character outside the alphabet or a length no
-/// encoding has.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let digits = |chunk: &[u8]| {
-        chunk.iter().enumerate().try_fold(0u32, |n, (i, &c)| {
-            let digit = DIGITS[usize::from(c)];
-            (digit != NOT_A_DIGIT).then(|| n | u32::from(digit) << (18 - 6 * i))
-        })
-    };
-    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
-    let mut quads = text.as_bytes().chunks_exact(4);
-    for q in &mut quads {
-        let n = digits(q)?;
-        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-    }
-    match quads.remainder() {
-        [] => {}
-        [_] => return None,
-        rest => {
-            let n = digits(rest)?;
-            out.extend((0..rest.len() - 1).map(|i| (n >> (16 - 8 * i)) as u8));
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -247,29 +187,7 @@ mod tests {
         assert_eq!(back.offset, pmf.offset);
         let bits = |p: &Pmf| p.mass.iter().map(|m| m.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&back), bits(&pmf));
-        for bytes in [
-            &b""[..],
-            b"a",
-            b"ab",
-            b"abc",
-            b"abcd",
-            b"\xff\x00\x10\x80\x7f",
-        ] {
-            assert_eq!(base64_decode(&base64_encode(bytes)).as_deref(), Some(bytes));
-        }
-        let every_byte: Vec<u8> = (0..=255).rev().collect();
-        for len in 0..every_byte.len() {
-            let bytes = &every_byte[..len];
-            let text = base64_encode(bytes);
-            assert_eq!(text.len(), (4 * len).div_ceil(3));
-            assert_eq!(base64_decode(&text).as_deref(), Some(bytes));
-        }
-        assert_eq!(base64_encode(b"Man"), "TWFu");
-        assert_eq!(base64_encode(b"Ma"), "TWE");
         assert!(serde_json::from_str::<Pmf>(r#"[3, "TWE*"]"#).is_err());
-        for not_base64 in ["TWF=", "TW\u{e9}u", "TW\u{0}u", "T"] {
-            assert_eq!(base64_decode(not_base64), None, "{not_base64:?}");
-        }
         assert!(
             serde_json::from_str::<Pmf>(r#"[3, "TWFu"]"#).is_err(),
             "not whole f64s"
