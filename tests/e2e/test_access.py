@@ -190,6 +190,11 @@ def test_each_named_token_does_only_what_its_scopes_allow(world):
     # Who acted is the token's name; the typed `by` is only a note.
     reason = world.status(rel)["phase"]["reason"]
     assert (reason["by"], reason["why"]) == ("token:oncall", "db (note: by alice, unverified)"), reason
+    # Slack and the status page say who acted, from the credential.
+    assert any("paused by token:oncall" in t for t in world.slack()), world.slack()
+    status, _, page = world.gate.exchange("GET", f"/rollouts/{rel.script}",
+                                          headers={"authorization": f"Bearer {READER_TOKEN}"})
+    assert status == 200 and b"token:oncall" in page and b"by alice, unverified" in page
     # HOOK_TOKEN still does everything, and /healthz says it should go.
     status, doc = world.gate.api("POST", f"/v1/rollouts/{rel.script}/resume", {}, token=HOOK_TOKEN)
     assert status == 200, doc
