@@ -290,6 +290,11 @@ pub const KEYS_TTL_MS: f64 = 3_600_000.0;
 /// Least time between two fetches caused by an unknown key id, in milliseconds: a flood
 /// of made-up key ids costs Cloudflare one request a minute per isolate, not one each.
 pub const UNKNOWN_KEY_REFETCH_MS: f64 = 60_000.0;
+/// Least time after a failed fetch before keys held past `KEYS_TTL_MS` are fetched again,
+/// in milliseconds: while the certs endpoint is down or slow, one request a minute per
+/// isolate waits on it and the rest use the keys held (a rotated-out key stays valid for
+/// 7 days, per the validating-json page above).
+pub const FAILED_REFRESH_RETRY_MS: f64 = 60_000.0;
 
 /// What the isolate's key cache knows about itself (`runtime::access`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -298,6 +303,8 @@ pub struct KeyCacheState {
     pub fetched_at_ms: Option<f64>,
     /// When an unknown key id last caused a fetch.
     pub unknown_key_fetch_at_ms: Option<f64>,
+    /// When the last fetch failed, if the last one failed.
+    pub failed_fetch_at_ms: Option<f64>,
 }
 
 /// Why the keys are to be fetched now.
@@ -310,8 +317,9 @@ pub enum FetchReason {
 }
 
 /// Whether to fetch the team's keys before checking a token: at most once per request,
-/// when none are held or they are stale, or for an unknown key id at most once per
-/// `UNKNOWN_KEY_REFETCH_MS`.
+/// when none are held, when they are stale (but not within `FAILED_REFRESH_RETRY_MS` of a
+/// failed fetch: the stale keys serve meanwhile), or for an unknown key id at most once
+/// per `UNKNOWN_KEY_REFETCH_MS`.
 pub fn fetch_reason(
     state: KeyCacheState,
     kid_known: bool,
@@ -323,7 +331,14 @@ pub fn fetch_reason(
     }
     match state.fetched_at_ms {
         None => return Some(FetchReason::Refresh),
-        Some(at) if now_ms - at >= KEYS_TTL_MS => return Some(FetchReason::Refresh),
+        Some(at) if now_ms - at >= KEYS_TTL_MS => {
+            let retry = state
+                .failed_fetch_at_ms
+                .is_none_or(|failed| now_ms - failed >= FAILED_REFRESH_RETRY_MS);
+            if retry {
+                return Some(FetchReason::Refresh);
+            }
+        }
         Some(_) => {}
     }
     let may_refetch = state

@@ -252,7 +252,7 @@ fn keys_are_fetched_when_none_are_held_or_they_are_an_hour_old() {
     );
     let fresh = KeyCacheState {
         fetched_at_ms: Some(NOW - 1_000.0),
-        unknown_key_fetch_at_ms: None,
+        ..KeyCacheState::default()
     };
     assert_eq!(fetch_reason(fresh, true, false, NOW), None);
     let stale = KeyCacheState {
@@ -266,10 +266,43 @@ fn keys_are_fetched_when_none_are_held_or_they_are_an_hour_old() {
 }
 
 #[test]
+fn stale_keys_serve_for_a_minute_after_a_failed_refresh_instead_of_every_request_waiting() {
+    let stale = KeyCacheState {
+        fetched_at_ms: Some(NOW - KEYS_TTL_MS - 5_000.0),
+        failed_fetch_at_ms: Some(NOW - 10_000.0),
+        ..KeyCacheState::default()
+    };
+    assert_eq!(fetch_reason(stale, true, false, NOW), None);
+    let a_minute_later = KeyCacheState {
+        failed_fetch_at_ms: Some(NOW - FAILED_REFRESH_RETRY_MS),
+        ..stale
+    };
+    assert_eq!(
+        fetch_reason(a_minute_later, true, false, NOW),
+        Some(FetchReason::Refresh)
+    );
+    // An unknown key id still gets its own (rate-limited) fetch.
+    assert_eq!(
+        fetch_reason(stale, false, false, NOW),
+        Some(FetchReason::UnknownKey)
+    );
+    // With no keys held there is nothing to serve: every request tries (and is refused 503
+    // when the fetch fails).
+    let none_held = KeyCacheState {
+        failed_fetch_at_ms: Some(NOW - 1_000.0),
+        ..KeyCacheState::default()
+    };
+    assert_eq!(
+        fetch_reason(none_held, false, false, NOW),
+        Some(FetchReason::Refresh)
+    );
+}
+
+#[test]
 fn an_unknown_key_id_causes_at_most_one_fetch_a_minute_and_one_a_request() {
     let held = KeyCacheState {
         fetched_at_ms: Some(NOW - 1_000.0),
-        unknown_key_fetch_at_ms: None,
+        ..KeyCacheState::default()
     };
     assert_eq!(
         fetch_reason(held, false, false, NOW),

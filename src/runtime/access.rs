@@ -102,10 +102,14 @@ async fn key_for(url: &str, kid: &str) -> Result<CryptoKey, Refusal> {
                     console_log!("access: fetched {} key(s) ({reason:?})", keys.len());
                     cache.keys = keys;
                     cache.state.fetched_at_ms = Some(now);
+                    cache.state.failed_fetch_at_ms = None;
                 }
                 // Stale keys are kept: the previous key stays valid for 7 days after a
-                // rotation, and a later request tries again.
-                Err(err) => console_warn!("access: keys not fetched ({reason:?}): {err}"),
+                // rotation, and a request after `FAILED_REFRESH_RETRY_MS` tries again.
+                Err(err) => {
+                    console_warn!("access: keys not fetched ({reason:?}): {err}");
+                    cache.state.failed_fetch_at_ms = Some(now);
+                }
             }
         });
     }
