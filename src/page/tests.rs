@@ -398,7 +398,44 @@ fn rolled_back_release_explains_why_in_words_with_numbers() {
     let tl = Timeline::read(&w.view(), &w.events, w.now);
     assert_eq!(tl.live.last().map(|p| p.value), Some(0.0));
     assert!(tl.errors_new.iter().any(|p| p.value > 0.1));
+    // The 0% is drawn as a level after the rollback (not only a drop at the axis's edge),
+    // and the rollback is a numbered mark at that moment.
+    let back = tl.live.last().unwrap().at;
+    assert!(
+        tl.to.millis() - back.millis() >= 60_000,
+        "{:?} {:?}",
+        tl.to,
+        back
+    );
+    assert!(tl
+        .marks
+        .iter()
+        .any(|m| m.at == back && m.name == "rolled back"));
     assert!(html.contains("The rollout is over; no command applies."));
+}
+
+#[test]
+fn an_aborted_rollouts_timeline_ends_at_zero_after_the_marked_abort() {
+    let mut w = World::ramping("mauntic-gateway", None, false);
+    w.run(1..=14, HEALTHY);
+    w.apply(
+        Input::Operator {
+            command: Command::Abort,
+            by: "alice".into(),
+            why: Some("wrong build".into()),
+        },
+        at(15),
+    );
+    let tl = Timeline::read(&w.view(), &w.events, w.now);
+    let live: Vec<f64> = tl.live.iter().map(|p| p.value).collect();
+    assert_eq!(live.last(), Some(&0.0), "{live:?}");
+    assert!(live.contains(&50.0), "it was at 50% before: {live:?}");
+    let aborted = tl.live.last().unwrap().at;
+    assert!(tl.to.millis() - aborted.millis() >= 60_000);
+    assert!(tl
+        .marks
+        .iter()
+        .any(|m| m.at == aborted && m.name == "aborted"));
 }
 
 #[test]

@@ -86,8 +86,10 @@ fn view_share(view: &RolloutView, intended: bool) -> f64 {
 
 impl Timeline {
     /// Reads `events` (any order; sorted by time here) of the rollout `view` at `now`. The
-    /// time axis runs from the rollout's start to its last event when it is over, else to
-    /// `now`, and is at least a minute long.
+    /// time axis runs from the rollout's start to `now`, or when it is over a little past its
+    /// last event (a twentieth of its length, at least a minute), so that where it ended (a
+    /// rollback's or an abort's 0%, a completion's 100%) is drawn as a level and not only as
+    /// a drop at the axis's edge; it is at least a minute long.
     pub fn read(view: &RolloutView, events: &[AuditEvent], now: Timestamp) -> Timeline {
         let mut sorted: Vec<&AuditEvent> = events
             .iter()
@@ -97,7 +99,12 @@ impl Timeline {
         let first = sorted.first().map_or(view.started_at, |e| e.at);
         let last = sorted.last().map_or(view.started_at, |e| e.at);
         let from = first.min(view.started_at);
-        let end = if view.terminal { last } else { now.max(last) };
+        let end = if view.terminal {
+            let tail = ((last.millis() - from.millis()) / 20).max(MINUTE_MS);
+            Timestamp::from_millis(last.millis() + tail)
+        } else {
+            now.max(last)
+        };
         let to = end.max(Timestamp::from_millis(from.millis() + MINUTE_MS));
         let mut t = Timeline {
             from,
