@@ -16,8 +16,10 @@ pub const SENDS_PER_FLUSH: usize = 5;
 /// Longest back-off after repeated 5xx or network failures.
 const MAX_BACKOFF_SECS: i64 = 600;
 
-/// Renders a notice as the gate's standard Slack message.
-pub fn render(notice: &Notice, config: &GateConfig) -> SlackMessage {
+/// Renders a notice as the gate's standard Slack message; with `actions` (Slack actions
+/// configured: `SLACK_SIGNING_SECRET` and `SLACK_OPERATORS`) and a rollout still running,
+/// the Pause / Resume / Promote / Abort buttons follow (`slack_actions::buttons`).
+pub fn render(notice: &Notice, config: &GateConfig, actions: bool) -> SlackMessage {
     let mut facts = Vec::new();
     if let Some(assessment) = &notice.assessment {
         facts = assessment_facts(assessment);
@@ -28,7 +30,7 @@ pub fn render(notice: &Notice, config: &GateConfig) -> SlackMessage {
         .map(|line| crate::clients::slack::escape_mrkdwn(line))
         .collect::<Vec<_>>()
         .join("\n");
-    GateMessage {
+    let message = GateMessage {
         emoji: emoji(&notice.kind).into(),
         title: notice.headline.clone(),
         script: notice.script.clone(),
@@ -41,7 +43,17 @@ pub fn render(notice: &Notice, config: &GateConfig) -> SlackMessage {
         status_url: config.rollout_url(&notice.script),
         dry_run: notice.dry_run,
     }
-    .to_message()
+    .to_message();
+    if actions && !notice.phase.is_terminal() {
+        let target = crate::slack_actions::ButtonTarget {
+            script: notice.script.clone(),
+            version_id: notice.version_id.clone(),
+            started_ms: notice.started_at.millis(),
+        };
+        message.block(crate::slack_actions::buttons(&target))
+    } else {
+        message
+    }
 }
 
 fn emoji(kind: &EventKind) -> &'static str {
