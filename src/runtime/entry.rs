@@ -463,6 +463,17 @@ async fn healthz(env: &Env) -> Result<Response> {
                     .map(|name| format!("secret {name} is not set (API_TOKENS names it)")),
             ),
     );
+    let signing_secret = secrets.slack_signing_secret.is_some();
+    let operators = config
+        .as_ref()
+        .is_some_and(|c| !c.slack_operators.is_empty());
+    if signing_secret != operators {
+        warnings.push(
+            "Slack actions are off: they need both the secret SLACK_SIGNING_SECRET and the var \
+             SLACK_OPERATORS, and only one is set (docs/deploy.md, step 6)"
+                .into(),
+        );
+    }
     let hook_token = secrets.hook_token.as_deref().is_some_and(|t| !t.is_empty());
     if hook_token {
         warnings.push(

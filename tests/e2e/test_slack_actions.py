@@ -45,8 +45,8 @@ def replies(world) -> list[dict]:
 
 @pytest.mark.gate_vars(SLACK_SIGNING_SECRET=SECRET, SLACK_OPERATORS=OPERATORS)
 def test_clicks_are_verified_refused_by_name_and_a_good_one_pauses_as_the_slack_user(world):
+    rel = world.release("mauntic-gateway", rps=50)  # resets the sandbox, app settings too
     world.sb.slack_app(f"{world.gate.base}/slack/actions", SECRET)
-    rel = world.release("mauntic-gateway", rps=50)
     status, body = world.hook(rel)
     assert status == 201, body
     running = world.tick(rel)
@@ -100,6 +100,8 @@ def test_clicks_are_verified_refused_by_name_and_a_good_one_pauses_as_the_slack_
     assert status == 200, body
     assert world.run(rel, minutes=10)["terminal"]
     ended = state(world, rel)
+    last = [m for m in world.sb.slack_messages() if m.get("accepted")][-1]
+    assert not any(b["type"] == "actions" for b in last["payload"]["blocks"]), "no buttons once it has ended"
     stale = click(action_id="resume", user_id=OPERATOR)
     assert stale["status"] == 409 and json.loads(stale["answer"])["error"]["code"] == "rollout_ended", stale
     assert state(world, rel) == ended
