@@ -246,8 +246,73 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::slack::Block;
+    use crate::rollout::Phase;
 
     const T0: i64 = 1_795_773_600_000;
+
+    fn notice(phase: Phase) -> Notice {
+        Notice {
+            at: at(60),
+            script: "mauntic-gateway".into(),
+            version_id: "11111111-1111-4111-8111-111111111111".into(),
+            baseline_version_id: "22222222-2222-4222-8222-222222222222".into(),
+            started_at: at(0),
+            git_sha: None,
+            dry_run: false,
+            kind: EventKind::Started,
+            phase,
+            headline: "Rolling out mauntic-gateway".into(),
+            details: Vec::new(),
+            assessment: None,
+            tail_command: String::new(),
+        }
+    }
+
+    fn config() -> GateConfig {
+        GateConfig::from_vars(|name| match name {
+            "CLOUDFLARE_ACCOUNT_ID" => Some("acc".into()),
+            "TARGET_BASE_URL" => Some("https://{script}.example.workers.dev".into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn has_buttons(message: &SlackMessage) -> bool {
+        message
+            .fitted()
+            .blocks
+            .iter()
+            .any(|b| matches!(b, Block::Actions { .. }))
+    }
+
+    #[test]
+    fn buttons_come_only_with_slack_actions_on_and_a_rollout_still_running() {
+        let running = render(&notice(Phase::Ramping { step: 0 }), &config(), true);
+        assert!(has_buttons(&running));
+        assert!(!running.text.is_empty(), "the fallback text stays");
+        let value = crate::slack_actions::ButtonTarget {
+            script: "mauntic-gateway".into(),
+            version_id: "11111111-1111-4111-8111-111111111111".into(),
+            started_ms: T0,
+        }
+        .value();
+        assert!(serde_json::to_string(&running).unwrap().contains(&value));
+        assert!(!has_buttons(&render(
+            &notice(Phase::Ramping { step: 0 }),
+            &config(),
+            false
+        )));
+        assert!(!has_buttons(&render(
+            &notice(Phase::Completed),
+            &config(),
+            true
+        )));
+        // Without buttons the message is what it was before Slack actions existed.
+        let off = render(&notice(Phase::Preflight), &config(), false);
+        let on = render(&notice(Phase::Preflight), &config(), true);
+        assert_eq!(off.blocks[..], on.blocks[..on.blocks.len() - 1]);
+    }
 
     fn at(secs: i64) -> Timestamp {
         Timestamp::from_millis(T0 + secs * 1_000)
