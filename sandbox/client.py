@@ -147,6 +147,17 @@ class SandboxClient:
     def slack_messages(self, since: int = 0) -> list[dict[str, Any]]:
         return self._call("GET", f"/slack/messages?since={since}")["messages"]
 
+    def slack_app(self, request_url: str, signing_secret: str) -> Any:
+        """The Slack app's Interactivity settings: where clicks go, what signs them."""
+        return self._call("PUT", "/slack/app", {"request_url": request_url, "signing_secret": signing_secret})
+
+    def slack_click(self, **doc: Any) -> dict[str, Any]:
+        """Clicks a button: message_seq, action_id, user_id (shift_s, bad_signature), or resend=<click_id>."""
+        return self._call("POST", "/slack/click", doc)
+
+    def slack_responses(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/slack/responses")["responses"]
+
     def generate(self) -> Any:
         return self._call("POST", "/analytics/generate")
 

@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any, Callable
 
-from . import access, cloudflare
+from . import access, cloudflare, slack
 from .answer_times import AnswerTimesError, parse_answer_times
 from .faults import FaultError
 from .ratelimit import RateLimitError
@@ -100,6 +100,9 @@ class Control:
             ("PUT", re.compile(r"^/_sandbox/access/certs$"), Control.put_access_certs),
             ("GET", re.compile(r"^/_sandbox/access/certs$"), Control.get_access_certs),
             ("DELETE", re.compile(r"^/_sandbox/slack/messages$"), Control.clear_slack),
+            ("PUT", re.compile(r"^/_sandbox/slack/app$"), Control.put_slack_app),
+            ("POST", re.compile(r"^/_sandbox/slack/click$"), Control.slack_click),
+            ("GET", re.compile(r"^/_sandbox/slack/responses$"), Control.slack_responses),
             ("GET", re.compile(r"^/_sandbox/calls$"), Control.calls),
             ("DELETE", re.compile(r"^/_sandbox/calls$"), Control.clear_calls),
             ("GET", re.compile(r"^/_sandbox/calls/timing$"), Control.call_timing),
@@ -381,6 +384,28 @@ class Control:
         since = int(req.arg("since", "0") or "0")
         with self.world.lock:
             return {"messages": [x for x in self.world.slack if x["seq"] > since]}
+
+    def put_slack_app(self, req: Request, m: re.Match[str]) -> Any:
+        """The Slack app's Interactivity settings: {request_url, signing_secret}."""
+        try:
+            return slack.set_app(self.world, body_object(req))
+        except ValueError as e:
+            raise bad(str(e)) from e
+
+    def slack_click(self, req: Request, m: re.Match[str]) -> Any:
+        """Clicks a button on a recorded message (sandbox/slack.py `click`)."""
+        base = f"http://{req.header('host') or '127.0.0.1'}"
+        try:
+            return slack.click(self.world, body_object(req), base)
+        except LookupError as e:
+            raise WorldError(404, "not_found", str(e)) from e
+        except ValueError as e:
+            raise bad(str(e)) from e
+
+    def slack_responses(self, req: Request, m: re.Match[str]) -> Any:
+        """What the gate posted to response_urls."""
+        with self.world.lock:
+            return {"responses": list(self.world.slack_responses)}
 
     def clear_slack(self, req: Request, m: re.Match[str]) -> Any:
         with self.world.lock:

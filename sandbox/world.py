@@ -267,6 +267,12 @@ class World:
             self.scripts: dict[str, Script] = {}
             self.assets: set[tuple[str, str]] = set()
             self.slack: list[dict[str, Any]] = []
+            # Slack actions (sandbox/slack.py): the app's interactivity settings, the clicks
+            # sent to the gate, the response_urls handed out and what was posted to them.
+            self.slack_app: dict[str, Any] | None = None
+            self.slack_clicks: list[dict[str, Any]] = []
+            self.slack_response_urls: dict[str, dict[str, Any]] = {}
+            self.slack_responses: list[dict[str, Any]] = []
             self.calls: list[dict[str, Any]] = []
             self.seq = 0
             self.access_jwks: dict[str, Any] | None = None  # sandbox/access.py

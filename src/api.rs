@@ -41,14 +41,16 @@ pub enum Route {
     Operator { script: String, command: Command },
     /// `POST /v1/parity`: run the binding parity audit now.
     Parity,
+    /// `POST /slack/actions`: a click on an alert's button, signed by Slack (no token).
+    SlackActions,
 }
 
 impl Route {
     /// True for every `/v1` route and the status pages (which show rollout details; see
     /// docs/deploy.md for Cloudflare Access instead). Only `/healthz` and the API
-    /// description are open.
+    /// description are open; `/slack/actions` needs Slack's signature instead.
     pub fn needs_token(&self) -> bool {
-        !matches!(self, Route::Health | Route::OpenApi)
+        !matches!(self, Route::Health | Route::OpenApi | Route::SlackActions)
     }
 }
 
@@ -70,6 +72,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
             "GET",
         ),
         ["v1", "parity"] => (Route::Parity, "POST"),
+        ["slack", "actions"] => (Route::SlackActions, "POST"),
         ["v1", "rollouts"] => match method {
             "POST" => (Route::StartRollout, "POST"),
             _ => (Route::ListRollouts, "GET"),

@@ -26,6 +26,7 @@ fn routes_match_the_spec_table() {
         ("GET", "/v1/rollouts", Route::ListRollouts),
         ("POST", "/v1/rollouts", Route::StartRollout),
         ("POST", "/v1/parity", Route::Parity),
+        ("POST", "/slack/actions", Route::SlackActions),
         (
             "GET",
             "/v1/rollouts/tenant-cache",

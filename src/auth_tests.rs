@@ -91,9 +91,11 @@ fn an_unset_token_value_matches_nothing_not_even_an_empty_token() {
 fn each_route_needs_its_scope_and_only_health_and_the_document_are_open() {
     use Scope::*;
     let script = || "gw".to_string();
-    let table: [(Route, &[Scope]); 10] = [
+    let table: [(Route, &[Scope]); 11] = [
         (Route::Health, &[]),
         (Route::OpenApi, &[]),
+        // Signed by Slack and checked against SLACK_OPERATORS instead (slack_actions).
+        (Route::SlackActions, &[]),
         (Route::StartRollout, &[Start]),
         (Route::RolloutStatus { script: script() }, &[Read, Start]),
         (operator(), &[Operate]),

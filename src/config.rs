@@ -8,6 +8,7 @@ use crate::clients::cloudflare::{ApiBudget, ApiConfig, RequiredBinding};
 use crate::clients::probe::{build_probe_request, ProbeConfig};
 use crate::policy::Policy;
 use crate::rollout::WhenSecretsChanged;
+use crate::slack_actions::Operators;
 use serde::Serialize;
 
 /// Default Cloudflare API base; the sandbox points it at loopback.
@@ -37,6 +38,7 @@ pub const VARS: &[(&str, &str)] = &[
     ("ACCESS_CERTS_URL", "where the team's signing keys are read (default https://<team>.cloudflareaccess.com/cdn-cgi/access/certs; tests point it at the sandbox)"),
     ("ACCESS_SCOPES", "comma-separated scopes a verified Access identity has (default \"read\"; start, operate, read)"),
     ("API_TOKENS", "JSON list of named tokens, e.g. [{\"name\":\"ci\",\"scopes\":[\"start\"]}]; each token's value is the secret TOKEN_<NAME>. Scopes: start (POST /v1/rollouts, a rollout's status), operate (pause, resume, promote, abort, parity), read (status, events, listing, pages)"),
+    ("SLACK_OPERATORS", "JSON object of the Slack users who may use the alerts' buttons, by user id, with their scopes, e.g. {\"U012ABCDEF\":[\"operate\",\"read\"]} (pause, resume, promote and abort need operate). With the secret SLACK_SIGNING_SECRET it turns Slack actions on: alerts carry buttons and POST /slack/actions takes the clicks (docs/deploy.md)"),
     ("API_CALLS_PER_5_MIN", "Cloudflare API calls the gate makes in any 5 minutes, all rollouts, hooks, commands and audits together (default 1000, at most 1200, Cloudflare's limit per token); leave room for whatever else uses the same token"),
     ("AUDIT_KEEP_ROLLOUTS", "rollouts of each script whose audit log is kept (default 20); older ones go when a rollout starts"),
     ("AUDIT_KEEP_DAYS", "days of audit and action rows kept (default 90), pruned when a rollout starts"),
@@ -66,6 +68,10 @@ pub const SECRET_NAMES: [&str; 3] = ["CLOUDFLARE_API_TOKEN", "SLACK_WEBHOOK_URL"
 /// (docs/deploy.md). Without it the SQL API gets `CLOUDFLARE_API_TOKEN`.
 pub const ANALYTICS_TOKEN_NAME: &str = "CLOUDFLARE_ANALYTICS_TOKEN";
 
+/// The optional secret that verifies clicks on the alerts' buttons: the Slack app's
+/// signing secret (Basic Information > App Credentials). Slack actions are off without it.
+pub const SLACK_SIGNING_SECRET_NAME: &str = "SLACK_SIGNING_SECRET";
+
 /// Validated configuration.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GateConfig {
@@ -93,6 +99,8 @@ pub struct GateConfig {
     pub access: Option<AccessConfig>,
     /// What a verified Access identity may do (`ACCESS_SCOPES`, default read).
     pub access_scopes: Scopes,
+    /// The Slack users who may click the alerts' buttons (`SLACK_OPERATORS`; empty: off).
+    pub slack_operators: Operators,
 }
 
 /// Cloudflare's API rate limit per user or token: 1,200 requests per 5 minutes (platform
@@ -125,6 +133,9 @@ pub struct Secrets {
     pub hook_token: Option<String>,
     /// `CLOUDFLARE_ANALYTICS_TOKEN` (`ANALYTICS_TOKEN_NAME`).
     pub analytics_token: Option<String>,
+    /// `SLACK_SIGNING_SECRET` (`SLACK_SIGNING_SECRET_NAME`): the Slack app's signing
+    /// secret, which turns Slack actions on with `SLACK_OPERATORS`.
+    pub slack_signing_secret: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -343,6 +354,13 @@ impl GateConfig {
         if let Err(e) = check_token_specs(&tokens) {
             fail("API_TOKENS", e);
         }
+        let slack_operators = match var("SLACK_OPERATORS") {
+            None => Operators::default(),
+            Some(raw) => Operators::parse(&raw).unwrap_or_else(|e| {
+                fail("SLACK_OPERATORS", e);
+                Operators::default()
+            }),
+        };
         let var_name = WhenSecretsChanged::VAR;
         let rollback_when_secrets_changed = match var(var_name) {
             None => WhenSecretsChanged::default(),
@@ -395,6 +413,7 @@ impl GateConfig {
             tokens,
             access,
             access_scopes,
+            slack_operators,
         };
         if errors.is_empty() {
             Ok(config)
@@ -474,6 +493,7 @@ mod tests {
             ("ROLLBACK_WHEN_SECRETS_CHANGED", "always"),
             ("AUDIT_KEEP_ROLLOUTS", "0"),
             ("AUDIT_KEEP_DAYS", "a year"),
+            ("SLACK_OPERATORS", "{\"ana\": [\"operate\"]}"),
             ("API_CALLS_PER_5_MIN", "1201"),
         ]))
         .unwrap_err();
@@ -488,6 +508,7 @@ mod tests {
                 "REQUIRED_BINDINGS",
                 "POLICY",
                 "STATUS_PAGE_AUTH",
+                "SLACK_OPERATORS",
                 "ROLLBACK_WHEN_SECRETS_CHANGED",
                 "AUDIT_KEEP_ROLLOUTS",
                 "AUDIT_KEEP_DAYS",
@@ -511,6 +532,10 @@ mod tests {
             ("ROLLBACK_WHEN_SECRETS_CHANGED", "pause"),
             ("AUDIT_KEEP_ROLLOUTS", "5"),
             ("AUDIT_KEEP_DAYS", "30"),
+            (
+                "SLACK_OPERATORS",
+                "{\"U012ABCDEF\": [\"operate\", \"read\"]}",
+            ),
             ("API_CALLS_PER_5_MIN", "600"),
         ]);
         let cfg = GateConfig::from_vars(vars(&pairs)).unwrap();
@@ -526,6 +551,11 @@ mod tests {
         assert_eq!(cfg.queues, ["mauntic-events", "mauntic-mail"]);
         assert_eq!(cfg.policy.alpha, 0.005);
         assert_eq!(cfg.required_bindings.len(), 1);
+        assert_eq!(
+            cfg.slack_operators
+                .check("U012ABCDEF", crate::auth::Scope::Operate),
+            Ok(())
+        );
         assert_eq!(
             cfg.rollout_url("gw").as_deref(),
             Some("https://gate.zeluto.com/rollouts/gw")
@@ -577,9 +607,10 @@ mod tests {
             slack_webhook_url: None,
             hook_token: Some(String::new()),
             analytics_token: None,
+            slack_signing_secret: Some("signing-secret-value".into()),
         };
         let shown = format!("{secrets:?}");
-        assert!(!shown.contains("cf-token-value"));
+        assert!(!shown.contains("cf-token-value") && !shown.contains("signing-secret-value"));
         assert_eq!(secrets.missing(), ["SLACK_WEBHOOK_URL", "HOOK_TOKEN"]);
     }
 

@@ -185,6 +185,16 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
         }
     }
 
+    /// Whether alerts carry the Slack buttons: the signing secret and the allow-list are
+    /// both set.
+    fn slack_actions(&self) -> bool {
+        self.secrets
+            .slack_signing_secret
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+            && !self.config.slack_operators.is_empty()
+    }
+
     /// Limits this call to `calls` Cloudflare API requests (its share of the account's
     /// budget, granted by the registry); past them, a budgeted call fails as the spent
     /// budget does and the core sees an observation it could not make.
@@ -404,9 +414,10 @@ impl<'a, H: HttpClient, S: RolloutStore> Controller<'a, H, S> {
         for action in actions {
             match action {
                 Action::RecordEvent(event) => events.push(event),
-                Action::Notify(notice) => stored
-                    .outbox
-                    .push(crate::notify::render(&notice, self.config), now),
+                Action::Notify(notice) => stored.outbox.push(
+                    crate::notify::render(&notice, self.config, self.slack_actions()),
+                    now,
+                ),
                 other => rest.push(other),
             }
         }

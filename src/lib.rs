@@ -43,6 +43,7 @@ pub mod cron;
 pub mod instrument;
 pub mod notify;
 pub mod parity;
+pub mod slack_actions;
 pub mod telemetry;
 
 // ── The controller: async and generic over the outside world. ──

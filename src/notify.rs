@@ -16,8 +16,10 @@ pub const SENDS_PER_FLUSH: usize = 5;
 /// Longest back-off after repeated 5xx or network failures.
 const MAX_BACKOFF_SECS: i64 = 600;
 
-/// Renders a notice as the gate's standard Slack message.
-pub fn render(notice: &Notice, config: &GateConfig) -> SlackMessage {
+/// Renders a notice as the gate's standard Slack message; with `actions` (Slack actions
+/// configured: `SLACK_SIGNING_SECRET` and `SLACK_OPERATORS`) and a rollout still running,
+/// the Pause / Resume / Promote / Abort buttons follow (`slack_actions::buttons`).
+pub fn render(notice: &Notice, config: &GateConfig, actions: bool) -> SlackMessage {
     let mut facts = Vec::new();
     if let Some(assessment) = &notice.assessment {
         facts = assessment_facts(assessment);
@@ -28,7 +30,7 @@ pub fn render(notice: &Notice, config: &GateConfig) -> SlackMessage {
         .map(|line| crate::clients::slack::escape_mrkdwn(line))
         .collect::<Vec<_>>()
         .join("\n");
-    GateMessage {
+    let message = GateMessage {
         emoji: emoji(&notice.kind).into(),
         title: notice.headline.clone(),
         script: notice.script.clone(),
@@ -41,7 +43,17 @@ pub fn render(notice: &Notice, config: &GateConfig) -> SlackMessage {
         status_url: config.rollout_url(&notice.script),
         dry_run: notice.dry_run,
     }
-    .to_message()
+    .to_message();
+    if actions && !notice.phase.is_terminal() {
+        let target = crate::slack_actions::ButtonTarget {
+            script: notice.script.clone(),
+            version_id: notice.version_id.clone(),
+            started_ms: notice.started_at.millis(),
+        };
+        message.block(crate::slack_actions::buttons(&target))
+    } else {
+        message
+    }
 }
 
 fn emoji(kind: &EventKind) -> &'static str {
@@ -234,8 +246,73 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::slack::Block;
+    use crate::rollout::Phase;
 
     const T0: i64 = 1_795_773_600_000;
+
+    fn notice(phase: Phase) -> Notice {
+        Notice {
+            at: at(60),
+            script: "mauntic-gateway".into(),
+            version_id: "11111111-1111-4111-8111-111111111111".into(),
+            baseline_version_id: "22222222-2222-4222-8222-222222222222".into(),
+            started_at: at(0),
+            git_sha: None,
+            dry_run: false,
+            kind: EventKind::Started,
+            phase,
+            headline: "Rolling out mauntic-gateway".into(),
+            details: Vec::new(),
+            assessment: None,
+            tail_command: String::new(),
+        }
+    }
+
+    fn config() -> GateConfig {
+        GateConfig::from_vars(|name| match name {
+            "CLOUDFLARE_ACCOUNT_ID" => Some("acc".into()),
+            "TARGET_BASE_URL" => Some("https://{script}.example.workers.dev".into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn has_buttons(message: &SlackMessage) -> bool {
+        message
+            .fitted()
+            .blocks
+            .iter()
+            .any(|b| matches!(b, Block::Actions { .. }))
+    }
+
+    #[test]
+    fn buttons_come_only_with_slack_actions_on_and_a_rollout_still_running() {
+        let running = render(&notice(Phase::Ramping { step: 0 }), &config(), true);
+        assert!(has_buttons(&running));
+        assert!(!running.text.is_empty(), "the fallback text stays");
+        let value = crate::slack_actions::ButtonTarget {
+            script: "mauntic-gateway".into(),
+            version_id: "11111111-1111-4111-8111-111111111111".into(),
+            started_ms: T0,
+        }
+        .value();
+        assert!(serde_json::to_string(&running).unwrap().contains(&value));
+        assert!(!has_buttons(&render(
+            &notice(Phase::Ramping { step: 0 }),
+            &config(),
+            false
+        )));
+        assert!(!has_buttons(&render(
+            &notice(Phase::Completed),
+            &config(),
+            true
+        )));
+        // Without buttons the message is what it was before Slack actions existed.
+        let off = render(&notice(Phase::Preflight), &config(), false);
+        let on = render(&notice(Phase::Preflight), &config(), true);
+        assert_eq!(off.blocks[..], on.blocks[..on.blocks.len() - 1]);
+    }
 
     fn at(secs: i64) -> Timestamp {
         Timestamp::from_millis(T0 + secs * 1_000)

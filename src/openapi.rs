@@ -40,6 +40,7 @@ mod tests {
             Route::RolloutEvents { .. } => "rollout_events".into(),
             Route::Operator { command, .. } => format!("operator_{command}"),
             Route::Parity => "parity".into(),
+            Route::SlackActions => "slack_actions".into(),
         }
     }
 
@@ -56,6 +57,7 @@ mod tests {
             Route::RolloutStatus { script: script() },
             Route::RolloutEvents { script: script() },
             Route::Parity,
+            Route::SlackActions,
         ];
         for command in [
             Command::Pause,
@@ -177,6 +179,40 @@ mod tests {
             "access_unknown_key",
         ] {
             assert!(unauthorized.contains(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn the_slack_route_documents_every_refusal_with_its_status() {
+        use crate::slack_actions::Refusal;
+        let doc = doc();
+        let op = &doc["paths"]["/slack/actions"]["post"];
+        let text = op["description"].as_str().unwrap();
+        let refusals = [
+            Refusal::Unsigned,
+            Refusal::Stale,
+            Refusal::BadSignature,
+            Refusal::Replay,
+            Refusal::BadPayload("x".into()),
+            Refusal::UnknownUser("U1".into()),
+            Refusal::MissingScope {
+                user: "U1".into(),
+                scope: crate::auth::Scope::Operate,
+            },
+            Refusal::RolloutEnded("x".into()),
+        ];
+        for refusal in refusals {
+            let err = refusal.to_api_error();
+            assert!(
+                text.contains(&format!("`{}`", err.code())),
+                "{}",
+                err.code()
+            );
+            assert!(
+                op["responses"][err.status().to_string()].is_object(),
+                "{}",
+                err.status()
+            );
         }
     }
 

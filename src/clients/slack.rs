@@ -30,6 +30,16 @@ pub mod limits {
     pub const CONTEXT_TEXT: usize = 3_000;
     /// Characters in the fallback `text`, and in all block texts together.
     pub const TOTAL_TEXT: usize = 40_000;
+    /// Characters in a button's plain text (Slack's button reference, as quoted by the
+    /// `slack-blocks` crate).
+    pub const BUTTON_TEXT: usize = 75;
+    /// Characters in an `action_id` (same source).
+    pub const ACTION_ID: usize = 255;
+    /// Characters in a button's `value`. Unsourced: from memory of Slack's button
+    /// reference, not found in a stored source (notes/issue20-research.md, Part 3).
+    pub const BUTTON_VALUE: usize = 2_000;
+    /// Elements in an `actions` block. Unsourced, as `BUTTON_VALUE`.
+    pub const ACTION_ELEMENTS: usize = 25;
 }
 
 internally_tagged! {
@@ -94,7 +104,59 @@ internally_tagged! {
         },
         /// A horizontal rule.
         Divider,
+        /// Interactive elements: the gate's buttons (`slack_actions::buttons`).
+        Actions {
+            /// Names the block in a click's payload.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            block_id: Option<String>,
+            /// The buttons.
+            elements: Vec<Button>,
+        },
     }
+}
+
+/// A Block Kit button element (`"type": "button"`). Limits (Slack's button reference,
+/// quoted by the `slack-blocks` crate): text plain_text of at most 75 characters,
+/// `action_id` at most 255.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "button")]
+pub struct Button {
+    /// The label (plain text).
+    pub text: Text,
+    /// What the click's payload names.
+    pub action_id: String,
+    /// Sent back with the click.
+    pub value: String,
+    /// `primary` (green) or `danger` (red); default grey.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<ButtonStyle>,
+    /// A dialog shown before the click is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<Confirm>,
+}
+
+/// A button's colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonStyle {
+    Primary,
+    Danger,
+}
+
+/// A confirmation dialog object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirm {
+    /// plain_text title.
+    pub title: Text,
+    /// The question.
+    pub text: Text,
+    /// plain_text label of the go-ahead button.
+    pub confirm: Text,
+    /// plain_text label of the cancel button.
+    pub deny: Text,
+    /// The go-ahead button's colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<ButtonStyle>,
 }
 
 /// One webhook message: the notification/fallback `text` and the blocks. Its serde form
@@ -151,6 +213,12 @@ impl SlackMessage {
         self.blocks.push(Block::Context {
             elements: elements.into_iter().map(Text::mrkdwn).collect(),
         });
+        self
+    }
+
+    /// Adds a block as it is (e.g. `slack_actions::buttons`).
+    pub fn block(mut self, block: Block) -> Self {
+        self.blocks.push(block);
         self
     }
 
@@ -264,6 +332,10 @@ fn fit_block(block: Block, budget: &mut usize) -> Option<Block> {
             (!elements.is_empty()).then_some(Block::Context { elements })
         }
         Block::Divider => Some(Block::Divider),
+        // The gate's own buttons: short fixed labels, within the limits as made.
+        Block::Actions { block_id, elements } => {
+            (!elements.is_empty()).then_some(Block::Actions { block_id, elements })
+        }
     }
 }
 

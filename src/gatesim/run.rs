@@ -93,6 +93,7 @@ fn secrets() -> Secrets {
         slack_webhook_url: Some(SLACK_URL.into()),
         hook_token: Some("hook".into()),
         analytics_token: None,
+        slack_signing_secret: None,
     }
 }
 

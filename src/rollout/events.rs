@@ -128,6 +128,10 @@ pub struct Notice {
     pub version_id: String,
     /// The stable version (what a rollback restores).
     pub baseline_version_id: String,
+    /// When the rollout started (with the script and version, it names the rollout on
+    /// Slack's buttons).
+    #[serde(default = "unknown_start")]
+    pub started_at: Timestamp,
     /// Git commit of the new version, when known.
     pub git_sha: Option<String>,
     /// Marked so Slack can say "dry run".
@@ -152,6 +156,11 @@ pub(super) struct Announcement {
     pub headline: String,
     pub details: Vec<String>,
     pub assessment: Option<Assessment>,
+}
+
+/// A notice stored before `started_at` existed: no button can name its rollout.
+fn unknown_start() -> Timestamp {
+    Timestamp::from_millis(0)
 }
 
 impl Announcement {
@@ -211,6 +220,7 @@ impl RolloutState {
             script: self.script.clone(),
             version_id: self.version_id.clone(),
             baseline_version_id: self.baseline_version_id.clone(),
+            started_at: self.started_at,
             git_sha: self.git_sha.clone(),
             dry_run: self.dry_run,
             kind: a.kind,

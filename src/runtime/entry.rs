@@ -28,17 +28,21 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-fn wall_clock() -> Timestamp {
+pub(super) fn wall_clock() -> Timestamp {
     Timestamp::from_millis(worker::Date::now().as_millis() as i64)
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
-    respond::answer(&path, handle(req, &env).await)
+    respond::answer(&path, handle(req, &env, &ctx).await)
 }
 
-async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Failure> {
+async fn handle(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+) -> std::result::Result<Response, Failure> {
     let route = api::route(req.method().as_ref(), &req.path())?;
     let mut actor = None;
     if route.needs_token() {
@@ -61,6 +65,8 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
     let now = wall_clock();
     Ok(match route {
         Route::Health => healthz(env).await?,
+        // Authenticated by Slack's signature, not a token (`runtime::slack`).
+        Route::SlackActions => super::slack::handle(&mut req, env, ctx).await?,
         Route::StatusPage => status_page(env, query_string(&req)?.as_deref(), now).await?,
         Route::RolloutPage { script } => rollout_page(env, &script, now).await?,
         Route::OpenApi => {
@@ -145,6 +151,7 @@ async fn handle(mut req: Request, env: &Env) -> std::result::Result<Response, Fa
                 why: api::operator_why(who),
                 now_ms: now.millis(),
                 api_calls: Some(grant.granted),
+                expect: None,
             };
             let resp = call_object(env, &script, Method::Post, "/command", Some(&command)).await?;
             registry::release(env, grant, api_calls_used(&resp)).await;
@@ -194,7 +201,7 @@ async fn identify(req: &Request, env: &Env) -> std::result::Result<Caller, Failu
 }
 
 /// The Cloudflare API calls a rollout object's answer says its call made.
-fn api_calls_used(resp: &Response) -> Option<u32> {
+pub(super) fn api_calls_used(resp: &Response) -> Option<u32> {
     resp.headers()
         .get(super::rollout_object::API_CALLS_HEADER)
         .ok()
@@ -204,14 +211,22 @@ fn api_calls_used(resp: &Response) -> Option<u32> {
 
 /// Reads at most `MAX_BODY_BYTES` (413 past it, before parsing anything).
 async fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, Failure> {
+    read_limited(req, MAX_BODY_BYTES).await
+}
+
+/// Reads at most `limit` bytes (413 past it).
+pub(super) async fn read_limited(
+    req: &mut Request,
+    limit: usize,
+) -> std::result::Result<Vec<u8>, Failure> {
     if let Some(len) = req.headers().get("content-length")? {
-        if len.parse::<usize>().is_ok_and(|n| n > MAX_BODY_BYTES) {
-            return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES).into());
+        if len.parse::<usize>().is_ok_and(|n| n > limit) {
+            return Err(ApiError::PayloadTooLarge(limit).into());
         }
     }
     let body = req.bytes().await?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES).into());
+    if body.len() > limit {
+        return Err(ApiError::PayloadTooLarge(limit).into());
     }
     Ok(body)
 }
@@ -225,7 +240,7 @@ fn object_name(env: &Env, script: &str) -> String {
 }
 
 /// Sends a request to the rollout object of `script` and returns its answer as is.
-async fn call_object<T: Serialize>(
+pub(super) async fn call_object<T: Serialize>(
     env: &Env,
     script: &str,
     method: Method,
@@ -270,7 +285,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 const HOOK_API_CALLS: u32 = 10;
 /// Cloudflare API calls an operator command is granted: a read before its write, the write
 /// and a forced re-send.
-const COMMAND_API_CALLS: u32 = 4;
+pub(super) const COMMAND_API_CALLS: u32 = 4;
 
 /// Rollout ticks in flight at once. An invocation may have six connections waiting for
 /// response headers, and a seventh is queued until one of them has its headers
@@ -448,6 +463,17 @@ async fn healthz(env: &Env) -> Result<Response> {
                     .map(|name| format!("secret {name} is not set (API_TOKENS names it)")),
             ),
     );
+    let signing_secret = secrets.slack_signing_secret.is_some();
+    let operators = config
+        .as_ref()
+        .is_some_and(|c| !c.slack_operators.is_empty());
+    if signing_secret != operators {
+        warnings.push(
+            "Slack actions are off: they need both the secret SLACK_SIGNING_SECRET and the var \
+             SLACK_OPERATORS, and only one is set (docs/deploy.md, step 6)"
+                .into(),
+        );
+    }
     let hook_token = secrets.hook_token.as_deref().is_some_and(|t| !t.is_empty());
     if hook_token {
         warnings.push(

@@ -3,7 +3,9 @@
 //! else from a plain Worker secret.
 
 use crate::auth::{Credential, Scopes, HOOK_NAME};
-use crate::config::{ConfigError, GateConfig, Secrets, ANALYTICS_TOKEN_NAME, SECRET_NAMES};
+use crate::config::{
+    ConfigError, GateConfig, Secrets, ANALYTICS_TOKEN_NAME, SECRET_NAMES, SLACK_SIGNING_SECRET_NAME,
+};
 use worker::{console_warn, Env};
 
 /// The validated configuration, or every problem by variable name.
@@ -24,6 +26,7 @@ pub async fn secrets(env: &Env) -> Secrets {
         slack_webhook_url: it.next().flatten(),
         hook_token: it.next().flatten(),
         analytics_token: secret(env, ANALYTICS_TOKEN_NAME).await,
+        slack_signing_secret: secret(env, SLACK_SIGNING_SECRET_NAME).await,
     }
 }
 

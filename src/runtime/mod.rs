@@ -12,4 +12,5 @@ mod query;
 mod registry;
 mod respond;
 mod rollout_object;
+mod slack;
 mod storage;

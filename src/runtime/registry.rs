@@ -9,6 +9,7 @@ use crate::controller::queues::watch_queues;
 use crate::cron::TickOutcome;
 use crate::http_error::ApiError;
 pub use crate::registry::{Book, Grant, ScriptReport, TickPlan};
+use crate::slack_actions::SeenRequests;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -42,6 +43,17 @@ struct GrantRequest {
     #[serde(default)]
     start: bool,
 }
+
+/// Body of `POST /slack-seen`: a verified Slack request's replay key.
+#[derive(Serialize, Deserialize)]
+struct SeenRequest {
+    key: String,
+    ts: i64,
+    now_secs: i64,
+}
+
+/// Where the Slack requests seen lately are kept (`slack_actions::SeenRequests`).
+const SEEN_KEY: &str = "slack_seen";
 
 #[derive(Serialize, Deserialize)]
 struct ReleaseRequest {
@@ -117,6 +129,17 @@ impl DurableObject for Registry {
                 respond::json(200, &serde_json::json!({"ok": true}))
             }
             (Method::Get, "/book") => respond::json(200, &self.load().await?),
+            (Method::Post, "/slack-seen") => {
+                let body: SeenRequest = json::body(&mut req).await?;
+                let storage = self.state.storage();
+                let mut seen: SeenRequests =
+                    json::get(&storage, SEEN_KEY).await?.unwrap_or_default();
+                let first = seen.first_time(&body.key, body.ts, body.now_secs);
+                if first {
+                    storage.put(SEEN_KEY, &seen).await?;
+                }
+                respond::json(200, &serde_json::json!({ "first": first }))
+            }
             (Method::Post, "/parity") => {
                 let body: TickRequest = json::body(&mut req).await?;
                 let mut book = self.load().await?;
@@ -189,6 +212,18 @@ async fn post<T: Serialize>(env: &Env, path: &str, body: &T) -> Result<Response>
         .with_body(Some(serde_json::to_string(body)?.into()));
     let req = Request::new_with_init(&format!("https://registry{path}"), &init)?;
     stub(env)?.fetch_with_request(req).await
+}
+
+/// Records a verified Slack request; false when it was seen before (a replay).
+pub async fn first_time(env: &Env, key: &str, ts: i64, now_secs: i64) -> Result<bool> {
+    let body = SeenRequest {
+        key: key.to_string(),
+        ts,
+        now_secs,
+    };
+    let mut resp = post(env, "/slack-seen", &body).await?;
+    let answer: serde_json::Value = resp.json().await?;
+    Ok(answer["first"].as_bool() == Some(true))
 }
 
 /// Records one cron tick; answers which scripts to tick.

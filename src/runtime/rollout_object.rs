@@ -49,6 +49,17 @@ pub struct CommandBody {
     pub now_ms: i64,
     /// Cloudflare API calls the command may make (granted by the registry).
     pub api_calls: Option<u32>,
+    /// The rollout the command is for (a Slack button's); refused with 409
+    /// `rollout_ended` when the object holds another one, or it has ended.
+    #[serde(default)]
+    pub expect: Option<Expected>,
+}
+
+/// The rollout a command was made for: its version and start.
+#[derive(Serialize, Deserialize)]
+pub struct Expected {
+    pub version_id: String,
+    pub started_ms: i64,
 }
 
 /// What the status pages need of one rollout.
@@ -121,6 +132,27 @@ impl RolloutObject {
             (Method::Post, "/command") => {
                 let body: CommandBody = json::body(&mut req).await?;
                 let now = Timestamp::from_millis(body.now_ms);
+                if let Some(expect) = &body.expect {
+                    let stored = store
+                        .load()
+                        .await
+                        .map_err(|e| ApiError::internal(e.to_string()))?;
+                    let Some(stored) = stored else {
+                        return Err(ApiError::conflict("rollout_ended", "no rollout here").into());
+                    };
+                    let target = crate::slack_actions::ButtonTarget {
+                        script: stored.state.script.clone(),
+                        version_id: expect.version_id.clone(),
+                        started_ms: expect.started_ms,
+                    };
+                    crate::slack_actions::check_target(
+                        &target,
+                        &stored.state.version_id,
+                        stored.state.started_at.millis(),
+                        stored.state.phase.is_terminal(),
+                    )
+                    .map_err(|r| r.to_api_error())?;
+                }
                 ctl.limit_api_calls(body.api_calls);
                 let stored = ctl.command(body.command, body.by, body.why, now).await?;
                 respond::json(200, &RolloutView::of(&stored, now))?

@@ -166,6 +166,15 @@ fn assert_within_limits(message: &SlackMessage) {
                 }
             }
             Block::Divider => {}
+            Block::Actions { elements, .. } => {
+                assert!(!elements.is_empty() && elements.len() <= limits::ACTION_ELEMENTS);
+                for b in elements {
+                    assert!(matches!(b.text, Text::PlainText { .. }));
+                    text_ok(&b.text, limits::BUTTON_TEXT);
+                    assert!(b.action_id.len() <= limits::ACTION_ID);
+                    assert!(b.value.chars().count() <= limits::BUTTON_VALUE);
+                }
+            }
         }
     }
     assert!(total <= limits::TOTAL_TEXT, "total {total}");

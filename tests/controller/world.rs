@@ -60,6 +60,7 @@ pub fn secrets() -> Secrets {
         slack_webhook_url: Some("http://slack.test/slack/hook".into()),
         hook_token: Some("hook".into()),
         analytics_token: None,
+        slack_signing_secret: None,
     }
 }
 
