@@ -44,7 +44,7 @@ WASM="build/index_bg.wasm"
 [ -f "$WASM" ] || WASM="$(find build -name '*.wasm' | head -1)"
 RAW=$(wc -c < "$WASM")
 GZ=$(gzip -9 -c "$WASM" | wc -c)
-printf 'wasm size: %s raw, %s gzip (%s); limits: 3 MB gzip free plan, 10 MB paid\n' "$RAW" "$GZ" "$WASM" | tee artifacts/wasm-size.txt
+printf 'wasm size: %s raw, %s gzip (%s); limit: 64 MiB uncompressed (platform reference; before 2026: 3 MB gzip free plan, 10 MB paid)\n' "$RAW" "$GZ" "$WASM" | tee artifacts/wasm-size.txt
 
 say "python tests: the sandbox, then end-to-end on the real runtime (wrangler dev + sandbox)"
 set +e
