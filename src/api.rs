@@ -449,9 +449,9 @@ pub const PHASE_TAGS: [&str; 11] = [
     "failed",
 ];
 
-/// `%XX` decoding of a query value (`+` is a space); `None` for a `%` without two hex
-/// digits or a result that is not UTF-8.
-fn percent_decode(raw: &str) -> Option<String> {
+/// `%XX` decoding of a query value or a form field (`+` is a space); `None` for a `%`
+/// without two hex digits or a result that is not UTF-8.
+pub(crate) fn percent_decode(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

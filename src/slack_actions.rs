@@ -9,6 +9,7 @@
 //! `v0:{timestamp}:{body}`, `abs(now - timestamp) > 60 * 5` refused, `compare_digest`);
 //! the `block_actions` payload (https://docs.slack.dev/reference/interaction-payloads).
 
+use crate::api::percent_decode;
 use crate::auth::{Scope, Scopes};
 use crate::clients::slack::{escape_mrkdwn, Block, Button, ButtonStyle, Confirm, Text};
 use crate::http_error::ApiError;
@@ -212,26 +213,6 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
         let (key, value) = pair.split_once('=')?;
         (percent_decode(key)? == name).then(|| percent_decode(value))?
     })
-}
-
-/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The click in a signed body: a `block_actions` payload with exactly one button action.
